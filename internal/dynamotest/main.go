@@ -1,0 +1,45 @@
+package dynamotest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+)
+
+// Main runs a test binary's tests with one DynamoDB Local, which *srv points
+// at while they run. Call it from TestMain:
+//
+//	var srv *dynamotest.Server
+//	func TestMain(m *testing.M) { dynamotest.Main(m, &srv) }
+func Main(m *testing.M, srv **Server) {
+	s, err := Start(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
+}
+
+var tableSeq atomic.Int64
+
+// TableName returns a table name unique within the test binary and across
+// binaries sharing one server, readable after the test's name.
+func TableName(t testing.TB) string {
+	name := fmt.Sprintf("t%d-%d-%s", os.Getpid(), tableSeq.Add(1), t.Name())
+	clean := make([]byte, 0, len(name))
+	for i := 0; i < len(name) && len(clean) < 255; i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+			clean = append(clean, c)
+		default:
+			clean = append(clean, '_')
+		}
+	}
+	return string(clean)
+}

@@ -1,0 +1,168 @@
+package lock
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// MaxLockIDBytes is DynamoDB's limit on a partition key's size.
+const MaxLockIDBytes = 2048
+
+// DynamoDBAPI is the part of *dynamodb.Client that the lock uses: one
+// conditional UpdateItem per acquire, release and extend. Pass a
+// *dynamodb.Client configured as you like, or anything with this method.
+type DynamoDBAPI interface {
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// Client acquires, releases and extends locks on any lock ID in one table.
+// It is safe for concurrent use and holds no state between calls besides
+// its configuration.
+type Client struct {
+	db    DynamoDBAPI
+	table string
+	opts  options
+	host  string
+}
+
+// NewClient returns a Client for the lock table named table. opts set the
+// defaults of every call; each call may override them.
+func NewClient(db DynamoDBAPI, table string, opts ...Option) (*Client, error) {
+	if db == nil {
+		return nil, invalid("nil DynamoDB client")
+	}
+	if table == "" {
+		return nil, invalid("empty table name")
+	}
+	o := defaultOptions().with(opts)
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Client{db: db, table: table, opts: o, host: hostName()}, nil
+}
+
+// Table returns the name of the client's lock table.
+func (c *Client) Table() string { return c.table }
+
+// TryAcquire makes one attempt to acquire the lock id: one DynamoDB request.
+// It returns a *HeldError (matching ErrLockAlreadyAcquired) if another
+// holder has it, whatever the wait option says.
+func (c *Client) TryAcquire(ctx context.Context, id string, opts ...Option) (*Lease, error) {
+	o, err := c.callOptions(id, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.attempt(ctx, id, o)
+}
+
+// Acquire acquires the lock id. If another holder has it, Acquire keeps
+// trying, with jittered backoff, for as long as the wait option allows
+// (WithWait; the default is one attempt) and ctx lasts; then it returns the
+// last *HeldError. It blocks while it waits. Other failures return at once,
+// matching ErrLockAcquisition and wrapping the SDK's error.
+func (c *Client) Acquire(ctx context.Context, id string, opts ...Option) (*Lease, error) {
+	o, err := c.callOptions(id, opts)
+	if err != nil {
+		return nil, err
+	}
+	var lease *Lease
+	err = c.retryWhileHeld(ctx, o, func() (time.Time, error) {
+		var err error
+		lease, err = c.attempt(ctx, id, o)
+		return heldUntil(err), err
+	})
+	return lease, err
+}
+
+// callOptions merges opts into the client's and checks them and id.
+func (c *Client) callOptions(id string, opts []Option) (options, error) {
+	if err := ValidateLockID(id); err != nil {
+		return options{}, err
+	}
+	o := c.opts.with(opts)
+	return o, o.validate()
+}
+
+// ValidateLockID reports whether id can be a lock ID: not empty and within
+// DynamoDB's key size limit.
+func ValidateLockID(id string) error {
+	switch {
+	case id == "":
+		return invalid("empty lock ID")
+	case len(id) > MaxLockIDBytes:
+		return invalid("lock ID of %d bytes is longer than DynamoDB's %d-byte key limit", len(id), MaxLockIDBytes)
+	}
+	return nil
+}
+
+// attempt sends one acquire request.
+func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, error) {
+	req := acquireRequest{table: c.table, id: id, leaseID: newLeaseID(), o: o, host: c.host, now: o.clock.Now()}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		req.requestID = lc.AwsRequestID
+	}
+	started := time.Now() // monotonic: the local lease end counts from here
+	out, err := c.db.UpdateItem(ctx, req.input())
+	if err != nil {
+		return nil, c.acquireFailed(ctx, req, err)
+	}
+	rec, err := ParseRecord(out.Attributes)
+	if err != nil || rec.LeaseID != req.leaseID {
+		// Cannot happen with DynamoDB; do not leave the lock behind.
+		c.cleanup(ctx, req)
+		return nil, fmt.Errorf("%w: %q: unexpected item after acquire: %v", ErrLockAcquisition, id, err)
+	}
+	return newLease(c, id, req, rec.Token, started), nil
+}
+
+// acquireFailed turns an acquire's error into a HeldError when the
+// condition failed, or else into an acquisition error, after clearing the
+// lease in case the request went through and only its answer was lost.
+func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		rec, perr := ParseRecord(ccf.Item)
+		if perr != nil {
+			return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, perr)
+		}
+		return &HeldError{LockID: req.id, Holder: rec.Holder}
+	}
+	c.cleanup(ctx, req)
+	return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, err)
+}
+
+// cleanup releases req's lease if the acquire went through unseen. It runs
+// on a context that outlives ctx's cancellation, bounded by the release
+// timeout. Its own failure leaves at most a lease that ends by its TTL.
+func (c *Client) cleanup(ctx context.Context, req acquireRequest) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), req.o.releaseTimeout)
+	defer cancel()
+	_, _ = c.db.UpdateItem(ctx, releaseInput(c.table, req.id, req.leaseID, req.o.clock.Now(), req.o.retention))
+}
+
+// heldUntil returns the end of the holder's lease when err is a
+// *HeldError, and the zero time otherwise.
+func heldUntil(err error) time.Time {
+	var held *HeldError
+	if errors.As(err, &held) {
+		if held.Holder.ExpiresAt.IsZero() {
+			return time.Now() // unknown: retry after the usual step
+		}
+		return held.Holder.ExpiresAt
+	}
+	return time.Time{}
+}
+
+func newLeaseID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}

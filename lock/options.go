@@ -1,0 +1,209 @@
+package lock
+
+import (
+	"math"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Defaults, in one place. Each option's doc repeats its default.
+const (
+	// DefaultTTL is the lease length: the original DynaLock's 60 s.
+	DefaultTTL = 60 * time.Second
+
+	// DefaultClockSkewTolerance is how far apart the holders' clocks may be.
+	// A holder's context ends this long before its lease does, and a waiter
+	// takes a lease over only this long after it ended. Hosts synchronised
+	// by NTP or Amazon Time Sync (as Lambda is) differ by milliseconds; one
+	// second leaves room for a badly synchronised host.
+	DefaultClockSkewTolerance = time.Second
+
+	// DefaultRetention is how long a lock's item is kept after its lease or
+	// release before DynamoDB's TTL clean-up may delete it. Keeping the item
+	// keeps its fencing counter and lets operators see recent holders.
+	DefaultRetention = 24 * time.Hour
+
+	// DefaultRetryInterval is the first wait step of a waiter; the step
+	// grows by half each attempt up to DefaultMaxRetryInterval, and each
+	// sleep is jittered between half and all of it.
+	DefaultRetryInterval = 50 * time.Millisecond
+
+	// DefaultMaxRetryInterval caps the wait step, bounding how late a
+	// waiter notices a release.
+	DefaultMaxRetryInterval = 500 * time.Millisecond
+
+	// MinRetryInterval is the floor of every sleep between attempts, so a
+	// waiter never spins against DynamoDB.
+	MinRetryInterval = 5 * time.Millisecond
+
+	// DefaultReleaseTimeout bounds the release that Do runs after fn, on a
+	// context that is not cancelled with the caller's.
+	DefaultReleaseTimeout = 5 * time.Second
+)
+
+// WaitForever, passed to WithWait, waits for a held lock until the context
+// ends.
+const WaitForever = time.Duration(math.MaxInt64)
+
+// Option configures a Client, or one call of it. Options given to a call
+// apply on top of the Client's.
+type Option func(*options)
+
+type options struct {
+	ttl            time.Duration
+	wait           time.Duration
+	owner          string
+	metadata       map[string]string
+	skew           time.Duration
+	heartbeat      time.Duration
+	retention      time.Duration
+	retryInterval  time.Duration
+	maxRetry       time.Duration
+	releaseTimeout time.Duration
+	clock          Clock
+}
+
+func defaultOptions() options {
+	return options{
+		ttl:            DefaultTTL,
+		owner:          defaultOwner(),
+		skew:           DefaultClockSkewTolerance,
+		retention:      DefaultRetention,
+		retryInterval:  DefaultRetryInterval,
+		maxRetry:       DefaultMaxRetryInterval,
+		releaseTimeout: DefaultReleaseTimeout,
+		clock:          systemClock{},
+	}
+}
+
+func (o options) with(opts []Option) options {
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
+}
+
+func (o options) validate() error {
+	switch {
+	case o.ttl <= 0:
+		return invalid("TTL must be positive, got %s", o.ttl)
+	case o.ttl%time.Millisecond != 0:
+		return invalid("TTL %s has a precision finer than a millisecond", o.ttl)
+	case o.skew < 0:
+		return invalid("clock-skew tolerance must not be negative, got %s", o.skew)
+	case o.skew >= o.ttl:
+		return invalid("TTL %s must be longer than the clock-skew tolerance %s", o.ttl, o.skew)
+	case o.wait < 0:
+		return invalid("wait limit must not be negative, got %s", o.wait)
+	case o.heartbeat < 0:
+		return invalid("heartbeat interval must not be negative, got %s", o.heartbeat)
+	case o.heartbeat > 0 && o.heartbeat >= o.ttl-o.skew:
+		return invalid("heartbeat interval %s must be shorter than the TTL %s less the clock-skew tolerance %s", o.heartbeat, o.ttl, o.skew)
+	case o.retention <= 0:
+		return invalid("retention must be positive, got %s", o.retention)
+	case o.retryInterval <= 0 || o.maxRetry < o.retryInterval:
+		return invalid("retry intervals must be positive and ordered, got %s and %s", o.retryInterval, o.maxRetry)
+	case o.releaseTimeout <= 0:
+		return invalid("release timeout must be positive, got %s", o.releaseTimeout)
+	case o.owner == "":
+		return invalid("owner must not be empty")
+	case o.clock == nil:
+		return invalid("clock must not be nil")
+	}
+	return nil
+}
+
+// WithTTL sets the lease length: how long the lock stays held if its holder
+// neither releases nor extends it. The default is DefaultTTL, 60 s. It must
+// be whole milliseconds and longer than the clock-skew tolerance.
+func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
+
+// WithWait sets how long Acquire and Do keep trying a lock that is held,
+// bounded also by the context; WaitForever waits until the context ends.
+// The default, 0, is a single attempt, as in the original DynaLock.
+func WithWait(d time.Duration) Option { return func(o *options) { o.wait = d } }
+
+// WithOwner names the holder in the lock's item, for operators and for
+// HeldError. The default is the Lambda function's name and log stream, or
+// else the host name and process ID.
+func WithOwner(name string) Option { return func(o *options) { o.owner = name } }
+
+// WithMetadata stores m in the lock's item while it is held (attribute
+// Metadata). The default is none.
+func WithMetadata(m map[string]string) Option {
+	return func(o *options) {
+		o.metadata = make(map[string]string, len(m))
+		for k, v := range m {
+			o.metadata[k] = v
+		}
+	}
+}
+
+// WithClockSkewTolerance sets how far apart the holders' clocks may be. The
+// default is DefaultClockSkewTolerance, 1 s. Larger is safer against skew;
+// it shortens a holder's working time and delays the takeover of a crashed
+// holder's lock by as much.
+func WithClockSkewTolerance(d time.Duration) Option { return func(o *options) { o.skew = d } }
+
+// WithHeartbeat makes Do extend the lease every interval while fn runs, so
+// fn may run longer than the TTL. If an extension finds the lock lost, or
+// none succeeds before the lease ends (less the clock-skew tolerance), fn's
+// context is cancelled with ErrLockLost as its cause. The default, 0, is no
+// heartbeat: the TTL bounds fn. A third of the TTL is a good interval.
+func WithHeartbeat(interval time.Duration) Option { return func(o *options) { o.heartbeat = interval } }
+
+// WithRetention sets how long an item is kept after its lease ends or it is
+// released, before DynamoDB's TTL clean-up may delete it. The default is
+// DefaultRetention, 24 h. Fencing tokens stay increasing across a deletion
+// as long as the holders' clocks differ by less than this.
+func WithRetention(d time.Duration) Option { return func(o *options) { o.retention = d } }
+
+// WithRetryInterval sets a waiter's first wait step and its cap. The
+// defaults are DefaultRetryInterval, 50 ms, and DefaultMaxRetryInterval,
+// 500 ms.
+func WithRetryInterval(first, max time.Duration) Option {
+	return func(o *options) { o.retryInterval, o.maxRetry = first, max }
+}
+
+// WithReleaseTimeout bounds the release that Do runs after fn, and the
+// clean-up after an acquire whose outcome is unknown. The default is
+// DefaultReleaseTimeout, 5 s.
+func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.releaseTimeout = d } }
+
+// WithClock sets the clock that lease ends, expiry checks and token seeds
+// are read from. The default is the system clock; tests use it to skew
+// holders' clocks.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// Clock tells the wall-clock time written to and compared with lock items.
+// Local timers (context deadlines, heartbeats) use the process's monotonic
+// clock whatever the Clock says.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func defaultOwner() string {
+	if fn := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); fn != "" {
+		if stream := os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME"); stream != "" {
+			return fn + "/" + stream
+		}
+		return fn
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+func hostName() string {
+	h, _ := os.Hostname()
+	return h
+}

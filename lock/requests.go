@@ -1,0 +1,152 @@
+package lock
+
+import (
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The three conditional writes that are the whole algorithm. Every request
+// carries only values computed before it is sent, so a retry of the same
+// request (the SDK's, after a lost response) is harmless.
+
+// acquireCondition lets an acquire through when the lock is free: no item;
+// this very lease (a retried request whose first attempt went through); the
+// current lease released; the lease ended more than the clock-skew
+// tolerance ago (:cutoff); or an item without a lease end (written by
+// another tool) whose TTL has passed.
+const acquireCondition = "attribute_not_exists(#id)" +
+	" OR #lease = :lease" +
+	" OR #rel = #lease" +
+	" OR #exp < :cutoff" +
+	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec))"
+
+type acquireRequest struct {
+	table, id, leaseID string
+	o                  options
+	requestID          string
+	host               string
+	now                time.Time // the clock's time when the request was built
+}
+
+// expiresAt is the lease's end as stored in the item.
+func (r acquireRequest) expiresAt() time.Time { return r.now.Add(r.o.ttl) }
+
+func (r acquireRequest) input() *dynamodb.UpdateItemInput {
+	names := map[string]string{
+		"#id": PartitionKey, "#ttl": TTLAttribute, "#lease": attrLease, "#owner": attrOwner,
+		"#tok": attrToken, "#exp": attrExpiresAt, "#acq": attrAcquiredAt, "#rel": attrReleasedLease,
+	}
+	cutoff := r.now.Add(-r.o.skew)
+	values := map[string]types.AttributeValue{
+		":lease":     sAttr(r.leaseID),
+		":owner":     sAttr(r.o.owner),
+		":seed":      nAttr(r.now.UnixMicro()),
+		":one":       nAttr(1),
+		":exp":       nAttr(r.expiresAt().UnixMilli()),
+		":now":       nAttr(r.now.UnixMilli()),
+		":ttl":       nAttr(cleanupAt(r.expiresAt(), r.o.retention)),
+		":cutoff":    nAttr(cutoff.UnixMilli()),
+		":cutoffSec": nAttr(cutoff.Unix()),
+	}
+	set := []string{"#lease = :lease", "#owner = :owner", "#tok = if_not_exists(#tok, :seed) + :one",
+		"#exp = :exp", "#acq = :now", "#ttl = :ttl"}
+	var remove []string
+	optional := func(name, attr string, v types.AttributeValue, present bool) {
+		names[name] = attr
+		if present {
+			values[":"+name[1:]] = v
+			set = append(set, name+" = :"+name[1:])
+		} else {
+			remove = append(remove, name)
+		}
+	}
+	optional("#host", attrHost, sAttr(r.host), r.host != "")
+	optional("#req", attrRequestID, sAttr(r.requestID), r.requestID != "")
+	optional("#meta", attrMetadata, metadataAttr(r.o.metadata), len(r.o.metadata) > 0)
+	names["#rby"], names["#rwhy"] = attrReleasedBy, attrReleaseReason
+	remove = append(remove, "#rby", "#rwhy")
+
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(r.table),
+		Key:                                 keyOf(r.id),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String(acquireCondition),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+func metadataAttr(m map[string]string) types.AttributeValue {
+	out := make(map[string]types.AttributeValue, len(m))
+	for k, v := range m {
+		out[k] = sAttr(v)
+	}
+	return &types.AttributeValueMemberM{Value: out}
+}
+
+// releaseInput marks leaseID released, if it is still the item's lease.
+// The lease ID stays in the item, so a retried release still matches.
+func releaseInput(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:           aws.String(table),
+		Key:                 keyOf(id),
+		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl"),
+		ConditionExpression: aws.String("#lease = :lease"),
+		ExpressionAttributeNames: map[string]string{
+			"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#ttl": TTLAttribute, "#lease": attrLease,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":lease": sAttr(leaseID),
+			":now":   nAttr(now.UnixMilli()),
+			":ttl":   nAttr(cleanupAt(now, retention)),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+// extendInput moves the end of leaseID to end, if it is still the item's
+// lease and was not released.
+func extendInput(table, id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+	return &dynamodb.UpdateItemInput{
+		TableName:           aws.String(table),
+		Key:                 keyOf(id),
+		UpdateExpression:    aws.String("SET #exp = :exp, #ttl = :ttl"),
+		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease)"),
+		ExpressionAttributeNames: map[string]string{
+			"#exp": attrExpiresAt, "#ttl": TTLAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":lease": sAttr(leaseID),
+			":exp":   nAttr(end.UnixMilli()),
+			":ttl":   nAttr(cleanupAt(end, retention)),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+// ForceReleaseInput is the request an operator's tool sends to release a
+// lock it has seen held with leaseID and token, recording who did it and
+// why. It fails with a ConditionalCheckFailedException (carrying the
+// current item) if the lock has changed hands or was released since.
+func ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
+	in := releaseInput(table, id, leaseID, now, DefaultRetention)
+	in.UpdateExpression = aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why")
+	in.ConditionExpression = aws.String("#lease = :lease AND #tok = :tok AND NOT (#rel = :lease)")
+	in.ExpressionAttributeNames["#rby"] = attrReleasedBy
+	in.ExpressionAttributeNames["#rwhy"] = attrReleaseReason
+	in.ExpressionAttributeNames["#tok"] = attrToken
+	in.ExpressionAttributeValues[":by"] = sAttr(by)
+	in.ExpressionAttributeValues[":why"] = sAttr(reason)
+	in.ExpressionAttributeValues[":tok"] = nAttr(token)
+	return in
+}

@@ -1,0 +1,54 @@
+package lock
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// retryWhileHeld calls try until it succeeds, fails other than by a held
+// lock (heldUntil returns the zero time), the wait limit passes or ctx
+// ends. Between attempts it sleeps one jittered wait step, never longer
+// than until the holder's lease plus the clock-skew tolerance has passed,
+// never shorter than MinRetryInterval.
+func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (heldUntil time.Time, err error)) error {
+	var giveUp time.Time
+	if o.wait > 0 && o.wait != WaitForever {
+		giveUp = time.Now().Add(o.wait)
+	}
+	step := o.retryInterval
+	for {
+		until, err := try()
+		if err == nil || until.IsZero() || o.wait == 0 {
+			return err
+		}
+		sleep := jitter(step)
+		// The holder's lease ends at until by its clock; ours may be ahead or
+		// behind by the tolerance. Try again as soon as it can be taken over.
+		if untilFree := until.Sub(o.clock.Now()) + o.skew + time.Millisecond; untilFree < sleep {
+			sleep = untilFree
+		}
+		sleep = max(sleep, MinRetryInterval)
+		if !giveUp.IsZero() && time.Now().Add(sleep).After(giveUp) {
+			if remaining := time.Until(giveUp); remaining > MinRetryInterval {
+				sleep = remaining // one last attempt at the limit
+			} else {
+				return err
+			}
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		step = min(step+step/2, o.maxRetry)
+	}
+}
+
+// jitter returns a duration between half and all of step.
+func jitter(step time.Duration) time.Duration {
+	half := step / 2
+	return half + rand.N(step-half+1)
+}
