@@ -1,0 +1,67 @@
+package appdata
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Key returns the key of the application item whose ID is id.
+func Key(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{PartitionKey: S(id)}
+}
+
+// S returns a string attribute value.
+func S(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+// N returns a number attribute value.
+func N(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+// SS returns a string set attribute value; ss must not be empty.
+func SS(ss ...string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: ss} }
+
+// Int returns the number attribute name of item, 0 if it is missing.
+func Int(item map[string]types.AttributeValue, name string) (int64, error) {
+	v, ok := item[name]
+	if !ok {
+		return 0, nil
+	}
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("appdata: attribute %s is %T, want a number", name, v)
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("appdata: attribute %s: %w", name, err)
+	}
+	return i, nil
+}
+
+// Strings returns the string set attribute name of item, nil if missing.
+func Strings(item map[string]types.AttributeValue, name string) ([]string, error) {
+	v, ok := item[name]
+	if !ok {
+		return nil, nil
+	}
+	ss, ok := v.(*types.AttributeValueMemberSS)
+	if !ok {
+		return nil, fmt.Errorf("appdata: attribute %s is %T, want a string set", name, v)
+	}
+	return ss.Value, nil
+}
+
+// String returns the string attribute name of item, "" if it is missing.
+func String(item map[string]types.AttributeValue, name string) (string, error) {
+	v, ok := item[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(*types.AttributeValueMemberS)
+	if !ok {
+		return "", fmt.Errorf("appdata: attribute %s is %T, want a string", name, v)
+	}
+	return s.Value, nil
+}
