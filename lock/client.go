@@ -105,11 +105,14 @@ func ValidateLockID(id string) error {
 
 // attempt sends one acquire request.
 func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, error) {
+	// The local lease end counts from started, by the monotonic clock; it is
+	// read before the clock that the stored lease end comes from, so the
+	// local end is never later than the stored one.
+	started := time.Now()
 	req := acquireRequest{table: c.table, id: id, leaseID: newLeaseID(), o: o, host: c.host, now: o.clock.Now()}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
-	started := time.Now() // monotonic: the local lease end counts from here
 	out, err := c.db.UpdateItem(ctx, req.input())
 	if err != nil {
 		return nil, c.acquireFailed(ctx, req, err)

@@ -21,8 +21,9 @@ const (
 	attrMetadata      = "Metadata"      // M of S: holder's metadata
 	attrReleasedLease = "ReleasedLease" // S: the last lease released
 	attrReleasedAt    = "ReleasedAt"    // N: when it was released, epoch milliseconds
-	attrReleasedBy    = "ReleasedBy"    // S: who forced a release, for audit
-	attrReleaseReason = "ReleaseReason" // S: why a release was forced
+	attrReleasedBy    = "ReleasedBy"    // S: who forced the last release, for audit
+	attrReleaseReason = "ReleaseReason" // S: why it was forced
+	attrForcedLease   = "ForcedLease"   // S: the last lease an operator released
 )
 
 // Record is everything stored for one lock, as operators see it.
@@ -31,7 +32,10 @@ type Record struct {
 	Holder
 	Metadata map[string]string
 	// Released is true when the current lease was released.
-	Released      bool
+	Released bool
+	// Forced is true when the current lease was released by an operator,
+	// not its holder; ReleasedBy and ReleaseReason say who and why.
+	Forced        bool
 	ReleasedAt    time.Time
 	ReleasedBy    string
 	ReleaseReason string
@@ -60,6 +64,7 @@ func ParseRecord(item map[string]types.AttributeValue) (Record, error) {
 	r.ReleasedBy = str(item, attrReleasedBy)
 	r.ReleaseReason = str(item, attrReleaseReason)
 	r.Released = r.LeaseID != "" && str(item, attrReleasedLease) == r.LeaseID
+	r.Forced = r.Released && str(item, attrForcedLease) == r.LeaseID
 	if r.Token, err = num(item, attrToken); err != nil {
 		return r, err
 	}

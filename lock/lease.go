@@ -83,7 +83,9 @@ func (l *Lease) releaseFailed(err error) error {
 	if !errors.As(err, &ccf) {
 		return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
 	}
-	if len(ccf.Item) > 0 && str(ccf.Item, attrReleasedLease) == l.leaseID {
+	// Released by this holder (not an operator): an earlier attempt of
+	// this release went through and its answer was lost.
+	if str(ccf.Item, attrReleasedLease) == l.leaseID && str(ccf.Item, attrForcedLease) != l.leaseID {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(ccf.Item))
@@ -99,12 +101,10 @@ func (l *Lease) lost(item map[string]types.AttributeValue) *LostError {
 	switch {
 	case err != nil:
 		return &LostError{LockID: l.id, Reason: err.Error()}
+	case rec.LeaseID == l.leaseID && rec.Forced:
+		return &LostError{LockID: l.id, Reason: fmt.Sprintf("it was force-released by %q (%s)", rec.ReleasedBy, rec.ReleaseReason)}
 	case rec.LeaseID == l.leaseID && rec.Released:
-		reason := "it was released"
-		if rec.ReleasedBy != "" {
-			reason = fmt.Sprintf("it was force-released by %q (%s)", rec.ReleasedBy, rec.ReleaseReason)
-		}
-		return &LostError{LockID: l.id, Reason: reason}
+		return &LostError{LockID: l.id, Reason: "it was released"}
 	default:
 		h := rec.Holder
 		return &LostError{LockID: l.id, Holder: &h, Reason: "its lease ended and another holder took it over"}

@@ -33,7 +33,16 @@ type acquireRequest struct {
 }
 
 // expiresAt is the lease's end as stored in the item.
-func (r acquireRequest) expiresAt() time.Time { return r.now.Add(r.o.ttl) }
+func (r acquireRequest) expiresAt() time.Time { return ceilMilli(r.now.Add(r.o.ttl)) }
+
+// ceilMilli rounds t up to the millisecond, the precision of stored lease
+// ends: rounding up keeps a stored end at or after the holder's local one.
+func ceilMilli(t time.Time) time.Time {
+	if r := t.Truncate(time.Millisecond); !r.Equal(t) {
+		return r.Add(time.Millisecond)
+	}
+	return t
+}
 
 func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	names := map[string]string{
@@ -67,9 +76,6 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	optional("#host", attrHost, sAttr(r.host), r.host != "")
 	optional("#req", attrRequestID, sAttr(r.requestID), r.requestID != "")
 	optional("#meta", attrMetadata, metadataAttr(r.o.metadata), len(r.o.metadata) > 0)
-	names["#rby"], names["#rwhy"] = attrReleasedBy, attrReleaseReason
-	remove = append(remove, "#rby", "#rwhy")
-
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		expr += " REMOVE " + strings.Join(remove, ", ")
@@ -94,16 +100,18 @@ func metadataAttr(m map[string]string) types.AttributeValue {
 	return &types.AttributeValueMemberM{Value: out}
 }
 
-// releaseInput marks leaseID released, if it is still the item's lease.
-// The lease ID stays in the item, so a retried release still matches.
+// releaseInput marks leaseID released, if it is still the item's lease
+// and no operator released it. The lease ID stays in the item, so a
+// retried release still matches.
 func releaseInput(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:           aws.String(table),
 		Key:                 keyOf(id),
-		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl"),
-		ConditionExpression: aws.String("#lease = :lease"),
+		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl REMOVE #rby, #rwhy"),
+		ConditionExpression: aws.String("#lease = :lease AND NOT (#forced = :lease)"),
 		ExpressionAttributeNames: map[string]string{
 			"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#ttl": TTLAttribute, "#lease": attrLease,
+			"#rby": attrReleasedBy, "#rwhy": attrReleaseReason, "#forced": attrForcedLease,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": sAttr(leaseID),
@@ -127,7 +135,7 @@ func extendInput(table, id, leaseID string, end time.Time, retention time.Durati
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": sAttr(leaseID),
-			":exp":   nAttr(end.UnixMilli()),
+			":exp":   nAttr(ceilMilli(end).UnixMilli()),
 			":ttl":   nAttr(cleanupAt(end, retention)),
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -137,13 +145,12 @@ func extendInput(table, id, leaseID string, end time.Time, retention time.Durati
 // ForceReleaseInput is the request an operator's tool sends to release a
 // lock it has seen held with leaseID and token, recording who did it and
 // why. It fails with a ConditionalCheckFailedException (carrying the
-// current item) if the lock has changed hands or was released since.
+// current item) if the lock has changed hands or was released since. The
+// holder's own release and extend then fail with ErrLockLost.
 func ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
 	in := releaseInput(table, id, leaseID, now, DefaultRetention)
-	in.UpdateExpression = aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why")
+	in.UpdateExpression = aws.String("SET #rel = :lease, #forced = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why")
 	in.ConditionExpression = aws.String("#lease = :lease AND #tok = :tok AND NOT (#rel = :lease)")
-	in.ExpressionAttributeNames["#rby"] = attrReleasedBy
-	in.ExpressionAttributeNames["#rwhy"] = attrReleaseReason
 	in.ExpressionAttributeNames["#tok"] = attrToken
 	in.ExpressionAttributeValues[":by"] = sAttr(by)
 	in.ExpressionAttributeValues[":why"] = sAttr(reason)

@@ -13,13 +13,23 @@ import (
 //
 //	var srv *dynamotest.Server
 //	func TestMain(m *testing.M) { dynamotest.Main(m, &srv) }
-func Main(m *testing.M, srv **Server) {
+//
+// setup functions run once the server is up, before the tests; an error
+// from one fails the binary.
+func Main(m *testing.M, srv **Server, setup ...func(*Server) error) {
 	s, err := Start(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	*srv = s
+	for _, f := range setup {
+		if err := f(s); err != nil {
+			s.Stop()
+			fmt.Fprintln(os.Stderr, "dynamotest: setup:", err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	s.Stop()
 	os.Exit(code)

@@ -1,0 +1,122 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dynalock/dynalock/lock"
+)
+
+// The original DynaLock's first example: a lock around a block of code,
+// released however the block ends.
+func Example() {
+	ctx := context.Background()
+	dl, err := lock.New(ctx, lock.Config{
+		TableName: "my_lock_table",
+		Region:    "us-west-2",
+		LockID:    "api_lock",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = dl.Do(ctx, func(ctx context.Context) error {
+		// Protected code goes here
+		fmt.Println("This code is protected by the lock")
+		fmt.Println("Critical section executed")
+		return nil
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	// The lock is released after Do returns
+	fmt.Println("This code is not protected by the lock")
+	// Output:
+	// This code is protected by the lock
+	// Critical section executed
+	// This code is not protected by the lock
+}
+
+// The original DynaLock's second example: a custom TTL of 120 seconds.
+func Example_customTTL() {
+	ctx := context.Background()
+	dl, err := lock.New(ctx, lock.Config{
+		TableName: "my_lock_table",
+		Region:    "us-west-2",
+		LockID:    "api_lock_ttl",
+		TTL:       120 * time.Second,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = dl.Do(ctx, func(ctx context.Context) error {
+		deadline, _ := ctx.Deadline()
+		fmt.Println("This code is protected by the lock")
+		fmt.Println("Must finish within 2 minutes:", time.Until(deadline) <= 120*time.Second)
+		return nil
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("This code is not protected by the lock")
+	// Output:
+	// This code is protected by the lock
+	// Must finish within 2 minutes: true
+	// This code is not protected by the lock
+}
+
+// The original DynaLock's third example: handling a lock that cannot be
+// acquired. Here another worker holds it.
+func Example_errorHandling() {
+	ctx := context.Background()
+	other, _ := lock.New(ctx, lock.Config{
+		TableName: "my_lock_table", Region: "us-west-2", LockID: "api_lock_err",
+		Options: []lock.Option{lock.WithOwner("worker-1")},
+	})
+	held, _ := other.Acquire(ctx)
+	defer held.Release(ctx)
+
+	dl, err := lock.New(ctx, lock.Config{TableName: "my_lock_table", Region: "us-west-2", LockID: "api_lock_err"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = dl.Do(ctx, func(ctx context.Context) error {
+		fmt.Println("This code is protected by the lock")
+		return nil
+	})
+	if errors.Is(err, lock.ErrLockAcquisition) {
+		fmt.Println("Failed to acquire lock")
+	}
+	var heldErr *lock.HeldError
+	if errors.As(err, &heldErr) {
+		fmt.Println("Held by", heldErr.Holder.Owner, "- already acquired:", errors.Is(err, lock.ErrLockAlreadyAcquired))
+	}
+	// Output:
+	// Failed to acquire lock
+	// Held by worker-1 - already acquired: true
+}
+
+// A fencing token passed to storage lets it refuse a holder whose lease
+// was taken over.
+func ExampleFromContext() {
+	ctx := context.Background()
+	dl, err := lock.New(ctx, lock.Config{TableName: "my_lock_table", LockID: "fenced"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var tokens []int64
+	for range 2 {
+		_ = dl.Do(ctx, func(ctx context.Context) error {
+			l, _ := lock.FromContext(ctx)
+			tokens = append(tokens, l.FencingToken())
+			return nil
+		})
+	}
+	fmt.Println("second token is greater:", tokens[1] > tokens[0])
+	// Output: second token is greater: true
+}

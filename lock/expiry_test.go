@@ -1,0 +1,157 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// TestTakeoverAfterExpiry: a crashed holder's lock is taken over once its
+// lease and the tolerance have passed, not before; the stale holder can
+// neither release nor extend its successor's lock; tokens go up.
+func TestTakeoverAfterExpiry(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const ttl, tol = 400 * time.Millisecond, 20 * time.Millisecond
+	stale := e.client(lock.WithTTL(ttl), lock.WithOwner("stale"))
+	next := e.otherClient(lock.WithOwner("next"))
+
+	old, err := stale.TryAcquire(ctx, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = next.TryAcquire(ctx, "job")
+	var held *lock.HeldError
+	if !errors.As(err, &held) || !errors.Is(err, lock.ErrLockAcquisition) || !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("acquire of a held lock: %v, want a HeldError matching both sentinels", err)
+	}
+	if held.Holder.Owner != "stale" || held.Holder.Token != old.FencingToken() || held.LockID != "job" {
+		t.Errorf("HeldError names %+v, want the stale holder with token %d", held.Holder, old.FencingToken())
+	}
+	if until := time.Until(held.Holder.ExpiresAt); until <= 0 || until > ttl {
+		t.Errorf("holder's lease ends in %s, want within (0, %s]", until, ttl)
+	}
+
+	time.Sleep(time.Until(held.Holder.ExpiresAt.Add(tol + 10*time.Millisecond)))
+	cur, err := next.TryAcquire(ctx, "job")
+	if err != nil {
+		t.Fatalf("takeover after the lease and tolerance: %v", err)
+	}
+	if cur.FencingToken() <= old.FencingToken() {
+		t.Errorf("takeover token %d not above %d", cur.FencingToken(), old.FencingToken())
+	}
+
+	err = old.Release(ctx)
+	if !errors.Is(err, lock.ErrLockRelease) || !errors.Is(err, lock.ErrLockLost) {
+		t.Errorf("stale release: %v, want ErrLockRelease and ErrLockLost", err)
+	}
+	var lost *lock.LostError
+	if !errors.As(err, &lost) || lost.Holder == nil || lost.Holder.Owner != "next" {
+		t.Errorf("stale release should name the new holder: %v", err)
+	}
+	if err := old.Extend(ctx, 0); !errors.Is(err, lock.ErrLockLost) {
+		t.Errorf("stale extend: %v, want ErrLockLost", err)
+	}
+	if r := e.record("job"); r.LeaseID != cur.LeaseID() || !r.Held(time.Now()) {
+		t.Errorf("the new holder's lock was disturbed: %+v", r)
+	}
+	if err := cur.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReleaseTwice: a second release, as after a lost response, is not an
+// error, and a released lock is free at once.
+func TestReleaseTwice(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	c := e.client()
+	l, err := c.TryAcquire(ctx, "twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := l.Release(ctx); err != nil {
+			t.Fatalf("release %d: %v", i+1, err)
+		}
+	}
+	l2, err := e.otherClient().TryAcquire(ctx, "twice")
+	if err != nil {
+		t.Fatalf("acquire after release: %v", err)
+	}
+	if err := l.Extend(ctx, 0); !errors.Is(err, lock.ErrLockLost) {
+		t.Errorf("extend of a released lease: %v, want ErrLockLost", err)
+	}
+	if err := l2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFencingTokens: tokens of one lock ID strictly increase across
+// releases, expiries and the item's deletion (as by the TTL clean-up).
+func TestFencingTokens(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	c := e.client(lock.WithTTL(100 * time.Millisecond))
+	var last int64
+	next := func(step string) *lock.Lease {
+		t.Helper()
+		l, err := c.Acquire(ctx, "fenced", lock.WithWait(time.Second))
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if l.FencingToken() <= last {
+			t.Fatalf("%s: token %d not above %d", step, l.FencingToken(), last)
+		}
+		last = l.FencingToken()
+		return l
+	}
+	l := next("first")
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next("after release")
+	time.Sleep(150 * time.Millisecond)
+	l = next("after expiry")
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := srv.Client().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.table),
+		Key: map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: "fenced"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next("after the item's deletion")
+}
+
+// TestDeadline: fn's context ends no later than the lease's end less the
+// tolerance, as stored in the item.
+func TestDeadline(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const ttl, tol = 2 * time.Second, 300 * time.Millisecond
+	c := e.client(lock.WithTTL(ttl), lock.WithClockSkewTolerance(tol))
+	err := c.Do(ctx, "deadline", func(ctx context.Context) error {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			t.Fatal("fn's context has no deadline")
+		}
+		stored := e.record("deadline").ExpiresAt
+		if latest := stored.Add(-tol); deadline.After(latest) {
+			t.Errorf("deadline %s is after the lease's end less the tolerance %s", deadline, latest)
+		}
+		if deadline.Before(stored.Add(-tol - 200*time.Millisecond)) {
+			t.Errorf("deadline %s is needlessly early (lease ends %s)", deadline, stored)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

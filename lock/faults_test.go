@@ -1,0 +1,257 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// dropFirst loses the response of the first request of op whose body
+// contains marker, after DynamoDB applied it.
+func dropFirst(op, marker string) httpfault.Rule {
+	dropped := false
+	return func(r httpfault.Request) httpfault.Action {
+		if !dropped && r.Op == op && strings.Contains(string(r.Body), marker) {
+			dropped = true
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		return httpfault.Action{}
+	}
+}
+
+// TestLostAcquireResponse: the first acquire request reaches DynamoDB but
+// its response is lost; the SDK's retry finds the lock held by this very
+// lease and succeeds as the same owner.
+func TestLostAcquireResponse(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.net.Rule = dropFirst("UpdateItem", "if_not_exists")
+	l, err := e.client().TryAcquire(ctx, "lost-acquire")
+	if err != nil {
+		t.Fatalf("acquire with a lost response: %v", err)
+	}
+	if got := e.net.Faults()[httpfault.DropResponse]; got != 1 {
+		t.Fatalf("%d responses dropped, want 1", got)
+	}
+	r := e.record("lost-acquire")
+	if r.LeaseID != l.LeaseID() || r.Token != l.FencingToken() || !r.Held(time.Now()) {
+		t.Errorf("item %+v is not the returned lease %s with token %d", r, l.LeaseID(), l.FencingToken())
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLostReleaseResponse: the release reaches DynamoDB, its response is
+// lost, and the retry is a success, not an error; the lock is free.
+func TestLostReleaseResponse(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	c := e.client()
+	l, err := c.TryAcquire(ctx, "lost-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.net.Rule = dropFirst("UpdateItem", "ReleasedAt")
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("release with a lost response: %v", err)
+	}
+	if got := e.net.Faults()[httpfault.DropResponse]; got != 1 {
+		t.Fatalf("%d responses dropped, want 1", got)
+	}
+	if _, err := e.otherClient().TryAcquire(ctx, "lost-release"); err != nil {
+		t.Errorf("lock not free after release: %v", err)
+	}
+}
+
+// TestLostReleaseThenTakenOver: the release went through, its response was
+// lost, another holder took the lock before the retry landed; the retry
+// still reports success and does not disturb the new holder.
+func TestLostReleaseThenTakenOver(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	l, err := e.client().TryAcquire(ctx, "lost-handoff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next *lock.Lease
+	dropped := false
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if !dropped && strings.Contains(string(r.Body), "ReleasedAt") {
+			dropped = true
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		if dropped && next == nil { // the retry: first let another holder in
+			next, err = e.otherClient().TryAcquire(ctx, "lost-handoff")
+		}
+		return httpfault.Action{}
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("release retried after a handoff: %v", err)
+	}
+	if next == nil || err != nil {
+		t.Fatalf("the other holder did not acquire between the attempts: %v", err)
+	}
+	if r := e.record("lost-handoff"); r.LeaseID != next.LeaseID() || !r.Held(time.Now()) {
+		t.Errorf("the new holder's lock was disturbed: %+v", r)
+	}
+}
+
+// TestAcquireOutcomeUnknown: every attempt's response is lost, so the SDK
+// gives up; Acquire reports an acquisition failure (not contention) and
+// leaves nothing locked.
+func TestAcquireOutcomeUnknown(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if strings.Contains(string(r.Body), "if_not_exists") {
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		return httpfault.Action{}
+	}
+	_, err := e.client().TryAcquire(ctx, "unknown")
+	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("acquire with every response lost: %v, want ErrLockAcquisition only", err)
+	}
+	l, err := e.otherClient().TryAcquire(ctx, "unknown")
+	if err != nil {
+		t.Fatalf("lock left held after an acquire of unknown outcome: %v", err)
+	}
+	_ = l.Release(ctx)
+}
+
+// TestOutages: failures other than contention match ErrLockAcquisition or
+// ErrLockRelease, not ErrLockAlreadyAcquired, and wrap the SDK's error.
+func TestOutages(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+
+	t.Run("missing table", func(t *testing.T) {
+		c, err := lock.NewClient(srv.Client(), "no-such-table")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.TryAcquire(ctx, "x")
+		var notFound *dtypes.ResourceNotFoundException
+		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) || !errors.As(err, &notFound) {
+			t.Errorf("got %v, want ErrLockAcquisition wrapping ResourceNotFoundException", err)
+		}
+	})
+	t.Run("throttled", func(t *testing.T) {
+		e.net.Rule = func(httpfault.Request) httpfault.Action { return httpfault.Action{Kind: httpfault.Throttle} }
+		defer func() { e.net.Rule = nil }()
+		c, err := lock.NewClient(e.oneAttempt(), e.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.TryAcquire(ctx, "x")
+		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) || !strings.Contains(err.Error(), "Throttling") {
+			t.Errorf("got %v, want ErrLockAcquisition wrapping ThrottlingException", err)
+		}
+	})
+	t.Run("release during an outage", func(t *testing.T) {
+		c, err := lock.NewClient(e.oneAttempt(), e.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.TryAcquire(ctx, "y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.net.Rule = func(httpfault.Request) httpfault.Action { return httpfault.Action{Kind: httpfault.ServerError} }
+		err = l.Release(ctx)
+		e.net.Rule = nil
+		if !errors.Is(err, lock.ErrLockRelease) || errors.Is(err, lock.ErrLockLost) {
+			t.Errorf("got %v, want ErrLockRelease only", err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Errorf("release once the outage ended: %v", err)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		db := dynamoAt("http://127.0.0.1:1")
+		c, err := lock.NewClient(db, e.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.TryAcquire(ctx, "x")
+		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+			t.Errorf("got %v, want ErrLockAcquisition", err)
+		}
+	})
+}
+
+// TestBadInput: bad arguments fail with ErrInvalidInput before any request.
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	c := e.client()
+	noop := func(context.Context) error { return nil }
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"empty lock ID", func() error { _, err := c.TryAcquire(ctx, ""); return err }},
+		{"lock ID over 2048 bytes", func() error { _, err := c.Acquire(ctx, strings.Repeat("x", 2049)); return err }},
+		{"negative TTL", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(-time.Second)) }},
+		{"TTL not above the tolerance", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(10*time.Millisecond)) }},
+		{"negative wait", func() error { return c.Do(ctx, "id", noop, lock.WithWait(-1)) }},
+		{"heartbeat as long as the TTL", func() error {
+			return c.Do(ctx, "id", noop, lock.WithTTL(time.Second), lock.WithHeartbeat(time.Second))
+		}},
+		{"nil fn", func() error { return c.Do(ctx, "id", nil) }},
+		{"no IDs", func() error { _, err := c.AcquireAll(ctx, nil); return err }},
+		{"empty table name", func() error { _, err := lock.NewClient(e.db, ""); return err }},
+		{"nil client", func() error { _, err := lock.NewClient(nil, "t"); return err }},
+		{"Config without table", func() error {
+			_, err := lock.New(ctx, lock.Config{LockID: "id"})
+			return err
+		}},
+		{"Config without lock ID", func() error {
+			_, err := lock.New(ctx, lock.Config{TableName: "t"})
+			return err
+		}},
+		{"Config with negative TTL", func() error {
+			_, err := lock.New(ctx, lock.Config{TableName: "t", LockID: "id", TTL: -time.Second})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.net.Reset()
+			err := tt.call()
+			if !errors.Is(err, lock.ErrInvalidInput) {
+				t.Errorf("got %v, want ErrInvalidInput", err)
+			}
+			if n := e.net.Total(); n != 0 {
+				t.Errorf("%d requests sent for bad input", n)
+			}
+		})
+	}
+	if _, err := c.TryAcquire(ctx, strings.Repeat("x", lock.MaxLockIDBytes)); err != nil {
+		t.Errorf("a lock ID of exactly %d bytes: %v", lock.MaxLockIDBytes, err)
+	}
+}
+
+func dynamoAt(endpoint string) *dynamodb.Client {
+	return srv.Client(func(o *dynamodb.Options) {
+		o.BaseEndpoint = &endpoint
+		o.RetryMaxAttempts = 1
+	})
+}
+
+// oneAttempt returns a client on e's counted connection without SDK
+// retries, so that faults reach the lock at once.
+func (e *env) oneAttempt() *dynamodb.Client {
+	return srv.Client(func(o *dynamodb.Options) {
+		o.HTTPClient = e.net
+		o.RetryMaxAttempts = 1
+	})
+}

@@ -1,0 +1,104 @@
+package lock_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+var srv *dynamotest.Server
+
+// exampleTable is the seed's table, which the runnable examples use
+// through lock.New and the SDK's default configuration chain.
+const exampleTable = "my_lock_table"
+
+func TestMain(m *testing.M) {
+	dynamotest.Main(m, &srv, func(s *dynamotest.Server) error {
+		// The examples configure themselves as users do: from the environment.
+		for k, v := range map[string]string{
+			"AWS_ENDPOINT_URL_DYNAMODB":   s.Endpoint,
+			"AWS_ACCESS_KEY_ID":           "local",
+			"AWS_SECRET_ACCESS_KEY":       "local",
+			"AWS_REGION":                  dynamotest.Region,
+			"AWS_CONFIG_FILE":             os.DevNull,
+			"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		} {
+			os.Setenv(k, v)
+		}
+		return lock.CreateTable(context.Background(), s.Client(), exampleTable)
+	})
+}
+
+// env is one test's lock table and a DynamoDB client whose requests are
+// counted (and faulted, when a rule is set).
+type env struct {
+	t     *testing.T
+	table string
+	net   *httpfault.Client
+	db    *dynamodb.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, table: dynamotest.TableName(t)}
+	e.net = &httpfault.Client{Next: http.NewBuildableClient()}
+	e.db = srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lock.CreateTable(ctx, srv.Client(), e.table); err != nil {
+		t.Fatal(err)
+	}
+	e.net.Reset()
+	return e
+}
+
+// client returns a lock client over e's counted connection. Tests use a
+// small clock-skew tolerance so short TTLs stay possible.
+func (e *env) client(opts ...lock.Option) *lock.Client {
+	e.t.Helper()
+	c, err := lock.NewClient(e.db, e.table, append([]lock.Option{lock.WithClockSkewTolerance(20 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// otherClient returns a lock client on a connection of its own, as
+// another process would have.
+func (e *env) otherClient(opts ...lock.Option) *lock.Client {
+	e.t.Helper()
+	c, err := lock.NewClient(srv.Client(), e.table, append([]lock.Option{lock.WithClockSkewTolerance(20 * time.Millisecond)}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// record reads the lock's item.
+func (e *env) record(id string) lock.Record {
+	e.t.Helper()
+	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: &e.table, Key: map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if out.Item == nil {
+		return lock.Record{}
+	}
+	r, err := lock.ParseRecord(out.Item)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
