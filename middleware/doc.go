@@ -1,0 +1,32 @@
+// Package middleware wraps AWS Lambda handlers in DynamoDB locks whose IDs
+// come from their events, so that one entity (an order, an account, a
+// scheduled job) is handled by one invocation at a time.
+//
+// [Wrap] serves any handler of the shape lambda.Start accepts, such as an
+// EventBridge or scheduled handler; [WrapSQS] serves an SQS batch, locking
+// per record and reporting partial batch failures. A [KeyFunc] derives the
+// lock keys from the event: a JMESPath expression ([JMESPath],
+// [SQSBodyPath], [EventBridgeDetailPath]), a field of the event
+// ([SQSMessageGroupID], [SQSAttribute], [EventBridgeID],
+// [EventBridgeSourceDetailType], [ScheduleARN]), a constant ([Constant]) or
+// any Go function. Keys become lock IDs under a namespace, by default the
+// function's name: "reserve-stock/BLUE-MUG".
+//
+// # The lease follows the invocation
+//
+// A lock is leased until the invocation's deadline plus a grace
+// ([WithGrace]), so the lock of an invocation that Lambda stops at its
+// timeout frees itself shortly after. The handler's context ends a reserve
+// ([WithReserve]) before the deadline, leaving time to release the lock,
+// which happens before the wrapped handler returns: nothing the middleware
+// starts runs after it returns. Without a deadline (local runs), the lease
+// lasts the TTL ([WithTTL]). The handler finds its leases, with their lock
+// IDs and fencing tokens, with lock.FromContext and lock.AllFromContext.
+//
+// # When the lock is held
+//
+// [OnHeld] chooses: [Fail] (the default) reports the record or invocation
+// as failed, so Lambda retries it; [Skip] acknowledges it without running
+// the handler; [Wait] waits for the lock within the invocation's time, then
+// fails.
+package middleware

@@ -1,0 +1,113 @@
+package middleware_test
+
+import (
+	"context"
+	"encoding/json"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// newLockClient is what a function's main does first.
+func newLockClient(ctx context.Context) *lock.Client {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := lock.NewClient(dynamodb.NewFromConfig(cfg), os.Getenv("LOCK_TABLE"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return c
+}
+
+type reservation struct {
+	OrderID  string `json:"orderId"`
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+}
+
+// An SQS-triggered function that handles one SKU at a time: records of
+// other SKUs run concurrently, records of one SKU one after the other, and
+// records whose SKU is locked elsewhere go back to the queue.
+func ExampleWrapSQS() {
+	ctx := context.Background()
+	bySKU, err := middleware.SQSBodyPath("sku")
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(middleware.WrapSQS(newLockClient(ctx), bySKU,
+		func(ctx context.Context, m events.SQSMessage) error {
+			var r reservation
+			if err := json.Unmarshal([]byte(m.Body), &r); err != nil {
+				return err
+			}
+			lease, _ := lock.FromContext(ctx)
+			_ = lease.FencingToken() // guard the stock write with it
+			return nil
+		}))
+}
+
+// An EventBridge-triggered function that handles one account at a time,
+// waiting for a lock that another invocation holds.
+func ExampleWrap_eventBridge() {
+	ctx := context.Background()
+	byAccount, err := middleware.EventBridgeDetailPath("accountId")
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(middleware.Wrap(newLockClient(ctx), byAccount,
+		func(ctx context.Context, e events.EventBridgeEvent) (struct{}, error) {
+			return struct{}{}, nil
+		},
+		middleware.OnHeld(middleware.Wait)))
+}
+
+// A scheduled singleton job: a run that overlaps the previous one is
+// skipped.
+func ExampleWrap_schedule() {
+	ctx := context.Background()
+	lambda.Start(middleware.Wrap(newLockClient(ctx), middleware.ScheduleARN(),
+		func(ctx context.Context, e events.EventBridgeEvent) (string, error) {
+			return "rolled up", nil
+		},
+		middleware.OnHeld(middleware.Skip),
+		middleware.WithMetrics(os.Stdout)))
+}
+
+// Any JSON event, keyed by a JMESPath expression that names several keys:
+// both accounts of a transfer are locked, all or none.
+func ExampleJMESPath() {
+	ctx := context.Background()
+	type transfer struct {
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Amount int    `json:"amount"`
+	}
+	byAccounts, err := middleware.JMESPath[transfer]("[from, to]")
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(middleware.Wrap(newLockClient(ctx), byAccounts,
+		func(ctx context.Context, t transfer) (int, error) {
+			return t.Amount, nil
+		}))
+}
+
+// A key from any Go function.
+func ExampleKey() {
+	ctx := context.Background()
+	byTenant := middleware.Key("tenant header", func(e events.APIGatewayProxyRequest) string {
+		return e.Headers["x-tenant"]
+	})
+	lambda.Start(middleware.Wrap(newLockClient(ctx), byTenant,
+		func(ctx context.Context, e events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}))
+}

@@ -1,0 +1,169 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jmespath/go-jmespath"
+)
+
+// KeyFunc derives the lock keys of an event: one or more non-empty
+// strings, which Wrap and WrapSQS turn into lock IDs under the namespace.
+// Several keys are locked all or none. An error, best a *KeyError saying
+// which expression found what, fails the event (see RunUnkeyed). Any Go
+// function of this shape is a KeyFunc.
+type KeyFunc[T any] func(ctx context.Context, event T) ([]string, error)
+
+// Constant returns a KeyFunc that gives keys whatever the event: a
+// singleton lock, such as for a scheduled job.
+func Constant[T any](keys ...string) KeyFunc[T] {
+	return func(context.Context, T) ([]string, error) {
+		if len(keys) == 0 {
+			return nil, keyError("Constant()", "no keys given", nil)
+		}
+		for _, k := range keys {
+			if strings.TrimSpace(k) == "" {
+				return nil, keyError("Constant()", "empty key", nil)
+			}
+		}
+		return append([]string(nil), keys...), nil
+	}
+}
+
+// Key returns a KeyFunc of one key computed by f, which fails the event
+// when f returns an empty string. name describes f in errors.
+func Key[T any](name string, f func(event T) string) KeyFunc[T] {
+	return func(_ context.Context, event T) ([]string, error) {
+		k := f(event)
+		if strings.TrimSpace(k) == "" {
+			return nil, keyError(name, "empty value", nil)
+		}
+		return []string{k}, nil
+	}
+}
+
+// JMESPath returns a KeyFunc that evaluates the JMESPath expression expr
+// over the event's JSON encoding. The result must be a non-empty string, a
+// number, or a non-empty list of these (several keys). It fails if expr
+// does not compile.
+//
+// For example "detail.accountId" over an EventBridge event, or
+// "messageAttributes.tenant.stringValue" over an SQS message.
+func JMESPath[T any](expr string) (KeyFunc[T], error) {
+	p, err := compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	return func(_ context.Context, event T) ([]string, error) {
+		raw, err := json.Marshal(event)
+		if err != nil {
+			return nil, keyError(expr, "event cannot be encoded as JSON", err)
+		}
+		return p.keys(raw, "event")
+	}, nil
+}
+
+// path is a compiled JMESPath expression.
+type path struct {
+	expr string
+	jp   *jmespath.JMESPath
+}
+
+func compile(expr string) (*path, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, keyError(fmt.Sprintf("%q", expr), "empty expression", nil)
+	}
+	jp, err := jmespath.Compile(expr)
+	if err != nil {
+		return nil, keyError(fmt.Sprintf("%q", expr), "invalid JMESPath expression", err)
+	}
+	return &path{expr: expr, jp: jp}, nil
+}
+
+// keys decodes doc, the JSON of what (such as "body"), and evaluates the
+// expression over it.
+func (p *path) keys(doc []byte, what string) ([]string, error) {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(doc))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return nil, keyError(p.name(), what+" is not JSON", err)
+	}
+	if d.More() {
+		return nil, keyError(p.name(), what+" is not JSON", fmt.Errorf("data after the JSON value"))
+	}
+	res, err := p.search(v)
+	if err != nil {
+		return nil, keyError(p.name(), "evaluation failed", err)
+	}
+	return keyValues(p.name(), res)
+}
+
+func (p *path) name() string { return fmt.Sprintf("%q", p.expr) }
+
+// search evaluates the expression, turning a panic of the library into an
+// error.
+func (p *path) search(v any) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("jmespath: %v", r)
+		}
+	}()
+	return p.jp.Search(v)
+}
+
+// keyValues turns an expression's result into keys.
+func keyValues(expr string, res any) ([]string, error) {
+	if list, ok := res.([]any); ok {
+		if len(list) == 0 {
+			return nil, keyError(expr, "empty list", nil)
+		}
+		keys := make([]string, 0, len(list))
+		for _, v := range list {
+			k, err := keyValue(expr, v)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+		}
+		return keys, nil
+	}
+	k, err := keyValue(expr, res)
+	if err != nil {
+		return nil, err
+	}
+	return []string{k}, nil
+}
+
+func keyValue(expr string, v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "", keyError(expr, "no value (path missing or null)", nil)
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return "", keyError(expr, "empty string", nil)
+		}
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case float64:
+		return json.Number(fmt.Sprint(v)).String(), nil
+	default:
+		return "", keyError(expr, fmt.Sprintf("value of type %s is not a string or number", jsonType(v)), nil)
+	}
+}
+
+func jsonType(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "list"
+	}
+	return fmt.Sprintf("%T", v)
+}

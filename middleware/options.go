@@ -1,0 +1,194 @@
+package middleware
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/dynalock/dynalock/lock"
+)
+
+// Defaults, in one place. Each option's doc repeats its default.
+const (
+	// DefaultConcurrency is how many SQS records run at once: the largest
+	// batch of a standard queue without a batching window, so such a batch
+	// takes all its locks in one round trip of wall time.
+	DefaultConcurrency = 10
+
+	// DefaultReserve is how long before the invocation's deadline the
+	// handler's context ends. It bounds the release that follows (one
+	// DynamoDB write, milliseconds in-region) and leaves the runtime time
+	// to report the result.
+	DefaultReserve = 500 * time.Millisecond
+
+	// DefaultGrace is how long a lease outlasts the invocation's deadline.
+	// Lambda stops the invocation at its deadline, so the grace only covers
+	// the difference between Lambda's timer and the clock the lease is
+	// written with; a killed invocation's lock frees itself this long (plus
+	// the lock's clock-skew tolerance) after the kill.
+	DefaultGrace = time.Second
+
+	// DefaultReleaseTimeout bounds the release after the handler, which
+	// also never runs past the invocation's deadline.
+	DefaultReleaseTimeout = DefaultReserve
+
+	// DefaultWaitSlice is how long the Wait policy keeps trying with one
+	// lease length before it computes the lease from the deadline again;
+	// it bounds how far a lease taken after a wait outlasts the deadline
+	// plus the grace.
+	DefaultWaitSlice = time.Second
+)
+
+// HeldPolicy says what to do with an event whose lock another invocation
+// holds.
+type HeldPolicy int
+
+const (
+	// Fail reports the event as failed: its SQS record goes to the batch
+	// item failures; any other invocation returns an error matching
+	// lock.ErrLockAlreadyAcquired, so Lambda, SQS or EventBridge retries.
+	Fail HeldPolicy = iota
+	// Skip acknowledges the event without running the handler, and logs
+	// it: for overlapping schedule runs and duplicate deliveries.
+	Skip
+	// Wait waits for the lock within the invocation's remaining time less
+	// the reserve, then fails as Fail does.
+	Wait
+)
+
+// String returns the policy's name.
+func (p HeldPolicy) String() string {
+	switch p {
+	case Fail:
+		return "fail"
+	case Skip:
+		return "skip"
+	case Wait:
+		return "wait"
+	}
+	return fmt.Sprintf("HeldPolicy(%d)", int(p))
+}
+
+// Option configures Wrap and WrapSQS.
+type Option func(*options)
+
+type options struct {
+	held           HeldPolicy
+	namespace      string
+	concurrency    int
+	reserve        time.Duration
+	grace          time.Duration
+	ttl            time.Duration
+	releaseTimeout time.Duration
+	waitSlice      time.Duration
+	logger         *slog.Logger
+	metrics        io.Writer
+	runUnkeyed     bool
+	disabled       bool
+	lockOpts       []lock.Option
+}
+
+func defaultOptions() options {
+	return options{
+		held:           Fail,
+		namespace:      os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
+		concurrency:    DefaultConcurrency,
+		reserve:        DefaultReserve,
+		grace:          DefaultGrace,
+		releaseTimeout: DefaultReleaseTimeout,
+		waitSlice:      DefaultWaitSlice,
+	}
+}
+
+func newOptions(opts []Option) options {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	}
+	return o
+}
+
+// validate reports options that cannot work. Wrap and WrapSQS check them
+// once; the wrapped handler returns the error on every call.
+func (o options) validate() error {
+	switch {
+	case o.held < Fail || o.held > Wait:
+		return fmt.Errorf("%w: unknown held policy %d", lock.ErrInvalidInput, int(o.held))
+	case o.concurrency < 1:
+		return fmt.Errorf("%w: concurrency must be at least 1, got %d", lock.ErrInvalidInput, o.concurrency)
+	case o.reserve < 0 || o.grace < 0 || o.ttl < 0:
+		return fmt.Errorf("%w: reserve, grace and TTL must not be negative", lock.ErrInvalidInput)
+	case o.releaseTimeout <= 0 || o.waitSlice <= 0:
+		return fmt.Errorf("%w: release timeout and wait slice must be positive", lock.ErrInvalidInput)
+	}
+	return nil
+}
+
+// OnHeld sets what happens to an event whose lock is held: Fail, Skip or
+// Wait. The default is Fail.
+func OnHeld(p HeldPolicy) Option { return func(o *options) { o.held = p } }
+
+// WithNamespace sets the prefix of every lock ID: namespace + "/" + key.
+// The default is the function's name, from AWS_LAMBDA_FUNCTION_NAME; an
+// empty namespace leaves keys as they are. Functions that must exclude each
+// other on the same entity share a namespace.
+func WithNamespace(namespace string) Option { return func(o *options) { o.namespace = namespace } }
+
+// WithConcurrency sets how many SQS records of a batch run at once (records
+// with the same key or, on a FIFO queue, the same message group always run
+// one after the other). The default is DefaultConcurrency, 10.
+func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// WithReserve sets how long before the invocation's deadline the handler's
+// context ends, leaving time to release the lock. The default is
+// DefaultReserve, 500 ms. It also bounds the release.
+func WithReserve(d time.Duration) Option { return func(o *options) { o.reserve = d } }
+
+// WithGrace sets how long a lease outlasts the invocation's deadline. The
+// default is DefaultGrace, 1 s.
+func WithGrace(d time.Duration) Option { return func(o *options) { o.grace = d } }
+
+// WithTTL sets the lease length of invocations without a deadline, such as
+// local runs and tests. The default, 0, is the lock client's TTL.
+func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
+
+// WithReleaseTimeout bounds the release after the handler; the release
+// also never runs past the invocation's deadline, and with a deadline never
+// longer than the reserve. The default is DefaultReleaseTimeout, 500 ms.
+func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.releaseTimeout = d } }
+
+// WithLogger sets the logger of acquisitions, contention, waits, skips and
+// release failures. The default writes JSON to standard output (which
+// Lambda sends to CloudWatch Logs) at level Info.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithMetrics writes one CloudWatch Embedded Metric Format line per
+// invocation to w (standard output under Lambda): AcquireLatency,
+// Contended, Skipped, FailedRecords and ReleaseFailures, in namespace
+// "DynaLock" with dimension FunctionName. The default, nil, writes none.
+func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
+
+// RunUnkeyed makes an event from which no key can be derived run its
+// handler without a lock, with a warning, instead of failing. The default
+// is to fail it.
+func RunUnkeyed() Option { return func(o *options) { o.runUnkeyed = true } }
+
+// WithDisabled, when disabled is true, runs handlers without any lock: no
+// keys are derived and SQS records run concurrently up to the concurrency
+// limit, whatever their keys. It is the "without locking" switch of demos
+// and emergencies (DYNALOCK_DISABLED=true). The default is false.
+func WithDisabled(disabled bool) Option { return func(o *options) { o.disabled = disabled } }
+
+// WithLockOptions passes options to every acquire, such as lock.WithOwner,
+// lock.WithMetadata or lock.WithRetryInterval. The middleware sets the TTL
+// and the wait itself, after these.
+func WithLockOptions(opts ...lock.Option) Option {
+	return func(o *options) { o.lockOpts = append(o.lockOpts, opts...) }
+}

@@ -1,0 +1,188 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// WrapSQS returns an SQS batch handler that runs h once per record under
+// the locks key derives from it, and reports the records that were not
+// processed in the response's BatchItemFailures (enable
+// ReportBatchItemFailures on the event source mapping). A record fails when
+// its lock is held (policy Fail, or Wait once the wait is over), no key can
+// be derived (unless RunUnkeyed is set), h returns an error, or the
+// invocation runs out of time; a record skipped by policy Skip is
+// acknowledged.
+//
+// Records with different keys run concurrently, up to WithConcurrency at
+// once; records sharing a key run one after the other in batch order. On a
+// FIFO queue (a source ARN ending in ".fifo", or records carrying a
+// MessageGroupId) the records of one message group also run in batch
+// order, and after a failure every later record of that group fails
+// without running; other groups go on.
+//
+// When every record of a non-empty batch fails, the handler returns the
+// response and an error matching ErrBatchFailed, so that Lambda counts the
+// invocation as failed. If h panics, the other records finish, every lock
+// is released, and the panic goes on.
+func WrapSQS(c *lock.Client, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...Option) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	inv := newInvoker(c, key != nil, h != nil, opts)
+	return func(ctx context.Context, batch events.SQSEvent) (events.SQSEventResponse, error) {
+		if inv.err != nil {
+			return events.SQSEventResponse{}, inv.err
+		}
+		in := inv.begin(ctx)
+		defer in.end()
+		return in.batch(ctx, key, h, batch.Records)
+	}
+}
+
+// record is one SQS record's place in the batch.
+type record struct {
+	msg    events.SQSMessage
+	ids    []string // lock IDs; none when unkeyed or disabled
+	keyErr error    // why no key could be derived, if RunUnkeyed is not set
+	after  []int    // records that must finish first: same key or group
+	prev   int      // the previous record of its FIFO group, or -1
+	done   chan struct{}
+	failed bool // written before done is closed
+	err    error
+}
+
+// batch processes records per the rules of WrapSQS.
+func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, msgs []events.SQSMessage) (events.SQSEventResponse, error) {
+	recs := in.plan(ctx, key, msgs)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, in.o.concurrency)
+	var (
+		wg        sync.WaitGroup
+		panicOnce sync.Once
+		panicked  any
+	)
+	for i := range recs {
+		r := &recs[i]
+		wg.Go(func() {
+			defer close(r.done)
+			defer func() {
+				if p := recover(); p != nil {
+					r.failed, r.err = true, fmt.Errorf("middleware: handler panicked: %v", p)
+					in.log.Error("handler panicked", "messageId", r.msg.MessageId, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					panicOnce.Do(func() { panicked = p })
+					cancel(r.err)
+				}
+			}()
+			r.failed, r.err = in.record(ctx, recs, r, sem, h)
+		})
+	}
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
+	return in.response(recs)
+}
+
+// plan derives each record's lock IDs and the records it must wait for.
+func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], msgs []events.SQSMessage) []record {
+	recs := make([]record, len(msgs))
+	last := make(map[string]int) // lock ID or FIFO group → latest record
+	for i, m := range msgs {
+		r := &recs[i]
+		*r = record{msg: m, prev: -1, done: make(chan struct{})}
+		if !in.o.disabled {
+			ids, err := keys(ctx, key, in.o.namespace, m)
+			switch {
+			case err == nil:
+				r.ids = ids
+			case in.o.runUnkeyed:
+				in.log.Warn("no lock key: running record without a lock", "messageId", m.MessageId, "error", err)
+			default:
+				r.keyErr = err
+			}
+		}
+		var deps []int
+		for _, id := range r.ids {
+			if j, ok := last["k\x00"+id]; ok {
+				deps = append(deps, j)
+			}
+			last["k\x00"+id] = i
+		}
+		if group, ok := fifoGroup(m); ok {
+			if j, ok := last["g\x00"+group]; ok {
+				r.prev = j
+				deps = append(deps, j)
+			}
+			last["g\x00"+group] = i
+		}
+		r.after = deps
+	}
+	return recs
+}
+
+// fifoGroup returns the record's message group when it comes from a FIFO
+// queue.
+func fifoGroup(m events.SQSMessage) (string, bool) {
+	group, ok := m.Attributes["MessageGroupId"]
+	if ok || strings.HasSuffix(m.EventSourceARN, ".fifo") {
+		return group, true
+	}
+	return "", false
+}
+
+// record processes one record once those before it are done, and reports
+// whether it failed.
+func (in *invocation) record(ctx context.Context, recs []record, r *record, sem chan struct{}, h func(context.Context, events.SQSMessage) error) (bool, error) {
+	for _, j := range r.after {
+		<-recs[j].done
+	}
+	log := in.log.With("messageId", r.msg.MessageId)
+	fail := func(err error, msg string) (bool, error) {
+		in.stats.failed()
+		log.Warn(msg, "lockIds", r.ids, "error", err)
+		return true, err
+	}
+	if r.prev >= 0 && recs[r.prev].failed {
+		return fail(fmt.Errorf("middleware: an earlier record of message group %q failed", r.msg.Attributes["MessageGroupId"]), "record failed: earlier record of its FIFO group failed")
+	}
+	if r.keyErr != nil {
+		return fail(r.keyErr, "no lock key: record failed")
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return fail(context.Cause(ctx), "record not started")
+	}
+	defer func() { <-sem }()
+	out, err := in.run(ctx, r.ids, log, func(ctx context.Context) error { return h(ctx, r.msg) })
+	switch {
+	case out == skipped:
+		return false, nil
+	case err != nil && out == ran:
+		return fail(err, "handler failed: record failed")
+	case err != nil:
+		return fail(err, "lock not acquired: record failed")
+	}
+	return false, nil
+}
+
+// response names the failed records in batch order.
+func (in *invocation) response(recs []record) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	var errs []error
+	for _, r := range recs {
+		if r.failed {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
+			errs = append(errs, r.err)
+		}
+	}
+	if len(recs) > 0 && len(errs) == len(recs) {
+		return resp, fmt.Errorf("%w (%d records); the first: %w", ErrBatchFailed, len(recs), errs[0])
+	}
+	return resp, nil
+}
