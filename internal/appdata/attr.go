@@ -65,3 +65,39 @@ func String(item map[string]types.AttributeValue, name string) (string, error) {
 	}
 	return s.Value, nil
 }
+
+// Decoder reads attributes of one item, keeping the first error, so a
+// caller decodes every field and checks Err once.
+type Decoder struct {
+	Item map[string]types.AttributeValue
+	// Err is the first decoding error.
+	Err error
+}
+
+// Int returns the number attribute name, 0 if missing or on an error.
+func (d *Decoder) Int(name string) int64 {
+	v, err := Int(d.Item, name)
+	d.keep(err)
+	return v
+}
+
+// Strings returns the string set attribute name, nil if missing or on an
+// error.
+func (d *Decoder) Strings(name string) []string {
+	v, err := Strings(d.Item, name)
+	d.keep(err)
+	return v
+}
+
+// String returns the string attribute name, "" if missing or on an error.
+func (d *Decoder) String(name string) string {
+	v, err := String(d.Item, name)
+	d.keep(err)
+	return v
+}
+
+func (d *Decoder) keep(err error) {
+	if d.Err == nil {
+		d.Err = err
+	}
+}

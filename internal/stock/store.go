@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -112,21 +114,17 @@ func (s *Store) Get(ctx context.Context, sku string) (Item, error) {
 	if out.Item == nil {
 		return Item{}, fmt.Errorf("stock: SKU %q: %w", sku, appdata.ErrNotFound)
 	}
-	it := Item{SKU: sku}
-	errs := []error{}
-	var e error
-	it.Available, e = appdata.Int(out.Item, attrAvailable)
-	errs = append(errs, e)
-	it.Reserved, e = appdata.Int(out.Item, attrReserved)
-	errs = append(errs, e)
-	it.Orders, e = appdata.Strings(out.Item, attrOrders)
-	errs = append(errs, e)
-	it.Rejected, e = appdata.Strings(out.Item, attrRejected)
-	errs = append(errs, e)
-	it.Token, e = appdata.Int(out.Item, appdata.TokenAttribute)
-	errs = append(errs, e)
-	if err := errors.Join(errs...); err != nil {
-		return Item{}, fmt.Errorf("stock: decode %s: %w", sku, err)
+	d := appdata.Decoder{Item: out.Item}
+	it := Item{
+		SKU:       sku,
+		Available: d.Int(attrAvailable),
+		Reserved:  d.Int(attrReserved),
+		Orders:    d.Strings(attrOrders),
+		Rejected:  d.Strings(attrRejected),
+		Token:     d.Int(appdata.TokenAttribute),
+	}
+	if d.Err != nil {
+		return Item{}, fmt.Errorf("stock: decode %s: %w", sku, d.Err)
 	}
 	return it, nil
 }
@@ -155,38 +153,37 @@ func (s *Store) Reserve(ctx context.Context, o Order, token int64) (Result, erro
 	if err := appdata.Think(ctx, s.Think); err != nil {
 		return 0, fmt.Errorf("stock: reserve %s: %w", o.OrderID, err)
 	}
-	in := &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       appdata.Key(ID(o.SKU)),
-		ExpressionAttributeNames:  map[string]string{"#id": appdata.PartitionKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":order": appdata.SS(o.OrderID)},
-	}
-	set := ""
+	names := map[string]string{"#id": appdata.PartitionKey, "#set": attrRejected}
+	values := map[string]types.AttributeValue{":order": appdata.SS(o.OrderID)}
+	var set []string
 	res := OutOfStock
 	if it.Available >= o.Quantity {
 		res = Reserved
-		set = "SET #avail = :avail, #res = :res"
-		in.ExpressionAttributeNames["#avail"], in.ExpressionAttributeNames["#res"] = attrAvailable, attrReserved
-		in.ExpressionAttributeValues[":avail"] = appdata.N(it.Available - o.Quantity)
-		in.ExpressionAttributeValues[":res"] = appdata.N(it.Reserved + o.Quantity)
-		in.ExpressionAttributeNames["#set"] = attrOrders
-	} else {
-		in.ExpressionAttributeNames["#set"] = attrRejected
+		names["#set"], names["#avail"], names["#res"] = attrOrders, attrAvailable, attrReserved
+		values[":avail"] = appdata.N(it.Available - o.Quantity)
+		values[":res"] = appdata.N(it.Reserved + o.Quantity)
+		set = append(set, "#avail = :avail", "#res = :res")
 	}
 	cond := "attribute_exists(#id)"
 	if token != 0 {
-		fc, names, values := appdata.Fence(token)
+		fc, fn, fv := appdata.Fence(token)
 		cond += " AND (" + fc + ")"
-		set = joinSet(set, appdata.FenceSet)
-		for k, v := range names {
-			in.ExpressionAttributeNames[k] = v
-		}
-		for k, v := range values {
-			in.ExpressionAttributeValues[k] = v
-		}
+		set = append(set, appdata.FenceSet)
+		maps.Copy(names, fn)
+		maps.Copy(values, fv)
 	}
-	in.UpdateExpression = aws.String(set + " ADD #set :order")
-	in.ConditionExpression = aws.String(cond)
+	expr := "ADD #set :order"
+	if len(set) > 0 {
+		expr = "SET " + strings.Join(set, ", ") + " " + expr
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.Table),
+		Key:                       appdata.Key(ID(o.SKU)),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}
 	if _, err := s.DB.UpdateItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
@@ -195,11 +192,4 @@ func (s *Store) Reserve(ctx context.Context, o Order, token int64) (Result, erro
 		return 0, fmt.Errorf("stock: reserve %s for order %s: %w", o.SKU, o.OrderID, err)
 	}
 	return res, nil
-}
-
-func joinSet(set, clause string) string {
-	if set == "" {
-		return "SET " + clause
-	}
-	return set + ", " + clause
 }

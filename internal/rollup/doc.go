@@ -1,0 +1,5 @@
+// Package rollup is the nightly-rollup job's logic: it sums every
+// account's balance into one rollup item. Runs must never overlap; each
+// run marks the item when it starts and checks at its end that no other
+// run started since, counting the overlaps it finds.
+package rollup
