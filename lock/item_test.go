@@ -1,0 +1,61 @@
+package lock_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// TestItemForOperators: the item tells operators who holds the lock, since
+// when, from which host and Lambda request, with the holder's metadata;
+// after release it says so, and the TTL clean-up comes after the retention.
+func TestItemForOperators(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(lock.WithOwner("billing-worker"), lock.WithMetadata(map[string]string{"order": "42"}),
+		lock.WithRetention(time.Hour))
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-123"})
+	before := time.Now().Truncate(time.Millisecond)
+	l, err := c.TryAcquire(ctx, "inspected")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.record("inspected")
+	host, _ := os.Hostname()
+	want := lock.Holder{Owner: "billing-worker", LeaseID: l.LeaseID(), Host: host, RequestID: "req-123", Token: l.FencingToken()}
+	got := r.Holder
+	got.AcquiredAt, got.ExpiresAt = time.Time{}, time.Time{}
+	if got != want {
+		t.Errorf("holder %+v, want %+v", got, want)
+	}
+	if r.AcquiredAt.Before(before) || r.ExpiresAt.Sub(r.AcquiredAt) < lock.DefaultTTL {
+		t.Errorf("acquired at %s, expires at %s: want now and a TTL later", r.AcquiredAt, r.ExpiresAt)
+	}
+	if r.Metadata["order"] != "42" || !r.Held(time.Now()) || r.Released {
+		t.Errorf("record %+v: want metadata and held", r)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = e.record("inspected")
+	if !r.Released || r.Held(time.Now()) || r.ReleasedAt.IsZero() || r.Forced {
+		t.Errorf("after release: %+v", r)
+	}
+	if d := time.Until(r.CleanupAt); d < 59*time.Minute || d > 61*time.Minute {
+		t.Errorf("clean-up TTL in %s, want the retention (1 h)", d)
+	}
+
+	// The next holder without metadata or request ID leaves none of the
+	// previous holder's behind.
+	l2, err := e.client().TryAcquire(context.Background(), "inspected")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.record("inspected")
+	if r.RequestID != "" || r.Metadata != nil || r.Released || r.LeaseID != l2.LeaseID() {
+		t.Errorf("next holder's record carries stale fields: %+v", r)
+	}
+}
