@@ -1,0 +1,49 @@
+package locktable
+
+import (
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Actions returns the DynamoDB actions a lock.Client sends: one conditional
+// UpdateItem acquires, extends or releases a lock. Reading or listing locks
+// (dynalock's show and list commands) needs more; functions do not.
+func Actions() []string { return []string{"dynamodb:UpdateItem"} }
+
+// LeadingKeysCondition is the IAM condition operator GrantLock uses to
+// restrict lock IDs to prefixes: every partition key the request touches
+// must match one of the patterns.
+const LeadingKeysCondition = "ForAllValues:StringLike"
+
+// GrantLock grants grantee the Actions on this table's ARN and nothing else,
+// and returns the grant. With idPrefixes, the grant covers only lock IDs
+// that start with one of them (condition dynamodb:LeadingKeys); characters
+// IAM would read as wildcards or variables (* ? $) match only themselves.
+// Without idPrefixes, any lock ID in the table is allowed.
+func (t *LockTable) GrantLock(grantee awsiam.IGrantable, idPrefixes ...string) awsiam.Grant {
+	opts := &awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings(Actions()...),
+		ResourceArns: jsii.Strings(*t.TableArn()),
+	}
+	if len(idPrefixes) > 0 {
+		opts.Conditions = &map[string]*map[string]interface{}{
+			LeadingKeysCondition: {"dynamodb:LeadingKeys": LeadingKeyPatterns(idPrefixes...)},
+		}
+	}
+	return awsiam.Grant_AddToPrincipal(opts)
+}
+
+// LeadingKeyPatterns returns the StringLike patterns that match the lock
+// IDs starting with each prefix: the prefix with IAM's special characters
+// escapes (${*}, ${?}, ${$}) and a trailing *.
+func LeadingKeyPatterns(prefixes ...string) []string {
+	escape := strings.NewReplacer("$", "${$}", "*", "${*}", "?", "${?}")
+	patterns := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		patterns[i] = escape.Replace(p) + "*"
+	}
+	return patterns
+}
