@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
+)
+
+// Environment variables the command reads besides the AWS SDK's own.
+const (
+	envTable = "DYNALOCK_TABLE"
+	// localRegion is the region used with a custom endpoint when none is
+	// configured: DynamoDB Local accepts any.
+	localRegion = "us-east-1"
+)
+
+// app is one invocation: its streams, the common flags and, once made, its
+// DynamoDB client.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	now            func() time.Time
+
+	table    string
+	region   string
+	endpoint string
+}
+
+// register adds the flags every command takes.
+func (a *app) register(fs *flag.FlagSet) {
+	fs.StringVar(&a.table, "table", "", "lock table `name` (default $"+envTable+")")
+	fs.StringVar(&a.region, "region", "", "AWS `region` (default from the AWS configuration, such as $AWS_REGION)")
+	fs.StringVar(&a.endpoint, "endpoint", "", "DynamoDB endpoint `URL`, such as http://127.0.0.1:8000 for DynamoDB Local\n(default $AWS_ENDPOINT_URL_DYNAMODB, else AWS's own)")
+}
+
+// resolve fills in defaults from the environment and checks the common
+// flags.
+func (a *app) resolve() error {
+	if a.table == "" {
+		a.table = os.Getenv(envTable)
+	}
+	if a.table == "" {
+		return usageError("no lock table: pass --table or set $%s", envTable)
+	}
+	return nil
+}
+
+// client returns a DynamoDB client configured from the standard AWS chain
+// and the common flags. With a custom endpoint (DynamoDB Local), response
+// checksum validation is off, since DynamoDB Local omits the checksum on
+// error responses, and the region defaults to localRegion.
+func (a *app) client(ctx context.Context) (*dynamodb.Client, error) {
+	// The SDK's own warnings go where the command's messages go.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.NewStandardLogger(a.stderr))}
+	if a.region != "" {
+		opts = append(opts, config.WithRegion(a.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if a.endpoint != "" {
+			o.BaseEndpoint = aws.String(a.endpoint)
+		}
+		if o.BaseEndpoint != nil {
+			o.DisableValidateResponseChecksum = true
+			if o.Region == "" {
+				o.Region = localRegion
+			}
+		}
+		a.region = o.Region
+	})
+	if a.region == "" {
+		return nil, usageError("no AWS region: pass --region or set $AWS_REGION")
+	}
+	return db, nil
+}
+
+// parseArgs parses args with fs, allowing flags after positional
+// arguments (`release ID --force`), and returns the positional ones. After
+// "--" everything is positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/dynalock/dynalock/lock"
+)
+
+func setupCreateTable(*flag.FlagSet) func(context.Context, *app, []string) error {
+	return func(ctx context.Context, a *app, _ []string) error {
+		db, err := a.client(ctx)
+		if err != nil {
+			return err
+		}
+		if err := lock.CreateTable(ctx, db, a.table); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.stdout, "lock table %q is ready: partition key %s (S), TTL on %s\n",
+			a.table, lock.Table.PartitionKey, lock.Table.TTLAttribute)
+		return err
+	}
+}

@@ -1,0 +1,20 @@
+// Dynalock is the operators' command for DynaLock lock tables: it lists the
+// locks held, shows everything stored for one, force-releases a stuck lock
+// without ever taking it from a newer holder, and creates a lock table for
+// local development.
+//
+// Usage:
+//
+//	dynalock list [--all] [--prefix P] [--json]
+//	dynalock show ID [--json]
+//	dynalock release ID --force --reason TEXT [--token N [--lease L]] [--by WHO]
+//	dynalock create-table
+//
+// Every command takes --table (default $DYNALOCK_TABLE), --region and
+// --endpoint (default $AWS_ENDPOINT_URL_DYNAMODB). Credentials come from
+// the standard AWS chain. `dynalock help` lists the flags and exit codes.
+//
+// Install it with:
+//
+//	go install github.com/dynalock/dynalock/cmd/dynalock@latest
+package main

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+// Exit codes, listed in the help text. Scripts branch on them.
+const (
+	exitOK       = 0 // done, or nothing to do (the lock was already released)
+	exitError    = 1 // anything else: network, an unreadable item, release not confirmed
+	exitUsage    = 2 // bad command line
+	exitNotFound = 3 // no such lock
+	exitHeld     = 4 // the lock is someone else's: it changed hands since it was seen
+	exitDenied   = 5 // access denied or credentials rejected
+	exitNoTable  = 6 // no such table
+)
+
+// codedError is an error that decides the process's exit code.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, format string, args ...any) error {
+	return &codedError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func usageError(format string, args ...any) error { return withCode(exitUsage, format, args...) }
+
+// deniedCodes are the DynamoDB and STS error codes that mean the caller may
+// not do what it asked, or its credentials were not accepted.
+var deniedCodes = map[string]bool{
+	"AccessDeniedException":               true,
+	"AccessDenied":                        true,
+	"UnrecognizedClientException":         true,
+	"InvalidClientTokenId":                true,
+	"InvalidSignatureException":           true,
+	"IncompleteSignature":                 true,
+	"IncompleteSignatureException":        true,
+	"MissingAuthenticationToken":          true,
+	"MissingAuthenticationTokenException": true,
+	"ExpiredToken":                        true,
+	"ExpiredTokenException":               true,
+}
+
+// classify returns the exit code for err and the message to print.
+func classify(err error, table string) (int, string) {
+	var coded *codedError
+	var missing *types.ResourceNotFoundException
+	var api smithy.APIError
+	switch {
+	case errors.As(err, &coded):
+		return coded.code, err.Error()
+	case errors.As(err, &missing):
+		return exitNoTable, fmt.Sprintf("table %q not found: check --table and --region (for local development, `dynalock create-table` creates it): %v", table, err)
+	case errors.As(err, &api) && deniedCodes[api.ErrorCode()]:
+		return exitDenied, fmt.Sprintf("access denied (%s): check the credentials in use and the IAM policy on table %q: %v", api.ErrorCode(), table, err)
+	case errors.Is(err, context.Canceled):
+		return exitError, "interrupted: " + err.Error()
+	}
+	return exitError, strings.TrimSpace(err.Error())
+}

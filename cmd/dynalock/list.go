@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/dynalock/dynalock/lock"
+)
+
+func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	all := fs.Bool("all", false, "also list locks whose lease ended or was released")
+	prefix := fs.String("prefix", "", "list only lock IDs that start with `P`")
+	asJSON := fs.Bool("json", false, "print a JSON array instead of a table")
+	pageSize := fs.Int("page-size", 0, "items read per Scan request (default: DynamoDB's 1 MB pages)")
+	return func(ctx context.Context, a *app, _ []string) error {
+		if *pageSize < 0 || *pageSize > 1<<20 {
+			return usageError("--page-size must be between 0 and %d", 1<<20)
+		}
+		db, err := a.client(ctx)
+		if err != nil {
+			return err
+		}
+		recs, err := scanLocks(ctx, db, a.table, *prefix, int32(*pageSize), func(err error) {
+			fmt.Fprintf(a.stderr, "dynalock list: skipping an item: %v\n", err)
+		})
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		shown := recs[:0]
+		for _, r := range recs {
+			if *all || r.Held(now) {
+				shown = append(shown, r)
+			}
+		}
+		return printList(a, shown, now, *asJSON, *all)
+	}
+}
+
+func printList(a *app, recs []lock.Record, now time.Time, asJSON, all bool) error {
+	if asJSON {
+		views := make([]lockView, len(recs))
+		for i, r := range recs {
+			views[i] = viewOf(r, now)
+		}
+		return writeJSON(a.stdout, views)
+	}
+	if len(recs) == 0 {
+		what := "no held locks"
+		if all {
+			what = "no locks"
+		}
+		_, err := fmt.Fprintf(a.stdout, "%s in table %q\n", what, a.table)
+		return err
+	}
+	return writeTable(a.stdout, recs, now)
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// releaseFlags are release's own flags.
+type releaseFlags struct {
+	force  bool
+	reason string
+	by     string
+	token  tokenFlag
+	lease  string
+}
+
+func setupRelease(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+	var f releaseFlags
+	fs.BoolVar(&f.force, "force", false, "required: take the lock from its holder, which may still be working")
+	fs.StringVar(&f.reason, "reason", "", "why, recorded in the lock's item as ReleaseReason (required)")
+	fs.StringVar(&f.by, "by", defaultBy(), "who, recorded in the lock's item as ReleasedBy")
+	fs.Var(&f.token, "token", "release only if the lock's fencing token is still `N`, without asking")
+	fs.StringVar(&f.lease, "lease", "", "with --token: release only if the lock's lease ID is still `L`")
+	return func(ctx context.Context, a *app, args []string) error {
+		if err := f.check(); err != nil {
+			return err
+		}
+		return release(ctx, a, args[0], f)
+	}
+}
+
+func (f releaseFlags) check() error {
+	switch {
+	case !f.force:
+		return usageError("release takes the lock from its holder, which may still be working: pass --force if you mean it")
+	case strings.TrimSpace(f.reason) == "":
+		return usageError("--reason is required: it is recorded in the lock's item for audit")
+	case strings.TrimSpace(f.by) == "":
+		return usageError("--by must not be empty")
+	case f.lease != "" && !f.token.set:
+		return usageError("--lease needs --token")
+	}
+	return nil
+}
+
+// release shows the lock, makes sure it is the one the operator means
+// (by --token and --lease, or by asking), then releases it with a write
+// conditional on the lease and token seen.
+func release(ctx context.Context, a *app, id string, f releaseFlags) error {
+	db, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	seen, err := getLock(ctx, db, a.table, id)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	if err := writeRecord(a.stdout, seen, now); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	if seen.LeaseID == "" {
+		return fmt.Errorf("lock %q has no lease to release: its item was not written by DynaLock", id)
+	}
+	if f.token.set && (seen.Token != f.token.v || (f.lease != "" && seen.LeaseID != f.lease)) {
+		want := fmt.Sprintf("token %d", f.token.v)
+		if f.lease != "" {
+			want += ", lease " + f.lease
+		}
+		return changedHands(id, want, seen, now)
+	}
+	if seen.Released {
+		_, err := fmt.Fprintf(a.stdout, "Lock %q is not held: it was already released%s. Nothing to do.\n", id, releasedBy(seen))
+		return err
+	}
+	if seen.Held(now) {
+		fmt.Fprintf(a.stdout, "Lock %q is held: its holder may still be working.\n", id)
+	} else {
+		fmt.Fprintf(a.stdout, "Lock %q's lease has ended: the next acquire takes it over even without a release.\n", id)
+	}
+	if !f.token.set {
+		ok, err := confirm(a.stdin, a.stdout, id, seen, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("not confirmed: lock %q was left as it is", id)
+		}
+	}
+	return forceRelease(ctx, a, db, seen, f.by, f.reason)
+}
+
+// confirm asks the operator to type yes.
+func confirm(in io.Reader, out io.Writer, id string, seen lock.Record, now time.Time) (bool, error) {
+	fmt.Fprintf(out, "Release lock %q held by %s?\nOnly yes will be accepted: ", id, describe(seen, now))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	fmt.Fprintln(out)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// forceRelease sends the conditional write and explains a refusal.
+func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen lock.Record, by, reason string) error {
+	id := seen.LockID
+	_, err := db.UpdateItem(ctx, lock.ForceReleaseInput(a.table, id, seen.LeaseID, seen.Token, by, reason, a.now()))
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return released(a, seen, by, reason)
+	case !errors.As(err, &ccf):
+		return fmt.Errorf("release lock %q: %w", id, err)
+	case len(ccf.Item) == 0:
+		return withCode(exitNotFound, "lock %q was not released: its item is gone (deleted by TTL clean-up), so nobody holds it", id)
+	}
+	cur, err := lock.ParseRecord(ccf.Item)
+	if err != nil {
+		return fmt.Errorf("lock %q was not released: its item is now unreadable: %w", id, err)
+	}
+	if cur.LeaseID != seen.LeaseID || cur.Token != seen.Token {
+		return changedHands(id, fmt.Sprintf("token %d, lease %s", seen.Token, seen.LeaseID), cur, a.now())
+	}
+	if cur.Forced && cur.ReleasedBy == by && cur.ReleaseReason == reason {
+		return released(a, seen, by, reason) // a retry of a request that went through
+	}
+	_, err = fmt.Fprintf(a.stdout, "Lock %q was released meanwhile%s. Nothing to do.\n", id, releasedBy(cur))
+	return err
+}
+
+func released(a *app, seen lock.Record, by, reason string) error {
+	_, err := fmt.Fprintf(a.stdout, "Released lock %q (token %d, lease %s, owner %q).\nRecorded ReleasedBy %q, ReleaseReason %q.\n",
+		seen.LockID, seen.Token, seen.LeaseID, seen.Owner, by, reason)
+	return err
+}
+
+// changedHands is the refusal when the lock is no longer the lease the
+// operator saw.
+func changedHands(id, want string, cur lock.Record, now time.Time) error {
+	return withCode(exitHeld, "lock %q changed hands: expected %s, found %s; not released. "+
+		"Run `dynalock show %s` and decide again", id, want, describe(cur, now), id)
+}
+
+func releasedBy(r lock.Record) string {
+	if !r.Forced {
+		return " by its holder"
+	}
+	return fmt.Sprintf(" by %q (%s)", r.ReleasedBy, r.ReleaseReason)
+}
+
+// tokenFlag is a fencing token flag that knows whether it was set.
+type tokenFlag struct {
+	v   int64
+	set bool
+}
+
+func (t *tokenFlag) String() string {
+	if !t.set {
+		return ""
+	}
+	return strconv.FormatInt(t.v, 10)
+}
+
+func (t *tokenFlag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not a fencing token: %w", err)
+	}
+	t.v, t.set = v, true
+	return nil
+}
+
+// defaultBy is --by's default: $USER@host.
+func defaultBy() string {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = os.Getenv("LOGNAME")
+	}
+	if user == "" {
+		user = "unknown"
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return user
+	}
+	return user + "@" + host
+}

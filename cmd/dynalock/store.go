@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// getLock reads one lock's item with a consistent read. A missing item is
+// an error with exitNotFound.
+func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (lock.Record, error) {
+	if err := lock.ValidateLockID(id); err != nil {
+		return lock.Record{}, usageError("%w", err)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(table),
+		Key:            map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: id}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return lock.Record{}, fmt.Errorf("read lock %q: %w", id, err)
+	}
+	if len(out.Item) == 0 {
+		return lock.Record{}, withCode(exitNotFound, "lock %q not found in table %q", id, table)
+	}
+	rec, err := lock.ParseRecord(out.Item)
+	if err != nil {
+		return lock.Record{}, fmt.Errorf("lock %q has an unreadable item: %w", id, err)
+	}
+	return rec, nil
+}
+
+// scanLocks reads every lock item whose ID starts with prefix, page by
+// page with consistent reads, sorted by lock ID. pageSize limits the items
+// each Scan request reads (0: DynamoDB's 1 MB pages). Items that do not
+// parse are reported through bad and skipped.
+func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, pageSize int32, bad func(error)) ([]lock.Record, error) {
+	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
+	if pageSize > 0 {
+		in.Limit = aws.Int32(pageSize)
+	}
+	if prefix != "" {
+		in.FilterExpression = aws.String("begins_with(#id, :prefix)")
+		in.ExpressionAttributeNames = map[string]string{"#id": lock.PartitionKey}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}}
+	}
+	var recs []lock.Record
+	for p := dynamodb.NewScanPaginator(db, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan table %q: %w", table, err)
+		}
+		for _, item := range page.Items {
+			rec, err := lock.ParseRecord(item)
+			if err != nil {
+				bad(err)
+				continue
+			}
+			recs = append(recs, rec)
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].LockID < recs[j].LockID })
+	return recs, nil
+}
