@@ -1,0 +1,210 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+var srv *dynamotest.Server
+
+func TestMain(m *testing.M) { dynamotest.Main(m, &srv) }
+
+// testSkew is the clock-skew tolerance of the tests' lock clients: small,
+// so that short leases stay possible.
+const testSkew = 20 * time.Millisecond
+
+// env is one test's lock table, a lock client over a connection whose
+// requests are counted (and delayed, when a rule is set), and a log.
+type env struct {
+	t     testing.TB
+	table string
+	net   *httpfault.Client
+	c     *lock.Client
+	logs  *syncBuffer
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	e := &env{t: t, table: dynamotest.TableName(t), logs: new(syncBuffer)}
+	e.net = &httpfault.Client{Next: http.NewBuildableClient()}
+	db := srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lock.CreateTable(ctx, srv.Client(), e.table); err != nil {
+		t.Fatal(err)
+	}
+	c, err := lock.NewClient(db, e.table, lock.WithClockSkewTolerance(testSkew))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c = c
+	e.net.Reset()
+	return e
+}
+
+// opts returns the options every test wrapper uses, then extra: a fixed
+// namespace and a JSON log into e.logs at level Debug.
+func (e *env) opts(extra ...middleware.Option) []middleware.Option {
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return append([]middleware.Option{middleware.WithNamespace("test"), middleware.WithLogger(log)}, extra...)
+}
+
+// hold acquires the lock on key (in namespace "test") as another process
+// would, for ttl, and returns its lease.
+func (e *env) hold(key string, ttl time.Duration) *lock.Lease {
+	e.t.Helper()
+	c, err := lock.NewClient(srv.Client(), e.table, lock.WithClockSkewTolerance(testSkew), lock.WithOwner("other-process"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	l, err := c.Acquire(context.Background(), middleware.LockID("test", key), lock.WithTTL(ttl))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+// record reads the lock item of key (in namespace "test").
+func (e *env) record(key string) lock.Record {
+	e.t.Helper()
+	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName:      &e.table,
+		Key:            map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: middleware.LockID("test", key)}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if out.Item == nil {
+		return lock.Record{}
+	}
+	r, err := lock.ParseRecord(out.Item)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// requireFree fails unless no key of keys is held.
+func (e *env) requireFree(keys ...string) {
+	e.t.Helper()
+	for _, k := range keys {
+		if r := e.record(k); r.Held(time.Now()) {
+			e.t.Errorf("lock %q still held by %q", k, r.Owner)
+		}
+	}
+}
+
+// logLines returns the log's entries whose msg contains msg.
+func (e *env) logLines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && strings.Contains(m["msg"].(string), msg) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// loadEvent decodes the sample event events/name into v.
+func loadEvent(t testing.TB, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("events/%s: %v", name, err)
+	}
+}
+
+func loadSQS(t testing.TB, name string) events.SQSEvent {
+	var ev events.SQSEvent
+	loadEvent(t, name, &ev)
+	return ev
+}
+
+func loadEventBridge(t testing.TB, name string) events.EventBridgeEvent {
+	var ev events.EventBridgeEvent
+	loadEvent(t, name, &ev)
+	return ev
+}
+
+// lambdaCtx returns a context as the Lambda runtime gives a handler: a
+// request ID and, when timeout is positive, a deadline timeout from now.
+func lambdaCtx(t testing.TB, requestID string, timeout time.Duration) (context.Context, time.Time) {
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: requestID})
+	if timeout <= 0 {
+		return ctx, time.Time{}
+	}
+	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	t.Cleanup(cancel)
+	return ctx, deadline
+}
+
+// failures returns the item identifiers of resp in order.
+func failures(resp events.SQSEventResponse) []string {
+	ids := []string{}
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+// bodySKU decodes a reserve-stock body's SKU.
+func bodySKU(t testing.TB, m events.SQSMessage) string {
+	var b struct {
+		SKU string `json:"sku"`
+	}
+	if err := json.Unmarshal([]byte(m.Body), &b); err != nil {
+		t.Errorf("body of %s: %v", m.MessageId, err)
+	}
+	return b.SKU
+}
+
+// must returns k, or panics on an expression that does not compile.
+func must[T any](k middleware.KeyFunc[T], err error) middleware.KeyFunc[T] {
+	if err != nil {
+		panic(err)
+	}
+	return k
+}

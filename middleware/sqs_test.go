@@ -1,0 +1,434 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// ran records which messages a handler ran, in the order they started.
+type ran struct {
+	mu  sync.Mutex // protects ids
+	ids []string
+}
+
+func (r *ran) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids = append(r.ids, id)
+}
+
+func (r *ran) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.ids)
+}
+
+// sorted returns the IDs sorted, for comparisons where order is free.
+func sorted(ids []string) []string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return ids
+}
+
+// In events/sqs-standard.json, std-msg-1, 3 and 5 reserve BLUE-MUG,
+// std-msg-2 RED-MUG and std-msg-4 GREEN-MUG.
+func TestSQSHeldLockPerPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		policy   middleware.HeldPolicy
+		holdFor  time.Duration // how long another process holds BLUE-MUG
+		timeout  time.Duration // the invocation's time
+		failures []string
+		ran      []string
+	}{
+		{"fail", middleware.Fail, time.Minute, 10 * time.Second,
+			[]string{"std-msg-1", "std-msg-3", "std-msg-5"}, []string{"std-msg-2", "std-msg-4"}},
+		{"skip", middleware.Skip, time.Minute, 10 * time.Second,
+			[]string{}, []string{"std-msg-2", "std-msg-4"}},
+		{"wait for a lease that ends", middleware.Wait, 400 * time.Millisecond, 20 * time.Second,
+			[]string{}, []string{"std-msg-1", "std-msg-2", "std-msg-3", "std-msg-4", "std-msg-5"}},
+		{"wait past the time left", middleware.Wait, time.Minute, 1500 * time.Millisecond,
+			[]string{"std-msg-1", "std-msg-3", "std-msg-5"}, []string{"std-msg-2", "std-msg-4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.hold("BLUE-MUG", tc.holdFor)
+			var r ran
+			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+				func(ctx context.Context, m events.SQSMessage) error {
+					r.add(m.MessageId)
+					return nil
+				}, e.opts(middleware.OnHeld(tc.policy))...)
+			ctx, _ := lambdaCtx(t, "req-"+tc.name, tc.timeout)
+			resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := failures(resp); !slices.Equal(got, tc.failures) {
+				t.Errorf("BatchItemFailures = %v, want %v", got, tc.failures)
+			}
+			if got := sorted(r.list()); !slices.Equal(got, tc.ran) {
+				t.Errorf("handler ran %v, want %v", got, tc.ran)
+			}
+			e.requireFree("RED-MUG", "GREEN-MUG")
+			if tc.policy == middleware.Wait && tc.holdFor < time.Second {
+				e.requireFree("BLUE-MUG")
+				blue := slices.DeleteFunc(r.list(), func(id string) bool { return id == "std-msg-2" || id == "std-msg-4" })
+				if want := []string{"std-msg-1", "std-msg-3", "std-msg-5"}; !slices.Equal(blue, want) {
+					t.Errorf("BLUE-MUG records ran in order %v, want %v", blue, want)
+				}
+			}
+			if tc.policy == middleware.Skip && len(e.logLines("skipped")) != 3 {
+				t.Errorf("want 3 skip log entries, log:\n%s", e.logs)
+			}
+		})
+	}
+}
+
+func TestSQSHandlerErrorsFailTheirRecords(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			if m.MessageId == "std-msg-2" || m.MessageId == "std-msg-3" {
+				return errors.New("out of stock")
+			}
+			return nil
+		}, e.opts()...)
+	resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"std-msg-2", "std-msg-3"}; !slices.Equal(got, want) {
+		t.Errorf("BatchItemFailures = %v, want %v", got, want)
+	}
+	e.requireFree("BLUE-MUG", "RED-MUG", "GREEN-MUG")
+}
+
+func TestSQSBadKeysFailTheirRecords(t *testing.T) {
+	t.Parallel()
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "ok", Body: `{"orderId":"o-1","sku":"BLUE-MUG","quantity":2}`},
+		{MessageId: "not-json", Body: `sku=BLUE-MUG`},
+		{MessageId: "missing", Body: `{"orderId":"o-2"}`},
+		{MessageId: "empty", Body: `{"sku":""}`},
+		{MessageId: "null", Body: `{"sku":null}`},
+		{MessageId: "object", Body: `{"sku":{"id":"BLUE-MUG"}}`},
+		{MessageId: "number", Body: `{"sku":12345}`},
+	}}
+	t.Run("fail", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		var r ran
+		h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			func(ctx context.Context, m events.SQSMessage) error {
+				r.add(m.MessageId)
+				return nil
+			}, e.opts()...)
+		resp, err := h(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := failures(resp), []string{"not-json", "missing", "empty", "null", "object"}; !slices.Equal(got, want) {
+			t.Errorf("BatchItemFailures = %v, want %v", got, want)
+		}
+		if got, want := sorted(r.list()), []string{"number", "ok"}; !slices.Equal(got, want) {
+			t.Errorf("handler ran %v, want %v", got, want)
+		}
+		for _, entry := range e.logLines("no lock key") {
+			if msg := fmt.Sprint(entry["error"]); !containsAll(msg, `"sku"`, `"`+fmt.Sprint(entry["messageId"])+`"`) {
+				t.Errorf("key error %q does not name the expression and the message", msg)
+			}
+		}
+	})
+	t.Run("run unkeyed", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		var r ran
+		h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			func(ctx context.Context, m events.SQSMessage) error {
+				if _, ok := lock.FromContext(ctx); !ok && (m.MessageId == "ok" || m.MessageId == "number") {
+					return errors.New("keyed record without its lease")
+				}
+				r.add(m.MessageId)
+				return nil
+			}, e.opts(middleware.RunUnkeyed())...)
+		resp, err := h(context.Background(), batch)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures %v, error %v", failures(resp), err)
+		}
+		if len(r.list()) != len(batch.Records) {
+			t.Errorf("handler ran %v, want every record", r.list())
+		}
+		if n := len(e.logLines("running record without a lock")); n != 5 {
+			t.Errorf("%d warnings, want 5; log:\n%s", n, e.logs)
+		}
+	})
+}
+
+func TestSQSEveryRecordFailed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error { return nil }, e.opts()...)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m-1", Body: `{"orderId":"o-1"}`},
+		{MessageId: "m-2", Body: `{"orderId":"o-2"}`},
+	}}
+	resp, err := h(context.Background(), batch)
+	if !errors.Is(err, middleware.ErrBatchFailed) {
+		t.Fatalf("error %v, want ErrBatchFailed", err)
+	}
+	var ke *middleware.KeyError
+	if !errors.As(err, &ke) || ke.EventID != "m-1" || ke.Expr != `"sku"` || !errors.Is(err, middleware.ErrNoKey) {
+		t.Errorf("error %v does not carry the first record's key error", err)
+	}
+	if got, want := failures(resp), []string{"m-1", "m-2"}; !slices.Equal(got, want) {
+		t.Errorf("BatchItemFailures = %v, want %v", got, want)
+	}
+
+	resp, err = h(context.Background(), events.SQSEvent{})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("empty batch: failures %v, error %v", failures(resp), err)
+	}
+}
+
+// In events/sqs-fifo.json, group customer-a holds fifo-msg-1 (BLUE-MUG),
+// 3 (GREEN-MUG) and 5 (YELLOW-MUG); group customer-b holds fifo-msg-2
+// (RED-MUG) and 4 (BLUE-MUG).
+func TestSQSFIFOGroups(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		hold     string // a key another process holds
+		failing  string // a message whose handler fails
+		opts     []middleware.Option
+		failures []string
+		ran      []string
+	}{
+		{name: "all succeed",
+			failures: []string{}, ran: []string{"fifo-msg-1", "fifo-msg-2", "fifo-msg-3", "fifo-msg-4", "fifo-msg-5"}},
+		{name: "handler error fails the rest of its group", failing: "fifo-msg-3",
+			failures: []string{"fifo-msg-3", "fifo-msg-5"}, ran: []string{"fifo-msg-1", "fifo-msg-2", "fifo-msg-3", "fifo-msg-4"}},
+		{name: "held lock fails the rest of its group", hold: "RED-MUG",
+			failures: []string{"fifo-msg-2", "fifo-msg-4"}, ran: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-5"}},
+		{name: "skipped record does not fail its group", hold: "RED-MUG", opts: []middleware.Option{middleware.OnHeld(middleware.Skip)},
+			failures: []string{}, ran: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-4", "fifo-msg-5"}},
+		{name: "one at a time", failing: "fifo-msg-1", opts: []middleware.Option{middleware.WithConcurrency(1)},
+			failures: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-5"}, ran: []string{"fifo-msg-1", "fifo-msg-2", "fifo-msg-4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tc.hold != "" {
+				e.hold(tc.hold, time.Minute)
+			}
+			var r ran
+			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+				func(ctx context.Context, m events.SQSMessage) error {
+					r.add(m.MessageId)
+					if m.MessageId == tc.failing {
+						return errors.New("handler failed")
+					}
+					return nil
+				}, e.opts(tc.opts...)...)
+			resp, err := h(context.Background(), loadSQS(t, "sqs-fifo.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := failures(resp); !slices.Equal(got, tc.failures) {
+				t.Errorf("BatchItemFailures = %v, want %v", got, tc.failures)
+			}
+			if got := sorted(r.list()); !slices.Equal(got, tc.ran) {
+				t.Errorf("handler ran %v, want %v", got, tc.ran)
+			}
+			// Batch order within each group, and for the shared BLUE-MUG.
+			for _, order := range [][]string{
+				{"fifo-msg-1", "fifo-msg-3", "fifo-msg-5"},
+				{"fifo-msg-2", "fifo-msg-4"},
+				{"fifo-msg-1", "fifo-msg-4"},
+			} {
+				got := slices.DeleteFunc(r.list(), func(id string) bool { return !slices.Contains(order, id) })
+				want := slices.DeleteFunc(slices.Clone(order), func(id string) bool { return !slices.Contains(got, id) })
+				if !slices.Equal(got, want) {
+					t.Errorf("ran %v out of batch order %v", got, order)
+				}
+			}
+		})
+	}
+}
+
+// A record with a MessageGroupId is ordered by group even when the source
+// ARN does not say FIFO.
+func TestSQSMessageGroupWithoutFIFOARN(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "a1", Body: `{"sku":"A"}`, Attributes: map[string]string{"MessageGroupId": "g"}},
+		{MessageId: "b1", Body: `{"sku":"B"}`, Attributes: map[string]string{"MessageGroupId": "g"}},
+		{MessageId: "c1", Body: `{"sku":"C"}`},
+	}}
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			if m.MessageId == "a1" {
+				return errors.New("failed")
+			}
+			return nil
+		}, e.opts()...)
+	resp, err := h(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"a1", "b1"}; !slices.Equal(got, want) {
+		t.Errorf("BatchItemFailures = %v, want %v", got, want)
+	}
+}
+
+// Records with different keys run at the same time: the three records
+// below meet at a barrier, which they could not if they ran one by one.
+// Records of one key never overlap, and the concurrency limit holds.
+func TestSQSConcurrency(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int{1, 2, 10} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			meet := min(limit, 3) // std-msg-1, 2 and 4 have distinct keys
+			var arrived sync.WaitGroup
+			arrived.Add(meet)
+			var active, peak atomic.Int32
+			var blueActive, joined atomic.Int32
+			barrier := map[string]bool{"std-msg-1": true, "std-msg-2": true, "std-msg-4": true}
+			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+				func(ctx context.Context, m events.SQSMessage) error {
+					n := active.Add(1)
+					defer active.Add(-1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					if bodySKU(t, m) == "BLUE-MUG" {
+						if blueActive.Add(1) != 1 {
+							t.Errorf("two BLUE-MUG records at once")
+						}
+						defer blueActive.Add(-1)
+					}
+					if barrier[m.MessageId] && limit > 1 && int(joined.Add(1)) <= meet {
+						// Wait for the others, or give up when the context ends.
+						done := make(chan struct{})
+						go func() { arrived.Done(); arrived.Wait(); close(done) }()
+						select {
+						case <-done:
+						case <-ctx.Done():
+							return fmt.Errorf("records with distinct keys did not run concurrently: %w", ctx.Err())
+						}
+					}
+					return nil
+				}, e.opts(middleware.WithConcurrency(limit), middleware.WithTTL(30*time.Second))...)
+			resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
+			if err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("failures %v, error %v", failures(resp), err)
+			}
+			if p := peak.Load(); int(p) > limit || (limit > 1 && int(p) < meet) {
+				t.Errorf("peak concurrency %d with limit %d", p, limit)
+			}
+		})
+	}
+}
+
+// Several keys per record are taken all or none: a record needing a held
+// key fails without keeping the other.
+func TestSQSSeveralKeysPerRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.hold("o-3", time.Minute)
+	var r ran
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("[sku, orderId]")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			if n := len(lock.AllFromContext(ctx)); n != 2 {
+				t.Errorf("%s: %d leases in ctx, want 2", m.MessageId, n)
+			}
+			r.add(m.MessageId)
+			return nil
+		}, e.opts()...)
+	resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"std-msg-3"}; !slices.Equal(got, want) {
+		t.Errorf("BatchItemFailures = %v, want %v", got, want)
+	}
+	if got, want := sorted(r.list()), []string{"std-msg-1", "std-msg-2", "std-msg-4", "std-msg-5"}; !slices.Equal(got, want) {
+		t.Errorf("handler ran %v, want %v", got, want)
+	}
+	e.requireFree("BLUE-MUG", "o-1", "o-5")
+}
+
+// A panicking record: every lock is released, the other records finish,
+// then the panic reaches the caller (the Lambda runtime).
+func TestSQSPanic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var r ran
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			if m.MessageId == "std-msg-2" {
+				panic("boom")
+			}
+			r.add(m.MessageId)
+			return nil
+		}, e.opts()...)
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the handler's panic", p)
+			}
+		}()
+		_, _ = h(context.Background(), loadSQS(t, "sqs-standard.json"))
+		t.Error("no panic")
+	}()
+	e.requireFree("BLUE-MUG", "RED-MUG", "GREEN-MUG")
+	if rec := e.record("RED-MUG"); !rec.Released {
+		t.Errorf("RED-MUG's lock not released after the panic: %+v", rec)
+	}
+}
+
+// The handler sees its lease: lock ID under the namespace and a fencing
+// token that grows from record to record of one key.
+func TestSQSLeaseInContext(t *testing.T) {
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "reserve-stock")
+	e := newEnv(t)
+	var mu sync.Mutex
+	tokens := map[string][]int64{}
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			l, ok := lock.FromContext(ctx)
+			if !ok {
+				return errors.New("no lease in ctx")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			tokens[l.LockID()] = append(tokens[l.LockID()], l.FencingToken())
+			return nil
+		}, middleware.WithLogger(discardLogger()))
+	if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); err != nil {
+		t.Fatal(err)
+	}
+	blue := tokens["reserve-stock/BLUE-MUG"]
+	if len(blue) != 3 || !slices.IsSorted(blue) || blue[0] == blue[1] || blue[1] == blue[2] {
+		t.Errorf("BLUE-MUG tokens %v, want 3 increasing", blue)
+	}
+	if len(tokens["reserve-stock/RED-MUG"]) != 1 || len(tokens["reserve-stock/GREEN-MUG"]) != 1 {
+		t.Errorf("lock IDs %v", tokens)
+	}
+}

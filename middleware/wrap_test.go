@@ -1,0 +1,449 @@
+package middleware_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// events/eventbridge-account.json is account 42's event.
+func TestWrapHeldLockPerPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		policy  middleware.HeldPolicy
+		holdFor time.Duration
+		timeout time.Duration
+		wantRan bool
+		wantErr error
+	}{
+		{"fail", middleware.Fail, time.Minute, 10 * time.Second, false, lock.ErrLockAlreadyAcquired},
+		{"skip", middleware.Skip, time.Minute, 10 * time.Second, false, nil},
+		{"wait for a lease that ends", middleware.Wait, 300 * time.Millisecond, 10 * time.Second, true, nil},
+		{"wait past the time left", middleware.Wait, time.Minute, 1200 * time.Millisecond, false, lock.ErrLockAlreadyAcquired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.hold("42", tc.holdFor)
+			ran := false
+			h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+				func(ctx context.Context, ev events.EventBridgeEvent) (string, error) {
+					ran = true
+					return "done", nil
+				}, e.opts(middleware.OnHeld(tc.policy))...)
+			ctx, _ := lambdaCtx(t, "req-1", tc.timeout)
+			out, err := h(ctx, loadEventBridge(t, "eventbridge-account.json"))
+			if tc.wantErr == nil && err != nil || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			if ran != tc.wantRan || (out == "done") != tc.wantRan {
+				t.Errorf("handler ran %v (output %q), want %v", ran, out, tc.wantRan)
+			}
+			held := e.logLines("lock held")
+			if len(held) == 0 || held[0]["requestId"] != "req-1" || !strings.Contains(fmt.Sprint(held[0]["lockIds"]), "test/42") {
+				t.Errorf("contention not logged with request and lock IDs:\n%s", e.logs)
+			}
+		})
+	}
+}
+
+// A scheduled singleton: of two overlapping runs of one schedule, the
+// second is skipped; the next run after the first finished goes ahead.
+func TestWrapScheduleSingleton(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	var runs atomic.Int32
+	metrics := new(syncBuffer)
+	h := middleware.Wrap(e.c, middleware.ScheduleARN(),
+		func(ctx context.Context, ev events.EventBridgeEvent) (int, error) {
+			n := runs.Add(1)
+			if n == 1 {
+				close(started)
+				<-release
+			}
+			return int(n), nil
+		}, e.opts(middleware.OnHeld(middleware.Skip), middleware.WithMetrics(metrics))...)
+	ev := loadEventBridge(t, "schedule.json")
+	first := make(chan error)
+	go func() {
+		ctx, _ := lambdaCtx(t, "run-1", 10*time.Second)
+		_, err := h(ctx, ev)
+		first <- err
+	}()
+	<-started
+	ctx, _ := lambdaCtx(t, "run-2", 10*time.Second)
+	if n, err := h(ctx, ev); err != nil || n != 0 {
+		t.Errorf("overlapping run: %d, %v; want skipped", n, err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	ctx, _ = lambdaCtx(t, "run-3", 10*time.Second)
+	if n, err := h(ctx, ev); err != nil || n != 2 {
+		t.Errorf("next run: %d, %v; want run 2", n, err)
+	}
+	id := middleware.LockID("test", "arn:aws:events:us-east-1:123456789012:rule/nightly-rollup")
+	if !strings.Contains(e.logs.String(), id) {
+		t.Errorf("log does not name lock %s:\n%s", id, e.logs)
+	}
+	// One EMF line per invocation; the second counts the skip.
+	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d metric lines, want 3:\n%s", len(lines), metrics)
+	}
+	skips := 0
+	for _, line := range lines {
+		var m struct {
+			AWS struct {
+				CloudWatchMetrics []struct{ Namespace string }
+			} `json:"_aws"`
+			Skipped, Contended int
+			AcquireLatency     []float64
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil || len(m.AWS.CloudWatchMetrics) != 1 || m.AWS.CloudWatchMetrics[0].Namespace != "DynaLock" {
+			t.Fatalf("not EMF: %s (%v)", line, err)
+		}
+		skips += m.Skipped
+		if m.Skipped == 0 && len(m.AcquireLatency) != 1 {
+			t.Errorf("run without acquire latency: %s", line)
+		}
+	}
+	if skips != 1 {
+		t.Errorf("%d skips in metrics, want 1:\n%s", skips, metrics)
+	}
+}
+
+func TestWrapKeyErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ev := loadEventBridge(t, "eventbridge-account.json")
+	for _, tc := range []struct {
+		name   string
+		key    middleware.KeyFunc[events.EventBridgeEvent]
+		detail string
+		expr   string
+	}{
+		{"missing path", must(middleware.EventBridgeDetailPath("customerId")), `{"accountId":"42"}`, `"customerId"`},
+		{"empty value", must(middleware.EventBridgeDetailPath("accountId")), `{"accountId":"  "}`, `"accountId"`},
+		{"not a string", must(middleware.EventBridgeDetailPath("accountId")), `{"accountId":true}`, `"accountId"`},
+		{"detail not JSON", must(middleware.EventBridgeDetailPath("accountId")), `not json`, `"accountId"`},
+		{"empty list", must(middleware.EventBridgeDetailPath("accounts")), `{"accounts":[]}`, `"accounts"`},
+		{"no schedule", middleware.ScheduleARN(), `{}`, "resources[0]"},
+		{"custom", func(context.Context, events.EventBridgeEvent) ([]string, error) { return nil, errors.New("no tenant") }, `{}`, "the key function"},
+		{"custom empty", func(context.Context, events.EventBridgeEvent) ([]string, error) { return []string{""}, nil }, `{}`, "the key function"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := ev
+			ev.Detail = json.RawMessage(tc.detail)
+			ran := false
+			h := middleware.Wrap(e.c, tc.key, func(ctx context.Context, ev events.EventBridgeEvent) (struct{}, error) {
+				ran = true
+				return struct{}{}, nil
+			}, e.opts()...)
+			_, err := h(context.Background(), ev)
+			var ke *middleware.KeyError
+			if !errors.As(err, &ke) || !errors.Is(err, middleware.ErrNoKey) {
+				t.Fatalf("error %v, want a *KeyError", err)
+			}
+			if ke.Expr != tc.expr || ke.EventID != ev.ID || !containsAll(err.Error(), tc.expr, ev.ID) {
+				t.Errorf("error %q: want expression %s and event %s named", err, tc.expr, ev.ID)
+			}
+			if ran {
+				t.Error("handler ran without a key")
+			}
+		})
+	}
+	if n := e.net.Count("UpdateItem"); n != 0 {
+		t.Errorf("%d lock requests for events without keys", n)
+	}
+}
+
+// Without an event ID of its own, an event is named by the request ID.
+func TestWrapKeyErrorNamesRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.Wrap(e.c, must(middleware.JMESPath[map[string]any]("tenant")),
+		func(ctx context.Context, ev map[string]any) (any, error) { return nil, nil }, e.opts()...)
+	ctx, _ := lambdaCtx(t, "req-7", 0)
+	_, err := h(ctx, map[string]any{"other": 1})
+	var ke *middleware.KeyError
+	if !errors.As(err, &ke) || ke.EventID != "req-7" {
+		t.Errorf("error %v, want one naming request req-7", err)
+	}
+}
+
+// The lease and the handler's context follow the invocation's deadline:
+// lease = time to the deadline + grace; the handler's ctx ends the reserve
+// before the deadline; without a deadline the lease is the TTL.
+func TestWrapDeadlineArithmetic(t *testing.T) {
+	t.Parallel()
+	const (
+		grace   = 3 * time.Second
+		reserve = 700 * time.Millisecond
+		ttl     = 7 * time.Second
+	)
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration // 0: no deadline
+	}{
+		{"deadline", 20 * time.Second},
+		{"no deadline", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx, deadline := lambdaCtx(t, "req-1", tc.timeout)
+			var handlerDeadline time.Time
+			var rec lock.Record
+			var started time.Time
+			h := middleware.Wrap(e.c, middleware.Constant[string]("job"),
+				func(ctx context.Context, _ string) (string, error) {
+					handlerDeadline, _ = ctx.Deadline()
+					rec = e.record("job")
+					return "", nil
+				}, e.opts(middleware.WithGrace(grace), middleware.WithReserve(reserve), middleware.WithTTL(ttl))...)
+			started = time.Now()
+			if _, err := h(ctx, "tick"); err != nil {
+				t.Fatal(err)
+			}
+			finished := time.Now()
+			if tc.timeout > 0 {
+				if want := deadline.Add(-reserve); !handlerDeadline.Equal(want) {
+					t.Errorf("handler's deadline %v, want deadline less reserve %v", handlerDeadline, want)
+				}
+				// The lease was written as the time left to the deadline plus
+				// the grace, rounded up to the millisecond, counted from some
+				// moment of the call.
+				want := deadline.Add(grace)
+				if rec.ExpiresAt.Before(want.Add(-time.Millisecond)) || rec.ExpiresAt.After(want.Add(finished.Sub(started)+time.Millisecond)) {
+					t.Errorf("lease ends %v, want %v (deadline + grace)", rec.ExpiresAt, want)
+				}
+			} else {
+				if lo, hi := started.Add(ttl-testSkew), finished.Add(ttl-testSkew); handlerDeadline.Before(lo) || handlerDeadline.After(hi) {
+					t.Errorf("handler's deadline %v, want TTL less skew from the acquire, in [%v, %v]", handlerDeadline, lo, hi)
+				}
+				if lo, hi := started.Add(ttl).Add(-time.Millisecond), finished.Add(ttl).Add(time.Millisecond); rec.ExpiresAt.Before(lo) || rec.ExpiresAt.After(hi) {
+					t.Errorf("lease ends %v, want TTL from the acquire, in [%v, %v]", rec.ExpiresAt, lo, hi)
+				}
+			}
+			if r := e.record("job"); !r.Released || r.Held(time.Now()) {
+				t.Errorf("lock not released when the handler returned: %+v", r)
+			}
+		})
+	}
+}
+
+// A handler that runs until its context ends stops the reserve before the
+// deadline, and the lock is released before the wrapper returns.
+func TestWrapReserve(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const reserve = 400 * time.Millisecond
+	ctx, deadline := lambdaCtx(t, "req-1", 1200*time.Millisecond)
+	h := middleware.Wrap(e.c, middleware.Constant[string]("slow"),
+		func(ctx context.Context, _ string) (string, error) {
+			<-ctx.Done()
+			return "", context.Cause(ctx)
+		}, e.opts(middleware.WithReserve(reserve))...)
+	_, err := h(ctx, "x")
+	returned := time.Now()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "reserve") {
+		t.Errorf("error %v, want the reserve's deadline", err)
+	}
+	if returned.Before(deadline.Add(-reserve)) || !returned.Before(deadline) {
+		t.Errorf("returned %v before the deadline, want within the reserve %v", deadline.Sub(returned), reserve)
+	}
+	if r := e.record("slow"); !r.Released {
+		t.Errorf("lock not released: %+v", r)
+	}
+}
+
+// An invocation with less time left than the reserve takes no lock and
+// runs nothing.
+func TestWrapNoTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, _ := lambdaCtx(t, "req-1", 100*time.Millisecond)
+	h := middleware.Wrap(e.c, middleware.Constant[string]("late"),
+		func(ctx context.Context, _ string) (string, error) {
+			t.Error("handler ran")
+			return "", nil
+		}, e.opts(middleware.WithReserve(500*time.Millisecond))...)
+	if _, err := h(ctx, "x"); !errors.Is(err, middleware.ErrNoTime) {
+		t.Errorf("error %v, want ErrNoTime", err)
+	}
+	if n := e.net.Count("UpdateItem"); n != 0 {
+		t.Errorf("%d lock requests", n)
+	}
+}
+
+// A lease taken after a wait still ends about the grace after the
+// deadline, not the wait's length later.
+func TestWrapWaitLeaseFollowsDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const grace = time.Second
+	e.hold("42", 2500*time.Millisecond)
+	ctx, deadline := lambdaCtx(t, "req-1", 8*time.Second)
+	var rec lock.Record
+	h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+		func(ctx context.Context, _ events.EventBridgeEvent) (struct{}, error) {
+			rec = e.record("42")
+			return struct{}{}, nil
+		}, e.opts(middleware.OnHeld(middleware.Wait), middleware.WithGrace(grace))...)
+	if _, err := h(ctx, loadEventBridge(t, "eventbridge-account.json")); err != nil {
+		t.Fatal(err)
+	}
+	if over := rec.ExpiresAt.Sub(deadline.Add(grace)); over > middleware.DefaultWaitSlice+250*time.Millisecond {
+		t.Errorf("lease ends %s after deadline + grace; a wait slice is %s", over, middleware.DefaultWaitSlice)
+	}
+	if rec.Owner == "other-process" {
+		t.Error("handler ran under the other process's lease")
+	}
+}
+
+func TestWrapPanic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.Wrap(e.c, middleware.Constant[string]("p"),
+		func(ctx context.Context, _ string) (string, error) { panic("boom") }, e.opts()...)
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want boom", p)
+			}
+		}()
+		_, _ = h(context.Background(), "x")
+		t.Error("no panic")
+	}()
+	if r := e.record("p"); !r.Released {
+		t.Errorf("lock not released after the panic: %+v", r)
+	}
+}
+
+// Concurrent invocations in one process (AWS_LAMBDA_MAX_CONCURRENCY > 1):
+// those on one account never overlap; those taking two accounts in
+// opposite orders do not deadlock.
+func TestWrapConcurrentInvocations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	type transfer struct {
+		ID       string `json:"id"`
+		From, To string
+	}
+	var active, peak atomic.Int32
+	h := middleware.Wrap(e.c, must(middleware.JMESPath[transfer]("[From, To]")),
+		func(ctx context.Context, tr transfer) (string, error) {
+			if len(lock.AllFromContext(ctx)) != 2 {
+				return "", errors.New("want two leases")
+			}
+			n := active.Add(1)
+			defer active.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(5 * time.Millisecond) // widen the window an overlap would show in
+			return tr.ID, nil
+		}, e.opts(middleware.OnHeld(middleware.Wait), middleware.WithLockOptions(lock.WithRetryInterval(5*time.Millisecond, 20*time.Millisecond)))...)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			tr := transfer{ID: fmt.Sprint(i), From: "A", To: "B"}
+			if i%2 == 1 {
+				tr.From, tr.To = "B", "A"
+			}
+			ctx, _ := lambdaCtx(t, fmt.Sprintf("req-%d", i), 30*time.Second)
+			out, err := h(ctx, tr)
+			if err == nil && out != tr.ID {
+				err = fmt.Errorf("invocation %d got output %q", i, out)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if p := peak.Load(); p != 1 {
+		t.Errorf("%d invocations on accounts A and B at once", p)
+	}
+	e.requireFree("A", "B")
+}
+
+// A release that fails (here: the lock was force-released and taken over
+// while the handler ran) is logged as an error; the handler's result
+// stands.
+func TestWrapReleaseFailureLogged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.Wrap(e.c, middleware.Constant[string]("stolen"),
+		func(ctx context.Context, _ string) (string, error) {
+			l, _ := lock.FromContext(ctx)
+			in := lock.ForceReleaseInput(e.table, l.LockID(), l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
+			if _, err := srv.Client().UpdateItem(ctx, in); err != nil {
+				return "", err
+			}
+			e.hold("stolen", time.Minute)
+			return "ok", nil
+		}, e.opts()...)
+	out, err := h(context.Background(), "x")
+	if err != nil || out != "ok" {
+		t.Fatalf("got %q, %v; want the handler's result", out, err)
+	}
+	lines := e.logLines("release failed")
+	if len(lines) != 1 || lines[0]["level"] != "ERROR" || !strings.Contains(fmt.Sprint(lines[0]["error"]), "lost") {
+		t.Errorf("want one ERROR entry about the lost lock, log:\n%s", e.logs)
+	}
+}
+
+func TestWrapDisabledAndMisconfigured(t *testing.T) {
+	t.Parallel()
+	h := middleware.Wrap(nil, nil, func(ctx context.Context, s string) (string, error) {
+		if _, ok := lock.FromContext(ctx); ok {
+			return "", errors.New("lease while disabled")
+		}
+		return s, nil
+	}, middleware.WithDisabled(true), middleware.WithLogger(discardLogger()))
+	if out, err := h(context.Background(), "x"); err != nil || out != "x" {
+		t.Errorf("disabled: %q, %v", out, err)
+	}
+	for name, h := range map[string]func(context.Context, string) (string, error){
+		"nil client":  middleware.Wrap(nil, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }),
+		"nil key":     middleware.Wrap[string, string](newEnv(t).c, nil, func(context.Context, string) (string, error) { return "", nil }),
+		"nil handler": middleware.Wrap[string, string](newEnv(t).c, middleware.Constant[string]("k"), nil),
+		"concurrency": middleware.Wrap(newEnv(t).c, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }, middleware.WithConcurrency(0)),
+	} {
+		if _, err := h(context.Background(), "x"); !errors.Is(err, lock.ErrInvalidInput) {
+			t.Errorf("%s: error %v, want ErrInvalidInput", name, err)
+		}
+	}
+}
