@@ -54,9 +54,9 @@ type Job struct {
 
 // Summary is what one run computed.
 type Summary struct {
-	RunID    string
-	Accounts int64
-	Total    int64
+	RunID    string `json:"runId"`
+	Accounts int64  `json:"accounts"`
+	Total    int64  `json:"total"`
 }
 
 // State is the rollup item.

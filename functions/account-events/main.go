@@ -1,0 +1,37 @@
+// Command account-events is an EventBridge-triggered Lambda function that
+// applies AccountCredited and AccountDebited events, such as
+// {"detail-type":"AccountDebited","detail":{"accountId":"42","amount":10}},
+// to account balances. Each event runs under the lock
+// "account/<accountId>", waiting for it within the invocation's time.
+//
+// Environment: LOCK_TABLE, APP_TABLE; optional DYNALOCK_DISABLED, LOG_LEVEL,
+// WORK_DELAY (see package fnenv).
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/internal/fnenv"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+func main() {
+	env, err := fnenv.Setup(context.Background(), os.Getenv)
+	if err != nil {
+		log.Fatalf("account-events: %v", err)
+	}
+	byAccount, err := middleware.EventBridgeDetailPath("accountId")
+	if err != nil {
+		log.Fatalf("account-events: %v", err)
+	}
+	h := &accounts.Handler{
+		Store: &accounts.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
+		Log:   env.Log,
+	}
+	lambda.Start(middleware.Wrap(env.Locks, byAccount, h.Handle,
+		env.Middleware("account", middleware.OnHeld(middleware.Wait))...))
+}

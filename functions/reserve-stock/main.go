@@ -1,0 +1,36 @@
+// Command reserve-stock is an SQS-triggered Lambda function (standard or
+// FIFO queue, with ReportBatchItemFailures) that reserves stock for the
+// orders in its messages, such as {"orderId":"o-1","sku":"BLUE-MUG",
+// "quantity":2}. Each record runs under the lock "sku/<sku>"; a record
+// whose SKU another invocation holds goes back to the queue.
+//
+// Environment: LOCK_TABLE, APP_TABLE; optional DYNALOCK_DISABLED, LOG_LEVEL,
+// WORK_DELAY (see package fnenv).
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dynalock/dynalock/internal/fnenv"
+	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+func main() {
+	env, err := fnenv.Setup(context.Background(), os.Getenv)
+	if err != nil {
+		log.Fatalf("reserve-stock: %v", err)
+	}
+	bySKU, err := middleware.SQSBodyPath("sku")
+	if err != nil {
+		log.Fatalf("reserve-stock: %v", err)
+	}
+	h := &stock.Handler{
+		Store: &stock.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
+		Log:   env.Log,
+	}
+	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware("sku")...))
+}
