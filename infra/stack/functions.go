@@ -1,0 +1,103 @@
+package stack
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// MemoryMB is every example function's memory size.
+const MemoryMB = 256
+
+// AsyncRetryAttempts is how many times Lambda retries a failed
+// asynchronous invocation (EventBridge, schedule) before sending the event
+// to the function's dead-letter queue; Lambda's own default.
+const AsyncRetryAttempts = 2
+
+// functionSpec describes one example function.
+type functionSpec struct {
+	name    string // directory under functions/ and the asset directory
+	id      string // construct ID
+	timeout time.Duration
+	// appActions are the DynamoDB actions the function sends to the
+	// application table: those of the store it uses (stock.API,
+	// accounts.API, rollup.API).
+	appActions []string
+	// async is true for functions invoked asynchronously, which get a
+	// dead-letter queue as their on-failure destination.
+	async bool
+}
+
+func functionSpecs() []functionSpec {
+	return []functionSpec{
+		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second,
+			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
+		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, async: true,
+			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
+		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, async: true,
+			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},
+	}
+}
+
+func spec(name string) functionSpec {
+	for _, s := range functionSpecs() {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("stack: no function " + name) // unreachable: names are this package's constants
+}
+
+func seconds(d time.Duration) awscdk.Duration {
+	return awscdk.Duration_Seconds(jsii.Number(d.Seconds()))
+}
+
+// newFunction defines spec's function with its own role and log group. Its
+// role may write to its log group, take locks in the lock table and send
+// spec.appActions to the application table, on those ARNs only. onFailure,
+// when not nil, receives the events of failed asynchronous invocations.
+func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c config) awslambda.Function {
+	logs := awslogs.NewLogGroup(s.Stack, jsii.String(spec.id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     c.logRetention,
+		RemovalPolicy: c.removal,
+	})
+	role := awsiam.NewRole(s.Stack, jsii.String(spec.id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Execution role of " + spec.name),
+	})
+	logs.GrantWrite(role)
+	props := &awslambda.FunctionProps{
+		Description:  jsii.String("DynaLock example function " + spec.name),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String(Bootstrap),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(c.assetDir, spec.name)), nil),
+		Timeout:      seconds(spec.timeout),
+		MemorySize:   jsii.Number(MemoryMB),
+		Role:         role,
+		LogGroup:     logs,
+		Environment: &map[string]*string{
+			EnvLockTable: s.LockTable.TableName(),
+			EnvAppTable:  s.AppTable.TableName(),
+		},
+	}
+	if onFailure != nil {
+		props.OnFailure = awslambdadestinations.NewSqsDestination(onFailure)
+		props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
+	}
+	fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id), props)
+	s.LockTable.GrantLock(fn)
+	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      fn,
+		Actions:      jsii.Strings(spec.appActions...),
+		ResourceArns: jsii.Strings(*s.AppTable.TableArn()),
+	})
+	return fn
+}

@@ -1,0 +1,98 @@
+package stack
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Queue settings, as AWS recommends for Lambda consumers.
+const (
+	// VisibilityTimeoutFactor is the source queues' visibility timeout in
+	// function timeouts: at least six, so that a message is not handed to
+	// another invocation while a throttled or retried batch still holds it.
+	VisibilityTimeoutFactor = 6
+	// MaxReceiveCount is how many receives a message gets before it moves
+	// to the dead-letter queue; five or more keeps throttling alone from
+	// sending messages there.
+	MaxReceiveCount = 5
+	// BatchSize is the event source mappings' batch size (the most a FIFO
+	// queue allows).
+	BatchSize = 10
+	// DeadLetterRetentionDays is how long dead letters are kept: SQS's
+	// maximum, 14 days.
+	DeadLetterRetentionDays = 14
+)
+
+// addReserveStockQueues defines the standard and FIFO queues that feed
+// ReserveStock, each with its dead-letter queue, and their event source
+// mappings, which report batch item failures so that only the failed
+// records (a held lock, a failed write) come back.
+func (s *ExampleStack) addReserveStockQueues(c config) {
+	fn := s.Functions[ReserveStock]
+	visibility := seconds(VisibilityTimeoutFactor * spec(ReserveStock).timeout)
+	source := func(id string, fifo bool) awssqs.Queue {
+		dlq := s.newDeadLetterQueue(id+"DLQ", fifo, c)
+		q := awssqs.NewQueue(s.Stack, jsii.String(id), &awssqs.QueueProps{
+			Fifo:                      fifoProp(fifo),
+			ContentBasedDeduplication: fifoProp(fifo),
+			VisibilityTimeout:         visibility,
+			Encryption:                awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:                jsii.Bool(true),
+			DeadLetterQueue:           &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(MaxReceiveCount)},
+		})
+		fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, &awslambdaeventsources.SqsEventSourceProps{
+			BatchSize:               jsii.Number(BatchSize),
+			ReportBatchItemFailures: jsii.Bool(true),
+		}))
+		return q
+	}
+	s.Queue = source("ReserveStockQueue", false)
+	s.FifoQueue = source("ReserveStockFifoQueue", true)
+}
+
+// fifoProp is a FIFO-only queue property: true, or absent.
+func fifoProp(fifo bool) *bool {
+	if !fifo {
+		return nil
+	}
+	return jsii.Bool(true)
+}
+
+// newDeadLetterQueue defines a dead-letter queue and an alarm on its depth.
+func (s *ExampleStack) newDeadLetterQueue(id string, fifo bool, c config) awssqs.Queue {
+	q := awssqs.NewQueue(s.Stack, jsii.String(id), &awssqs.QueueProps{
+		Fifo:            fifoProp(fifo),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(DeadLetterRetentionDays)),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+	})
+	s.DeadLetterQueues = append(s.DeadLetterQueues, q)
+	s.Alarms = append(s.Alarms, s.newDepthAlarm(id+"Alarm", q, c))
+	return q
+}
+
+// newDepthAlarm fires when q holds at least one visible message.
+func (s *ExampleStack) newDepthAlarm(id string, q awssqs.Queue, c config) awscloudwatch.Alarm {
+	a := awscloudwatch.NewAlarm(s.Stack, jsii.String(id), &awscloudwatch.AlarmProps{
+		AlarmDescription: jsii.String("Messages are waiting in dead-letter queue " + *q.Node().Id() +
+			": inspect them, fix the cause, then redrive them"),
+		Metric: q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
+			Statistic: jsii.String("Maximum"),
+		}),
+		Threshold:          jsii.Number(1),
+		EvaluationPeriods:  jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	if c.alarmTopic != nil {
+		action := awscloudwatchactions.NewSnsAction(c.alarmTopic)
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+	}
+	return a
+}
