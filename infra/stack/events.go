@@ -5,22 +5,26 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dynalock/dynalock/internal/accounts"
 )
 
 // AccountEventsSource is the EventBridge source of the events that
-// AccountEvents handles.
-const AccountEventsSource = "dynalock.example"
+// AccountEvents handles (see events/eventbridge-account.json).
+const AccountEventsSource = "dynalock.accounts"
 
 // NightlySchedule is when NightlyRollup runs: 02:00 UTC every day.
 const NightlySchedule = "cron(0 2 * * ? *)"
 
 // addAccountEventsRule routes account events (source AccountEventsSource,
-// with a detail.accountId) on the default bus to AccountEvents.
+// detail-type accounts.Credited or accounts.Debited, with a
+// detail.accountId) on the default bus to AccountEvents.
 func (s *ExampleStack) addAccountEventsRule(pattern *awsevents.EventPattern, dlq awssqs.IQueue) {
 	if pattern == nil {
 		pattern = &awsevents.EventPattern{
-			Source: jsii.Strings(AccountEventsSource),
-			Detail: &map[string]interface{}{"accountId": []interface{}{map[string]interface{}{"exists": true}}},
+			Source:     jsii.Strings(AccountEventsSource),
+			DetailType: jsii.Strings(accounts.Credited, accounts.Debited),
+			Detail:     &map[string]interface{}{"accountId": []interface{}{map[string]interface{}{"exists": true}}},
 		}
 	}
 	awsevents.NewRule(s.Stack, jsii.String("AccountEventsRule"), &awsevents.RuleProps{

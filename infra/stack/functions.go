@@ -26,6 +26,10 @@ type functionSpec struct {
 	name    string // directory under functions/ and the asset directory
 	id      string // construct ID
 	timeout time.Duration
+	// lockNamespace is the namespace of the function's lock IDs
+	// (env.Middleware's argument in functions/<name>/main.go): its grant
+	// covers only the lock IDs that start with lockNamespace + "/".
+	lockNamespace string
 	// appActions are the DynamoDB actions the function sends to the
 	// application table: those of the store it uses (stock.API,
 	// accounts.API, rollup.API).
@@ -37,22 +41,24 @@ type functionSpec struct {
 
 func functionSpecs() []functionSpec {
 	return []functionSpec{
-		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second,
+		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: "sku",
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, async: true,
+		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: "account", async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, async: true,
+		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: "job", async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},
 	}
 }
 
-func spec(name string) functionSpec {
+// LockPrefix returns the prefix of the lock IDs the named function takes,
+// the only ones its role may write ("" for an unknown name).
+func LockPrefix(name string) string {
 	for _, s := range functionSpecs() {
 		if s.name == name {
-			return s
+			return s.lockNamespace + "/"
 		}
 	}
-	panic("stack: no function " + name) // unreachable: names are this package's constants
+	return ""
 }
 
 func seconds(d time.Duration) awscdk.Duration {
@@ -60,7 +66,7 @@ func seconds(d time.Duration) awscdk.Duration {
 }
 
 // newFunction defines spec's function with its own role and log group. Its
-// role may write to its log group, take locks in the lock table and send
+// role may write to its log group, take the locks of its namespace and send
 // spec.appActions to the application table, on those ARNs only. onFailure,
 // when not nil, receives the events of failed asynchronous invocations.
 func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c config) awslambda.Function {
@@ -93,7 +99,7 @@ func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c
 		props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
 	}
 	fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id), props)
-	s.LockTable.GrantLock(fn)
+	s.LockTable.GrantLock(fn, LockPrefix(spec.name))
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      fn,
 		Actions:      jsii.Strings(spec.appActions...),

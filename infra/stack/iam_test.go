@@ -98,22 +98,26 @@ func TestFunctionDynamoDBGrants(t *testing.T) {
 			role := logicalID(t, f.example.Stack, f.example.Functions[name].Role().RoleName())
 			// WHEN its DynamoDB statements are gathered, per table
 			got := map[string][]string{}
+			conditions := map[string]any{}
 			for _, st := range d.statements(t) {
 				if !slices.Contains(st.roles, role) || !strings.HasPrefix(strings.Join(st.actions, ","), "dynamodb:") {
 					continue
 				}
 				table, _, _ := getAtt(st.resources[0])
 				got[table] = append(got[table], st.actions...)
-				if st.condition != nil {
-					t.Errorf("unexpected condition %v", st.condition)
-				}
+				conditions[table] = st.condition
 			}
 			for _, a := range got {
 				slices.Sort(a)
 			}
-			// THEN it may update locks, and send the application table what its store sends
+			// THEN it may update the locks of its namespace only, and send
+			// the application table what its store sends
 			equal(t, "lock table actions", got[lockID], locktable.Actions())
+			equal(t, "lock table condition", conditions[lockID], map[string]any{
+				locktable.LeadingKeysCondition: map[string]any{"dynamodb:LeadingKeys": []string{stack.LockPrefix(name) + "*"}},
+			})
 			equal(t, "app table actions", got[appID], appActions[name])
+			equal(t, "app table condition", conditions[appID], nil)
 			if len(got) != 2 {
 				t.Errorf("DynamoDB statements on %d resources, want 2: %v", len(got), got)
 			}

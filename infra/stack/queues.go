@@ -28,12 +28,12 @@ const (
 )
 
 // addReserveStockQueues defines the standard and FIFO queues that feed
-// ReserveStock, each with its dead-letter queue, and their event source
+// ReserveStock (described by fnSpec), each with its dead-letter queue, and their event source
 // mappings, which report batch item failures so that only the failed
 // records (a held lock, a failed write) come back.
-func (s *ExampleStack) addReserveStockQueues(c config) {
-	fn := s.Functions[ReserveStock]
-	visibility := seconds(VisibilityTimeoutFactor * spec(ReserveStock).timeout)
+func (s *ExampleStack) addReserveStockQueues(fnSpec functionSpec, c config) {
+	fn := s.Functions[fnSpec.name]
+	visibility := seconds(VisibilityTimeoutFactor * fnSpec.timeout)
 	source := func(id string, fifo bool) awssqs.Queue {
 		dlq := s.newDeadLetterQueue(id+"DLQ", fifo, c)
 		q := awssqs.NewQueue(s.Stack, jsii.String(id), &awssqs.QueueProps{

@@ -40,7 +40,8 @@ type ExampleStackProps struct {
 	// The default, nil, leaves the alarms without actions.
 	AlarmTopic awssns.ITopic
 	// AccountEventsPattern selects the events of the default bus that go to
-	// AccountEvents. The default matches source AccountEventsSource with a
+	// AccountEvents. The default matches source AccountEventsSource,
+	// detail-types AccountCredited and AccountDebited, with a
 	// detail.accountId.
 	AccountEventsPattern *awsevents.EventPattern
 }
@@ -84,13 +85,15 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	s.LockTable = locktable.New(s.Stack, "LockTable", &locktable.Props{RemovalPolicy: c.removal})
 	s.AppTable = newAppTable(s.Stack, c.removal)
 	onFailure := map[string]awssqs.Queue{}
+	specs := map[string]functionSpec{}
 	for _, spec := range functionSpecs() {
+		specs[spec.name] = spec
 		if spec.async {
 			onFailure[spec.name] = s.newDeadLetterQueue(spec.id+"DLQ", false, c)
 		}
 		s.Functions[spec.name] = s.newFunction(spec, onFailure[spec.name], c)
 	}
-	s.addReserveStockQueues(c)
+	s.addReserveStockQueues(specs[ReserveStock], c)
 	s.addAccountEventsRule(props.AccountEventsPattern, onFailure[AccountEvents])
 	s.addNightlySchedule(onFailure[NightlyRollup])
 	s.addOutputs()

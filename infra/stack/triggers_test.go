@@ -6,6 +6,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dynalock/dynalock/infra/stack"
+	"github.com/dynalock/dynalock/internal/accounts"
 )
 
 func TestEventBridgeTriggers(t *testing.T) {
@@ -18,8 +19,9 @@ func TestEventBridgeTriggers(t *testing.T) {
 		want     any
 	}{
 		{"account events rule", stack.AccountEvents, "EventPattern", map[string]any{
-			"source": []string{stack.AccountEventsSource},
-			"detail": map[string]any{"accountId": []any{map[string]any{"exists": true}}},
+			"source":      []string{stack.AccountEventsSource},
+			"detail-type": []string{accounts.Credited, accounts.Debited},
+			"detail":      map[string]any{"accountId": []any{map[string]any{"exists": true}}},
 		}},
 		{"nightly schedule", stack.NightlyRollup, "ScheduleExpression", stack.NightlySchedule},
 	}

@@ -1,0 +1,58 @@
+package stack_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/dynalock/dynalock/infra/stack"
+)
+
+// TestLockPrefixesMatchFunctions guards the prefix restriction of each
+// function's lock grant: a function whose lock namespace drifted from its
+// grant would be denied every lock in AWS, which no local run shows.
+func TestLockPrefixesMatchFunctions(t *testing.T) {
+	for _, name := range stack.FunctionNames() {
+		t.Run(name, func(t *testing.T) {
+			// GIVEN the function's main.go
+			path := filepath.Join("..", "..", "functions", name, "main.go")
+			file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// WHEN the namespaces it passes to Middleware are collected
+			var namespaces []string
+			ast.Inspect(file, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok || len(call.Args) == 0 {
+					return true
+				}
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok || sel.Sel.Name != "Middleware" {
+					return true
+				}
+				lit, ok := call.Args[0].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					t.Errorf("Middleware's namespace is %T, not a string literal: cannot check the grant", call.Args[0])
+					return true
+				}
+				ns, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				namespaces = append(namespaces, ns)
+				return true
+			})
+			// THEN there is one, and the stack grants exactly its lock IDs
+			if len(namespaces) != 1 {
+				t.Fatalf("namespaces %q in %s, want one", namespaces, path)
+			}
+			if got, want := stack.LockPrefix(name), namespaces[0]+"/"; got != want {
+				t.Errorf("LockPrefix(%q) = %q, but the function's lock IDs start with %q", name, got, want)
+			}
+		})
+	}
+}
