@@ -30,8 +30,9 @@ const (
 	// the lock's clock-skew tolerance) after the kill.
 	DefaultGrace = time.Second
 
-	// DefaultReleaseTimeout bounds the release after the handler, which
-	// also never runs past the invocation's deadline.
+	// DefaultReleaseTimeout bounds the release after the handler. With a
+	// deadline the bound is at most the reserve, so a handler that stops
+	// when its context ends has its locks released before the deadline.
 	DefaultReleaseTimeout = DefaultReserve
 
 	// DefaultWaitSlice is how long the Wait policy keeps trying with one
@@ -159,9 +160,10 @@ func WithGrace(d time.Duration) Option { return func(o *options) { o.grace = d }
 // local runs and tests. The default, 0, is the lock client's TTL.
 func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
-// WithReleaseTimeout bounds the release after the handler; the release
-// also never runs past the invocation's deadline, and with a deadline never
-// longer than the reserve. The default is DefaultReleaseTimeout, 500 ms.
+// WithReleaseTimeout bounds the release after the handler; with a deadline
+// the bound is at most the reserve. The default is DefaultReleaseTimeout,
+// 500 ms. A release that times out leaves a lease that ends by itself, the
+// grace after the deadline.
 func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.releaseTimeout = d } }
 
 // WithLogger sets the logger of acquisitions, contention, waits, skips and
@@ -170,9 +172,11 @@ func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.re
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithMetrics writes one CloudWatch Embedded Metric Format line per
-// invocation to w (standard output under Lambda): AcquireLatency,
-// Contended, Skipped, FailedRecords and ReleaseFailures, in namespace
-// "DynaLock" with dimension FunctionName. The default, nil, writes none.
+// invocation to w (standard output under Lambda): AcquireLatency
+// (milliseconds, one value per lock set taken), Contended (events that found
+// their lock held), Skipped, FailedRecords (failed SQS records, or a failed
+// event of Wrap) and ReleaseFailures, in namespace "DynaLock" with
+// dimension FunctionName. The default, nil, writes none.
 func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
 // RunUnkeyed makes an event from which no key can be derived run its
@@ -181,8 +185,9 @@ func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w }
 func RunUnkeyed() Option { return func(o *options) { o.runUnkeyed = true } }
 
 // WithDisabled, when disabled is true, runs handlers without any lock: no
-// keys are derived and SQS records run concurrently up to the concurrency
-// limit, whatever their keys. It is the "without locking" switch of demos
+// keys are derived, a nil lock client is allowed, and SQS records run
+// concurrently up to the concurrency limit whatever their keys (the records
+// of a FIFO message group still run in order). It is the "without locking" switch of demos
 // and emergencies (DYNALOCK_DISABLED=true). The default is false.
 func WithDisabled(disabled bool) Option { return func(o *options) { o.disabled = disabled } }
 

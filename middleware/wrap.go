@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"context"
-	"errors"
 
 	"github.com/dynalock/dynalock/lock"
 )
@@ -40,6 +39,7 @@ func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Contex
 		if !inv.o.disabled {
 			if ids, err = keys(ctx, key, inv.o.namespace, event); err != nil {
 				if !inv.o.runUnkeyed {
+					in.stats.failed()
 					in.log.Error("no lock key: event failed", "error", err)
 					return out, err
 				}
@@ -47,13 +47,16 @@ func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Contex
 			}
 		}
 		log := in.log.With("eventId", eventID(ctx, event))
-		_, err = in.run(ctx, ids, log, func(ctx context.Context) error {
+		outcome, err := in.run(ctx, ids, log, func(ctx context.Context) error {
 			var herr error
 			out, herr = h(ctx, event)
 			return herr
 		})
-		if errors.Is(err, lock.ErrLockAcquisition) {
-			log.Warn("lock not acquired: event failed", "lockIds", ids, "error", err)
+		if err != nil {
+			in.stats.failed()
+			if outcome == refused {
+				log.Warn("lock not acquired: event failed", "lockIds", ids, "error", err)
+			}
 		}
 		return out, err
 	}
