@@ -25,6 +25,26 @@ $(DDB_LOCAL_STAMP): $(DDB_LOCAL_DIR)/package.json $(DDB_LOCAL_DIR)/package-lock.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+CDK_DIR := tools/cdk
+CDK_STAMP := $(CDK_DIR)/node_modules/.installed
+CDK := $(CURDIR)/$(CDK_DIR)/node_modules/.bin/cdk
+.PHONY: synth deploy
+
+## synth: write the example stack's cloud assembly to infra/cdk.out, offline: no AWS account, no CDK CLI.
+synth: build
+	rm -rf infra/cdk.out
+	cd infra && CDK_OUTDIR=cdk.out $(GO) run .
+	@echo "template: infra/cdk.out/DynaLockExample.template.json"
+
+## deploy: deploy the example stack with the pinned CDK CLI (needs AWS credentials and a bootstrapped account; CDK_ARGS adds options).
+deploy: build $(CDK_STAMP)
+	cd infra && $(CDK) deploy $(CDK_ARGS)
+
+$(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 ## lint: gofmt and go vet.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
