@@ -1,13 +1,14 @@
 // Dynalock is the operators' command for DynaLock lock tables: it lists the
 // locks held, shows everything stored for one, force-releases a stuck lock
-// without ever taking it from a newer holder, and creates a lock table for
-// local development.
+// without ever taking it from a newer holder, takes a lock to hold a job off,
+// and creates a lock table for local development.
 //
 // Usage:
 //
 //	dynalock list [--all] [--prefix P] [--json]
 //	dynalock show ID [--json]
 //	dynalock release ID --force --reason TEXT [--token N [--lease L]] [--by WHO]
+//	dynalock acquire ID [--ttl D] [--owner NAME]
 //	dynalock create-table
 //
 // Every command takes --table (default $DYNALOCK_TABLE), --region and

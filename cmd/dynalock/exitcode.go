@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/dynalock/dynalock/lock"
 )
 
 // Exit codes, listed in the help text. Scripts branch on them.
@@ -16,7 +17,7 @@ const (
 	exitError    = 1 // anything else: network, an unreadable item, release not confirmed
 	exitUsage    = 2 // bad command line
 	exitNotFound = 3 // no such lock
-	exitHeld     = 4 // the lock is someone else's: it changed hands since it was seen
+	exitHeld     = 4 // the lock is someone else's: held (acquire) or changed hands since it was seen (release)
 	exitDenied   = 5 // access denied or credentials rejected
 	exitNoTable  = 6 // no such table
 )
@@ -60,6 +61,8 @@ func classify(err error, table string) (int, string) {
 	switch {
 	case errors.As(err, &coded):
 		return coded.code, err.Error()
+	case errors.Is(err, lock.ErrLockAlreadyAcquired):
+		return exitHeld, err.Error()
 	case errors.As(err, &missing):
 		return exitNoTable, fmt.Sprintf("table %q not found: check --table and --region (for local development, `dynalock create-table` creates it): %v", table, err)
 	case errors.As(err, &api) && deniedCodes[api.ErrorCode()]:

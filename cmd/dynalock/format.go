@@ -36,7 +36,7 @@ func stateOf(r lock.Record, now time.Time) string {
 }
 
 // lockView is a lock as --json prints it. Times are UTC; ExpiresInMs is
-// negative once the lease has ended.
+// negative once the lease has ended, and absent once it was released.
 type lockView struct {
 	LockID        string            `json:"lockId"`
 	State         string            `json:"state"`
@@ -71,7 +71,7 @@ func viewOf(r lock.Record, now time.Time) lockView {
 		Host: r.Host, RequestID: r.RequestID, Metadata: r.Metadata,
 		AcquiredAt: utc(r.AcquiredAt), ExpiresAt: utc(r.ExpiresAt), CleanupAt: utc(r.CleanupAt),
 	}
-	if !r.ExpiresAt.IsZero() {
+	if !r.ExpiresAt.IsZero() && !r.Released {
 		ms := r.ExpiresAt.Sub(now).Milliseconds()
 		v.ExpiresInMs = &ms
 	}

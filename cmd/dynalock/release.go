@@ -29,8 +29,8 @@ type releaseFlags struct {
 func setupRelease(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	var f releaseFlags
 	fs.BoolVar(&f.force, "force", false, "required: take the lock from its holder, which may still be working")
-	fs.StringVar(&f.reason, "reason", "", "why, recorded in the lock's item as ReleaseReason (required)")
-	fs.StringVar(&f.by, "by", defaultBy(), "who, recorded in the lock's item as ReleasedBy")
+	fs.StringVar(&f.reason, "reason", "", "why (`TEXT`), recorded in the lock's item as ReleaseReason (required)")
+	fs.StringVar(&f.by, "by", defaultBy(), "who (`WHO`), recorded in the lock's item as ReleasedBy")
 	fs.Var(&f.token, "token", "release only if the lock's fencing token is still `N`, without asking")
 	fs.StringVar(&f.lease, "lease", "", "with --token: release only if the lock's lease ID is still `L`")
 	return func(ctx context.Context, a *app, args []string) error {

@@ -27,6 +27,8 @@ func commands() []command {
 		{name: "show", args: "ID [--json]", summary: "show everything stored for one lock", nargs: 1, setup: setupShow},
 		{name: "release", args: "ID --force --reason TEXT [--token N [--lease L]] [--by WHO]",
 			summary: "force-release a lock, only if it is still held as seen", nargs: 1, setup: setupRelease},
+		{name: "acquire", args: "ID [--ttl D] [--owner NAME]",
+			summary: "take a lock and leave it held for its TTL (to hold a job off, or to try the others)", nargs: 1, setup: setupAcquire},
 		{name: "create-table", summary: "create the lock table with TTL on (for local development)", setup: setupCreateTable},
 	}
 }
@@ -52,7 +54,7 @@ Exit codes:
   1  other error (network, unreadable item, release not confirmed)
   2  usage error
   3  lock not found
-  4  lock held by someone else: it changed hands since it was seen
+  4  lock held by someone else (acquire), or it changed hands since it was seen (release)
   5  access denied, or credentials rejected
   6  table not found
 `
