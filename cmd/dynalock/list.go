@@ -35,11 +35,11 @@ func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				shown = append(shown, r)
 			}
 		}
-		return printList(a, shown, now, *asJSON, *all)
+		return printList(a, shown, now, *asJSON, *all, *prefix)
 	}
 }
 
-func printList(a *app, recs []lock.Record, now time.Time, asJSON, all bool) error {
+func printList(a *app, recs []lock.Record, now time.Time, asJSON, all bool, prefix string) error {
 	if asJSON {
 		views := make([]lockView, len(recs))
 		for i, r := range recs {
@@ -51,6 +51,9 @@ func printList(a *app, recs []lock.Record, now time.Time, asJSON, all bool) erro
 		what := "no held locks"
 		if all {
 			what = "no locks"
+		}
+		if prefix != "" {
+			what += fmt.Sprintf(" with IDs starting %q", prefix)
 		}
 		_, err := fmt.Fprintf(a.stdout, "%s in table %q\n", what, a.table)
 		return err

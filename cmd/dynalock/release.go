@@ -92,26 +92,41 @@ func release(ctx context.Context, a *app, id string, f releaseFlags) error {
 		fmt.Fprintf(a.stdout, "Lock %q's lease has ended: the next acquire takes it over even without a release.\n", id)
 	}
 	if !f.token.set {
-		ok, err := confirm(a.stdin, a.stdout, id, seen, now)
+		ok, err := confirm(ctx, a.stdin, a.stdout, id, seen, now)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("not confirmed: lock %q was left as it is", id)
+			return fmt.Errorf("not confirmed: lock %q was left as it is (answer yes, or pass --token to release without asking)", id)
 		}
 	}
 	return forceRelease(ctx, a, db, seen, f.by, f.reason)
 }
 
-// confirm asks the operator to type yes.
-func confirm(in io.Reader, out io.Writer, id string, seen lock.Record, now time.Time) (bool, error) {
+// confirm asks the operator to type yes. It gives up when ctx ends (the
+// operator pressed Ctrl-C), leaving the read to the exiting process.
+func confirm(ctx context.Context, in io.Reader, out io.Writer, id string, seen lock.Record, now time.Time) (bool, error) {
 	fmt.Fprintf(out, "Release lock %q held by %s?\nOnly yes will be accepted: ", id, describe(seen, now))
-	line, err := bufio.NewReader(in).ReadString('\n')
-	fmt.Fprintln(out)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read confirmation: %w", err)
+	type answer struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line) == "yes", nil
+	read := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		read <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case a = <-read:
+	case <-ctx.Done():
+		return false, fmt.Errorf("lock %q was left as it is: %w", id, context.Cause(ctx))
+	}
+	fmt.Fprintln(out)
+	if a.err != nil && !errors.Is(a.err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", a.err)
+	}
+	return strings.TrimSpace(a.line) == "yes", nil
 }
 
 // forceRelease sends the conditional write and explains a refusal.

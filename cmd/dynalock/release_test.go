@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,6 +174,20 @@ func TestReleaseDoesNothing(t *testing.T) {
 			f.wantHeldBy("held", a)
 		})
 	}
+
+	t.Run("interrupted at the prompt", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(f.ctx)
+		defer cancel()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		stdin := &hookReader{hook: cancel, r: pr} // Ctrl-C, then the read blocks
+		r := runCLI(ctx, stdin, "release", "held", "--force", "--reason", "stuck", "--table", f.table, "--endpoint", srv.Endpoint)
+		r.want(t, exitError)
+		if !strings.Contains(r.stderr, "interrupted") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+		f.wantHeldBy("held", a)
+	})
 
 	t.Run("released by its holder", func(t *testing.T) {
 		b := f.acquire(f.ctx, "done")

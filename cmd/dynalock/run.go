@@ -64,7 +64,7 @@ func writeHelp(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Usage:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  dynalock %s %s\n", c.name, c.args)
+		fmt.Fprintln(w, "  "+strings.TrimSpace("dynalock "+c.name+" "+c.args))
 		fmt.Fprintf(w, "      %s\n", c.summary)
 	}
 	fmt.Fprintln(w, "  dynalock help [COMMAND]")
@@ -144,7 +144,7 @@ func newFlagSet(c command, a *app, w io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("dynalock "+c.name, flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: dynalock %s %s\n  %s\n\nFlags:\n", c.name, c.args, c.summary)
+		fmt.Fprintf(fs.Output(), "Usage: %s\n  %s\n\nFlags:\n", strings.TrimSpace("dynalock "+c.name+" "+c.args), c.summary)
 		fs.PrintDefaults()
 		fmt.Fprintln(fs.Output(), "\nRun `dynalock help` for the exit codes.")
 	}
