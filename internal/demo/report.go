@@ -1,0 +1,168 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dynalock/dynalock/lock"
+)
+
+// Report is what the demo did and found.
+type Report struct {
+	Endpoint  string
+	LogDir    string
+	Instances int
+	// Locked and Unlocked are the runs with and without locking.
+	Locked, Unlocked *Phase
+	Crash            CrashResult
+	// Held are the locks still held at the end of the locked run.
+	Held    []lock.Record
+	Checks  []Check
+	Elapsed time.Duration
+}
+
+// Check is one thing the demo asserts.
+type Check struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+func (r *Report) check() {
+	add := func(name string, ok bool, format string, args ...any) {
+		r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+	p := r.Locked
+	var skus []string
+	skusOK := true
+	for _, s := range p.State.SKUs {
+		skus = append(skus, fmt.Sprintf("%s %d/%d units", s.SKU, s.Reserved, s.Ordered))
+		skusOK = skusOK && s.OK()
+	}
+	add("every order reserved exactly once (no lost update)", skusOK, "%s", strings.Join(skus, ", "))
+	add("no SQS record dead-lettered", len(p.Stock.DeadLettered) == 0, "%d dead-lettered", len(p.Stock.DeadLettered))
+	var accs []string
+	accsOK := true
+	for _, a := range p.State.Accounts {
+		accs = append(accs, fmt.Sprintf("account %s %s (want %s)", a.Account, cents(a.Balance), cents(a.Expected)))
+		accsOK = accsOK && a.OK()
+	}
+	add("every transaction applied exactly once (no lost update)", accsOK, "%s", strings.Join(accs, ", "))
+	add("no account event failed", len(p.Accounts.Failed) == 0, "%d failed every attempt", len(p.Accounts.Failed))
+	add("nightly-rollup runs never overlapped", p.State.Rollup.Overlaps == 0 && p.RollupOverlapped == 0 && p.RollupFailed == 0,
+		"%d overlaps recorded, %d runs failed", p.State.Rollup.Overlaps+int64(p.RollupOverlapped), p.RollupFailed)
+	add("nightly-rollup total equals the balances", p.Final.Total == p.State.Total() && p.Final.Accounts == int64(len(p.State.Accounts)),
+		"%s over %d accounts (want %s over %d)", cents(p.Final.Total), p.Final.Accounts, cents(p.State.Total()), len(p.State.Accounts))
+	c := r.Crash
+	add("the killed holder's lock freed itself, not before its lease ended", c.FreedAfter > 0 && c.FreedAfter >= c.LeaseLeft+tolerance,
+		"freed %.1fs after the kill; lease ended %.1fs after it, + %s tolerance", c.FreedAfter.Seconds(), c.LeaseLeft.Seconds(), tolerance)
+	m := p.Metrics
+	rel := m[ReserveStock].ReleaseFailures + m[AccountEvents].ReleaseFailures + m[NightlyRollup].ReleaseFailures
+	add("every release went through", rel == 0, "%d release failures", rel)
+	var held []string
+	for _, h := range r.Held {
+		held = append(held, h.LockID)
+	}
+	add("nothing left locked", len(r.Held) == 0, "%d locks held at the end %s", len(r.Held), strings.Join(held, ", "))
+}
+
+// Print writes the report for a reader.
+func (r *Report) Print(w io.Writer) {
+	pf := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	pf("")
+	pf("DynaLock demo: 3 functions × %d Lambda execution environments (RIE), DynamoDB Local", r.Instances)
+	pf("")
+	r.printPhase(w, r.Locked)
+	c := r.Crash
+	pf("  %-15s SIGKILLed reserve-stock %.1fs into an invocation, while it held %s (fencing token %d);",
+		"crash", c.KilledAfter.Seconds(), c.LockID, c.Holder.Token)
+	pf("  %-15s its lease ran %.1fs more: the lock freed itself %.1fs after the kill (+ %s clock-skew tolerance);",
+		"", c.LeaseLeft.Seconds(), c.FreedAfter.Seconds(), tolerance)
+	pf("  %-15s the killed order was redelivered %d times and reserved once", "", c.Attempts)
+	pf("")
+	pf("Without locking (DYNALOCK_DISABLED=true), the same load:")
+	r.printPhase(w, r.Unlocked)
+	u := r.Unlocked.State
+	lost := false
+	for _, s := range u.SKUs {
+		if s.LostUnits() != 0 {
+			lost = true
+			pf("  %-15s %s: %d orders for %d units, but stock fell by %d: %d units sold twice", "LOST UPDATES", s.SKU, s.Orders, s.Ordered, InitialStock-s.Available, s.LostUnits())
+		}
+	}
+	for _, a := range u.Accounts {
+		if a.LostCents() != 0 {
+			lost = true
+			pf("  %-15s account %s: %d transactions, balance %s, should be %s", "LOST UPDATES", a.Account, a.Transactions, cents(a.Balance), cents(a.Expected))
+		}
+	}
+	if o := u.Rollup.Overlaps; o > 0 {
+		lost = true
+		pf("  %-15s nightly-rollup: %d runs found another run started during theirs", "OVERLAPS", o)
+	}
+	if !lost {
+		pf("  (no update was lost this time: the races are a matter of timing; run it again)")
+	}
+	pf("")
+	pf("Checks (with locking):")
+	passed := 0
+	for _, c := range r.Checks {
+		mark := "FAIL"
+		if c.OK {
+			mark, passed = "ok  ", passed+1
+		}
+		pf("  %s %s: %s", mark, c.Name, c.Detail)
+	}
+	pf("")
+	verdict := "PASS"
+	if !r.OK() {
+		verdict = "FAIL"
+	}
+	pf("%s: %d of %d checks passed in %.0fs. Function logs: %s", verdict, passed, len(r.Checks), r.Elapsed.Seconds(), r.LogDir)
+}
+
+func (r *Report) printPhase(w io.Writer, p *Phase) {
+	pf := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	if p.Locked {
+		pf("With locking:")
+	}
+	m := p.Metrics
+	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records found their SKU locked and were redelivered",
+		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered)
+	pf("  %-15s %d events: %d invocations; %d waited for their account's lock; %d retried",
+		AccountEvents, p.Accounts.Events, p.Accounts.Invocations, m[AccountEvents].Contended, p.Accounts.Retried)
+	runs := p.RollupRan + p.RollupSkipped + p.RollupOverlapped + p.RollupFailed
+	pf("  %-15s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
+		NightlyRollup, runs, r.Instances, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
+	if p.Locked {
+		pf("  %-15s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
+	}
+}
+
+func okMark(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}
+
+// cents formats an amount of cents as dollars.
+func cents(c int64) string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	return fmt.Sprintf("%s$%d.%02d", sign, c/100, c%100)
+}
