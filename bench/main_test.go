@@ -1,0 +1,129 @@
+package bench_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/bench"
+	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+var (
+	srv    *dynamotest.Server
+	warmup = flag.Duration("warmup", 8*time.Second, "how long to warm DynamoDB Local up before the benchmarks (its JIT makes the first run slower)")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv(dynamotest.EnvEndpoint) == "" && os.Getenv(dynamotest.EnvJar) == "" {
+		// dynamotest looks for the jar above the nearest go.mod, which is
+		// this module's; point it at the library's.
+		root, err := bench.RepoRoot(".")
+		if err == nil {
+			var jar string
+			if jar, err = bench.LocalJar(root); err == nil {
+				err = os.Setenv(dynamotest.EnvJar, jar)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	var setup []func(*dynamotest.Server) error
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" && *warmup > 0 {
+		setup = append(setup, warmUp)
+	}
+	dynamotest.Main(m, &srv, setup...)
+}
+
+// newDB returns a DynamoDB client for the server whose requests the
+// returned counter counts. Its connection pool keeps up to 64 idle
+// connections, so that 32 workers do not measure TCP handshakes.
+func newDB(s *dynamotest.Server) (*dynamodb.Client, *httpfault.Client) {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = 64 })
+	counter := &httpfault.Client{Next: hc}
+	return s.Client(func(o *dynamodb.Options) { o.HTTPClient = counter }), counter
+}
+
+// lockTable creates a DynaLock table named after tb.
+func lockTable(tb testing.TB, db *dynamodb.Client) string {
+	tb.Helper()
+	name := dynamotest.TableName(tb)
+	if err := lock.CreateTable(context.Background(), db, name); err != nil {
+		tb.Fatal(err)
+	}
+	return name
+}
+
+// warmUp runs every implementation's cycle on 8 workers for the warm-up
+// time, so that DynamoDB Local's JIT has compiled their request paths.
+func warmUp(s *dynamotest.Server) error {
+	ctx := context.Background()
+	db, _ := newDB(s)
+	name := "warmup-" + strconv.Itoa(os.Getpid())
+	if err := lock.CreateTable(ctx, db, name); err != nil {
+		return err
+	}
+	if err := createPeerTable(ctx, db, name+"-peer"); err != nil {
+		return err
+	}
+	per := *warmup / time.Duration(len(implNames))
+	for _, impl := range implNames {
+		cycles := make([]cycleFunc, 8)
+		for w := range cycles {
+			var err error
+			table := name
+			if impl == implPeer {
+				table = name + "-peer"
+			}
+			if cycles[w], err = newCycle(ctx, impl, db, table, fmt.Sprintf("warm-%s-%d", impl, w)); err != nil {
+				return err
+			}
+		}
+		stop := time.Now().Add(per)
+		var wg sync.WaitGroup
+		errs := make([]error, len(cycles))
+		for w, cycle := range cycles {
+			wg.Go(func() {
+				for time.Now().Before(stop) && errs[w] == nil {
+					errs[w] = cycle(ctx)
+				}
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return fmt.Errorf("warm-up %s: %w", impl, err)
+			}
+		}
+	}
+	return nil
+}
+
+// quantile returns the q-quantile of ds (nearest rank); ds is sorted in
+// place.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := int(math.Ceil(q*float64(len(ds)))) - 1
+	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// ms is d in milliseconds, for ReportMetric.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
