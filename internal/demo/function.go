@@ -20,9 +20,10 @@ type Function struct {
 	Name string
 
 	idle    chan *emulator.Instance
-	mu      sync.Mutex // protects all and logs
+	mu      sync.Mutex // protects all, logs and paths
 	all     []*emulator.Instance
 	logs    []io.Closer
+	paths   []string
 	metrics Metrics
 	invoked atomic.Int64
 }
@@ -44,10 +45,11 @@ func newFunction(name string) *Function {
 	return &Function{Name: name, idle: make(chan *emulator.Instance, 64)}
 }
 
-func (f *Function) add(in *emulator.Instance, log io.Closer) {
+func (f *Function) add(in *emulator.Instance, log io.Closer, path string) {
 	f.mu.Lock()
 	f.all = append(f.all, in)
 	f.logs = append(f.logs, log)
+	f.paths = append(f.paths, path)
 	f.mu.Unlock()
 	f.idle <- in
 }
@@ -57,6 +59,13 @@ func (f *Function) Instances() []*emulator.Instance {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*emulator.Instance(nil), f.all...)
+}
+
+// LogFiles returns the paths of the emulators' output files.
+func (f *Function) LogFiles() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.paths...)
 }
 
 // Metrics returns the function's metrics so far.

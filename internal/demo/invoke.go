@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -33,6 +34,9 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 		if err := json.Unmarshal(event, &e); err != nil {
 			return fmt.Errorf("demo: %s is not an SQS event: %w", file, err)
 		}
+		if len(e.Records) == 0 {
+			return fmt.Errorf("demo: %s is not an SQS event: no Records", file)
+		}
 		if err := ledger.AddSQS(e); err != nil {
 			return err
 		}
@@ -45,6 +49,10 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 			return err
 		}
 	case NightlyRollup:
+		var e events.EventBridgeEvent
+		if err := json.Unmarshal(event, &e); err != nil || e.DetailType != "Scheduled Event" {
+			return fmt.Errorf("demo: %s is not a scheduled event (detail-type %q): %v", file, e.DetailType, err)
+		}
 		ledger.Transactions["42"] = map[string]int64{}
 		ledger.Transactions["7"] = map[string]int64{}
 	}
@@ -69,7 +77,11 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	if err != nil {
 		return err
 	}
+	f.Stop() // flushes its output
 	fmt.Fprintf(w, "%s ← %s\n", fn, file)
+	if err := printLog(w, f.LogFiles()); err != nil {
+		return err
+	}
 	if resp.Err != nil {
 		fmt.Fprintf(w, "error: %s\n", resp.Err)
 	} else {
@@ -92,6 +104,23 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	if st.Rollup.Runs > 0 {
 		fmt.Fprintf(w, "rollup: total %s over %d accounts, %d runs\n", cents(st.Rollup.Total), st.Rollup.Accounts, st.Rollup.Completed)
 	}
-	fmt.Fprintf(w, "function output: %s\n", cfg.LogDir)
+	fmt.Fprintf(w, "emulator and function output: %s\n", strings.Join(f.LogFiles(), ", "))
+	return nil
+}
+
+// printLog writes the function's own log lines (JSON, metrics left out)
+// from its output files.
+func printLog(w io.Writer, files []string) error {
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "{") && !strings.Contains(line, `"_aws"`) {
+				fmt.Fprintf(w, "log: %s\n", line)
+			}
+		}
+	}
 	return nil
 }

@@ -139,8 +139,8 @@ func (r *Report) printPhase(w io.Writer, p *Phase) {
 		pf("With locking:")
 	}
 	m := p.Metrics
-	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records found their SKU locked and were redelivered",
-		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered)
+	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records came back in batchItemFailures and were redelivered (SKU locked: %d times)",
+		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered, m[ReserveStock].Contended)
 	pf("  %-15s %d events: %d invocations; %d waited for their account's lock; %d retried",
 		AccountEvents, p.Accounts.Events, p.Accounts.Invocations, m[AccountEvents].Contended, p.Accounts.Retried)
 	runs := p.RollupRan + p.RollupSkipped + p.RollupOverlapped + p.RollupFailed

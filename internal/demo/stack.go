@@ -175,7 +175,7 @@ func (s *Stack) Start(ctx context.Context, fn, appTable string, n int, env map[s
 			log.Close()
 			return nil, err
 		}
-		f.add(in, log)
+		f.add(in, log, name)
 	}
 	return f, nil
 }
