@@ -75,7 +75,7 @@ func (r *Report) check() {
 	for _, h := range r.Held {
 		held = append(held, h.LockID)
 	}
-	add("nothing left locked", len(r.Held) == 0, "%d locks held at the end %s", len(r.Held), strings.Join(held, ", "))
+	add("nothing left locked", len(r.Held) == 0, "%d locks held at the end%s", len(r.Held), strings.TrimRight(" "+strings.Join(held, ", "), " "))
 }
 
 // Print writes the report for a reader.
@@ -135,20 +135,23 @@ func (r *Report) Print(w io.Writer) {
 
 func (r *Report) printPhase(w io.Writer, p *Phase) {
 	pf := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	if p.Locked {
-		pf("With locking:")
-	}
 	m := p.Metrics
+	runs := p.RollupRan + p.RollupSkipped + p.RollupOverlapped + p.RollupFailed
+	if !p.Locked {
+		pf("  %-15s %d orders in %d SQS batches: %d invocations, nothing redelivered",
+			ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations)
+		pf("  %-15s %d events: %d invocations, none waited", AccountEvents, p.Accounts.Events, p.Accounts.Invocations)
+		pf("  %-15s %d runs fired %d at a time: all %d ran, none skipped", NightlyRollup, runs, r.Instances, runs)
+		return
+	}
+	pf("With locking:")
 	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records came back in batchItemFailures and were redelivered (SKU locked: %d times)",
 		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered, m[ReserveStock].Contended)
 	pf("  %-15s %d events: %d invocations; %d waited for their account's lock; %d retried",
 		AccountEvents, p.Accounts.Events, p.Accounts.Invocations, m[AccountEvents].Contended, p.Accounts.Retried)
-	runs := p.RollupRan + p.RollupSkipped + p.RollupOverlapped + p.RollupFailed
 	pf("  %-15s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
 		NightlyRollup, runs, r.Instances, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
-	if p.Locked {
-		pf("  %-15s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
-	}
+	pf("  %-15s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
 }
 
 func okMark(ok bool, yes, no string) string {

@@ -77,8 +77,9 @@ type Load struct {
 	Rounds   int
 }
 
-// NewLoad makes copies copies of each sample batch and account event, and
-// instances copies of the scheduled event.
+// NewLoad makes copies copies of each sample batch, three times as many of
+// each account event (one account takes them all), and instances copies of
+// the scheduled event.
 func NewLoad(s *Samples, copies, instances, rounds int) (*Load, error) {
 	l := &Load{Rounds: rounds}
 	for c := 1; c <= copies; c++ {
@@ -89,6 +90,8 @@ func NewLoad(s *Samples, copies, instances, rounds int) (*Load, error) {
 			}
 			l.Batches = append(l.Batches, cp)
 		}
+	}
+	for c := 1; c <= 3*copies; c++ {
 		for _, e := range s.Accounts {
 			cp, err := CopyEvent(e, c)
 			if err != nil {
