@@ -19,7 +19,7 @@ func TestCopySQS(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := got.Records[0]
-	if r.MessageId != "m-1-fifo-3" || r.Attributes["MessageDeduplicationId"] != "d-1-fifo-3" || r.Attributes["MessageGroupId"] != "g" {
+	if r.MessageId != "m-1-fifo-3" || r.Attributes["MessageDeduplicationId"] != "d-1-fifo-3" || r.Attributes["MessageGroupId"] != "g-fifo-3" {
 		t.Errorf("copy = %+v", r)
 	}
 	var body map[string]any

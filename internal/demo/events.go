@@ -83,7 +83,10 @@ func tag(file string) string {
 
 // CopySQS returns copy number n of an SQS batch: each record gets its own
 // message ID and receipt handle, and its order (the body's "orderId") its
-// own ID, so that every copy is a new set of orders with the same SKUs.
+// own ID, so that every copy is a new set of orders with the same SKUs. A
+// FIFO record's message group gets the copy's own ID too: no two batches
+// then hold one group, so DeliverSQS, which redelivers a batch's failed
+// records together and in order, keeps each group's order as SQS does.
 func CopySQS(s Sample[events.SQSEvent], n int) (events.SQSEvent, error) {
 	suffix := "-" + tag(s.File) + "-" + strconv.Itoa(n)
 	out := events.SQSEvent{Records: make([]events.SQSMessage, len(s.Event.Records))}
@@ -99,8 +102,10 @@ func CopySQS(s Sample[events.SQSEvent], n int) (events.SQSEvent, error) {
 		for k, v := range r.Attributes {
 			attrs[k] = v
 		}
-		if _, ok := attrs["MessageDeduplicationId"]; ok {
-			attrs["MessageDeduplicationId"] += suffix
+		for _, k := range []string{"MessageDeduplicationId", "MessageGroupId"} {
+			if _, ok := attrs[k]; ok {
+				attrs[k] += suffix
+			}
 		}
 		r.Attributes = attrs
 		out.Records[i] = r
