@@ -54,9 +54,14 @@ func TestMain(m *testing.M) {
 // returned counter counts. Its connection pool keeps up to 64 idle
 // connections, so that 32 workers do not measure TCP handshakes.
 func newDB(s *dynamotest.Server) (*dynamodb.Client, *httpfault.Client) {
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = 64 })
-	counter := &httpfault.Client{Next: hc}
+	counter := &httpfault.Client{Next: newHTTPClient()}
 	return s.Client(func(o *dynamodb.Options) { o.HTTPClient = counter }), counter
+}
+
+// newHTTPClient returns the SDK's HTTP client keeping up to 64 idle
+// connections to a host.
+func newHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = 64 })
 }
 
 // lockTable creates a DynaLock table named after tb.

@@ -1,0 +1,319 @@
+package bench_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"cirello.io/dynamolock/v2"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// Handoff rounds: a holder holds a lock for a random time while waiters
+// wait for it with the default wait settings; the round ends when the
+// first waiter has it.
+const (
+	handoffWaiters  = 3
+	handoffMaxHold  = 200 * time.Millisecond
+	handoffRounds   = 80 // DynaLock's rounds: about 12 s
+	peerHandoffRuns = 25 // the peer's, a second each
+
+	// peerRefresh is the peer's default refresh period: its wait step.
+	peerRefresh = time.Second
+)
+
+// handoff is one round's outcome.
+type handoff struct {
+	gap  time.Duration // from the release's return to the waiter's acquire
+	rtt  time.Duration // the release's round trip
+	step time.Duration // the winning waiter's wait step when the lock was released
+}
+
+// BenchmarkHandoff measures handoff under contention: the time from a
+// holder's release (its return) to the first of 3 waiters' acquire, the
+// holder having held the lock for a random time up to 200 ms. DynaLock's
+// waiters use lock.WithWait(lock.WaitForever) and the default retry
+// intervals; the peer's, its default refresh period (1 s). One op is a
+// whole set of rounds; it reports the median and 99th percentile gap, and
+// for DynaLock the median wait step at the release and the median round
+// trip, the target being p50 ≤ step + round trip.
+func BenchmarkHandoff(b *testing.B) {
+	ctx := context.Background()
+	db, _ := newDB(srv)
+	table := lockTable(b, db)
+	peerTable := table + "-peer"
+	if err := createPeerTable(ctx, db, peerTable); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("impl=dynalock", func(b *testing.B) {
+		for range b.N {
+			reportHandoffs(b, dynaHandoffs(b, table, handoffRounds))
+		}
+	})
+	b.Run("impl=peer", func(b *testing.B) {
+		for range b.N {
+			reportHandoffs(b, peerHandoffs(b, peerTable, peerHandoffRuns))
+		}
+	})
+}
+
+func reportHandoffs(b *testing.B, hs []handoff) {
+	gaps, rtts, steps := make([]time.Duration, len(hs)), make([]time.Duration, len(hs)), make([]time.Duration, len(hs))
+	for i, h := range hs {
+		gaps[i], rtts[i], steps[i] = h.gap, h.rtt, h.step
+	}
+	b.ReportMetric(ms(quantile(gaps, 0.5)), "p50-ms")
+	b.ReportMetric(ms(quantile(gaps, 0.99)), "p99-ms")
+	b.ReportMetric(ms(quantile(steps, 0.5)), "step-p50-ms")
+	b.ReportMetric(ms(quantile(rtts, 0.5)), "rtt-p50-ms")
+}
+
+// waiterStep returns the wait step of a DynaLock waiter that made
+// attempts attempts: the step of the sleep before its last attempt (0 for
+// a first attempt), per the lock's default retry intervals.
+func waiterStep(attempts int) time.Duration {
+	if attempts < 2 {
+		return 0
+	}
+	step := lock.DefaultRetryInterval
+	for range attempts - 2 {
+		step = min(step+step/2, lock.DefaultMaxRetryInterval)
+	}
+	return step
+}
+
+// dynaHandoffs runs DynaLock handoff rounds.
+func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
+	ctx := context.Background()
+	db, _ := newDB(srv)
+	holder, err := lock.NewClient(db, table, lock.WithOwner("holder"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	waiters := make([]*lock.Client, handoffWaiters)
+	counters := make([]*httpfault.Client, handoffWaiters)
+	for i := range waiters {
+		var wdb *dynamodb.Client
+		wdb, counters[i] = newDB(srv)
+		if waiters[i], err = lock.NewClient(wdb, table, lock.WithOwner(fmt.Sprint("waiter-", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	out := make([]handoff, 0, rounds)
+	for r := range rounds {
+		id := fmt.Sprint("handoff-", r)
+		held, err := holder.TryAcquire(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			wctx, cancel = context.WithCancel(ctx)
+			wg           sync.WaitGroup
+			mu           sync.Mutex // protects won, at, attempts
+			won          *lock.Lease
+			at           time.Time
+			attempts     int
+		)
+		for i, w := range waiters {
+			wg.Go(func() {
+				n := counters[i].Total()
+				l, err := w.Acquire(wctx, id, lock.WithWait(lock.WaitForever))
+				if err != nil {
+					return // cancelled: another waiter won
+				}
+				now := time.Now()
+				mu.Lock()
+				won, at, attempts = l, now, counters[i].Total()-n
+				mu.Unlock()
+				cancel()
+			})
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(handoffMaxHold))))
+		start := time.Now()
+		if err := held.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+		end := time.Now()
+		wg.Wait()
+		cancel()
+		if won == nil {
+			b.Fatal("no waiter acquired the released lock")
+		}
+		if err := won.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, handoff{gap: max(at.Sub(end), 0), rtt: end.Sub(start), step: waiterStep(attempts)})
+	}
+	return out
+}
+
+// peerHandoffs runs the peer's handoff rounds.
+func peerHandoffs(b *testing.B, table string, rounds int) []handoff {
+	ctx := context.Background()
+	db, _ := newDB(srv)
+	holder, err := newPeer(db, table, "holder")
+	if err != nil {
+		b.Fatal(err)
+	}
+	waiters := make([]*dynamolock.Client, handoffWaiters)
+	for i := range waiters {
+		wdb, _ := newDB(srv)
+		if waiters[i], err = newPeer(wdb, table, fmt.Sprint("waiter-", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	out := make([]handoff, 0, rounds)
+	for r := range rounds {
+		id := fmt.Sprint("handoff-", r)
+		held, err := holder.AcquireLockWithContext(ctx, id, dynamolock.FailIfLocked())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			wctx, cancel = context.WithCancel(ctx)
+			wg           sync.WaitGroup
+			mu           sync.Mutex // protects won, by, at
+			won          *dynamolock.Lock
+			by           *dynamolock.Client
+			at           time.Time
+		)
+		for _, w := range waiters {
+			wg.Go(func() {
+				l, err := w.AcquireLockWithContext(wctx, id)
+				if err != nil {
+					if !errors.Is(err, context.Canceled) {
+						b.Error(err)
+					}
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				won, by, at = l, w, now
+				mu.Unlock()
+				cancel()
+			})
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(handoffMaxHold))))
+		start := time.Now()
+		if _, err := holder.ReleaseLockWithContext(ctx, held); err != nil {
+			b.Fatal(err)
+		}
+		end := time.Now()
+		wg.Wait()
+		cancel()
+		if won == nil {
+			b.Fatal("no waiter acquired the released lock")
+		}
+		if _, err := by.ReleaseLockWithContext(ctx, won); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, handoff{gap: max(at.Sub(end), 0), rtt: end.Sub(start), step: peerRefresh})
+	}
+	return out
+}
+
+// takeoverTTL is the lease of the holders that die in BenchmarkTakeover:
+// short, to keep the benchmark short; the delay past it does not depend on
+// it.
+const (
+	takeoverTTL    = 2 * time.Second
+	takeoverTrials = 4
+)
+
+// BenchmarkTakeover measures the takeover of a lock whose holder died: a
+// holder takes a lock with a 2 s lease and never releases it; a waiter
+// (DynaLock: WithWait(WaitForever), default intervals; peer: its defaults)
+// waits from then on. It reports how long after the end of the holder's
+// lease, by the holder's clock, the waiter has the lock; 4 trials run at
+// once, on distinct IDs. DynaLock waits out its clock-skew tolerance
+// (lock.DefaultClockSkewTolerance, 1 s) past the lease's end.
+func BenchmarkTakeover(b *testing.B) {
+	ctx := context.Background()
+	db, _ := newDB(srv)
+	table := lockTable(b, db)
+	peerTable := table + "-peer"
+	if err := createPeerTable(ctx, db, peerTable); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("impl=dynalock", func(b *testing.B) {
+		holder, err := lock.NewClient(db, table, lock.WithOwner("dies"), lock.WithTTL(takeoverTTL))
+		if err != nil {
+			b.Fatal(err)
+		}
+		waiter, err := lock.NewClient(db, table, lock.WithOwner("waiter"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for n := range b.N {
+			reportTakeovers(b, trials(b, func(i int) (time.Duration, error) {
+				id := fmt.Sprintf("takeover-%d-%d", n, i)
+				l, err := holder.TryAcquire(ctx, id)
+				if err != nil {
+					return 0, err
+				}
+				end := l.Deadline().Add(lock.DefaultClockSkewTolerance) // the lease's end
+				w, err := waiter.Acquire(ctx, id, lock.WithWait(lock.WaitForever))
+				if err != nil {
+					return 0, err
+				}
+				took := time.Since(end)
+				return took, w.Release(ctx)
+			}))
+		}
+	})
+	b.Run("impl=peer", func(b *testing.B) {
+		holder, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("dies"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		waiter, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("waiter"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for n := range b.N {
+			reportTakeovers(b, trials(b, func(i int) (time.Duration, error) {
+				id := fmt.Sprintf("takeover-%d-%d", n, i)
+				start := time.Now() // the peer counts its lease from before its write
+				if _, err := holder.AcquireLockWithContext(ctx, id, dynamolock.FailIfLocked()); err != nil {
+					return 0, err
+				}
+				w, err := waiter.AcquireLockWithContext(ctx, id)
+				if err != nil {
+					return 0, err
+				}
+				took := time.Since(start.Add(takeoverTTL))
+				_, err = waiter.ReleaseLockWithContext(ctx, w)
+				return took, err
+			}))
+		}
+	})
+}
+
+// trials runs takeoverTrials trials at once.
+func trials(b *testing.B, trial func(i int) (time.Duration, error)) []time.Duration {
+	out := make([]time.Duration, takeoverTrials)
+	errs := make([]error, takeoverTrials)
+	var wg sync.WaitGroup
+	for i := range takeoverTrials {
+		wg.Go(func() { out[i], errs[i] = trial(i) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func reportTakeovers(b *testing.B, ds []time.Duration) {
+	b.ReportMetric(ms(takeoverTTL), "lease-ms")
+	b.ReportMetric(ms(quantile(ds, 0.5)), "after-end-p50-ms")
+	b.ReportMetric(ms(quantile(ds, 1)), "after-end-max-ms")
+}
