@@ -2,14 +2,18 @@ package accounts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/dynalock/dynalock/internal/accounts"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/lock"
 )
 
 var srv *dynamotest.Server
@@ -131,5 +135,78 @@ func TestApplyErrors(t *testing.T) {
 		if _, err := accounts.ParseTransaction([]byte(detail)); !errors.Is(err, accounts.ErrInvalidTransaction) {
 			t.Errorf("ParseTransaction(%s): err = %v, want accounts.ErrInvalidTransaction", detail, err)
 		}
+	}
+}
+
+func TestFromEvent(t *testing.T) {
+	ev := func(detailType, detail string) events.EventBridgeEvent {
+		return events.EventBridgeEvent{ID: "evt-1", DetailType: detailType, Detail: json.RawMessage(detail)}
+	}
+	tests := []struct {
+		name    string
+		event   events.EventBridgeEvent
+		want    accounts.Transaction
+		wantErr bool
+	}{
+		{name: "credit", event: ev(accounts.Credited, `{"accountId":"42","amount":25,"transactionId":"tx-1"}`),
+			want: accounts.Transaction{AccountID: "42", TransactionID: "tx-1", Amount: 25}},
+		{name: "debit, the event ID as transaction ID", event: ev(accounts.Debited, `{"accountId":"42","amount":10}`),
+			want: accounts.Transaction{AccountID: "42", TransactionID: "evt-1", Amount: -10}},
+		{name: "unknown detail-type", event: ev("AccountFrozen", `{"accountId":"42","amount":10}`), wantErr: true},
+		{name: "negative amount", event: ev(accounts.Debited, `{"accountId":"42","amount":-10}`), wantErr: true},
+		{name: "no account", event: ev(accounts.Debited, `{"amount":10}`), wantErr: true},
+		{name: "detail not JSON", event: ev(accounts.Debited, `nope`), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := accounts.FromEvent(tt.event)
+			if tt.wantErr {
+				if !errors.Is(err, accounts.ErrInvalidTransaction) {
+					t.Errorf("FromEvent() = %+v, %v; want accounts.ErrInvalidTransaction", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("FromEvent() = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// The handler fences its write with the token of the lease in its context.
+func TestHandlerFencesWithLease(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Open(ctx, "42", 100); err != nil {
+		t.Fatal(err)
+	}
+	lockTable := dynamotest.TableName(t) + "-locks"
+	if err := lock.CreateTable(ctx, srv.Client(), lockTable); err != nil {
+		t.Fatal(err)
+	}
+	locks, err := lock.NewClient(srv.Client(), lockTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &accounts.Handler{Store: s}
+	var token int64
+	err = locks.Do(ctx, "account/42", func(ctx context.Context) error {
+		l, _ := lock.FromContext(ctx)
+		token = l.FencingToken()
+		out, err := h.Handle(ctx, events.EventBridgeEvent{ID: "e", DetailType: accounts.Credited, Detail: json.RawMessage(`{"accountId":"42","amount":5}`)})
+		if err == nil && out.Result != "applied" {
+			t.Errorf("Handle() = %+v, want applied", out)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Get(ctx, "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Balance != 105 || a.Token != token {
+		t.Errorf("account = %+v, want balance 105 and the lease's token %d", a, token)
 	}
 }

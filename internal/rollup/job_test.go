@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/dynalock/dynalock/internal/accounts"
@@ -126,4 +127,17 @@ func (g *gatedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, 
 		<-g.resume
 	}
 	return g.API.UpdateItem(ctx, in, opts...)
+}
+
+// Outside Lambda, a run is named after the scheduled event's ID.
+func TestHandler(t *testing.T) {
+	ctx := context.Background()
+	h := &rollup.Handler{Job: newJob(t)}
+	sum, err := h.Handle(ctx, events.EventBridgeEvent{ID: "evt-1", DetailType: "Scheduled Event"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (rollup.Summary{RunID: "evt-1", Accounts: 3, Total: 6000}); sum != want {
+		t.Errorf("Handle() = %+v, want %+v", sum, want)
+	}
 }

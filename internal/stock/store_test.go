@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/stock"
@@ -199,5 +200,48 @@ func TestReserveUnderLockLosesNothing(t *testing.T) {
 	}
 	if it.Available != 100-n || it.Reserved != n || len(it.Orders) != n {
 		t.Errorf("after %d locked reservations: item = %+v, want %d available, %d reserved, %d orders", n, it, 100-n, n, n)
+	}
+}
+
+// The handler fences its write with the token of the lease in its context,
+// writes unfenced without one, and fails a record it cannot read.
+func TestHandlerRecord(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Put(ctx, "MUG", 10); err != nil {
+		t.Fatal(err)
+	}
+	lockTable := dynamotest.TableName(t) + "-locks"
+	if err := lock.CreateTable(ctx, srv.Client(), lockTable); err != nil {
+		t.Fatal(err)
+	}
+	locks, err := lock.NewClient(srv.Client(), lockTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &stock.Handler{Store: s}
+	msg := func(id string) events.SQSMessage {
+		return events.SQSMessage{MessageId: id, Body: fmt.Sprintf(`{"orderId":%q,"sku":"MUG","quantity":1}`, id)}
+	}
+	var token int64
+	err = locks.Do(ctx, "sku/MUG", func(ctx context.Context) error {
+		l, _ := lock.FromContext(ctx)
+		token = l.FencingToken()
+		return h.Record(ctx, msg("locked"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := s.Get(ctx, "MUG"); it.Token != token || it.Reserved != 1 {
+		t.Errorf("after a locked record: item = %+v, want token %d, 1 reserved", it, token)
+	}
+	if err := h.Record(ctx, msg("unlocked")); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := s.Get(ctx, "MUG"); it.Token != token || it.Reserved != 2 {
+		t.Errorf("after an unlocked record: item = %+v, want token %d kept, 2 reserved", it, token)
+	}
+	if err := h.Record(ctx, events.SQSMessage{MessageId: "bad", Body: "{}"}); !errors.Is(err, stock.ErrInvalidOrder) {
+		t.Errorf("Record(bad body): err = %v, want stock.ErrInvalidOrder", err)
 	}
 }
