@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -93,8 +95,9 @@ type Env struct {
 
 // Setup loads the configuration through getenv and builds the clients. The
 // DynamoDB client comes from the AWS SDK's default chain, so
-// AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local. It sends no
-// request.
+// AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local (on a loopback
+// address, response checksums are not validated: DynamoDB Local sends none
+// with errors). It sends no request.
 func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 	c, err := Load(getenv)
 	if err != nil {
@@ -106,8 +109,12 @@ func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 	}
 	e := &Env{
 		Config: c,
-		DB:     dynamodb.NewFromConfig(awsCfg),
-		Log:    slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})),
+		DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			// DynamoDB Local omits the CRC32 header on error responses;
+			// against anything else, validation stays on.
+			o.DisableValidateResponseChecksum = isLoopback(getenv("AWS_ENDPOINT_URL_DYNAMODB"))
+		}),
+		Log: slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})),
 	}
 	if !c.Disabled {
 		if e.Locks, err = lock.NewClient(e.DB, c.LockTable); err != nil {
@@ -115,6 +122,19 @@ func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 		}
 	}
 	return e, nil
+}
+
+// isLoopback reports whether endpoint is a URL on this machine.
+func isLoopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
 
 // Middleware returns the middleware options every function uses: locks
