@@ -136,8 +136,12 @@ func (l *Load) Records() (n int) {
 
 // Phase is one run of a load against the three functions.
 type Phase struct {
-	Locked   bool
+	// Locked is false for the run with DYNALOCK_DISABLED=true.
+	Locked bool
+	// AppTable is the phase's own application table.
 	AppTable string
+	// Stock and Accounts are what became of reserve-stock's and
+	// account-events' loads.
 	Stock    SQSResult
 	Accounts AsyncResult
 	// Rollup's runs: those that ran, were skipped, or found an overlap.
@@ -147,11 +151,12 @@ type Phase struct {
 	// Metrics are the functions' EMF sums, by function name.
 	Metrics map[string]MetricCounts
 	// State is the application table compared with the ledger.
-	State    State
+	State State
+	// Duration is the phase's wall time.
 	Duration time.Duration
 }
 
-// MetricCounts is a snapshot of Metrics.
+// MetricCounts is a snapshot of Metrics; the fields are its counters'.
 type MetricCounts struct {
 	Contended, Skipped, FailedRecords, ReleaseFailures int64
 }

@@ -40,7 +40,7 @@ const Timeout = 3
 // Stack is DynamoDB Local with a lock table, application tables, and the
 // emulators running functions against them. Close stops everything.
 type Stack struct {
-	// DB is a client of DynamoDB Local.
+	// DB is the DynamoDB Local server the stack started or found.
 	DB *dynamotest.Server
 	// LockTable is the lock table's name.
 	LockTable string
