@@ -25,6 +25,13 @@ $(DDB_LOCAL_STAMP): $(DDB_LOCAL_DIR)/package.json $(DDB_LOCAL_DIR)/package-lock.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+.PHONY: chaos
+CHAOS_DURATION ?= 4m
+## chaos: a long fault-injection history (CHAOS_DURATION, default 4m; CHAOS_FLAGS adds options, see go run ./cmd/chaos -h),
+## checked for mutual-exclusion violations; prints its figures and fails on any violation. The short one runs in make test.
+chaos: deps
+	$(GO) run ./cmd/chaos -duration $(CHAOS_DURATION) $(CHAOS_FLAGS)
+
 CDK_DIR := tools/cdk
 CDK_STAMP := $(CDK_DIR)/node_modules/.installed
 CDK := $(CURDIR)/$(CDK_DIR)/node_modules/.bin/cdk

@@ -1,0 +1,159 @@
+// Package check proves a chaos run's history free of mutual-exclusion
+// violations, or says where it is not, and sums the run up in figures.
+package check
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dynalock/dynalock/internal/chaos/history"
+)
+
+// Rules a history is checked against; a Violation names one.
+const (
+	RuleHistory  = "history"  // the records themselves are inconsistent
+	RuleOverlap  = "overlap"  // two holders of one lock were in their critical sections at once
+	RuleTokens   = "tokens"   // fencing tokens did not strictly increase in the order of acquisition
+	RuleLedger   = "ledger"   // a ledger update was lost, or the fence let a stale write through
+	RuleFinal    = "final"    // a lock was left held, or its item went backwards
+	RuleRecovery = "recovery" // a dead holder's lock stayed stuck past its lease, the tolerance and one wait step
+)
+
+// Violation is one broken rule.
+type Violation struct {
+	Rule   string
+	Detail string
+}
+
+func (v Violation) String() string { return v.Rule + ": " + v.Detail }
+
+// Check checks h and returns the report.
+func Check(h *history.History) *Report {
+	r := newReport(h)
+	for _, p := range h.Problems {
+		r.violate(RuleHistory, "%s", p)
+	}
+	byLock := map[string][]*history.Section{}
+	for _, s := range h.Sections {
+		byLock[s.Lock] = append(byLock[s.Lock], s)
+	}
+	for _, secs := range byLock {
+		sort.Slice(secs, func(i, j int) bool { return secs[i].Enter.Before(secs[j].Enter) })
+	}
+	for _, id := range h.Run.LockIDs {
+		r.exclusion(id, byLock[id])
+		r.ledger(id, byLock[id], h.Final.Ledgers[id])
+		r.final(h, id, byLock[id])
+	}
+	for id := range byLock {
+		if !contains(h.Run.LockIDs, id) {
+			r.violate(RuleHistory, "sections on lock %q, which the run does not contend for", id)
+		}
+	}
+	r.recovery(h)
+	return r
+}
+
+// exclusion checks one lock's sections, sorted by entry: none starts
+// before every earlier one has ended, and their tokens strictly increase.
+// Void sections, whose holder found its lease already past its deadline
+// and did nothing, take no part.
+func (r *Report) exclusion(id string, secs []*history.Section) {
+	tokens := map[int64]*history.Section{}
+	var last, prev *history.Section // last: latest end so far; prev: previous by entry
+	for _, s := range secs {
+		if o := tokens[s.Token]; o != nil {
+			r.violate(RuleTokens, "lock %q: leases %s (worker %d) and %s (worker %d) share token %d", id, o.Lease, o.Worker, s.Lease, s.Worker, s.Token)
+		}
+		tokens[s.Token] = s
+		if s.Void {
+			continue
+		}
+		if prev != nil && s.Token <= prev.Token {
+			r.violate(RuleTokens, "lock %q: token %d (worker %d, entered %s) after token %d (worker %d, entered %s)",
+				id, s.Token, s.Worker, clock(s.Enter), prev.Token, prev.Worker, clock(prev.Enter))
+		}
+		if last != nil {
+			if !s.Enter.After(last.End) {
+				r.violate(RuleOverlap, "lock %q: worker %d (token %d) entered at %s, %s before worker %d (token %d, entered %s) ended at %s by %s",
+					id, s.Worker, s.Token, clock(s.Enter), last.End.Sub(s.Enter), last.Worker, last.Token, clock(last.Enter), clock(last.End), last.EndBy)
+			}
+			r.handover(last, s)
+		}
+		if !s.Heartbeat && s.EndBy != "pause" {
+			r.Overrun = max(r.Overrun, s.End.Sub(s.Deadline))
+		}
+		if last == nil || s.End.After(last.End) {
+			last = s
+		}
+		prev = s
+	}
+}
+
+// handover records the gap between a holder and the next one.
+func (r *Report) handover(from, to *history.Section) {
+	if from.Release == history.ResultReleased && from.EndBy == "exit" {
+		r.MinGapReleased = minSet(r.MinGapReleased, to.Enter.Sub(from.End))
+		return
+	}
+	if !from.Heartbeat {
+		// The lease lapsed: the next holder must come the tolerance (less
+		// the clock skew between the two) after the deadline.
+		r.MinGapLapsed = minSet(r.MinGapLapsed, to.Enter.Sub(from.Deadline))
+	}
+}
+
+// final checks a lock's item at the end: no lease left held, and a token
+// at least as new as every lease granted.
+func (r *Report) final(h *history.History, id string, secs []*history.Section) {
+	ls, ok := h.Final.Locks[id]
+	var newest int64
+	for _, s := range secs {
+		newest = max(newest, s.Token)
+	}
+	for _, g := range h.Grants {
+		if g.Lock == id {
+			newest = max(newest, g.Token)
+		}
+	}
+	if !ok || !ls.Exists {
+		if newest > 0 {
+			r.violate(RuleFinal, "lock %q: item missing at the end, after leases up to token %d", id, newest)
+		}
+		return
+	}
+	if ls.Token < newest {
+		r.violate(RuleFinal, "lock %q: item's token %d is older than granted token %d", id, ls.Token, newest)
+	}
+	// Free for every worker once the machine's clock is past the stored
+	// end plus the tolerance plus the fastest clock's offset.
+	free := ls.ExpiresAt.Add(h.Run.Tolerance + r.ClockSpread)
+	if !ls.Released && !h.Final.At.After(free) {
+		r.violate(RuleFinal, "lock %q: left held by lease %s (token %d) until %s, after every worker stopped", id, ls.LeaseID, ls.Token, clock(ls.ExpiresAt))
+	}
+}
+
+func contains(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// minSet returns the smaller of cur and d, taking a zero cur as unset.
+func minSet(cur, d time.Duration) time.Duration {
+	if cur == 0 || d < cur {
+		return d
+	}
+	return cur
+}
+
+// clock formats t as a time of day with microseconds.
+func clock(t time.Time) string { return t.Format("15:04:05.000000") }
+
+func (r *Report) violate(rule, format string, args ...any) {
+	r.Violations = append(r.Violations, Violation{Rule: rule, Detail: fmt.Sprintf(format, args...)})
+}

@@ -1,0 +1,150 @@
+package check
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dynalock/dynalock/internal/chaos/history"
+)
+
+// Report is a checked run: its figures and its violations.
+type Report struct {
+	Run history.Run
+	// Processes counts worker processes started; ClockSpread is how far
+	// apart their clocks were at most.
+	Processes   int
+	ClockSpread time.Duration
+
+	Sections, VoidSections int
+	Calls                  map[string]int // Do calls by result
+	LockOps                map[string]int // lock requests by "op/result"
+	LedgerOps              map[string]int // ledger writes by "write|late/result"
+	Requests               map[string]int // HTTP requests by DynamoDB operation
+	Faults                 map[string]int // injected faults by kind
+	Releases               map[string]int // sections by Do's release result; "" = holder died
+
+	Kills          map[string]int // SIGKILLs by reason
+	CrashedHolding int            // holders killed while their lease lasted
+	// Recovered counts dead holders' locks taken next by a worker that
+	// was already waiting when the lease was over for it.
+	Recovered int
+
+	// Ledger sums up the sections' fenced writes.
+	Ledger struct {
+		Writes, Entries int64 // counters and log entries, all locks
+		Acked           int   // acknowledged and logged
+		AckLost         int   // went through, answer lost, retry refused by its own write
+		Refused         int   // fenced off by a newer holder
+		UnknownApplied  int   // no answer (error or death), but logged
+		UnknownLost     int   // no answer, not logged
+		Skipped         int   // not sent: the read failed or the deadline came
+	}
+	// Late sums up paused holders' writes after their lease.
+	Late struct{ Refused, Accepted, Unknown int }
+
+	// MinGapLapsed is the shortest time from a lapsed lease's deadline to
+	// the next holder's entry; MinGapReleased the shortest from a released
+	// section's end to the next entry; Overrun the longest a section ran
+	// past its deadline.
+	MinGapLapsed, MinGapReleased, Overrun time.Duration
+	// MaxStuck is the longest a lock stayed without a holder after its
+	// holder died holding it, while a worker was waiting for it;
+	// MaxRecoveryAfterFree the longest that waiter took to acquire it once
+	// the dead holder's lease was over by its own clock.
+	MaxStuck, MaxRecoveryAfterFree time.Duration
+
+	Violations []Violation
+}
+
+func newReport(h *history.History) *Report {
+	r := &Report{
+		Run: h.Run, Processes: len(h.Workers), Calls: map[string]int{}, LockOps: h.LockOps,
+		LedgerOps: h.LedgerOps, Requests: h.Requests, Faults: h.Faults, Releases: map[string]int{}, Kills: map[string]int{},
+	}
+	lo, hi := time.Duration(0), time.Duration(0)
+	first := true
+	for _, w := range h.Workers {
+		if first || w.Offset < lo {
+			lo = w.Offset
+		}
+		if first || w.Offset > hi {
+			hi = w.Offset
+		}
+		first = false
+		if w.Killed() {
+			r.Kills[w.KillReason]++
+		}
+	}
+	r.ClockSpread = hi - lo
+	for _, c := range h.Calls {
+		r.Calls[c.Result]++
+	}
+	for _, s := range h.Sections {
+		r.Sections++
+		if s.Void {
+			r.VoidSections++
+		}
+		r.Releases[s.Release]++
+	}
+	return r
+}
+
+// OK reports whether the run had no violation.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Print writes the figures and up to maxViolations violations to w.
+func (r *Report) Print(w io.Writer, maxViolations int) {
+	p := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "  %-22s %s\n", label+":", fmt.Sprintf(format, args...))
+	}
+	run := r.Run
+	fmt.Fprintf(w, "DynaLock chaos run: %s of history, %d lock IDs, %d worker processes in all\n", run.Duration, len(run.LockIDs), r.Processes)
+	p("settings", "TTL %s-%s, clock-skew tolerance %s, clocks up to %s apart, wait step up to %s", run.TTLMin, run.TTLMax, run.Tolerance, r.ClockSpread, run.RetryMax)
+	p("HTTP requests", "%d (%s)", sum(r.Requests), counts(r.Requests))
+	p("lock requests", "%s", counts(r.LockOps))
+	p("Do calls", "%d (%s)", sum(r.Calls), counts(r.Calls))
+	p("critical sections", "%d (%d granted already past their deadline, left untouched)", r.Sections, r.VoidSections)
+	rel := maps.Clone(r.Releases)
+	rel["holder died"] = rel[""]
+	delete(rel, "")
+	p("releases", "%s", counts(rel))
+	p("faults injected", "%d (%s)", sum(r.Faults)-r.Faults["delay"], counts(r.Faults))
+	p("crashes", "%d SIGKILLs (%s); %d holders died holding their lock", sum(r.Kills), counts(r.Kills), r.CrashedHolding)
+	l := r.Ledger
+	p("ledger", "counters %d = section entries (log %d entries in all); writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d",
+		l.Writes, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped)
+	p("paused holders", "late writes refused by the fence %d, let through (no newer write yet) %d, unknown %d", r.Late.Refused, r.Late.Accepted, r.Late.Unknown)
+	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s", r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0))
+	p("stuck after death", "%d dead holders' locks taken by a waiter: longest %s from the death to the next holder (TTL + tolerance + clock spread + one wait step = %s); the waiter got in at most %s after the lease was over by its clock (allowed: one wait step %s + slack %s)",
+		r.Recovered, r.MaxStuck, run.TTLMax+run.Tolerance+r.ClockSpread+run.RetryMax, r.MaxRecoveryAfterFree, run.RetryMax, run.Slack)
+	p("violations", "%d", len(r.Violations))
+	for i, v := range r.Violations {
+		if i == maxViolations {
+			fmt.Fprintf(w, "    … and %d more\n", len(r.Violations)-i)
+			break
+		}
+		fmt.Fprintf(w, "    %s\n", v)
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// counts formats m as "a 1, b 2", by key.
+func counts(m map[string]int) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,107 @@
+// Package driver runs a chaos history: DynamoDB Local, worker processes
+// contending for a few locks under injected faults and clock skew, SIGKILLs
+// and replacements; then it reads the tables' final state and has the
+// history checked.
+package driver
+
+import (
+	"fmt"
+	"io"
+	"os/exec"
+	"time"
+)
+
+// Config is a run's settings. Rates and the fault settings are upper
+// bounds: each worker process draws its own below them.
+type Config struct {
+	// Duration is how long workers contend.
+	Duration time.Duration
+	// Workers is how many worker processes run at a time.
+	Workers int
+	// LockIDs are the contended locks.
+	LockIDs []string
+	// Tolerance is the clock-skew tolerance of every worker; their clocks
+	// are offset from the machine's by up to Skew/2 either way.
+	Tolerance, Skew time.Duration
+	// TTLMin and TTLMax bound the leases' TTLs.
+	TTLMin, TTLMax time.Duration
+	// Wait, RetryFirst and RetryMax are the waiters' settings.
+	Wait, RetryFirst, RetryMax time.Duration
+
+	// FaultRate and DelayRate bound the share of HTTP requests faulted
+	// and delayed (by up to MaxDelay) in each worker.
+	FaultRate, DelayRate float64
+	MaxDelay             time.Duration
+	// SDKAttempts and SDKMaxBackoff configure the workers' SDK retries.
+	SDKAttempts   int
+	SDKMaxBackoff time.Duration
+
+	// KillEvery is the mean time between SIGKILLs of random workers; zero
+	// means none.
+	KillEvery time.Duration
+	// HeartbeatRate, PauseRate and KillRate bound the shares of sections
+	// with a heartbeat, whose holder pauses past its lease, and whose
+	// holder asks to be killed mid-section.
+	HeartbeatRate, PauseRate, KillRate float64
+
+	// SchedulingSlack is what the checker allows a waiter, beyond one wait
+	// step and its requests' worst retries, to take a dead holder's lock.
+	SchedulingSlack time.Duration
+
+	// Dir is where the history goes; it must exist and be empty.
+	Dir string
+	// Endpoint is a running DynamoDB Local to use; empty starts one.
+	Endpoint string
+	// Command returns the command that starts a worker process; the
+	// driver adds the worker's settings to its environment.
+	Command func() *exec.Cmd
+	// Log, if set, receives progress lines.
+	Log io.Writer
+}
+
+// Defaults returns the settings of a long run, without Dir and Command.
+func Defaults() Config {
+	return Config{
+		Duration:        3 * time.Minute,
+		Workers:         6,
+		LockIDs:         []string{"chaos-a", "chaos-b", "chaos-c"},
+		Tolerance:       100 * time.Millisecond,
+		Skew:            90 * time.Millisecond,
+		TTLMin:          300 * time.Millisecond,
+		TTLMax:          800 * time.Millisecond,
+		Wait:            2 * time.Second,
+		RetryFirst:      10 * time.Millisecond,
+		RetryMax:        100 * time.Millisecond,
+		FaultRate:       0.15,
+		DelayRate:       0.2,
+		MaxDelay:        30 * time.Millisecond,
+		SDKAttempts:     4,
+		SDKMaxBackoff:   40 * time.Millisecond,
+		KillEvery:       1500 * time.Millisecond,
+		HeartbeatRate:   0.2,
+		PauseRate:       0.1,
+		KillRate:        0.03,
+		SchedulingSlack: 300 * time.Millisecond,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Duration <= 0 || c.Workers < 2 || len(c.LockIDs) == 0:
+		return fmt.Errorf("driver: need a duration, two workers or more and lock IDs")
+	case c.Skew >= c.Tolerance:
+		return fmt.Errorf("driver: clock skew %s must stay within the tolerance %s", c.Skew, c.Tolerance)
+	case c.TTLMin <= 3*c.Tolerance/2 || c.TTLMax < c.TTLMin:
+		return fmt.Errorf("driver: TTLs %s-%s must exceed 1.5 × the tolerance %s", c.TTLMin, c.TTLMax, c.Tolerance)
+	case c.Dir == "" || c.Command == nil:
+		return fmt.Errorf("driver: need a directory and a worker command")
+	}
+	return nil
+}
+
+// slack is the checker's allowance, beyond one wait step, for a waiter to
+// take a dead holder's lock: its request's worst delays and retries, plus
+// scheduling.
+func (c Config) slack() time.Duration {
+	return time.Duration(c.SDKAttempts)*(c.MaxDelay+c.SDKMaxBackoff) + c.SchedulingSlack
+}

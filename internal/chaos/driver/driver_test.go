@@ -1,0 +1,80 @@
+package driver_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dynalock/dynalock/internal/chaos/driver"
+	"github.com/dynalock/dynalock/internal/chaos/worker"
+	"github.com/dynalock/dynalock/internal/dynamotest"
+)
+
+var srv *dynamotest.Server
+
+// TestMain is also the worker processes' entry point: the driver starts
+// this test binary again with the worker's settings in its environment.
+func TestMain(m *testing.M) {
+	if os.Getenv(worker.EnvConfig) != "" {
+		os.Exit(worker.Main())
+	}
+	dynamotest.Main(m, &srv)
+}
+
+// TestShortRun runs a short chaos history (make chaos runs a long one)
+// and fails on any violation, or if the run did not exercise crashes,
+// faults and contention.
+func TestShortRun(t *testing.T) {
+	cfg := driver.Defaults()
+	cfg.Duration = 25 * time.Second
+	cfg.Workers = 5
+	cfg.Dir = t.TempDir()
+	cfg.Endpoint = srv.Endpoint
+	cfg.Command = func() *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") }
+	cfg.Log = logWriter{t}
+	report, err := driver.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	report.Print(&out, 50)
+	t.Log("\n" + out.String())
+	if !report.OK() {
+		t.Fatalf("%d violations; history kept in %s", len(report.Violations), keep(t, cfg.Dir))
+	}
+	exercised := map[string]int{
+		"critical sections":        report.Sections,
+		"SIGKILLs":                 report.Kills["random"] + report.Kills["requested"],
+		"holders killed holding":   report.CrashedHolding,
+		"faults injected":          report.Faults["drop-response"] + report.Faults["throttle"],
+		"acquires refused as held": report.LockOps["acquire/refused"],
+	}
+	for what, n := range exercised {
+		if n == 0 {
+			t.Errorf("the run exercised no %s", what)
+		}
+	}
+}
+
+// keep copies the history out of the test's temporary directory, so a
+// failure can be studied.
+func keep(t *testing.T, dir string) string {
+	dst, err := os.MkdirTemp("", "dynalock-chaos-failed-")
+	if err != nil {
+		return dir + " (deleted after the test: " + err.Error() + ")"
+	}
+	if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
+		return dir + " (deleted after the test: " + err.Error() + ")"
+	}
+	return dst
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

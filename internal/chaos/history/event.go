@@ -1,0 +1,144 @@
+// Package history is the record of a chaos run: each worker process writes
+// what it did as JSON lines to a file of its own, the driver writes what it
+// did to another, and Load folds them, with the tables' final state, into
+// one History for the checker.
+package history
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// Event kinds written by workers.
+const (
+	KindWorker = "worker" // a worker's first line: its settings
+	KindCall   = "call"   // Do was called: the worker wants the lock
+	KindEnter  = "enter"  // Do's fn began: the lease is held
+	KindWrite  = "write"  // the section's fenced ledger write returned
+	KindPause  = "pause"  // the holder stops, as in a long GC pause or a frozen sandbox, and will ignore its deadline
+	KindLate   = "late"   // the paused holder's fenced ledger write, after the pause
+	KindKillMe = "killme" // the holder asked the driver to kill it and does nothing more
+	KindExit   = "exit"   // fn returned: the section ended
+	KindDone   = "done"   // Do returned
+	KindLockOp = "lockop" // one UpdateItem call of the lock client returned
+	KindHTTP   = "http"   // one HTTP request to DynamoDB, faulted or not
+)
+
+// Event kinds written by the driver.
+const (
+	KindRun   = "run"   // the driver's first line: the run's settings
+	KindSpawn = "spawn" // a worker process started
+	KindKill  = "kill"  // the driver sent a worker SIGKILL
+	KindEnd   = "end"   // a worker process ended
+)
+
+// Results of writes, lock operations and Do calls.
+const (
+	ResultOK      = "ok"      // a write or lock operation went through
+	ResultRefused = "refused" // its condition failed: fenced off, or the lock held
+	ResultError   = "error"   // no answer or an error: the outcome is unknown
+	ResultSkipped = "skipped" // the write was not sent (its read failed, or the deadline came first)
+
+	ResultReleased     = "released"      // Do released the lock
+	ResultLost         = "lost"          // Do found the lease taken over when releasing
+	ResultReleaseError = "release-error" // Do's release failed; the lease expires by itself
+	ResultHeld         = "held"          // Do gave up waiting for a held lock
+	ResultAcquireError = "acquire-error" // Do could not ask DynamoDB
+)
+
+// Event is one line of a history file. Times are Unix nanoseconds of the
+// machine's wall clock, which every process on it shares; ExpiresAt is as
+// stored in the lock's item, by the holder's (skewed) clock, in Unix
+// milliseconds.
+type Event struct {
+	Kind      string `json:"k"`
+	Time      int64  `json:"t"`
+	Worker    int    `json:"w,omitempty"`
+	Lock      string `json:"lock,omitempty"`
+	Lease     string `json:"lease,omitempty"`
+	Token     int64  `json:"tok,omitempty"`
+	Start     int64  `json:"start,omitempty"`
+	Deadline  int64  `json:"dl,omitempty"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	TTL       int64  `json:"ttl,omitempty"` // milliseconds
+	Heartbeat bool   `json:"hb,omitempty"`
+	Void      bool   `json:"void,omitempty"`
+	Op        string `json:"op,omitempty"`
+	Result    string `json:"res,omitempty"`
+	Err       string `json:"err,omitempty"`
+	Fault     string `json:"fault,omitempty"`
+	Delayed   bool   `json:"delayed,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+	Offset    int64  `json:"off,omitempty"` // clock offset, nanoseconds
+	Code      int    `json:"code,omitempty"`
+	Reason    string `json:"why,omitempty"`
+	Run       *Run   `json:"run,omitempty"`
+}
+
+// Nanos returns t as an event time.
+func Nanos(t time.Time) int64 { return t.UnixNano() }
+
+// Recorder appends events to a history file, one write per event, so a
+// process killed at any moment leaves every event it recorded before. It
+// is safe for concurrent use.
+type Recorder struct {
+	mu  sync.Mutex // protects f and err
+	f   *os.File
+	err error
+}
+
+// Create creates the history file at path, failing if it exists.
+func Create(path string) (*Recorder, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return &Recorder{f: f}, nil
+}
+
+// Record appends e, stamping its time if it has none. The first failure is
+// kept and returned by Err and Close.
+func (r *Recorder) Record(e Event) {
+	if e.Time == 0 {
+		e.Time = Nanos(time.Now())
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return
+	}
+	if _, err := r.f.Write(append(b, '\n')); err != nil {
+		r.err = fmt.Errorf("history: %w", err)
+	}
+}
+
+func (r *Recorder) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = fmt.Errorf("history: %w", err)
+	}
+}
+
+// Err returns the first failure to record an event.
+func (r *Recorder) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Close closes the file and returns the first failure, if any.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.err, r.f.Close())
+}

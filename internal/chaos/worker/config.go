@@ -1,0 +1,75 @@
+// Package worker is one process of a chaos run: it contends for a few
+// locks over a faulty connection to DynamoDB, with its own skewed clock,
+// and in each critical section writes to the shared ledger with its
+// fencing token, recording everything it does for the checker.
+package worker
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// EnvConfig is the environment variable that carries a worker's Config, as
+// JSON, from the driver to the worker process.
+const EnvConfig = "DYNALOCK_CHAOS_WORKER"
+
+// Config is one worker process's settings; the driver draws the random
+// ones for each process.
+type Config struct {
+	ID          int      `json:"id"`
+	Endpoint    string   `json:"endpoint"`
+	LockTable   string   `json:"lockTable"`
+	LedgerTable string   `json:"ledgerTable"`
+	LockIDs     []string `json:"lockIds"`
+	// History is the path of the worker's history file.
+	History string `json:"history"`
+
+	// Offset is how far the worker's lock clock runs ahead of the machine's
+	// (negative: behind).
+	Offset    time.Duration `json:"offset"`
+	Tolerance time.Duration `json:"tolerance"`
+	// TTLMin and TTLMax bound each lease's TTL, drawn per section.
+	TTLMin time.Duration `json:"ttlMin"`
+	TTLMax time.Duration `json:"ttlMax"`
+	// Wait is how long Do waits for a held lock.
+	Wait       time.Duration `json:"wait"`
+	RetryFirst time.Duration `json:"retryFirst"`
+	RetryMax   time.Duration `json:"retryMax"`
+
+	// FaultRate is the share of HTTP requests that fail (a lost response,
+	// a reset, a 500 or a throttle, equally likely); DelayRate the share
+	// delayed by up to MaxDelay.
+	FaultRate float64       `json:"faultRate"`
+	DelayRate float64       `json:"delayRate"`
+	MaxDelay  time.Duration `json:"maxDelay"`
+	// SDKAttempts and SDKMaxBackoff configure the SDK's retries.
+	SDKAttempts   int           `json:"sdkAttempts"`
+	SDKMaxBackoff time.Duration `json:"sdkMaxBackoff"`
+
+	// HeartbeatRate is the share of sections that run with a heartbeat and
+	// may outlast their TTL; PauseRate the share whose holder pauses past
+	// its lease and then writes late; KillRate the share in which the
+	// holder asks the driver to kill it.
+	HeartbeatRate float64 `json:"heartbeatRate"`
+	PauseRate     float64 `json:"pauseRate"`
+	KillRate      float64 `json:"killRate"`
+}
+
+// Encode returns c as the value of EnvConfig.
+func (c Config) Encode() string {
+	b, _ := json.Marshal(c) // a struct of plain fields always marshals
+	return string(b)
+}
+
+// Decode parses the value of EnvConfig.
+func Decode(s string) (Config, error) {
+	var c Config
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return c, fmt.Errorf("worker: %s: %w", EnvConfig, err)
+	}
+	if len(c.LockIDs) == 0 || c.History == "" || c.Endpoint == "" || c.TTLMin <= c.Tolerance || c.TTLMax < c.TTLMin {
+		return c, fmt.Errorf("worker: %s: incomplete or inconsistent settings: %s", EnvConfig, s)
+	}
+	return c, nil
+}
