@@ -52,6 +52,7 @@ func (r *Report) ledger(id string, secs []*history.Section, st history.LedgerSta
 		r.violate(RuleLedger, "lock %q: %d late writes in the log but the counter says %d", id, late, st.Late)
 	}
 	r.Ledger.Writes += st.Writes
+	r.Ledger.Sections += sections
 	r.Ledger.Entries += int64(len(log))
 	for _, s := range secs {
 		if s.Write != nil {

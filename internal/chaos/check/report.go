@@ -35,13 +35,15 @@ type Report struct {
 
 	// Ledger sums up the sections' fenced writes.
 	Ledger struct {
-		Writes, Entries int64 // counters and log entries, all locks
-		Acked           int   // acknowledged and logged
-		AckLost         int   // went through, answer lost, retry refused by its own write
-		Refused         int   // fenced off by a newer holder
-		UnknownApplied  int   // no answer (error or death), but logged
-		UnknownLost     int   // no answer, not logged
-		Skipped         int   // not sent: the read failed or the deadline came
+		Writes         int64 // Writes counters, all locks
+		Sections       int64 // section writes in the logs
+		Entries        int64 // log entries, late writes included
+		Acked          int   // acknowledged and logged
+		AckLost        int   // went through, answer lost, retry refused by its own write
+		Refused        int   // fenced off by a newer holder
+		UnknownApplied int   // no answer (error or death), but logged
+		UnknownLost    int   // no answer, not logged
+		Skipped        int   // not sent: the read failed or the deadline came
 	}
 	// Late sums up paused holders' writes after their lease.
 	Late struct{ Refused, Accepted, Unknown int }
@@ -112,11 +114,13 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	rel["holder died"] = rel[""]
 	delete(rel, "")
 	p("releases", "%s", counts(rel))
-	p("faults injected", "%d (%s)", sum(r.Faults)-r.Faults["delay"], counts(r.Faults))
+	failures := maps.Clone(r.Faults)
+	delete(failures, "delay")
+	p("faults injected", "%d failed requests (%s), %d delayed up to %s", sum(failures), counts(failures), r.Faults["delay"], run.MaxDelay)
 	p("crashes", "%d SIGKILLs (%s); %d holders died holding their lock", sum(r.Kills), counts(r.Kills), r.CrashedHolding)
 	l := r.Ledger
-	p("ledger", "counters %d = section entries (log %d entries in all); writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d",
-		l.Writes, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped)
+	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d",
+		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped)
 	p("paused holders", "late writes refused by the fence %d, let through (no newer write yet) %d, unknown %d", r.Late.Refused, r.Late.Accepted, r.Late.Unknown)
 	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s", r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0))
 	p("stuck after death", "%d dead holders' locks taken by a waiter: longest %s from the death to the next holder (TTL + tolerance + clock spread + one wait step = %s); the waiter got in at most %s after the lease was over by its clock (allowed: one wait step %s + slack %s)",

@@ -61,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 		procs: map[int]*proc{}, killReqs: make(chan int, 16), exits: make(chan exit, 16)}
 	rec.Record(history.Event{Kind: history.KindRun, Run: &history.Run{
 		LockIDs: cfg.LockIDs, Tolerance: cfg.Tolerance, TTLMin: cfg.TTLMin, TTLMax: cfg.TTLMax,
-		RetryMax: cfg.RetryMax, Slack: cfg.slack(), Duration: cfg.Duration,
+		MaxDelay: cfg.MaxDelay, RetryMax: cfg.RetryMax, Slack: cfg.slack(), Duration: cfg.Duration,
 	}})
 	lastExit, runErr := d.run(ctx)
 	// Every lease has ended once the longest TTL, counted from the last

@@ -15,7 +15,9 @@ import (
 // back.
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
-	ns := func(ms int64) int64 { return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano() }
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
 	record := func(file string, events ...history.Event) {
 		rec, err := history.Create(filepath.Join(dir, file))
 		if err != nil {

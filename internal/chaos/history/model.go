@@ -11,6 +11,8 @@ type Run struct {
 	// TTLMin and TTLMax bound the leases' TTLs.
 	TTLMin time.Duration `json:"ttlMin"`
 	TTLMax time.Duration `json:"ttlMax"`
+	// MaxDelay is the longest latency injected into a request.
+	MaxDelay time.Duration `json:"maxDelay"`
 	// RetryMax is the waiters' longest wait step.
 	RetryMax time.Duration `json:"retryMax"`
 	// Slack is what a waiter may take, beyond one wait step, to notice
