@@ -32,6 +32,12 @@ CHAOS_DURATION ?= 4m
 chaos: deps
 	$(GO) run ./cmd/chaos -duration $(CHAOS_DURATION) $(CHAOS_FLAGS)
 
+.PHONY: bench
+## bench: DynaLock beside the raw-SDK floor and cirello.io/dynamolock/v2 on DynamoDB Local, as one table (a few minutes);
+## writes bench/results/latest.txt (benchstat input) and latest.json (compare: cd bench && go run ./cmd/benchreport -compare OLD.json).
+bench: deps
+	cd bench && $(GO) run ./cmd/benchreport $(BENCH_FLAGS)
+
 CDK_DIR := tools/cdk
 CDK_STAMP := $(CDK_DIR)/node_modules/.installed
 CDK := $(CURDIR)/$(CDK_DIR)/node_modules/.bin/cdk
