@@ -223,3 +223,46 @@ func TestWaitWithHugeRetryInterval(t *testing.T) {
 		t.Fatalf("Acquire of a held lock: %v, want ErrLockAlreadyAcquired", err)
 	}
 }
+
+// TestLostReleaseThenTakenOverTwice, found by the chaos run: the release
+// goes through and its answer is lost; before the SDK's retry lands,
+// another holder acquires, releases and acquires again. The first holder
+// did release, well within its lease, so Release must not report the lock
+// lost (nor make Do fail).
+func TestLostReleaseThenTakenOverTwice(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	l, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, "handoff-twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := e.otherClient()
+	var next *lock.Lease
+	var otherErr error
+	dropped := false
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if !dropped && strings.Contains(string(r.Body), "ReleasedAt") {
+			dropped = true
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		if dropped && next == nil && otherErr == nil { // the retry: first let another holder in, out, and in again
+			var first *lock.Lease
+			if first, otherErr = other.TryAcquire(ctx, "handoff-twice"); otherErr == nil {
+				if otherErr = first.Release(ctx); otherErr == nil {
+					next, otherErr = other.TryAcquire(ctx, "handoff-twice")
+				}
+			}
+		}
+		return httpfault.Action{}
+	}
+	err = l.Release(ctx)
+	if otherErr != nil || next == nil {
+		t.Fatalf("the other holder did not get in between the attempts: %v", otherErr)
+	}
+	if err != nil {
+		t.Errorf("release that went through, retried after a handoff, with %s of its lease left: %v", time.Until(l.Deadline()).Round(time.Second), err)
+	}
+	if r := e.record("handoff-twice"); r.LeaseID != next.LeaseID() || !r.Held(time.Now()) {
+		t.Errorf("the new holder's lock was disturbed: %+v", r)
+	}
+}

@@ -8,7 +8,8 @@
 //
 //	chaos [-duration 3m] [-workers 6] [-locks 3] [-dir DIR] [...]
 //
-// "chaos worker" is one worker process; the driver starts them.
+// "chaos check DIR" checks the history a run left in DIR again; "chaos
+// worker" is one worker process, which the driver starts.
 package main
 
 import (
@@ -20,7 +21,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/dynalock/dynalock/internal/chaos/check"
 	"github.com/dynalock/dynalock/internal/chaos/driver"
+	"github.com/dynalock/dynalock/internal/chaos/history"
 	"github.com/dynalock/dynalock/internal/chaos/worker"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 )
@@ -28,6 +31,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
 		os.Exit(worker.Main())
+	}
+	if len(os.Args) > 2 && os.Args[1] == "check" {
+		os.Exit(recheck(os.Args[2]))
 	}
 	os.Exit(run())
 }
@@ -83,6 +89,21 @@ func run() int {
 	}
 	report.Print(os.Stdout, 20)
 	fmt.Println("  history:              ", cfg.Dir)
+	if !report.OK() {
+		return 1
+	}
+	return 0
+}
+
+// recheck checks the history in dir again.
+func recheck(dir string) int {
+	h, err := history.Load(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		return 2
+	}
+	report := check.Check(h)
+	report.Print(os.Stdout, 100)
 	if !report.OK() {
 		return 1
 	}

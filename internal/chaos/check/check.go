@@ -91,15 +91,17 @@ func (r *Report) exclusion(id string, secs []*history.Section) {
 	}
 }
 
-// handover records the gap between a holder and the next one.
+// handover records the gap between a holder and the next one: after a
+// release, or after a lease that lapsed because its holder died, asked to
+// be killed or paused mid-section (sections that ended otherwise may have
+// been released or not, as far as the history tells).
 func (r *Report) handover(from, to *history.Section) {
-	if from.Release == history.ResultReleased && from.EndBy == "exit" {
+	switch {
+	case from.Release == history.ResultReleased && from.EndBy == "exit":
 		r.MinGapReleased = minSet(r.MinGapReleased, to.Enter.Sub(from.End))
-		return
-	}
-	if !from.Heartbeat {
-		// The lease lapsed: the next holder must come the tolerance (less
-		// the clock skew between the two) after the deadline.
+	case from.EndBy != "exit" && !from.Heartbeat:
+		// The next holder must come the tolerance (less the skew between
+		// the two clocks) after the deadline.
 		r.MinGapLapsed = minSet(r.MinGapLapsed, to.Enter.Sub(from.Deadline))
 	}
 }

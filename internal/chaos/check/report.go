@@ -26,6 +26,10 @@ type Report struct {
 	Requests               map[string]int // HTTP requests by DynamoDB operation
 	Faults                 map[string]int // injected faults by kind
 	Releases               map[string]int // sections by Do's release result; "" = holder died
+	// FalseLost counts releases reported lost (ErrLockLost) although Do
+	// returned before the lease's deadline: the release went through, its
+	// answer was lost, and another holder came and went before the retry.
+	FalseLost int
 
 	Kills          map[string]int // SIGKILLs by reason
 	CrashedHolding int            // holders killed while their lease lasted
@@ -91,6 +95,9 @@ func newReport(h *history.History) *Report {
 			r.VoidSections++
 		}
 		r.Releases[s.Release]++
+		if s.Release == history.ResultLost && !s.Heartbeat && s.Done.Before(s.Deadline) {
+			r.FalseLost++
+		}
 	}
 	return r
 }
@@ -113,7 +120,7 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	rel := maps.Clone(r.Releases)
 	rel["holder died"] = rel[""]
 	delete(rel, "")
-	p("releases", "%s", counts(rel))
+	p("releases", "%s; reported lost though within the lease (a lost answer, then a handoff) %d", counts(rel), r.FalseLost)
 	failures := maps.Clone(r.Faults)
 	delete(failures, "delay")
 	p("faults injected", "%d failed requests (%s), %d delayed up to %s", sum(failures), counts(failures), r.Faults["delay"], run.MaxDelay)

@@ -154,7 +154,7 @@ func (h *History) fold(w *Worker, events []Event) {
 			}
 		case KindDone:
 			if sec != nil {
-				sec.Release = e.Result
+				sec.Release, sec.Done = e.Result, t
 			} else if call != nil {
 				call.End, call.Result = t, e.Result
 			}

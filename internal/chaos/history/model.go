@@ -88,8 +88,10 @@ type Section struct {
 	Write  *Write
 	Late   *Write
 	// Release is Do's result: ResultReleased, ResultLost,
-	// ResultReleaseError, or "" when the holder died first.
+	// ResultReleaseError, or "" when the holder died first; Done is when
+	// Do returned.
 	Release string
+	Done    time.Time
 }
 
 // Crashed reports whether the holder died before Do returned.
