@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +40,9 @@ const coldStartEvent = `{"Records":[{"messageId":"m-1","body":"{\"sku\":\"cold\"
 // its lock's acquire and release), and their sizes as Lambda runs them
 // (linux/arm64, -tags lambda.norpc -trimpath -ldflags='-s -w'), bare and
 // zipped. One op is 10 cold starts; it reports the median and the
-// slowest of all.
+// slowest of all, and the medians of the two parts the emulator reports:
+// the function's init (its process's start to its first request for an
+// event) and the first invocation; the rest is the emulator's own start.
 func BenchmarkColdStart(b *testing.B) {
 	dir := b.TempDir()
 	root, err := bench.RepoRoot(".")
@@ -61,16 +65,18 @@ func BenchmarkColdStart(b *testing.B) {
 			"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", arm, "./coldstart/"+fn)
 		size, zipped := sizes(b, arm)
 		b.Run("fn="+fn, func(b *testing.B) {
-			var ds []time.Duration
+			var ds, inits, invokes []time.Duration
 			for range b.N * coldStartRuns {
-				d, err := coldStart(rie, host, env)
+				cs, err := coldStart(rie, host, env)
 				if err != nil {
 					b.Fatal(err)
 				}
-				ds = append(ds, d)
+				ds, inits, invokes = append(ds, cs.total), append(inits, cs.init), append(invokes, cs.invoke)
 			}
 			b.ReportMetric(ms(quantile(ds, 0.5)), "p50-ms")
 			b.ReportMetric(ms(quantile(ds, 1)), "max-ms")
+			b.ReportMetric(ms(quantile(inits, 0.5)), "init-p50-ms")
+			b.ReportMetric(ms(quantile(invokes, 0.5)), "invoke-p50-ms")
 			b.ReportMetric(float64(size), "bin-bytes")
 			b.ReportMetric(float64(zipped), "zip-bytes")
 		})
@@ -111,24 +117,33 @@ func sizes(b *testing.B, path string) (size, zipped int64) {
 	return int64(len(data)), int64(buf.Len())
 }
 
+// coldStartTimes are the times of one cold start.
+type coldStartTimes struct {
+	total  time.Duration // the emulator's start to the first response
+	init   time.Duration // the function's init, as the emulator reports it
+	invoke time.Duration // the first invocation, as the emulator reports it
+}
+
 // coldStart starts the emulator with bootstrap, invokes it once and
-// returns the time from the emulator's start to the response.
-func coldStart(rie, bootstrap string, env []string) (time.Duration, error) {
+// returns the time from the emulator's start to the response, with the
+// init and invocation times that the emulator logs.
+func coldStart(rie, bootstrap string, env []string) (coldStartTimes, error) {
+	var t coldStartTimes
 	invokeAddr, err := freeAddr()
 	if err != nil {
-		return 0, err
+		return t, err
 	}
 	apiAddr, err := freeAddr()
 	if err != nil {
-		return 0, err
+		return t, err
 	}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", invokeAddr, "--runtime-api-address", apiAddr, bootstrap)
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := new(syncBuffer)
+	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return t, err
 	}
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -139,21 +154,64 @@ func coldStart(rie, bootstrap string, env []string) (time.Duration, error) {
 		resp, err := http.Post(url, "application/json", strings.NewReader(coldStartEvent))
 		if err == nil {
 			body, rerr := io.ReadAll(resp.Body)
-			took := time.Since(start)
+			t.total = time.Since(start)
 			resp.Body.Close()
 			switch {
 			case rerr != nil:
-				return 0, rerr
+				return t, rerr
 			case resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte("errorMessage")) || bytes.Contains(body, []byte(`"itemIdentifier"`)):
-				return 0, fmt.Errorf("%s: invocation failed: %d %s\n%s", filepath.Base(filepath.Dir(bootstrap)), resp.StatusCode, body, out.String())
+				return t, fmt.Errorf("%s: invocation failed: %d %s\n%s", bootstrap, resp.StatusCode, body, out)
 			}
-			return took, nil
+			if t.init, err = logged(out, initReport); err == nil {
+				t.invoke, err = logged(out, invokeDone)
+			}
+			return t, err
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) > 10*time.Second {
-			return 0, fmt.Errorf("invoke %s: %w\n%s", bootstrap, err, out.String())
+			return t, fmt.Errorf("invoke %s: %w\n%s", bootstrap, err, out)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// The emulator's log lines with the function's init and invocation times
+// in milliseconds.
+var (
+	initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+	invokeDone = regexp.MustCompile(`INVOKE RTDONE\(status: success, produced bytes: [0-9]+, duration: ([0-9.]+)ms\)`)
+)
+
+// logged waits up to two seconds for a line matching re in out, and
+// returns its duration.
+func logged(out *syncBuffer, re *regexp.Regexp) (time.Duration, error) {
+	for stop := time.Now().Add(2 * time.Second); ; {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			f, err := strconv.ParseFloat(m[1], 64)
+			return time.Duration(f * float64(time.Millisecond)), err
+		}
+		if time.Now().After(stop) {
+			return 0, fmt.Errorf("no line matching %q from the emulator:\n%s", re, out)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and readers at once.
+type syncBuffer struct {
+	mu  sync.Mutex // protects buf
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // freeAddr returns a loopback address with a port free at the moment.
