@@ -45,6 +45,7 @@ func run() int {
 	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker processes at a time")
 	flag.DurationVar(&cfg.Tolerance, "tolerance", cfg.Tolerance, "clock-skew tolerance of every worker")
 	flag.DurationVar(&cfg.Skew, "skew", cfg.Skew, "how far apart the workers' clocks may be (below the tolerance)")
+	flag.BoolVar(&cfg.UnsafeSkew, "unsafe-skew", false, "allow -skew beyond the tolerance, breaking the lock's assumption (the check should then fail)")
 	flag.DurationVar(&cfg.TTLMin, "ttl-min", cfg.TTLMin, "shortest lease TTL")
 	flag.DurationVar(&cfg.TTLMax, "ttl-max", cfg.TTLMax, "longest lease TTL")
 	flag.Float64Var(&cfg.FaultRate, "fault-rate", cfg.FaultRate, "highest share of HTTP requests faulted in a worker")

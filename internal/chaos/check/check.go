@@ -56,12 +56,17 @@ func Check(h *history.History) *Report {
 }
 
 // exclusion checks one lock's sections, sorted by entry: none starts
-// before every earlier one has ended, and their tokens strictly increase.
-// Void sections, whose holder found its lease already past its deadline
-// and did nothing, take no part.
+// while an earlier holder is still inside its section within its lease,
+// and their tokens strictly increase. A holder's exclusive time ends when
+// it leaves its section or its lease's deadline passes, whichever is
+// first: a holder that overruns its deadline (stalled by the machine, as
+// by a long GC pause) is past what the lock can promise, and what it
+// sends then is the fence's to refuse (see ledger). Void sections, whose
+// holder found its lease already past its deadline and did nothing, take
+// no part.
 func (r *Report) exclusion(id string, secs []*history.Section) {
 	tokens := map[int64]*history.Section{}
-	var last, prev *history.Section // last: latest end so far; prev: previous by entry
+	var last, prev *history.Section // last: latest exclusive end so far; prev: previous by entry
 	for _, s := range secs {
 		if o := tokens[s.Token]; o != nil {
 			r.violate(RuleTokens, "lock %q: leases %s (worker %d) and %s (worker %d) share token %d", id, o.Lease, o.Worker, s.Lease, s.Worker, s.Token)
@@ -75,20 +80,32 @@ func (r *Report) exclusion(id string, secs []*history.Section) {
 				id, s.Token, s.Worker, clock(s.Enter), prev.Token, prev.Worker, clock(prev.Enter))
 		}
 		if last != nil {
-			if !s.Enter.After(last.End) {
-				r.violate(RuleOverlap, "lock %q: worker %d (token %d) entered at %s, %s before worker %d (token %d, entered %s) ended at %s by %s",
-					id, s.Worker, s.Token, clock(s.Enter), last.End.Sub(s.Enter), last.Worker, last.Token, clock(last.Enter), clock(last.End), last.EndBy)
+			if end := exclusiveEnd(last); !s.Enter.After(end) {
+				r.violate(RuleOverlap, "lock %q: worker %d (token %d) entered at %s, %s before worker %d (token %d, entered %s) left its section (at %s, by %s) or reached its deadline (%s)",
+					id, s.Worker, s.Token, clock(s.Enter), end.Sub(s.Enter), last.Worker, last.Token, clock(last.Enter), clock(last.End), last.EndBy, clock(last.Deadline))
+			} else if s.Enter.Before(last.End) {
+				r.OverrunsIntoNext++
 			}
 			r.handover(last, s)
 		}
-		if !s.Heartbeat && s.EndBy != "pause" {
+		if s.EndBy != "pause" && (!s.Heartbeat || s.EndBy == "exit") {
 			r.Overrun = max(r.Overrun, s.End.Sub(s.Deadline))
 		}
-		if last == nil || s.End.After(last.End) {
+		if last == nil || exclusiveEnd(s).After(exclusiveEnd(last)) {
 			last = s
 		}
 		prev = s
 	}
+}
+
+// exclusiveEnd is when s's holder stopped being the lock's only holder:
+// when it left its section or its deadline passed, whichever came first.
+// A heartbeat holder that died has no known final deadline.
+func exclusiveEnd(s *history.Section) time.Time {
+	if s.Heartbeat && s.EndBy != "exit" || s.End.Before(s.Deadline) {
+		return s.End
+	}
+	return s.Deadline
 }
 
 // handover records the gap between a holder and the next one: after a

@@ -153,3 +153,23 @@ func TestReportPrint(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOverrun: a holder that stalls past its deadline, while the
+// lock rightly moves on, is counted, not taken for an overlap; a holder
+// inside its lease is.
+func TestCheckOverrun(t *testing.T) {
+	h := cleanHistory()
+	// Worker 2's lease ends at 250 ms; worker 1 comes in at 300 ms, while
+	// worker 2 is still in its section until 320 ms.
+	h.Sections[1].Deadline, h.Sections[1].End = at(250), at(320)
+	h.Sections[1].Release = history.ResultLost
+	r := check.Check(h)
+	if !r.OK() || r.OverrunsIntoNext != 1 || r.Overrun != 70*time.Millisecond {
+		t.Errorf("overrun: violations %v, %d overruns into the next, longest %s; want none, 1, 70ms", r.Violations, r.OverrunsIntoNext, r.Overrun)
+	}
+	h.Sections[1].Deadline = at(600) // a heartbeat moved it: now worker 1 came in too early
+	h.Sections[1].Heartbeat = true
+	if r := check.Check(h); r.OK() {
+		t.Error("no violation for a holder entering within the previous one's extended lease")
+	}
+}

@@ -57,6 +57,10 @@ type Report struct {
 	// section's end to the next entry; Overrun the longest a section ran
 	// past its deadline.
 	MinGapLapsed, MinGapReleased, Overrun time.Duration
+	// OverrunsIntoNext counts sections that ran past their deadline into
+	// the next holder's time: their holder stalled (the machine was busy)
+	// and the lock had rightly moved on.
+	OverrunsIntoNext int
 	// MaxStuck is the longest a lock stayed without a holder after its
 	// holder died holding it, while a worker was waiting for it;
 	// MaxRecoveryAfterFree the longest that waiter took to acquire it once
@@ -129,7 +133,8 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d",
 		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped)
 	p("paused holders", "late writes refused by the fence %d, let through (no newer write yet) %d, unknown %d", r.Late.Refused, r.Late.Accepted, r.Late.Unknown)
-	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s", r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0))
+	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s (%d into the next holder's time)",
+		r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0), r.OverrunsIntoNext)
 	p("stuck after death", "%d dead holders' locks taken by a waiter: longest %s from the death to the next holder (TTL + tolerance + clock spread + one wait step = %s); the waiter got in at most %s after the lease was over by its clock (allowed: one wait step %s + slack %s)",
 		r.Recovered, r.MaxStuck, run.TTLMax+run.Tolerance+r.ClockSpread+run.RetryMax, r.MaxRecoveryAfterFree, run.RetryMax, run.Slack)
 	p("violations", "%d", len(r.Violations))

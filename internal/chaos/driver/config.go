@@ -23,6 +23,9 @@ type Config struct {
 	// Tolerance is the clock-skew tolerance of every worker; their clocks
 	// are offset from the machine's by up to Skew/2 either way.
 	Tolerance, Skew time.Duration
+	// UnsafeSkew allows Skew beyond the tolerance: the run breaks the
+	// lock's assumption, to show that the checker then finds violations.
+	UnsafeSkew bool
 	// TTLMin and TTLMax bound the leases' TTLs.
 	TTLMin, TTLMax time.Duration
 	// Wait, RetryFirst and RetryMax are the waiters' settings.
@@ -89,7 +92,7 @@ func (c Config) validate() error {
 	switch {
 	case c.Duration <= 0 || c.Workers < 2 || len(c.LockIDs) == 0:
 		return fmt.Errorf("driver: need a duration, two workers or more and lock IDs")
-	case c.Skew >= c.Tolerance:
+	case c.Skew >= c.Tolerance && !c.UnsafeSkew:
 		return fmt.Errorf("driver: clock skew %s must stay within the tolerance %s", c.Skew, c.Tolerance)
 	case c.TTLMin <= 3*c.Tolerance/2 || c.TTLMax < c.TTLMin:
 		return fmt.Errorf("driver: TTLs %s-%s must exceed 1.5 × the tolerance %s", c.TTLMin, c.TTLMax, c.Tolerance)

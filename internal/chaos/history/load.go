@@ -152,6 +152,9 @@ func (h *History) fold(w *Worker, events []Event) {
 			if sec.End.IsZero() {
 				sec.End, sec.EndBy = t, e.Kind
 			}
+			if e.Kind == KindExit && e.Deadline != 0 {
+				sec.Deadline = at(e.Deadline)
+			}
 		case KindDone:
 			if sec != nil {
 				sec.Release, sec.Done = e.Result, t

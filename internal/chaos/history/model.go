@@ -68,7 +68,9 @@ type Section struct {
 	Lock   string
 	Lease  string
 	Token  int64
-	// Enter is when fn began; Deadline is the lease's Deadline() then.
+	// Enter is when fn began; Deadline is the lease's Deadline() when fn
+	// returned, or else (the holder died first) when fn began: a
+	// heartbeat may have moved it since.
 	Enter, Deadline time.Time
 	// ExpiresAt is the lease's end as stored, by the holder's clock.
 	ExpiresAt time.Time

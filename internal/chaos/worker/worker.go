@@ -179,7 +179,10 @@ func (w *worker) section(ctx context.Context, id string, p plan) {
 		Deadline: history.Nanos(lease.Deadline()), ExpiresAt: w.obs.expiresAt(lease.LeaseID()),
 		TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Void: void,
 	})
-	defer w.rec.Record(history.Event{Kind: history.KindExit, Lock: id})
+	defer func() {
+		// With a heartbeat, the deadline has moved since the entry.
+		w.rec.Record(history.Event{Kind: history.KindExit, Lock: id, Deadline: history.Nanos(lease.Deadline())})
+	}()
 	switch {
 	case void:
 		return
