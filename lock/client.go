@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -91,14 +92,18 @@ func (c *Client) callOptions(id string, opts []Option) (options, error) {
 	return o, o.validate()
 }
 
-// ValidateLockID reports whether id can be a lock ID: not empty and within
-// DynamoDB's key size limit.
+// ValidateLockID reports whether id can be a lock ID: not empty, valid
+// UTF-8 and within DynamoDB's key size limit.
 func ValidateLockID(id string) error {
 	switch {
 	case id == "":
 		return invalid("empty lock ID")
 	case len(id) > MaxLockIDBytes:
 		return invalid("lock ID of %d bytes is longer than DynamoDB's %d-byte key limit", len(id), MaxLockIDBytes)
+	case !utf8.ValidString(id):
+		// DynamoDB would store it with U+FFFD in place of the bad bytes,
+		// so two different IDs could name one lock.
+		return invalid("lock ID %q is not valid UTF-8", id)
 	}
 	return nil
 }

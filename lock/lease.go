@@ -83,12 +83,31 @@ func (l *Lease) releaseFailed(err error) error {
 	if !errors.As(err, &ccf) {
 		return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
 	}
-	// Released by this holder (not an operator): an earlier attempt of
-	// this release went through and its answer was lost.
-	if str(ccf.Item, attrReleasedLease) == l.leaseID && str(ccf.Item, attrForcedLease) != l.leaseID {
+	if l.releasedEarlier(ccf.Item) {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(ccf.Item))
+}
+
+// releasedEarlier reports whether item, found in place of the lease by a
+// release, shows that an earlier attempt of the same release went through
+// and only its answer was lost: the item records this lease as released by
+// its holder; or another holder has the lock although this lease has not
+// ended by the local clock, which, with clocks within the tolerance, only
+// this holder's release allows (the lock may have changed hands more than
+// once since). An operator's forced release is never taken for the
+// holder's own.
+func (l *Lease) releasedEarlier(item map[string]types.AttributeValue) bool {
+	if len(item) == 0 || str(item, attrForcedLease) == l.leaseID {
+		return false
+	}
+	if str(item, attrReleasedLease) == l.leaseID {
+		return true
+	}
+	l.mu.Lock()
+	end := l.end
+	l.mu.Unlock()
+	return str(item, attrLease) != l.leaseID && time.Now().Before(end)
 }
 
 // lost describes the item that a release or extend found in place of the

@@ -113,6 +113,11 @@ func (o options) validate() error {
 	case o.clock == nil:
 		return invalid("clock must not be nil")
 	}
+	for k := range o.metadata {
+		if k == "" {
+			return invalid("metadata keys must not be empty")
+		}
+	}
 	return nil
 }
 

@@ -43,8 +43,17 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 			return err
 		case <-t.C:
 		}
-		step = min(step+step/2, o.maxRetry)
+		step = grow(step, o.maxRetry)
 	}
+}
+
+// grow returns the next wait step: half as long again, capped at max,
+// without overflowing.
+func grow(step, max time.Duration) time.Duration {
+	if step >= max-step/2 {
+		return max
+	}
+	return step + step/2
 }
 
 // jitter returns a duration between half and all of step.
