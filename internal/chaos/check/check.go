@@ -26,6 +26,7 @@ type Violation struct {
 	Detail string
 }
 
+// String returns the rule and the detail.
 func (v Violation) String() string { return v.Rule + ": " + v.Detail }
 
 // Check checks h and returns the report.

@@ -17,22 +17,28 @@ const EnvConfig = "DYNALOCK_CHAOS_WORKER"
 // Config is one worker process's settings; the driver draws the random
 // ones for each process.
 type Config struct {
-	ID          int      `json:"id"`
-	Endpoint    string   `json:"endpoint"`
-	LockTable   string   `json:"lockTable"`
-	LedgerTable string   `json:"ledgerTable"`
-	LockIDs     []string `json:"lockIds"`
+	// ID numbers the worker within the run.
+	ID int `json:"id"`
+	// Endpoint is DynamoDB Local's URL.
+	Endpoint string `json:"endpoint"`
+	// LockTable and LedgerTable name the run's tables.
+	LockTable   string `json:"lockTable"`
+	LedgerTable string `json:"ledgerTable"`
+	// LockIDs are the contended locks; each round picks one at random.
+	LockIDs []string `json:"lockIds"`
 	// History is the path of the worker's history file.
 	History string `json:"history"`
 
 	// Offset is how far the worker's lock clock runs ahead of the machine's
 	// (negative: behind).
-	Offset    time.Duration `json:"offset"`
+	Offset time.Duration `json:"offset"`
+	// Tolerance is the lock's clock-skew tolerance.
 	Tolerance time.Duration `json:"tolerance"`
 	// TTLMin and TTLMax bound each lease's TTL, drawn per section.
 	TTLMin time.Duration `json:"ttlMin"`
 	TTLMax time.Duration `json:"ttlMax"`
-	// Wait is how long Do waits for a held lock.
+	// Wait is how long Do waits for a held lock; RetryFirst and RetryMax
+	// are the waiter's first and longest wait steps.
 	Wait       time.Duration `json:"wait"`
 	RetryFirst time.Duration `json:"retryFirst"`
 	RetryMax   time.Duration `json:"retryMax"`
