@@ -22,11 +22,15 @@ type invoker struct {
 	o       options
 	metrics *emf
 	err     error // configuration error, returned by every invocation
+	// reserveCause is the cause of a handler's context ending at the
+	// deadline less the reserve.
+	reserveCause error
 }
 
 func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker {
 	inv := &invoker{c: c, o: newOptions(opts)}
 	inv.metrics = newEMF(inv.o.metrics)
+	inv.reserveCause = fmt.Errorf("middleware: the invocation's deadline less the reserve %s: %w", inv.o.reserve, context.DeadlineExceeded)
 	switch {
 	case !hasHandler:
 		inv.err = fmt.Errorf("%w: nil handler", lock.ErrInvalidInput)
@@ -76,8 +80,7 @@ func (in *invocation) workContext(ctx context.Context) (context.Context, context
 	if !time.Now().Before(work) {
 		return nil, nil, ErrNoTime
 	}
-	cause := fmt.Errorf("middleware: the invocation's deadline less the reserve %s: %w", in.o.reserve, context.DeadlineExceeded)
-	ctx, cancel := context.WithDeadlineCause(ctx, work, cause)
+	ctx, cancel := context.WithDeadlineCause(ctx, work, in.reserveCause)
 	return ctx, cancel, nil
 }
 
@@ -163,7 +166,9 @@ func (in *invocation) acquire(ctx context.Context, ids []string, log *slog.Logge
 		return nil, err
 	}
 	in.stats.acquired(time.Since(started))
-	log.Debug("lock acquired", "lockIds", ids, "fencingToken", leases[0].FencingToken(), "latency", time.Since(started).String())
+	if log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("lock acquired", "lockIds", ids, "fencingToken", leases[0].FencingToken(), "latency", time.Since(started))
+	}
 	return leases, nil
 }
 
