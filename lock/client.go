@@ -128,7 +128,15 @@ func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, err
 		c.cleanup(ctx, req)
 		return nil, fmt.Errorf("%w: %q: unexpected item after acquire: %v", ErrLockAcquisition, id, err)
 	}
-	return newLease(c, id, req, rec.Token, started), nil
+	lease := newLease(c, id, req, rec.Token, started)
+	if !time.Now().Before(lease.Deadline()) {
+		// The answer came so late that the lease is over (less the
+		// tolerance): a holder could not use it safely.
+		c.cleanup(ctx, req)
+		return nil, fmt.Errorf("%w: %q: the answer came %s after the request, past the lease's deadline",
+			ErrLockAcquisition, id, time.Since(started).Round(time.Millisecond))
+	}
+	return lease, nil
 }
 
 // acquireFailed turns an acquire's error into a HeldError when the

@@ -206,6 +206,7 @@ func TestBadInput(t *testing.T) {
 		{"heartbeat as long as the TTL", func() error {
 			return c.Do(ctx, "id", noop, lock.WithTTL(time.Second), lock.WithHeartbeat(time.Second))
 		}},
+		{"heartbeat under the minimum", func() error { return c.Do(ctx, "id", noop, lock.WithHeartbeat(time.Nanosecond)) }},
 		{"nil fn", func() error { return c.Do(ctx, "id", nil) }},
 		{"no IDs", func() error { _, err := c.AcquireAll(ctx, nil); return err }},
 		{"empty table name", func() error { _, err := lock.NewClient(e.db, ""); return err }},
@@ -254,4 +255,26 @@ func (e *env) oneAttempt() *dynamodb.Client {
 		o.HTTPClient = e.net
 		o.RetryMaxAttempts = 1
 	})
+}
+
+// TestLateAcquireAnswer: an acquire whose answer arrives after the lease's
+// deadline hands out no lease (it could not be used safely) and leaves the
+// lock free.
+func TestLateAcquireAnswer(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const ttl = 200 * time.Millisecond
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if strings.Contains(string(r.Body), "if_not_exists") {
+			return httpfault.Action{Delay: ttl}
+		}
+		return httpfault.Action{}
+	}
+	_, err := e.client(lock.WithTTL(ttl)).TryAcquire(ctx, "late")
+	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("acquire answered past its deadline: %v, want ErrLockAcquisition", err)
+	}
+	if r := e.record("late"); r.LeaseID != "" && !r.Released {
+		t.Errorf("lock left unreleased: %+v", r)
+	}
 }

@@ -37,6 +37,10 @@ const (
 	// waiter never spins against DynamoDB.
 	MinRetryInterval = 5 * time.Millisecond
 
+	// MinHeartbeatInterval is the shortest heartbeat interval accepted, so
+	// a heartbeat never floods DynamoDB with extensions.
+	MinHeartbeatInterval = 10 * time.Millisecond
+
 	// DefaultReleaseTimeout bounds the release that Do runs after fn, on a
 	// context that is not cancelled with the caller's.
 	DefaultReleaseTimeout = 5 * time.Second
@@ -98,8 +102,8 @@ func (o options) validate() error {
 		return invalid("TTL %s must be longer than the clock-skew tolerance %s", o.ttl, o.skew)
 	case o.wait < 0:
 		return invalid("wait limit must not be negative, got %s", o.wait)
-	case o.heartbeat < 0:
-		return invalid("heartbeat interval must not be negative, got %s", o.heartbeat)
+	case o.heartbeat < 0 || (o.heartbeat > 0 && o.heartbeat < MinHeartbeatInterval):
+		return invalid("heartbeat interval must be 0 (off) or at least %s, got %s", MinHeartbeatInterval, o.heartbeat)
 	case o.heartbeat > 0 && o.heartbeat >= o.ttl-o.skew:
 		return invalid("heartbeat interval %s must be shorter than the TTL %s less the clock-skew tolerance %s", o.heartbeat, o.ttl, o.skew)
 	case o.retention <= 0:
@@ -157,7 +161,8 @@ func WithClockSkewTolerance(d time.Duration) Option { return func(o *options) { 
 // fn may run longer than the TTL. If an extension finds the lock lost, or
 // none succeeds before the lease ends (less the clock-skew tolerance), fn's
 // context is cancelled with ErrLockLost as its cause. The default, 0, is no
-// heartbeat: the TTL bounds fn. A third of the TTL is a good interval.
+// heartbeat: the TTL bounds fn. A third of the TTL is a good interval; it
+// must be at least MinHeartbeatInterval.
 func WithHeartbeat(interval time.Duration) Option { return func(o *options) { o.heartbeat = interval } }
 
 // WithRetention sets how long an item is kept after its lease ends or it is
