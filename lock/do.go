@@ -13,10 +13,11 @@ import (
 // does; WithWait makes it wait.
 //
 // fn's context carries the lease (see FromContext) and ends at the lease's
-// Deadline: the lease's end less the clock-skew tolerance. With a heartbeat
-// (WithHeartbeat) it has no such deadline but is cancelled, with a cause
-// matching ErrLockLost, if the lease is lost. The heartbeat has stopped by
-// the time Do returns.
+// Deadline: the lease's end less the clock-skew tolerance. Extending the
+// lease from fn does not move that deadline; to run longer than the TTL,
+// use a heartbeat (WithHeartbeat): then the context has no such deadline
+// but is cancelled, with a cause matching ErrLockLost, if the lease is
+// lost. The heartbeat has stopped by the time Do returns.
 //
 // Do returns fn's error. If the release fails as well, it returns both,
 // joined; if the lock is not acquired, fn does not run and Do returns the

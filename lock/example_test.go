@@ -120,3 +120,52 @@ func ExampleFromContext() {
 	fmt.Println("second token is greater:", tokens[1] > tokens[0])
 	// Output: second token is greater: true
 }
+
+// A Client serves many lock IDs over one DynamoDB client: here a worker
+// waits up to five seconds for an order's lock, which another holds for a
+// moment.
+func ExampleClient_Acquire() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(srv.Client(), exampleTable, lock.WithTTL(30*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	other, _ := locks.TryAcquire(ctx, "order#42")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = other.Release(context.WithoutCancel(ctx))
+	}()
+
+	lease, err := locks.Acquire(ctx, "order#42", lock.WithWait(5*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	fmt.Println("holding", lease.LockID(), "- token above the last holder's:", lease.FencingToken() > other.FencingToken())
+	// Output: holding order#42 - token above the last holder's: true
+}
+
+// DoAll takes several locks all or none, in one round trip of wall time;
+// callers naming the same IDs in any order cannot deadlock.
+func ExampleClient_DoAll() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(srv.Client(), exampleTable)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = locks.DoAll(ctx, []string{"account#2", "account#1"}, func(ctx context.Context) error {
+		for _, l := range lock.AllFromContext(ctx) {
+			fmt.Println("holding", l.LockID())
+		}
+		return nil
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// holding account#1
+	// holding account#2
+}
