@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
@@ -86,17 +84,7 @@ func (e *env) otherClient(opts ...lock.Option) *lock.Client {
 // record reads the lock's item.
 func (e *env) record(id string) lock.Record {
 	e.t.Helper()
-	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: &e.table, Key: map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if out.Item == nil {
-		return lock.Record{}
-	}
-	r, err := lock.ParseRecord(out.Item)
+	r, _, err := lock.ReadRecord(context.Background(), srv.Client(), e.table, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}

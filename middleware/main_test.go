@@ -14,10 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
@@ -86,18 +84,7 @@ func (e *env) hold(key string, ttl time.Duration) *lock.Lease {
 // record reads the lock item of key (in namespace "test").
 func (e *env) record(key string) lock.Record {
 	e.t.Helper()
-	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName:      &e.table,
-		Key:            map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: middleware.LockID("test", key)}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if out.Item == nil {
-		return lock.Record{}
-	}
-	r, err := lock.ParseRecord(out.Item)
+	r, _, err := lock.ReadRecord(context.Background(), srv.Client(), e.table, middleware.LockID("test", key))
 	if err != nil {
 		e.t.Fatal(err)
 	}

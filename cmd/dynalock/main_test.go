@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -105,17 +103,9 @@ func (f *fixture) acquire(ctx context.Context, id string, opts ...lock.Option) *
 // record reads lock id's item, failing the test if it is missing.
 func (f *fixture) record(id string) lock.Record {
 	f.t.Helper()
-	out, err := f.db.GetItem(f.ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(f.table),
-		Key:            map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: id}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	rec, err := lock.ParseRecord(out.Item)
-	if err != nil {
-		f.t.Fatalf("lock %q: %v", id, err)
+	rec, found, err := lock.ReadRecord(f.ctx, f.db, f.table, id)
+	if err != nil || !found {
+		f.t.Fatalf("lock %q: found %v, %v", id, found, err)
 	}
 	return rec
 }

@@ -17,20 +17,12 @@ func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (lock.R
 	if err := lock.ValidateLockID(id); err != nil {
 		return lock.Record{}, usageError("%w", err)
 	}
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(table),
-		Key:            map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: id}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return lock.Record{}, fmt.Errorf("read lock %q: %w", id, err)
-	}
-	if len(out.Item) == 0 {
+	rec, found, err := lock.ReadRecord(ctx, db, table, id)
+	switch {
+	case err != nil:
+		return lock.Record{}, err
+	case !found:
 		return lock.Record{}, withCode(exitNotFound, "lock %q not found in table %q", id, table)
-	}
-	rec, err := lock.ParseRecord(out.Item)
-	if err != nil {
-		return lock.Record{}, fmt.Errorf("lock %q has an unreadable item: %w", id, err)
 	}
 	return rec, nil
 }
