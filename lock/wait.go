@@ -10,18 +10,27 @@ import (
 // lock (heldUntil returns the zero time), the wait limit passes or ctx
 // ends. Between attempts it sleeps one jittered wait step, never longer
 // than until the holder's lease plus the clock-skew tolerance has passed,
-// never shorter than MinRetryInterval.
+// never shorter than MinRetryInterval (but for a last attempt at the wait
+// limit). When ctx ends during an attempt, it returns the last held
+// error: the caller gave up waiting for a held lock.
 func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (heldUntil time.Time, err error)) error {
 	var giveUp time.Time
 	if o.wait > 0 && o.wait != WaitForever {
 		giveUp = time.Now().Add(o.wait)
 	}
 	step := o.retryInterval
+	var lastHeld error
 	for {
 		until, err := try()
-		if err == nil || until.IsZero() || o.wait == 0 {
+		switch {
+		case err == nil:
+			return nil
+		case until.IsZero() && lastHeld != nil && ctx.Err() != nil:
+			return lastHeld
+		case until.IsZero() || o.wait == 0:
 			return err
 		}
+		lastHeld = err
 		sleep := jitter(step)
 		// The holder's lease ends at until by its clock; ours may be ahead or
 		// behind by the tolerance. Try again as soon as it can be taken over.
@@ -29,12 +38,12 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 			sleep = untilFree
 		}
 		sleep = max(sleep, MinRetryInterval)
-		if !giveUp.IsZero() && time.Now().Add(sleep).After(giveUp) {
-			if remaining := time.Until(giveUp); remaining > MinRetryInterval {
-				sleep = remaining // one last attempt at the limit
-			} else {
+		if !giveUp.IsZero() {
+			remaining := time.Until(giveUp)
+			if remaining <= 0 {
 				return err
 			}
+			sleep = min(sleep, remaining) // the last attempt comes at the limit
 		}
 		t := time.NewTimer(sleep)
 		select {
