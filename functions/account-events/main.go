@@ -33,5 +33,5 @@ func main() {
 		Log:   env.Log,
 	}
 	lambda.Start(middleware.Wrap(env.Locks, byAccount, h.Handle,
-		env.Middleware("account", middleware.OnHeld(middleware.Wait))...))
+		env.Middleware(accounts.LockNamespace, middleware.OnHeld(middleware.Wait))...))
 }

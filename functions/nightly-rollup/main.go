@@ -29,5 +29,5 @@ func main() {
 		Log: env.Log,
 	}
 	lambda.Start(middleware.Wrap(env.Locks, middleware.Constant[events.EventBridgeEvent]("nightly-rollup"), h.Handle,
-		env.Middleware("job", middleware.OnHeld(middleware.Skip))...))
+		env.Middleware(rollup.LockNamespace, middleware.OnHeld(middleware.Skip))...))
 }

@@ -32,5 +32,5 @@ func main() {
 		Store: &stock.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
 		Log:   env.Log,
 	}
-	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware("sku")...))
+	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware(stock.LockNamespace)...))
 }

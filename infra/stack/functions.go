@@ -11,6 +11,9 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/internal/rollup"
+	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // MemoryMB is every example function's memory size.
@@ -26,9 +29,10 @@ type functionSpec struct {
 	name    string // directory under functions/ and the asset directory
 	id      string // construct ID
 	timeout time.Duration
-	// lockNamespace is the namespace of the function's lock IDs
-	// (env.Middleware's argument in functions/<name>/main.go): its grant
-	// covers only the lock IDs that start with lockNamespace + "/".
+	// lockNamespace is the namespace of the function's lock IDs: the
+	// LockNamespace of its package (stock, accounts, rollup), which
+	// functions/<name>/main.go passes to env.Middleware. Its grant covers
+	// only the lock IDs that start with lockNamespace + "/".
 	lockNamespace string
 	// appActions are the DynamoDB actions the function sends to the
 	// application table: those of the store it uses (stock.API,
@@ -41,11 +45,11 @@ type functionSpec struct {
 
 func functionSpecs() []functionSpec {
 	return []functionSpec{
-		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: "sku",
+		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: stock.LockNamespace,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: "account", async: true,
+		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: accounts.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: "job", async: true,
+		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: rollup.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/dynalock/dynalock/infra/stack"
+	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/internal/rollup"
+	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // TestLockPrefixesMatchFunctions guards the prefix restriction of each
@@ -34,14 +37,10 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 				if !ok || sel.Sel.Name != "Middleware" {
 					return true
 				}
-				lit, ok := call.Args[0].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					t.Errorf("Middleware's namespace is %T, not a string literal: cannot check the grant", call.Args[0])
+				ns, ok := namespaceOf(call.Args[0])
+				if !ok {
+					t.Errorf("Middleware's namespace is %T, neither a string literal nor a known LockNamespace: cannot check the grant", call.Args[0])
 					return true
-				}
-				ns, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
 				}
 				namespaces = append(namespaces, ns)
 				return true
@@ -55,4 +54,30 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockNamespaces are the LockNamespace constants the functions' mains may
+// name, by package.
+var lockNamespaces = map[string]string{
+	"stock":    stock.LockNamespace,
+	"accounts": accounts.LockNamespace,
+	"rollup":   rollup.LockNamespace,
+}
+
+// namespaceOf returns the value of Middleware's namespace argument: a
+// string literal, or pkg.LockNamespace of a known package.
+func namespaceOf(arg ast.Expr) (string, bool) {
+	switch a := arg.(type) {
+	case *ast.BasicLit:
+		ns, err := strconv.Unquote(a.Value)
+		return ns, a.Kind == token.STRING && err == nil
+	case *ast.SelectorExpr:
+		pkg, ok := a.X.(*ast.Ident)
+		if !ok || a.Sel.Name != "LockNamespace" {
+			return "", false
+		}
+		ns, ok := lockNamespaces[pkg.Name]
+		return ns, ok
+	}
+	return "", false
 }

@@ -3,3 +3,8 @@
 // reads the account's item, checks it, and writes it back guarded by the
 // account lock's fencing token.
 package accounts
+
+// LockNamespace is the namespace of the function's lock IDs under the
+// middleware: account-events' locks are "account/<accountId>". The CDK stack grants the function exactly the lock
+// IDs with this prefix.
+const LockNamespace = "account"
