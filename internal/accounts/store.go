@@ -2,11 +2,8 @@ package accounts
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -155,41 +152,13 @@ func (s *Store) Apply(ctx context.Context, tx Transaction, token int64) (Result,
 	if err := appdata.Think(ctx, s.Think); err != nil {
 		return 0, fmt.Errorf("accounts: apply %s: %w", tx.TransactionID, err)
 	}
-	names := map[string]string{"#id": appdata.PartitionKey, "#set": attrDeclined}
-	values := map[string]types.AttributeValue{":tx": appdata.SS(tx.TransactionID)}
-	var set []string
+	u := appdata.FencedUpdate{ID: ID(tx.AccountID), AddTo: attrDeclined, Member: tx.TransactionID, Token: token}
 	res := Declined
 	if a.Balance+tx.Amount >= 0 {
-		res = Applied
-		names["#set"], names["#bal"] = attrApplied, attrBalance
-		values[":bal"] = appdata.N(a.Balance + tx.Amount)
-		set = append(set, "#bal = :bal")
+		res, u.AddTo = Applied, attrApplied
+		u.Set = map[string]types.AttributeValue{attrBalance: appdata.N(a.Balance + tx.Amount)}
 	}
-	cond := "attribute_exists(#id)"
-	if token != 0 {
-		fc, fn, fv := appdata.Fence(token)
-		cond += " AND (" + fc + ")"
-		set = append(set, appdata.FenceSet)
-		maps.Copy(names, fn)
-		maps.Copy(values, fv)
-	}
-	expr := "ADD #set :tx"
-	if len(set) > 0 {
-		expr = "SET " + strings.Join(set, ", ") + " " + expr
-	}
-	_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       appdata.Key(ID(tx.AccountID)),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return 0, fmt.Errorf("accounts: apply %s to %s with token %d: %w", tx.TransactionID, tx.AccountID, token, appdata.ErrStaleToken)
-		}
+	if err := u.Send(ctx, s.DB, s.Table); err != nil {
 		return 0, fmt.Errorf("accounts: apply %s to %s: %w", tx.TransactionID, tx.AccountID, err)
 	}
 	return res, nil

@@ -2,11 +2,8 @@ package stock
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -153,42 +150,16 @@ func (s *Store) Reserve(ctx context.Context, o Order, token int64) (Result, erro
 	if err := appdata.Think(ctx, s.Think); err != nil {
 		return 0, fmt.Errorf("stock: reserve %s: %w", o.OrderID, err)
 	}
-	names := map[string]string{"#id": appdata.PartitionKey, "#set": attrRejected}
-	values := map[string]types.AttributeValue{":order": appdata.SS(o.OrderID)}
-	var set []string
+	u := appdata.FencedUpdate{ID: ID(o.SKU), AddTo: attrRejected, Member: o.OrderID, Token: token}
 	res := OutOfStock
 	if it.Available >= o.Quantity {
-		res = Reserved
-		names["#set"], names["#avail"], names["#res"] = attrOrders, attrAvailable, attrReserved
-		values[":avail"] = appdata.N(it.Available - o.Quantity)
-		values[":res"] = appdata.N(it.Reserved + o.Quantity)
-		set = append(set, "#avail = :avail", "#res = :res")
-	}
-	cond := "attribute_exists(#id)"
-	if token != 0 {
-		fc, fn, fv := appdata.Fence(token)
-		cond += " AND (" + fc + ")"
-		set = append(set, appdata.FenceSet)
-		maps.Copy(names, fn)
-		maps.Copy(values, fv)
-	}
-	expr := "ADD #set :order"
-	if len(set) > 0 {
-		expr = "SET " + strings.Join(set, ", ") + " " + expr
-	}
-	in := &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       appdata.Key(ID(o.SKU)),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	}
-	if _, err := s.DB.UpdateItem(ctx, in); err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return 0, fmt.Errorf("stock: reserve %s for order %s with token %d: %w", o.SKU, o.OrderID, token, appdata.ErrStaleToken)
+		res, u.AddTo = Reserved, attrOrders
+		u.Set = map[string]types.AttributeValue{
+			attrAvailable: appdata.N(it.Available - o.Quantity),
+			attrReserved:  appdata.N(it.Reserved + o.Quantity),
 		}
+	}
+	if err := u.Send(ctx, s.DB, s.Table); err != nil {
 		return 0, fmt.Errorf("stock: reserve %s for order %s: %w", o.SKU, o.OrderID, err)
 	}
 	return res, nil
