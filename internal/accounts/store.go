@@ -104,18 +104,13 @@ func (s *Store) Open(ctx context.Context, account string, balance int64) error {
 // Get reads account's item, strongly consistently. It returns an error
 // matching appdata.ErrNotFound if there is none.
 func (s *Store) Get(ctx context.Context, account string) (Account, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.Table),
-		Key:            appdata.Key(ID(account)),
-		ConsistentRead: aws.Bool(true),
-	})
+	d, found, err := appdata.Read(ctx, s.DB, s.Table, ID(account))
 	if err != nil {
 		return Account{}, fmt.Errorf("accounts: get %s: %w", account, err)
 	}
-	if out.Item == nil {
+	if !found {
 		return Account{}, fmt.Errorf("accounts: account %q: %w", account, appdata.ErrNotFound)
 	}
-	d := appdata.Decoder{Item: out.Item}
 	a := Account{
 		ID:       account,
 		Balance:  d.Int(attrBalance),

@@ -169,15 +169,10 @@ func (j *Job) sum(ctx context.Context) (Summary, error) {
 // Get reads the rollup item, strongly consistently; the zero State if
 // no run has started.
 func (j *Job) Get(ctx context.Context) (State, error) {
-	out, err := j.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(j.Table),
-		Key:            appdata.Key(ID),
-		ConsistentRead: aws.Bool(true),
-	})
+	d, _, err := appdata.Read(ctx, j.DB, j.Table, ID)
 	if err != nil {
 		return State{}, fmt.Errorf("rollup: get: %w", err)
 	}
-	d := appdata.Decoder{Item: out.Item}
 	st := State{
 		Runs:      d.Int(attrRuns),
 		Completed: d.Int(attrCompleted),

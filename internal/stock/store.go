@@ -100,18 +100,13 @@ func (s *Store) Put(ctx context.Context, sku string, available int64) error {
 // Get reads sku's item, strongly consistently. It returns an error
 // matching appdata.ErrNotFound if the SKU has none.
 func (s *Store) Get(ctx context.Context, sku string) (Item, error) {
-	out, err := s.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.Table),
-		Key:            appdata.Key(ID(sku)),
-		ConsistentRead: aws.Bool(true),
-	})
+	d, found, err := appdata.Read(ctx, s.DB, s.Table, ID(sku))
 	if err != nil {
 		return Item{}, fmt.Errorf("stock: get %s: %w", sku, err)
 	}
-	if out.Item == nil {
+	if !found {
 		return Item{}, fmt.Errorf("stock: SKU %q: %w", sku, appdata.ErrNotFound)
 	}
-	d := appdata.Decoder{Item: out.Item}
 	it := Item{
 		SKU:       sku,
 		Available: d.Int(attrAvailable),
