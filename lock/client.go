@@ -53,6 +53,11 @@ func NewClient(db DynamoDBAPI, table string, opts ...Option) (*Client, error) {
 // Table returns the name of the client's lock table.
 func (c *Client) Table() string { return c.table }
 
+// ClockSkewTolerance returns the client's default clock-skew tolerance
+// (WithClockSkewTolerance): a lease's TTL must be longer than it, and a
+// holder's context ends this long before its lease does.
+func (c *Client) ClockSkewTolerance() time.Duration { return c.opts.skew }
+
 // TryAcquire makes one attempt to acquire the lock id: one DynamoDB request.
 // It returns a *HeldError (matching ErrLockAlreadyAcquired) if another
 // holder has it, whatever the wait option says.
