@@ -1,11 +1,13 @@
 // Package httpfault sits between the AWS SDK and DynamoDB to count requests
 // by operation and inject the faults that really happen: added latency,
 // responses lost after DynamoDB applied the request, connections reset
-// before it, server errors and throttling.
+// before it, server errors and throttling, and requests that land after
+// their caller gave up on them.
 package httpfault
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -37,10 +39,17 @@ const (
 	ServerError
 	// Throttle answers 400 ThrottlingException without sending.
 	Throttle
+	// LandLate holds the request back for the action's Delay and then
+	// sends it, detached from its caller: the caller gets its context's
+	// error if its context ends first, or else a connection reset (which
+	// the SDK retries), but never the response. It is a request stuck in
+	// the network that DynamoDB applies after the caller gave up, or after
+	// the SDK's retry. WaitLate waits until every such request has landed.
+	LandLate
 	numKinds
 )
 
-var kindNames = [...]string{"pass", "drop-response", "reset-before-send", "server-error", "throttle"}
+var kindNames = [...]string{"pass", "drop-response", "reset-before-send", "server-error", "throttle", "land-late"}
 
 func (k Kind) String() string {
 	if k >= 0 && k < numKinds {
@@ -76,6 +85,7 @@ type Client struct {
 	mu     sync.Mutex // protects counts and faults
 	counts map[string]int
 	faults map[Kind]int
+	late   sync.WaitGroup // LandLate requests not yet landed
 }
 
 // Do implements HTTPClient.
@@ -110,6 +120,9 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		c.faults[act.Kind]++
 		c.mu.Unlock()
 	}
+	if act.Kind == LandLate {
+		return c.landLate(req, body, act.Delay)
+	}
 	if act.Delay > 0 {
 		t := time.NewTimer(act.Delay)
 		select {
@@ -135,6 +148,34 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	resp.Body.Close()
 	return nil, reset()
 }
+
+// landLate sends req after delay on a context of its own and tells the
+// caller it failed: with its context's error if that ends first, or else
+// with a connection reset once the delay has passed.
+func (c *Client) landLate(req *http.Request, body []byte, delay time.Duration) (*http.Response, error) {
+	late := req.Clone(context.WithoutCancel(req.Context()))
+	late.Body = io.NopCloser(bytes.NewReader(body))
+	landed := make(chan struct{})
+	c.late.Add(1)
+	go func() {
+		defer c.late.Done()
+		defer close(landed)
+		time.Sleep(delay)
+		if resp, err := c.Next.Do(late); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	select {
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	case <-landed:
+		return nil, reset()
+	}
+}
+
+// WaitLate waits until every LandLate request has been sent and answered.
+func (c *Client) WaitLate() { c.late.Wait() }
 
 // Count returns how many requests of op went through, faulted or not.
 func (c *Client) Count(op string) int {
