@@ -214,7 +214,22 @@ func keys[T any](ctx context.Context, key KeyFunc[T], namespace string, event T)
 	if err != nil {
 		return nil, withEventID(err, eventID(ctx, event))
 	}
-	return lockIDs(namespace, ks), nil
+	// A key given twice (one SKU on two order lines) is one lock: an SQS
+	// record must not wait for itself.
+	return compactIDs(lockIDs(namespace, ks)), nil
+}
+
+// compactIDs removes repeated IDs from ids, keeping the first of each in
+// place.
+func compactIDs(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	return slices.DeleteFunc(ids, func(id string) bool {
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
+		return false
+	})
 }
 
 // eventID identifies an event in errors and logs: its own ID when it has

@@ -12,7 +12,8 @@ import (
 
 // KeyFunc derives the lock keys of an event: one or more non-empty
 // strings, which Wrap and WrapSQS turn into lock IDs under the namespace.
-// Several keys are locked all or none. An error, best a *KeyError saying
+// Several keys are locked all or none; a key given more than once (one
+// SKU on two lines of an order) is locked once. An error, best a *KeyError saying
 // which expression found what, fails the event (see RunUnkeyed). Any Go
 // function of this shape is a KeyFunc.
 type KeyFunc[T any] func(ctx context.Context, event T) ([]string, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 
@@ -120,7 +121,9 @@ func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], 
 			}
 			last["g\x00"+group] = i
 		}
-		r.after = deps
+		// Only earlier records, each once: a record never waits for itself.
+		slices.Sort(deps)
+		r.after = slices.Compact(deps)
 	}
 	return recs
 }
@@ -138,14 +141,14 @@ func fifoGroup(m events.SQSMessage) (string, bool) {
 // record processes one record once those before it are done, and reports
 // whether it failed.
 func (in *invocation) record(ctx context.Context, recs []record, r *record, sem chan struct{}, h func(context.Context, events.SQSMessage) error) (bool, error) {
-	for _, j := range r.after {
-		<-recs[j].done
-	}
 	log := in.log.With("messageId", r.msg.MessageId)
 	fail := func(err error, msg string) (bool, error) {
 		in.stats.failed()
 		log.Warn(msg, "lockIds", r.ids, "error", err)
 		return true, err
+	}
+	if err := in.waitFor(ctx, recs, r.after); err != nil {
+		return fail(err, "record not started")
 	}
 	if r.prev >= 0 && recs[r.prev].failed {
 		return fail(fmt.Errorf("middleware: an earlier record of message group %q failed", r.msg.Attributes["MessageGroupId"]), "record failed: earlier record of its FIFO group failed")
@@ -169,6 +172,29 @@ func (in *invocation) record(ctx context.Context, recs []record, r *record, sem 
 		return fail(err, "lock not acquired: record failed")
 	}
 	return false, nil
+}
+
+// waitFor waits until the records after are done. It gives up when ctx
+// ends or the invocation's deadline less the reserve passes, after which
+// the record could not start anyway: an earlier record whose handler
+// ignores its context must not hold the others past the invocation.
+func (in *invocation) waitFor(ctx context.Context, recs []record, after []int) error {
+	if len(after) == 0 {
+		return nil
+	}
+	if !in.deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, in.deadline.Add(-in.o.reserve), in.reserveCause)
+		defer cancel()
+	}
+	for _, j := range after {
+		select {
+		case <-recs[j].done:
+		case <-ctx.Done():
+			return fmt.Errorf("middleware: gave up waiting for earlier record %q of the same key or group: %w", recs[j].msg.MessageId, context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // response names the failed records in batch order.

@@ -432,3 +432,124 @@ func TestSQSLeaseInContext(t *testing.T) {
 		t.Errorf("lock IDs %v", tokens)
 	}
 }
+
+// within fails the test if f does not return within d, so that a wrapper
+// that hangs fails the test quickly instead of timing out the binary.
+func within(t *testing.T, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still running after %s: hung", d)
+	}
+}
+
+// A key function that yields one key twice for an event locks it once:
+// the event does not wait for itself, in Wrap and WrapSQS alike.
+func TestRepeatedKeysAreOneKey(t *testing.T) {
+	t.Parallel()
+	order := events.SQSMessage{MessageId: "order-1",
+		Body: `{"orderId":"o-1","lines":[{"sku":"BLUE-MUG","quantity":1},{"sku":"BLUE-MUG","quantity":2}]}`,
+		MessageAttributes: map[string]events.SQSMessageAttribute{
+			"skus": {DataType: "String.Array", StringListValues: []string{"BLUE-MUG", "BLUE-MUG"}},
+		}}
+	for _, tc := range []struct {
+		name string
+		key  middleware.KeyFunc[events.SQSMessage]
+	}{
+		{"body path with one SKU on two lines", must(middleware.SQSBodyPath("lines[].sku"))},
+		{"string-list attribute", middleware.SQSAttribute("skus")},
+		{"constant", middleware.Constant[events.SQSMessage]("BLUE-MUG", "BLUE-MUG")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			handler := func(ctx context.Context, m events.SQSMessage) error {
+				leases := lock.AllFromContext(ctx)
+				if len(leases) != 1 || leases[0].LockID() != "test/BLUE-MUG" {
+					return fmt.Errorf("%d leases in ctx, want one on test/BLUE-MUG", len(leases))
+				}
+				return nil
+			}
+			t.Run("WrapSQS", func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				h := middleware.WrapSQS(e.c, tc.key, handler, e.opts()...)
+				ctx, _ := lambdaCtx(t, "req-1", 5*time.Second)
+				within(t, 10*time.Second, func() {
+					resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{order}})
+					if err != nil || len(resp.BatchItemFailures) != 0 {
+						t.Errorf("failures %v, error %v", failures(resp), err)
+					}
+				})
+				e.requireFree("BLUE-MUG")
+			})
+			t.Run("Wrap", func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t)
+				h := middleware.Wrap(e.c, tc.key, func(ctx context.Context, m events.SQSMessage) (string, error) {
+					return "done", handler(ctx, m)
+				}, e.opts()...)
+				ctx, _ := lambdaCtx(t, "req-1", 5*time.Second)
+				within(t, 10*time.Second, func() {
+					if out, err := h(ctx, order); err != nil || out != "done" {
+						t.Errorf("got %q, %v", out, err)
+					}
+				})
+				if n := e.net.Count("UpdateItem"); n != 2 {
+					t.Errorf("%d lock requests, want one acquire and one release", n)
+				}
+				e.requireFree("BLUE-MUG")
+			})
+		})
+	}
+}
+
+// A record waiting for an earlier record of its key gives up when the
+// invocation's time is over, failing as not started, even while the
+// earlier record's handler (which ignores its context) still runs.
+func TestSQSWaitForEarlierRecordEndsWithTheInvocation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			if m.MessageId == "first" {
+				<-release // a handler that ignores its context
+			}
+			return nil
+		}, e.opts(middleware.WithReserve(100*time.Millisecond))...)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "first", Body: `{"sku":"BLUE-MUG"}`},
+		{MessageId: "second", Body: `{"sku":"BLUE-MUG"}`},
+	}}
+	ctx, _ := lambdaCtx(t, "req-1", time.Second)
+	type result struct {
+		resp events.SQSEventResponse
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := h(ctx, batch)
+		res <- result{resp, err}
+	}()
+	// The second record is given up while the first still runs.
+	for start := time.Now(); len(e.logLines("record not started")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			close(release)
+			t.Fatalf("the second record still waits for the first after the invocation's deadline; log:\n%s", e.logs)
+		}
+	}
+	close(release)
+	r := <-res
+	if got := failures(r.resp); !slices.Equal(got, []string{"second"}) {
+		t.Errorf("BatchItemFailures = %v, want [second]", got)
+	}
+	if lines := e.logLines("record not started"); len(lines) != 1 || lines[0]["messageId"] != "second" {
+		t.Errorf("want the second record logged as not started, log:\n%s", e.logs)
+	}
+}
