@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // MaxLockIDBytes is DynamoDB's limit on a partition key's size.
@@ -53,10 +55,10 @@ func NewClient(db DynamoDBAPI, table string, opts ...Option) (*Client, error) {
 // Table returns the name of the client's lock table.
 func (c *Client) Table() string { return c.table }
 
-// ClockSkewTolerance returns the client's default clock-skew tolerance
-// (WithClockSkewTolerance): a lease's TTL must be longer than it, and a
-// holder's context ends this long before its lease does.
-func (c *Client) ClockSkewTolerance() time.Duration { return c.opts.skew }
+// ClockSkewTolerance returns the clock-skew tolerance of a call with opts
+// (WithClockSkewTolerance): a holder's context ends this long before its
+// lease does, and a lease's TTL must be at least MinTTL of it.
+func (c *Client) ClockSkewTolerance(opts ...Option) time.Duration { return c.opts.with(opts).skew }
 
 // TryAcquire makes one attempt to acquire the lock id: one DynamoDB request.
 // It returns a *HeldError (matching ErrLockAlreadyAcquired) if another
@@ -123,9 +125,10 @@ func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, err
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
-	out, err := c.db.UpdateItem(ctx, req.input())
+	var seen attempts
+	out, err := c.db.UpdateItem(ctx, req.input(), seen.option())
 	if err != nil {
-		return nil, c.acquireFailed(ctx, req, err)
+		return nil, c.acquireFailed(ctx, req, err, seen.any())
 	}
 	rec, err := ParseRecord(out.Attributes)
 	if err != nil || rec.LeaseID != req.leaseID {
@@ -133,7 +136,7 @@ func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, err
 		c.cleanup(ctx, req)
 		return nil, fmt.Errorf("%w: %q: unexpected item after acquire: %v", ErrLockAcquisition, id, err)
 	}
-	lease := newLease(c, id, req, rec.Token, started)
+	lease := newLease(c, id, req, rec, started)
 	if !time.Now().Before(lease.Deadline()) {
 		// The answer came so late that the lease is over (less the
 		// tolerance): a holder could not use it safely.
@@ -146,18 +149,48 @@ func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, err
 
 // acquireFailed turns an acquire's error into a HeldError when the
 // condition failed, or else into an acquisition error, after clearing the
-// lease in case the request went through and only its answer was lost.
-func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error) error {
+// lease in case the request went through and only its answer was lost
+// (maybeApplied).
+func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error, maybeApplied bool) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
 		rec, perr := ParseRecord(ccf.Item)
-		if perr != nil {
+		switch {
+		case perr != nil:
 			return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, perr)
+		case rec.LeaseID == req.leaseID:
+			// A retry of a request that went through found its own lease
+			// released: by an operator, or by the clean-up of an earlier
+			// call. The lock is free, but this lease is over.
+			by := "released"
+			if rec.Forced {
+				by = fmt.Sprintf("force-released by %q", rec.ReleasedBy)
+			}
+			return fmt.Errorf("%w: %q: the acquire went through but its lease was %s before the answer came; the lock is free", ErrLockAcquisition, req.id, by)
 		}
 		return &HeldError{LockID: req.id, Holder: rec.Holder}
 	}
-	c.cleanup(ctx, req)
+	if maybeApplied {
+		c.cleanup(ctx, req)
+	}
+	if isKeySchemaMismatch(err) {
+		return fmt.Errorf("%w: %q: table %q is not a lock table: its partition key must be %s (S), with no sort key (see lock.Table): %w",
+			ErrLockAcquisition, req.id, c.table, PartitionKey, err)
+	}
 	return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, err)
+}
+
+// isKeySchemaMismatch reports whether err is DynamoDB's answer to a key
+// that does not fit the table's key schema: "The provided key element does
+// not match the schema" (DynamoDB Local: "One of the required keys was not
+// given a value").
+func isKeySchemaMismatch(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		return false
+	}
+	msg := ae.ErrorMessage()
+	return strings.Contains(msg, "key element does not match the schema") || strings.Contains(msg, "required keys was not given a value")
 }
 
 // cleanup releases req's lease if the acquire went through unseen. It runs

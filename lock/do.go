@@ -50,10 +50,22 @@ func (c *Client) DoAll(ctx context.Context, ids []string, fn func(context.Contex
 // Run runs fn under leases that the caller acquired, as Do does: fn's
 // context carries them and ends with the earliest lease (or is cancelled
 // when a heartbeat finds one lost), and every lease is released when fn
-// returns or panics, on a context that outlives ctx's cancellation.
+// returns or panics, on a context that outlives ctx's cancellation. A nil
+// or already released lease would leave fn without exclusion: then Run
+// releases the other leases and returns ErrInvalidInput without running
+// fn.
 func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (err error) {
-	if len(leases) == 0 || fn == nil {
-		return invalid("Run needs leases and a function")
+	if err := checkRun(leases, fn); err != nil {
+		var held []*Lease
+		for _, l := range leases {
+			if l != nil {
+				held = append(held, l)
+			}
+		}
+		if len(held) > 0 {
+			err = errors.Join(err, releaseAll(ctx, held, held[0].o.releaseTimeout))
+		}
+		return err
 	}
 	fnCtx, stop := workContext(ctx, leases)
 	defer func() {
@@ -67,6 +79,24 @@ func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (
 		}
 	}()
 	return fn(context.WithValue(fnCtx, leaseKey{}, leases))
+}
+
+func checkRun(leases []*Lease, fn func(context.Context) error) error {
+	if len(leases) == 0 || fn == nil {
+		return invalid("Run needs leases and a function")
+	}
+	for i, l := range leases {
+		if l == nil {
+			return invalid("Run: lease %d of %d is nil", i+1, len(leases))
+		}
+		l.mu.Lock()
+		released := l.released
+		l.mu.Unlock()
+		if released {
+			return invalid("Run: the lease of %q was already released", l.id)
+		}
+	}
+	return nil
 }
 
 // workContext returns the context fn runs under and a function that ends it

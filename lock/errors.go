@@ -31,6 +31,14 @@ var (
 	// report it; Do cancels fn's context with it as the cause.
 	ErrLockLost = errors.New("lock: lost")
 
+	// ErrReleaseUnknown means a release could not be confirmed: an earlier
+	// attempt may have gone through (its answer was lost), but by the time
+	// a retry arrived the lock had changed hands in a way that does not
+	// tell whether this holder released it, an operator did, or its lease
+	// ran out. Errors matching it also match ErrLockRelease, never
+	// ErrLockLost. Either way the lock is no longer this holder's.
+	ErrReleaseUnknown = errors.New("lock: release outcome unknown")
+
 	// ErrInvalidInput means an argument or option was rejected before any
 	// request was sent.
 	ErrInvalidInput = errors.New("lock: invalid input")

@@ -194,6 +194,11 @@ func TestBadInput(t *testing.T) {
 	e := newEnv(t)
 	c := e.client()
 	noop := func(context.Context) error { return nil }
+	held, err := c.TryAcquire(ctx, "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(ctx)
 	tests := []struct {
 		name string
 		call func() error
@@ -202,6 +207,18 @@ func TestBadInput(t *testing.T) {
 		{"lock ID over 2048 bytes", func() error { _, err := c.Acquire(ctx, strings.Repeat("x", 2049)); return err }},
 		{"negative TTL", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(-time.Second)) }},
 		{"TTL not above the tolerance", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(10*time.Millisecond)) }},
+		{"TTL just above the default tolerance", func() error {
+			dc, err := lock.NewClient(e.db, e.table)
+			if err != nil {
+				return err
+			}
+			err = dc.Do(ctx, "id", noop, lock.WithTTL(1001*time.Millisecond))
+			if err != nil && !strings.Contains(err.Error(), "WithClockSkewTolerance") {
+				t.Errorf("%v does not name the option that fixes it", err)
+			}
+			return err
+		}},
+		{"extend TTL under twice the tolerance", func() error { return held.Extend(ctx, 30*time.Millisecond) }},
 		{"negative wait", func() error { return c.Do(ctx, "id", noop, lock.WithWait(-1)) }},
 		{"heartbeat as long as the TTL", func() error {
 			return c.Do(ctx, "id", noop, lock.WithTTL(time.Second), lock.WithHeartbeat(time.Second))

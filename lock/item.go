@@ -24,6 +24,7 @@ const (
 	attrReleasedBy    = "ReleasedBy"    // S: who forced the last release, for audit
 	attrReleaseReason = "ReleaseReason" // S: why it was forced
 	attrForcedLease   = "ForcedLease"   // S: the last lease an operator released
+	attrForceCount    = "ForceCount"    // N: how many leases operators have released
 )
 
 // Record is everything stored for one lock, as operators see it.
@@ -41,6 +42,12 @@ type Record struct {
 	ReleaseReason string
 	// CleanupAt is the item's TTL: when DynamoDB may delete it.
 	CleanupAt time.Time
+	// ForcedLease is the last lease an operator released, and ForceCount
+	// how many leases operators have released, since the item was created.
+	// A holder's release compares them with what it saw at its acquire to
+	// tell an operator's release of its lease from its own.
+	ForcedLease string
+	ForceCount  int64
 }
 
 // Held reports whether the record's lease is held at now: not released and
@@ -64,8 +71,12 @@ func ParseRecord(item map[string]types.AttributeValue) (Record, error) {
 	r.ReleasedBy = str(item, attrReleasedBy)
 	r.ReleaseReason = str(item, attrReleaseReason)
 	r.Released = r.LeaseID != "" && str(item, attrReleasedLease) == r.LeaseID
-	r.Forced = r.Released && str(item, attrForcedLease) == r.LeaseID
+	r.ForcedLease = str(item, attrForcedLease)
+	r.Forced = r.Released && r.ForcedLease == r.LeaseID
 	if r.Token, err = num(item, attrToken); err != nil {
+		return r, err
+	}
+	if r.ForceCount, err = num(item, attrForceCount); err != nil {
 		return r, err
 	}
 	for _, f := range []struct {

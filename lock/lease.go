@@ -18,14 +18,24 @@ type Lease struct {
 	leaseID string
 	token   int64
 	o       options
+	// forces is the item's ForceCount when the lease was acquired.
+	forces int64
 
-	mu       sync.Mutex // protects the fields below
-	end      time.Time  // local monotonic end of the lease
-	released bool
+	mu  sync.Mutex // protects the fields below
+	end time.Time  // local monotonic end of the lease
+	// storedEnd is the lease's end as stored in the item, by the lock's
+	// clock; at least this (an extend whose answer was lost may have moved
+	// it later).
+	storedEnd time.Time
+	released  bool
+	// releaseSent: an earlier Release call failed after sending a request
+	// that may have been applied.
+	releaseSent bool
 }
 
-func newLease(c *Client, id string, req acquireRequest, token int64, started time.Time) *Lease {
-	return &Lease{client: c, id: id, leaseID: req.leaseID, token: token, o: req.o, end: started.Add(req.o.ttl)}
+func newLease(c *Client, id string, req acquireRequest, rec Record, started time.Time) *Lease {
+	return &Lease{client: c, id: id, leaseID: req.leaseID, token: rec.Token, o: req.o, forces: rec.ForceCount,
+		end: started.Add(req.o.ttl), storedEnd: req.expiresAt()}
 }
 
 // LockID returns the ID of the lock held.
@@ -44,7 +54,7 @@ func (l *Lease) FencingToken() int64 { return l.token }
 
 // Deadline returns when the holder must have stopped working: the lease's
 // end less the clock-skew tolerance, by the local monotonic clock. Extend
-// moves it.
+// moves it later, never earlier.
 func (l *Lease) Deadline() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -53,20 +63,33 @@ func (l *Lease) Deadline() time.Time {
 
 // Release releases the lock: one conditional write, which goes through only
 // if the lease is still the lock's current one. Releasing twice, or again
-// after a lost response, is not an error. If the lease was taken over, the
-// error matches both ErrLockRelease and ErrLockLost; other failures match
-// ErrLockRelease and wrap the SDK's error.
+// after a lost response, is not an error. If the lease was taken over or
+// an operator released it, the error matches both ErrLockRelease and
+// ErrLockLost. If an earlier attempt may have gone through but the lock
+// has moved on so that it cannot be told whether it did, the error matches
+// ErrLockRelease and ErrReleaseUnknown (not ErrLockLost). Other failures
+// match ErrLockRelease and wrap the SDK's error.
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
-	done := l.released
+	done, sent := l.released, l.releaseSent
 	l.mu.Unlock()
 	if done {
 		return nil
 	}
+	var seen attempts
 	now := l.o.clock.Now()
-	_, err := l.client.db.UpdateItem(ctx, releaseInput(l.client.table, l.id, l.leaseID, now, l.o.retention))
+	_, err := l.client.db.UpdateItem(ctx, releaseInput(l.client.table, l.id, l.leaseID, now, l.o.retention), seen.option())
 	if err != nil {
-		if err = l.releaseFailed(err); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if !errors.As(err, &ccf) {
+			if seen.any() {
+				l.mu.Lock()
+				l.releaseSent = true
+				l.mu.Unlock()
+			}
+			return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
+		}
+		if err := l.releaseRefused(ccf.Item, sent || seen.earlier()); err != nil {
 			return err
 		}
 	}
@@ -76,38 +99,71 @@ func (l *Lease) Release(ctx context.Context) error {
 	return nil
 }
 
-// releaseFailed tells a release that already happened (a retry whose first
-// attempt went through, then another holder acquired) from a lost lock.
-func (l *Lease) releaseFailed(err error) error {
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
-		return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
+// releaseRefused judges the item a release's failed condition found in
+// place of the lease. It returns nil when the item shows that this
+// holder's own release went through earlier (maybeSent: an earlier attempt
+// may have been applied, its answer lost), an error matching ErrLockLost
+// when the lease was lost, and one matching ErrReleaseUnknown when it
+// cannot be told which.
+func (l *Lease) releaseRefused(item map[string]types.AttributeValue, maybeSent bool) error {
+	if len(item) == 0 {
+		if maybeSent {
+			return l.unknown("the lock's item is gone")
+		}
+		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
 	}
-	if l.releasedEarlier(ccf.Item) {
+	rec, err := ParseRecord(item)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
+	case rec.LeaseID == l.leaseID && rec.Released && !rec.Forced:
+		return nil // an earlier attempt went through
+	case rec.LeaseID == l.leaseID, !maybeSent, l.forced(rec) == forcedYes:
+		// Force-released, or taken over by a lease this holder never
+		// released.
+		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
+	}
+	// The lock moved on, and this holder's release may have gone through.
+	// The lease could have been taken over by expiry only by an acquire
+	// later than its stored end (by the acquirer's clock, and every later
+	// acquire then too, with clocks within the tolerance): if the current
+	// holder acquired before it, the lease ended by a release, and unless
+	// an operator's, by this holder's.
+	l.mu.Lock()
+	storedEnd := l.storedEnd
+	l.mu.Unlock()
+	inTime := !rec.AcquiredAt.IsZero() && !rec.AcquiredAt.Add(time.Millisecond).After(storedEnd)
+	if inTime && l.forced(rec) == forcedNo {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(ccf.Item))
+	return l.unknown("an earlier attempt may have released it, and the lock has changed hands since")
 }
 
-// releasedEarlier reports whether item, found in place of the lease by a
-// release, shows that an earlier attempt of the same release went through
-// and only its answer was lost: the item records this lease as released by
-// its holder; or another holder has the lock although this lease has not
-// ended by the local clock, which, with clocks within the tolerance, only
-// this holder's release allows (the lock may have changed hands more than
-// once since). An operator's forced release is never taken for the
-// holder's own.
-func (l *Lease) releasedEarlier(item map[string]types.AttributeValue) bool {
-	if len(item) == 0 || str(item, attrForcedLease) == l.leaseID {
-		return false
+func (l *Lease) unknown(reason string) error {
+	return fmt.Errorf("%w: %w: %q: %s", ErrLockRelease, ErrReleaseUnknown, l.id, reason)
+}
+
+// forcedness says whether an operator released a lease.
+type forcedness int
+
+const (
+	forcedUnknown forcedness = iota
+	forcedYes
+	forcedNo
+)
+
+// forced tells from a later item whether an operator released this
+// lease: the item names the last lease forced, and counts them; if it is
+// not this one and at most one was forced since this lease was acquired,
+// this one was not.
+func (l *Lease) forced(rec Record) forcedness {
+	switch {
+	case rec.ForcedLease == l.leaseID:
+		return forcedYes
+	case rec.ForceCount == l.forces || rec.ForceCount == l.forces+1:
+		return forcedNo
 	}
-	if str(item, attrReleasedLease) == l.leaseID {
-		return true
-	}
-	l.mu.Lock()
-	end := l.end
-	l.mu.Unlock()
-	return str(item, attrLease) != l.leaseID && time.Now().Before(end)
+	return forcedUnknown
 }
 
 // lost describes the item that a release or extend found in place of the
@@ -117,42 +173,69 @@ func (l *Lease) lost(item map[string]types.AttributeValue) *LostError {
 		return &LostError{LockID: l.id, Reason: "the lock's item is gone"}
 	}
 	rec, err := ParseRecord(item)
-	switch {
-	case err != nil:
+	if err != nil {
 		return &LostError{LockID: l.id, Reason: err.Error()}
-	case rec.LeaseID == l.leaseID && rec.Forced:
-		return &LostError{LockID: l.id, Reason: fmt.Sprintf("it was force-released by %q (%s)", rec.ReleasedBy, rec.ReleaseReason)}
-	case rec.LeaseID == l.leaseID && rec.Released:
-		return &LostError{LockID: l.id, Reason: "it was released"}
-	default:
-		h := rec.Holder
-		return &LostError{LockID: l.id, Holder: &h, Reason: "its lease ended and another holder took it over"}
 	}
+	if rec.LeaseID == l.leaseID {
+		if rec.Forced {
+			return &LostError{LockID: l.id, Reason: fmt.Sprintf("it was force-released by %q (%s)", rec.ReleasedBy, rec.ReleaseReason)}
+		}
+		return &LostError{LockID: l.id, Reason: "it was released"}
+	}
+	e := &LostError{LockID: l.id}
+	switch l.forced(rec) {
+	case forcedYes:
+		e.Reason = "an operator force-released it and another holder took it over"
+	case forcedNo:
+		e.Reason = "its lease ended and another holder took it over"
+	default:
+		e.Reason = "another holder took it over (its lease ended, or an operator released it)"
+	}
+	if rec.Held(l.o.clock.Now()) {
+		h := rec.Holder
+		e.Holder = &h
+	} else {
+		e.Reason += "; that holder's lease is over too"
+	}
+	return e
 }
 
 // Extend moves the lease's end to ttl from now (the lease's TTL if ttl is
-// zero): one conditional write, which goes through only if the lease is
-// still the lock's current one. If it is not, the error matches
-// ErrLockLost; other failures wrap the SDK's error.
+// zero), unless it already ends later: an extend never shortens a lease.
+// It is one conditional write, which goes through only if the lease is
+// still the lock's current one; if it is not, the error matches
+// ErrLockLost; other failures wrap the SDK's error. Extend moves Deadline,
+// but not the deadline of a context Do already handed to fn.
 func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if ttl == 0 {
 		ttl = l.o.ttl
 	}
-	if ttl <= l.o.skew || ttl%time.Millisecond != 0 {
-		return invalid("extend TTL %s must be whole milliseconds and longer than the clock-skew tolerance %s", ttl, l.o.skew)
+	if ttl%time.Millisecond != 0 {
+		return invalid("extend TTL %s must be whole milliseconds", ttl)
+	}
+	if ttl < MinTTL(l.o.skew) {
+		return ttlTooShort(ttl, l.o.skew)
 	}
 	started := time.Now()
 	end := l.o.clock.Now().Add(ttl)
 	_, err := l.client.db.UpdateItem(ctx, extendInput(l.client.table, l.id, l.leaseID, end, l.o.retention))
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
+		if !errors.As(err, &ccf) {
+			return fmt.Errorf("lock: extend %q: %w", l.id, err)
+		}
+		if rec, perr := ParseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released {
 			return l.lost(ccf.Item)
 		}
-		return fmt.Errorf("lock: extend %q: %w", l.id, err)
+		return nil // the lease already ends later
 	}
 	l.mu.Lock()
-	l.end = started.Add(ttl)
+	if e := started.Add(ttl); e.After(l.end) {
+		l.end = e
+	}
+	if e := ceilMilli(end); e.After(l.storedEnd) {
+		l.storedEnd = e
+	}
 	l.mu.Unlock()
 	return nil
 }

@@ -14,9 +14,15 @@ const (
 
 	// DefaultClockSkewTolerance is how far apart the holders' clocks may be.
 	// A holder's context ends this long before its lease does, and a waiter
-	// takes a lease over only this long after it ended. Hosts synchronised
-	// by NTP or Amazon Time Sync (as Lambda is) differ by milliseconds; one
-	// second leaves room for a badly synchronised host.
+	// takes a lease over only this long after it ended. Hosts on AWS
+	// synchronised by Amazon Time Sync (Lambda, and EC2 by default) are
+	// within about 1-2 ms of true time; hosts on public NTP within tens of
+	// milliseconds. One second leaves a twenty-fold margin for an operator's
+	// laptop or a badly synchronised host sharing the locks, at a cost: a
+	// crashed holder's lock is taken over a second later, every lease's
+	// working time is a second shorter, and TTLs must be at least two
+	// seconds (MinTTL). A fleet that runs only on AWS can lower it with
+	// WithClockSkewTolerance (100 ms still leaves a fifty-fold margin).
 	DefaultClockSkewTolerance = time.Second
 
 	// DefaultRetention is how long a lock's item is kept after its lease or
@@ -98,8 +104,8 @@ func (o options) validate() error {
 		return invalid("TTL %s has a precision finer than a millisecond", o.ttl)
 	case o.skew < 0:
 		return invalid("clock-skew tolerance must not be negative, got %s", o.skew)
-	case o.skew >= o.ttl:
-		return invalid("TTL %s must be longer than the clock-skew tolerance %s", o.ttl, o.skew)
+	case o.ttl < MinTTL(o.skew):
+		return ttlTooShort(o.ttl, o.skew)
 	case o.wait < 0:
 		return invalid("wait limit must not be negative, got %s", o.wait)
 	case o.heartbeat < 0 || (o.heartbeat > 0 && o.heartbeat < MinHeartbeatInterval):
@@ -125,9 +131,24 @@ func (o options) validate() error {
 	return nil
 }
 
+// MinTTL returns the shortest TTL accepted with the clock-skew tolerance
+// skew: twice the tolerance, so that a lease leaves the holder at least the
+// tolerance of working time (its context ends the tolerance before the
+// lease does). A shorter TTL would hand out leases that end before their
+// acquire's answer arrives.
+func MinTTL(skew time.Duration) time.Duration {
+	return max(2*skew, time.Millisecond)
+}
+
+func ttlTooShort(ttl, skew time.Duration) error {
+	return invalid("TTL %s is shorter than %s, twice the clock-skew tolerance %s: the holder's context ends the tolerance before the lease does; "+
+		"lengthen the TTL (WithTTL) or lower the tolerance (WithClockSkewTolerance)", ttl, MinTTL(skew), skew)
+}
+
 // WithTTL sets the lease length: how long the lock stays held if its holder
 // neither releases nor extends it. The default is DefaultTTL, 60 s. It must
-// be whole milliseconds and longer than the clock-skew tolerance.
+// be whole milliseconds and at least MinTTL: twice the clock-skew
+// tolerance, 2 s by default.
 func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
 
 // WithWait sets how long Acquire and Do keep trying a lock that is held,

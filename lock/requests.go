@@ -14,13 +14,15 @@ import (
 // request (the SDK's, after a lost response) is harmless.
 
 // acquireCondition lets an acquire through when the lock is free: no item;
-// this very lease (a retried request whose first attempt went through); the
-// current lease released; the lease ended more than the clock-skew
-// tolerance ago (:cutoff); or an item without a lease end (written by
-// another tool) whose TTL has passed.
+// this very lease, not released (a retried request whose first attempt went
+// through); the current lease released, if it is not this one (a late
+// retry must not take a lease that its clean-up or an operator released:
+// the item would still say released, and a second holder would enter); the
+// lease ended more than the clock-skew tolerance ago (:cutoff); or an item
+// without a lease end (written by another tool) whose TTL has passed.
 const acquireCondition = "attribute_not_exists(#id)" +
-	" OR #lease = :lease" +
-	" OR #rel = #lease" +
+	" OR (#lease = :lease AND NOT (#rel = :lease))" +
+	" OR (#rel = #lease AND NOT (#lease = :lease))" +
 	" OR #exp < :cutoff" +
 	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec))"
 
@@ -123,13 +125,15 @@ func releaseInput(table, id, leaseID string, now time.Time, retention time.Durat
 }
 
 // extendInput moves the end of leaseID to end, if it is still the item's
-// lease and was not released.
+// lease, was not released, and its stored end is not later: an extend
+// never shortens a lease, so a stale extend that lands after a later one
+// (or a shorter TTL) cannot move the end back under a holder's deadline.
 func extendInput(table, id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:           aws.String(table),
 		Key:                 keyOf(id),
 		UpdateExpression:    aws.String("SET #exp = :exp, #ttl = :ttl"),
-		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease)"),
+		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND #exp <= :exp"),
 		ExpressionAttributeNames: map[string]string{
 			"#exp": attrExpiresAt, "#ttl": TTLAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
 		},
@@ -146,12 +150,16 @@ func extendInput(table, id, leaseID string, end time.Time, retention time.Durati
 // lock it has seen held with leaseID and token, recording who did it and
 // why. It fails with a ConditionalCheckFailedException (carrying the
 // current item) if the lock has changed hands or was released since. The
-// holder's own release and extend then fail with ErrLockLost.
+// holder's own release and extend then fail with ErrLockLost. It counts
+// itself in the item's ForceCount, which lets a holder whose release was
+// retried tell this release from its own.
 func ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
 	in := releaseInput(table, id, leaseID, now, DefaultRetention)
-	in.UpdateExpression = aws.String("SET #rel = :lease, #forced = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why")
+	in.UpdateExpression = aws.String("SET #rel = :lease, #forced = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why ADD #fc :one")
 	in.ConditionExpression = aws.String("#lease = :lease AND #tok = :tok AND NOT (#rel = :lease)")
 	in.ExpressionAttributeNames["#tok"] = attrToken
+	in.ExpressionAttributeNames["#fc"] = attrForceCount
+	in.ExpressionAttributeValues[":one"] = nAttr(1)
 	in.ExpressionAttributeValues[":by"] = sAttr(by)
 	in.ExpressionAttributeValues[":why"] = sAttr(reason)
 	in.ExpressionAttributeValues[":tok"] = nAttr(token)

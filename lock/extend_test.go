@@ -1,0 +1,135 @@
+package lock_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// extendMarker is in the body of an extend request and no other.
+const extendMarker = `SET #exp = :exp, #ttl = :ttl"`
+
+// TestExtendNeverShortens: Extend with a TTL shorter than what is left
+// keeps the later end, in the item and in Deadline, so no other holder
+// enters while fn's context (which keeps its deadline) still runs.
+func TestExtendNeverShortens(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "shorten"
+	c := e.client(lock.WithTTL(3 * time.Second))
+	other := e.otherClient()
+	err := c.Do(ctx, id, func(ctx context.Context) error {
+		l, _ := lock.FromContext(ctx)
+		before, deadline := e.record(id).ExpiresAt, l.Deadline()
+		if err := l.Extend(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+		if got := e.record(id).ExpiresAt; got.Before(before) {
+			t.Errorf("extend moved the stored lease end from %s back to %s", before, got)
+		}
+		if got := l.Deadline(); got.Before(deadline) {
+			t.Errorf("extend moved Deadline from %s back to %s", deadline, got)
+		}
+		time.Sleep(300 * time.Millisecond) // past the shorter end, plus the tolerance twice
+		if ctx.Err() != nil {
+			t.Fatalf("fn's context ended early: %v", context.Cause(ctx))
+		}
+		if o, err := other.TryAcquire(ctx, id); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+			if err == nil {
+				_ = o.Release(ctx)
+			}
+			t.Errorf("another holder got in while fn's context runs: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStaleExtendLandsLate: an extend that lands after a later one (its
+// caller gave up on it) does not move the stored end backwards.
+func TestStaleExtendLandsLate(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "stale-extend"
+	l, err := e.client(lock.WithTTL(time.Second)).TryAcquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	late := true
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if late && strings.Contains(string(r.Body), extendMarker) {
+			late = false
+			return httpfault.Action{Kind: httpfault.LandLate, Delay: 300 * time.Millisecond}
+		}
+		return httpfault.Action{}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	err = l.Extend(short, 3*time.Second)
+	cancel()
+	if err == nil {
+		t.Fatal("extend whose caller gave up succeeded")
+	}
+	if err := l.Extend(ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := e.record(id).ExpiresAt
+	e.net.WaitLate()
+	if got := e.record(id).ExpiresAt; got.Before(want) {
+		t.Errorf("a stale extend moved the stored end back from %s to %s", want, got)
+	}
+	if err := l.Extend(ctx, 0); err != nil {
+		t.Errorf("extend after a stale one was refused: %v", err)
+	}
+}
+
+// TestAbandonedAcquireIsBounded: an acquire whose caller gave up while it
+// was in flight (so its clean-up found nothing) lands later and takes the
+// free lock, with no holder. The lock is then held by nobody only until
+// the end that request carried, computed when it was built (the TTL from
+// then), plus the tolerance: like a crashed holder's.
+func TestAbandonedAcquireIsBounded(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "abandoned"
+	const ttl, tol = 600 * time.Millisecond, 20 * time.Millisecond
+	late := true
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if late && strings.Contains(string(r.Body), "if_not_exists") {
+			late = false
+			return httpfault.Action{Kind: httpfault.LandLate, Delay: 200 * time.Millisecond}
+		}
+		return httpfault.Action{}
+	}
+	built := time.Now()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err := e.client(lock.WithTTL(ttl)).TryAcquire(short, id)
+	cancel()
+	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("abandoned acquire: %v, want ErrLockAcquisition", err)
+	}
+	e.net.WaitLate()
+	r := e.record(id)
+	if !r.Held(time.Now()) {
+		t.Fatalf("the late request did not take the free lock: %+v", r)
+	}
+	if limit := built.Add(ttl + 5*time.Millisecond); r.ExpiresAt.After(limit) {
+		t.Errorf("the abandoned lease ends %s, after its request's build time plus the TTL %s", r.ExpiresAt, limit)
+	}
+	w := e.otherClient(lock.WithWait(5 * time.Second))
+	l, err := w.Acquire(ctx, id)
+	if err != nil {
+		t.Fatalf("waiter did not get the abandoned lock: %v", err)
+	}
+	defer l.Release(ctx)
+	if by := r.ExpiresAt.Add(tol + 300*time.Millisecond); time.Now().After(by) {
+		t.Errorf("waiter got the lock at %s, later than the abandoned lease's end + tolerance + a wait step (%s)", time.Now(), by)
+	}
+}
