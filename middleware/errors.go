@@ -16,9 +16,13 @@ var (
 	// counts the invocation as failed and backs off.
 	ErrBatchFailed = errors.New("middleware: every record of the batch failed")
 
-	// ErrNoTime means the invocation had no time left, less the reserve, to
-	// take a lock and run the handler.
-	ErrNoTime = errors.New("middleware: no time left before the invocation's deadline, less the reserve")
+	// ErrNoTime means the invocation had too little time left to take a
+	// lock and run the handler: its deadline less the reserve had passed,
+	// or a lease until the deadline plus the grace would have been no
+	// longer than the lock's clock-skew tolerance (so it would have ended,
+	// less the tolerance, at once). A wait that runs out of time returns
+	// an error matching both ErrNoTime and lock.ErrLockAlreadyAcquired.
+	ErrNoTime = errors.New("middleware: not enough time left before the invocation's deadline")
 )
 
 // KeyError reports an event from which no lock key could be derived. It

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -25,6 +26,9 @@ type invoker struct {
 	// reserveCause is the cause of a handler's context ending at the
 	// deadline less the reserve.
 	reserveCause error
+	// skew is the clock-skew tolerance of the middleware's acquires: a
+	// lease's TTL must be longer than it.
+	skew time.Duration
 }
 
 func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker {
@@ -42,7 +46,33 @@ func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker
 	default:
 		inv.err = inv.o.validate()
 	}
+	if inv.err == nil && !inv.o.disabled {
+		inv.skew, inv.err = callSkew(c, inv.o.lockOpts)
+	}
 	return inv
+}
+
+// callSkew returns the clock-skew tolerance that acquires with opts use:
+// the client's, unless opts set another. It learns it from a client made
+// with opts over the client's tolerance, which checks opts too (but for
+// the TTL and heartbeat, which the middleware sets itself) and sends no
+// request.
+func callSkew(c *lock.Client, opts []lock.Option) (time.Duration, error) {
+	all := append([]lock.Option{lock.WithClockSkewTolerance(c.ClockSkewTolerance())}, opts...)
+	all = append(all, lock.WithTTL(lock.WaitForever.Truncate(time.Millisecond)), lock.WithHeartbeat(0))
+	probe, err := lock.NewClient(noRequests{}, c.Table(), all...)
+	if err != nil {
+		return 0, fmt.Errorf("middleware: lock options: %w", err)
+	}
+	return probe.ClockSkewTolerance(), nil
+}
+
+// noRequests is the DynamoDB client of callSkew's client, which is never
+// asked anything.
+type noRequests struct{}
+
+func (noRequests) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return nil, errors.New("middleware: the options probe sends no requests")
 }
 
 // invocation is one call of a wrapped handler.
@@ -87,19 +117,44 @@ func (in *invocation) workContext(ctx context.Context) (context.Context, context
 // lockOptions returns the options of an acquire attempted now, waiting at
 // most wait: the lease lasts until the deadline plus the grace (or the TTL
 // without a deadline) and the release never takes longer than the reserve.
-func (in *invocation) lockOptions(wait time.Duration) []lock.Option {
+// It fails with ErrNoTime when the lease would end, less the clock-skew
+// tolerance, before it began: it could give the handler no time.
+func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 	opts := slices.Clone(in.o.lockOpts)
 	if in.deadline.IsZero() {
 		if in.o.ttl > 0 {
 			opts = append(opts, lock.WithTTL(ceilMillis(in.o.ttl)))
 		}
 		opts = append(opts, lock.WithReleaseTimeout(in.o.releaseTimeout))
-	} else {
-		opts = append(opts,
-			lock.WithTTL(ceilMillis(time.Until(in.deadline)+in.o.grace)),
-			lock.WithReleaseTimeout(max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)))
+		return append(opts, lock.WithWait(wait)), nil
 	}
-	return append(opts, lock.WithWait(wait))
+	ttl := ceilMillis(time.Until(in.deadline) + in.o.grace)
+	if ttl < in.minTTL() {
+		return nil, fmt.Errorf("%w: a lease until the deadline plus the grace %s would last %s, less than %s, twice the clock-skew tolerance %s",
+			ErrNoTime, in.o.grace, max(ttl, 0), in.minTTL(), in.skew)
+	}
+	return append(opts,
+		lock.WithTTL(ttl),
+		// A heartbeat would extend the lease past the deadline plus the
+		// grace, so a killed invocation's lock would stay held longer.
+		lock.WithHeartbeat(0),
+		lock.WithReleaseTimeout(max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)),
+		lock.WithWait(wait)), nil
+}
+
+// minTTL is the shortest lease the lock grants: twice the clock-skew
+// tolerance, so that the holder has at least the tolerance to work in (its
+// context ends the tolerance before the lease does).
+func (in *invocation) minTTL() time.Duration { return max(2*in.skew, time.Millisecond) }
+
+// lastUseful returns the last moment at which taking a lock can still give
+// the handler time: after it, a lease until the deadline plus the grace
+// would be shorter than minTTL. It is the zero time without a deadline.
+func (in *invocation) lastUseful() time.Time {
+	if in.deadline.IsZero() {
+		return time.Time{}
+	}
+	return in.deadline.Add(in.o.grace - in.minTTL())
 }
 
 func ceilMillis(d time.Duration) time.Duration {
@@ -154,12 +209,16 @@ func (in *invocation) run(ctx context.Context, ids []string, log *slog.Logger, f
 // acquire takes the locks ids, all or none, as the policy says.
 func (in *invocation) acquire(ctx context.Context, ids []string, log *slog.Logger) ([]*lock.Lease, error) {
 	started := time.Now()
-	leases, err := in.c.AcquireAll(ctx, ids, in.lockOptions(0)...)
+	opts, err := in.lockOptions(0)
+	if err != nil {
+		return nil, err
+	}
+	leases, err := in.c.AcquireAll(ctx, ids, opts...)
 	if errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		in.stats.contention()
 		log.Info("lock held", "lockIds", ids, "policy", in.o.held.String(), "error", err)
 		if in.o.held == Wait {
-			leases, err = in.wait(ctx, ids, log)
+			leases, err = in.wait(ctx, ids, log, err)
 		}
 	}
 	if err != nil {
@@ -172,28 +231,42 @@ func (in *invocation) acquire(ctx context.Context, ids []string, log *slog.Logge
 	return leases, nil
 }
 
-// wait keeps trying the locks until they are free or ctx ends. With a
+// wait keeps trying the locks, which held says are held, until they are
+// free, ctx ends or a lease could no longer give the handler time. With a
 // deadline it tries in slices, computing each slice's lease from the
 // deadline afresh, so a lease taken late still ends the grace after it.
-func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger) ([]*lock.Lease, error) {
+// When time runs out it returns an error matching ErrNoTime and the last
+// held error.
+func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger, held error) ([]*lock.Lease, error) {
 	started := time.Now()
 	log.Info("waiting for lock", "lockIds", ids)
 	for {
 		slice := lock.WaitForever
 		if !in.deadline.IsZero() {
-			slice = in.o.waitSlice
+			slice = min(in.o.waitSlice, time.Until(in.lastUseful()).Truncate(time.Millisecond))
 		}
-		leases, err := in.c.AcquireAll(ctx, ids, in.lockOptions(slice)...)
+		opts, err := in.lockOptions(slice)
+		if err == nil && slice <= 0 {
+			err = ErrNoTime // the slice would be a last single attempt at the limit
+		}
+		if err != nil {
+			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
+		}
+		leases, err := in.c.AcquireAll(ctx, ids, opts...)
 		if err == nil {
 			log.Info("lock acquired after waiting", "lockIds", ids, "waited", time.Since(started).String())
 			return leases, nil
 		}
-		if !errors.Is(err, lock.ErrLockAlreadyAcquired) || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				err = fmt.Errorf("middleware: gave up waiting after %s: %w", time.Since(started).Round(time.Millisecond), err)
-			}
+		if !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 			return nil, err
 		}
+		if ctx.Err() != nil {
+			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: %w", ErrNoTime, err)
+			}
+			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w", time.Since(started).Round(time.Millisecond), err)
+		}
+		held = err
 	}
 }
 

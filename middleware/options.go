@@ -192,8 +192,13 @@ func RunUnkeyed() Option { return func(o *options) { o.runUnkeyed = true } }
 func WithDisabled(disabled bool) Option { return func(o *options) { o.disabled = disabled } }
 
 // WithLockOptions passes options to every acquire, such as lock.WithOwner,
-// lock.WithMetadata or lock.WithRetryInterval. The middleware sets the TTL
-// and the wait itself, after these.
+// lock.WithMetadata or lock.WithRetryInterval. The middleware sets the TTL,
+// the wait and the release timeout itself, after these. With a deadline it
+// also turns the heartbeat off (lock.WithHeartbeat): the lease must end at
+// the deadline plus the grace, so that the lock of an invocation Lambda
+// stopped frees itself then; a heartbeat would keep extending it. Without
+// a deadline (local runs) a heartbeat applies. Options that the lock
+// refuses are a configuration error, returned by every call.
 func WithLockOptions(opts ...lock.Option) Option {
 	return func(o *options) { o.lockOpts = append(o.lockOpts, opts...) }
 }

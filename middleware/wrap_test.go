@@ -447,3 +447,142 @@ func TestWrapDisabledAndMisconfigured(t *testing.T) {
 		}
 	}
 }
+
+// When the time left plus the grace is no longer than the lock client's
+// clock-skew tolerance, a lease could give the handler no time: the event
+// fails with ErrNoTime (not ErrInvalidInput, which means a configuration
+// error), and a wait ends with ErrNoTime or the held error.
+func TestShortTimeLeftIsNoTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		skew    time.Duration // the lock client's tolerance
+		timeout time.Duration
+		opts    []middleware.Option
+		held    bool // another process holds the lock; the policy is Wait
+	}{
+		{"tolerance of 2s", 2 * time.Second, 900 * time.Millisecond, nil, false},
+		{"no grace", time.Second, 800 * time.Millisecond, []middleware.Option{middleware.WithGrace(0)}, false},
+		{"tolerance from the lock options", testSkew, 900 * time.Millisecond,
+			[]middleware.Option{middleware.WithLockOptions(lock.WithClockSkewTolerance(2 * time.Second))}, false},
+		// The handler's context would last until 100 ms before the
+		// deadline, but from 1 s before it a lease would end (less the
+		// tolerance) at once.
+		{"wait until the time is too short", time.Second, 2800 * time.Millisecond,
+			[]middleware.Option{middleware.WithGrace(0), middleware.WithReserve(100 * time.Millisecond), middleware.OnHeld(middleware.Wait)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			c, err := lock.NewClient(srv.Client(), e.table, lock.WithClockSkewTolerance(tc.skew))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.held {
+				e.hold("job", time.Minute)
+			}
+			check := func(err error, started time.Time) {
+				t.Helper()
+				if errors.Is(err, lock.ErrInvalidInput) {
+					t.Errorf("error %v matches ErrInvalidInput", err)
+				}
+				if !errors.Is(err, middleware.ErrNoTime) {
+					t.Errorf("error %v, want ErrNoTime", err)
+				}
+				if tc.held {
+					// The wait went on while a lease could still have
+					// given the handler time: until twice the tolerance
+					// (the shortest TTL) before the deadline.
+					if waited := time.Since(started); waited < tc.timeout-2*tc.skew-300*time.Millisecond {
+						t.Errorf("gave up waiting after %s, want about %s", waited, tc.timeout-2*tc.skew)
+					}
+					if !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+						t.Errorf("error %v does not carry the held lock's error", err)
+					}
+				}
+			}
+			t.Run("Wrap", func(t *testing.T) {
+				h := middleware.Wrap(c, middleware.Constant[string]("job"),
+					func(ctx context.Context, _ string) (string, error) {
+						t.Error("handler ran")
+						return "", nil
+					}, e.opts(tc.opts...)...)
+				ctx, _ := lambdaCtx(t, "req-1", tc.timeout)
+				started := time.Now()
+				_, err := h(ctx, "x")
+				check(err, started)
+			})
+			t.Run("WrapSQS", func(t *testing.T) {
+				h := middleware.WrapSQS(c, middleware.Constant[events.SQSMessage]("job"),
+					func(ctx context.Context, _ events.SQSMessage) error {
+						t.Error("handler ran")
+						return nil
+					}, e.opts(tc.opts...)...)
+				ctx, _ := lambdaCtx(t, "req-2", tc.timeout)
+				started := time.Now()
+				resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-1"}}})
+				if got := failures(resp); len(got) != 1 {
+					t.Errorf("BatchItemFailures = %v, want [m-1]", got)
+				}
+				if !errors.Is(err, middleware.ErrBatchFailed) {
+					t.Errorf("error %v, want ErrBatchFailed", err)
+				}
+				check(err, started)
+			})
+		})
+	}
+}
+
+// A heartbeat passed in the lock options does not stretch the lease past
+// the deadline plus the grace: a killed invocation's lock frees itself
+// when the package doc says, however long the handler ran.
+func TestHeartbeatDoesNotOutliveTheDeadline(t *testing.T) {
+	t.Parallel()
+	const (
+		timeout   = 2 * time.Second
+		grace     = 300 * time.Millisecond
+		heartbeat = 100 * time.Millisecond
+	)
+	for _, tc := range []struct {
+		name string
+		run  func(e *env, ctx context.Context, h func(context.Context) error) error
+	}{
+		{"Wrap", func(e *env, ctx context.Context, h func(context.Context) error) error {
+			w := middleware.Wrap(e.c, middleware.Constant[string]("job"),
+				func(ctx context.Context, _ string) (struct{}, error) { return struct{}{}, h(ctx) },
+				e.opts(middleware.WithGrace(grace), middleware.WithLockOptions(lock.WithHeartbeat(heartbeat)))...)
+			_, err := w(ctx, "x")
+			return err
+		}},
+		{"WrapSQS", func(e *env, ctx context.Context, h func(context.Context) error) error {
+			w := middleware.WrapSQS(e.c, middleware.Constant[events.SQSMessage]("job"),
+				func(ctx context.Context, _ events.SQSMessage) error { return h(ctx) },
+				e.opts(middleware.WithGrace(grace), middleware.WithLockOptions(lock.WithHeartbeat(heartbeat)))...)
+			_, err := w(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-1"}}})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx, deadline := lambdaCtx(t, "req-1", timeout)
+			var ends []time.Time
+			err := tc.run(e, ctx, func(ctx context.Context) error {
+				for range 3 {
+					time.Sleep(3 * heartbeat)
+					ends = append(ends, e.record("job").ExpiresAt)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			limit := deadline.Add(grace + 2*time.Millisecond) // the TTL and the stored end are rounded up to the millisecond
+			for i, end := range ends {
+				if end.After(limit) {
+					t.Errorf("after %s of the handler, the lease ends %s after the deadline plus the grace", time.Duration(i+1)*3*heartbeat, end.Sub(limit))
+				}
+			}
+		})
+	}
+}
