@@ -23,6 +23,12 @@ const (
 	TTLAttribute = "TTL"
 )
 
+// ErrNotLockTable means a table exists under the lock table's name but has
+// another shape: another key schema, or TTL on another attribute.
+// CreateTable reports it, naming what it found and what a lock table needs,
+// and leaves the table as it is.
+var ErrNotLockTable = errors.New("lock: not a lock table")
+
 // Table describes the lock table: the key schema and TTL attribute that
 // every lock table needs. Billing, encryption and recovery are left to the
 // code that creates the table.
@@ -43,6 +49,7 @@ type TableDefinition struct {
 type TableAPI interface {
 	CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+	DescribeTimeToLive(context.Context, *dynamodb.DescribeTimeToLiveInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTimeToLiveOutput, error)
 	UpdateTimeToLive(context.Context, *dynamodb.UpdateTimeToLiveInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
 }
 
@@ -63,18 +70,37 @@ func (d TableDefinition) CreateTableInput(name string) *dynamodb.CreateTableInpu
 
 // CreateTable creates a lock table named name, waits until it is active and
 // enables TTL on it. It is meant for local development and tests; production
-// tables belong in infrastructure code. A table that already exists is not
-// an error: its TTL setting is made sure of all the same.
+// tables belong in infrastructure code.
+//
+// A table that already exists is checked first: if its key is not the lock
+// table's (LockId, type S, and no sort key) or its TTL is on another
+// attribute, CreateTable changes nothing and returns an error matching
+// ErrNotLockTable that names what it found and what is needed. A lock
+// table that exists without TTL gets it.
 func CreateTable(ctx context.Context, db TableAPI, name string) error {
 	if name == "" {
 		return fmt.Errorf("lock: create table: %w: empty table name", ErrInvalidInput)
 	}
 	_, err := db.CreateTable(ctx, Table.CreateTableInput(name))
 	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
+	existed := errors.As(err, &inUse)
+	if err != nil && !existed {
 		return fmt.Errorf("lock: create table %q: %w", name, err)
 	}
-	if err := waitActive(ctx, db, name); err != nil {
+	desc, err := waitActive(ctx, db, name)
+	if err != nil {
+		return err
+	}
+	if existed {
+		if err := Table.checkKey(name, desc); err != nil {
+			return err
+		}
+	}
+	out, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(name)})
+	if err != nil {
+		return fmt.Errorf("lock: describe TTL of %q: %w", name, err)
+	}
+	if on, err := Table.checkTTL(name, out.TimeToLiveDescription); on || err != nil {
 		return err
 	}
 	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
@@ -90,18 +116,66 @@ func CreateTable(ctx context.Context, db TableAPI, name string) error {
 	return nil
 }
 
-func waitActive(ctx context.Context, db TableAPI, name string) error {
+// checkKey returns an error matching ErrNotLockTable unless the table
+// desc describes has d's key: d.PartitionKey of d.PartitionKeyType and no
+// sort key.
+func (d TableDefinition) checkKey(name string, desc *types.TableDescription) error {
+	typeOf := map[string]types.ScalarAttributeType{}
+	for _, a := range desc.AttributeDefinitions {
+		typeOf[aws.ToString(a.AttributeName)] = a.AttributeType
+	}
+	var found []string
+	ok := len(desc.KeySchema) == 1
+	for _, k := range desc.KeySchema {
+		attr := aws.ToString(k.AttributeName)
+		role := "partition key"
+		if k.KeyType == types.KeyTypeRange {
+			role = "sort key"
+		}
+		found = append(found, fmt.Sprintf("%s %s (%s)", role, attr, typeOf[attr]))
+		ok = ok && k.KeyType == types.KeyTypeHash && attr == d.PartitionKey && typeOf[attr] == d.PartitionKeyType
+	}
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%w: table %q has %s; DynaLock needs partition key %s (%s) and no sort key; not changed "+
+		"(pick another table name, or make the table from lock.Table)",
+		ErrNotLockTable, name, strings.Join(found, " and "), d.PartitionKey, d.PartitionKeyType)
+}
+
+// checkTTL reports whether TTL is on (or turning on) for d.TTLAttribute in
+// the table whose TTL desc describes, and returns an error matching
+// ErrNotLockTable if it is on for another attribute.
+func (d TableDefinition) checkTTL(name string, desc *types.TimeToLiveDescription) (on bool, err error) {
+	if desc == nil {
+		return false, nil
+	}
+	switch desc.TimeToLiveStatus {
+	case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
+	default:
+		return false, nil
+	}
+	if attr := aws.ToString(desc.AttributeName); attr != d.TTLAttribute {
+		return false, fmt.Errorf("%w: table %q has TTL on attribute %q; DynaLock needs it on %q (epoch seconds), "+
+			"where it writes each lock's clean-up time; not changed", ErrNotLockTable, name, attr, d.TTLAttribute)
+	}
+	return true, nil
+}
+
+// waitActive waits until the table name is active and returns its
+// description.
+func waitActive(ctx context.Context, db TableAPI, name string) (*types.TableDescription, error) {
 	for {
 		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
 		if err != nil {
-			return fmt.Errorf("lock: describe table %q: %w", name, err)
+			return nil, fmt.Errorf("lock: describe table %q: %w", name, err)
 		}
 		if out.Table != nil && out.Table.TableStatus == types.TableStatusActive {
-			return nil
+			return out.Table, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("lock: table %q not active: %w", name, context.Cause(ctx))
+			return nil, fmt.Errorf("lock: table %q not active: %w", name, context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,41 @@ func TestCreateTable(t *testing.T) {
 	}
 	if _, err := locks.TryAcquire(ctx, "job"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCreateTableRefusesOtherTable: create-table on a table with another
+// key says what it found and changes nothing.
+func TestCreateTableRefusesOtherTable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, table := srv.Client(), dynamotest.TableName(t)
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(table),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("OrderId"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("OrderId"), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(ctx, nil, "create-table", "--table", table, "--endpoint", srv.Endpoint)
+	r.want(t, exitError)
+	for _, s := range []string{"not a lock table", "partition key OrderId (S)", "needs partition key LockId (S)", "not changed"} {
+		if !strings.Contains(r.stderr, s) {
+			t.Errorf("stderr does not say %q: %s", s, r.stderr)
+		}
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing (no \"ready\")", r.stdout)
+	}
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ttl.TimeToLiveDescription.TimeToLiveStatus; st != types.TimeToLiveStatusDisabled {
+		t.Errorf("TTL %s on the other table, want it left DISABLED", st)
 	}
 }
 
