@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -270,9 +271,11 @@ func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger, 
 	}
 }
 
-// keys derives the lock IDs of event, or a *KeyError naming its ID.
-func keys[T any](ctx context.Context, key KeyFunc[T], namespace string, event T) ([]string, error) {
-	ks, err := key(ctx, event)
+// keys derives the lock IDs of event, or a *KeyError naming its ID. A
+// panic of key is such an error too, logged to log with its stack: a bug
+// in one event's key must fail that event, not the batch or the process.
+func keys[T any](ctx context.Context, key KeyFunc[T], namespace string, event T, log *slog.Logger) ([]string, error) {
+	ks, err := callKey(ctx, key, event, log)
 	if err == nil && len(ks) == 0 {
 		err = keyError("the key function", "no keys", nil)
 	}
@@ -290,6 +293,17 @@ func keys[T any](ctx context.Context, key KeyFunc[T], namespace string, event T)
 	// A key given twice (one SKU on two order lines) is one lock: an SQS
 	// record must not wait for itself.
 	return compactIDs(lockIDs(namespace, ks)), nil
+}
+
+// callKey calls key, turning a panic into a *KeyError.
+func callKey[T any](ctx context.Context, key KeyFunc[T], event T, log *slog.Logger) (ks []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("key function panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			ks, err = nil, keyError("the key function", fmt.Sprintf("panicked: %v", p), nil)
+		}
+	}()
+	return key(ctx, event)
 }
 
 // compactIDs removes repeated IDs from ids, keeping the first of each in

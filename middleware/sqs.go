@@ -97,7 +97,7 @@ func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], 
 		r := &recs[i]
 		*r = record{msg: m, prev: -1, done: make(chan struct{})}
 		if !in.o.disabled {
-			ids, err := keys(ctx, key, in.o.namespace, m)
+			ids, err := keys(ctx, key, in.o.namespace, m, in.log.With("messageId", m.MessageId))
 			switch {
 			case err == nil:
 				r.ids = ids

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -551,5 +552,50 @@ func TestSQSWaitForEarlierRecordEndsWithTheInvocation(t *testing.T) {
 	}
 	if lines := e.logLines("record not started"); len(lines) != 1 || lines[0]["messageId"] != "second" {
 		t.Errorf("want the second record logged as not started, log:\n%s", e.logs)
+	}
+}
+
+// A key function that panics on one record fails that record, with the
+// panic and its stack in the log; the other records go on.
+func TestSQSKeyFunctionPanics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var r ran
+	key := func(ctx context.Context, m events.SQSMessage) ([]string, error) {
+		if m.MessageId == "bad" {
+			var attrs map[string]*string
+			return []string{*attrs["sku"]}, nil // nil map entry: a nil dereference
+		}
+		return []string{m.MessageId}, nil
+	}
+	h := middleware.WrapSQS(e.c, key, func(ctx context.Context, m events.SQSMessage) error {
+		r.add(m.MessageId)
+		return nil
+	}, e.opts()...)
+	var resp events.SQSEventResponse
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the batch panicked: %v", p)
+			}
+		}()
+		resp, err = h(context.Background(), events.SQSEvent{Records: []events.SQSMessage{
+			{MessageId: "ok-1"}, {MessageId: "bad"}, {MessageId: "ok-2"},
+		}})
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failures(resp); !slices.Equal(got, []string{"bad"}) {
+		t.Errorf("BatchItemFailures = %v, want [bad]", got)
+	}
+	if got := sorted(r.list()); !slices.Equal(got, []string{"ok-1", "ok-2"}) {
+		t.Errorf("handler ran %v, want ok-1 and ok-2", got)
+	}
+	lines := e.logLines("key function panicked")
+	if len(lines) != 1 || lines[0]["messageId"] != "bad" || !strings.Contains(fmt.Sprint(lines[0]["panic"]), "nil pointer") ||
+		!strings.Contains(fmt.Sprint(lines[0]["stack"]), "TestSQSKeyFunctionPanics") {
+		t.Errorf("want one entry with the panic and the stack, log:\n%s", e.logs)
 	}
 }

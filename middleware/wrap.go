@@ -35,18 +35,18 @@ func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Contex
 		}
 		in := inv.begin(ctx)
 		defer in.end()
+		log := in.log.With("eventId", eventID(ctx, event))
 		var ids []string
 		if !inv.o.disabled {
-			if ids, err = keys(ctx, key, inv.o.namespace, event); err != nil {
+			if ids, err = keys(ctx, key, inv.o.namespace, event, log); err != nil {
 				if !inv.o.runUnkeyed {
 					in.stats.failed()
-					in.log.Error("no lock key: event failed", "error", err)
+					log.Error("no lock key: event failed", "error", err)
 					return out, err
 				}
-				in.log.Warn("no lock key: running without a lock", "error", err)
+				log.Warn("no lock key: running without a lock", "error", err)
 			}
 		}
-		log := in.log.With("eventId", eventID(ctx, event))
 		outcome, err := in.run(ctx, ids, log, func(ctx context.Context) error {
 			var herr error
 			out, herr = h(ctx, event)

@@ -586,3 +586,32 @@ func TestHeartbeatDoesNotOutliveTheDeadline(t *testing.T) {
 		})
 	}
 }
+
+// A key function that panics fails the event with a *KeyError that says
+// so, instead of crashing the function.
+func TestWrapKeyFunctionPanics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := middleware.Wrap(e.c, func(context.Context, string) ([]string, error) { panic("no tenant") },
+		func(ctx context.Context, _ string) (string, error) {
+			t.Error("handler ran")
+			return "", nil
+		}, e.opts()...)
+	ctx, _ := lambdaCtx(t, "req-9", 0)
+	var err error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("the wrapper panicked: %v", p)
+			}
+		}()
+		_, err = h(ctx, "x")
+	}()
+	var ke *middleware.KeyError
+	if !errors.As(err, &ke) || !errors.Is(err, middleware.ErrNoKey) || ke.EventID != "req-9" || !containsAll(err.Error(), "panicked", "no tenant") {
+		t.Errorf("error %v, want a *KeyError for request req-9 saying the key function panicked", err)
+	}
+	if lines := e.logLines("key function panicked"); len(lines) != 1 || !strings.Contains(fmt.Sprint(lines[0]["stack"]), "TestWrapKeyFunctionPanics") {
+		t.Errorf("want the panic's stack in the log:\n%s", e.logs)
+	}
+}
