@@ -2,11 +2,7 @@ package lock
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // Config is the original DynaLock's constructor arguments: one table, one
@@ -14,7 +10,8 @@ import (
 type Config struct {
 	// TableName is the lock table's name. Required.
 	TableName string
-	// Region overrides the region of the SDK's default chain when set.
+	// Region overrides the region of the SDK's default chain when set. New
+	// needs a region from one or the other.
 	Region string
 	// LockID names the lock. Required; at most MaxLockIDBytes bytes.
 	LockID string
@@ -33,10 +30,12 @@ type Lock struct {
 	id     string
 }
 
-// New returns the lock cfg names. It loads credentials and region through
-// the AWS SDK's default chain (environment variables, shared credentials
-// file, IAM roles); AWS_ENDPOINT_URL_DYNAMODB points it at another endpoint,
-// such as DynamoDB Local. It sends no request.
+// New returns the lock cfg names, over the DynamoDB client of
+// NewDynamoDBClient: credentials, region and endpoint come from the AWS
+// SDK's default chain (environment variables, shared credentials file, IAM
+// roles), cfg.Region overrides the region, and AWS_ENDPOINT_URL_DYNAMODB
+// points it at another endpoint, such as DynamoDB Local. It sends no
+// request. With no region from either, it fails with ErrInvalidInput.
 func New(ctx context.Context, cfg Config) (*Lock, error) {
 	if cfg.TableName == "" {
 		return nil, invalid("empty table name")
@@ -44,15 +43,11 @@ func New(ctx context.Context, cfg Config) (*Lock, error) {
 	if err := ValidateLockID(cfg.LockID); err != nil {
 		return nil, err
 	}
-	var loadOpts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	db, err := NewDynamoDBClient(ctx, cfg.Region)
 	if err != nil {
-		return nil, fmt.Errorf("lock: load AWS configuration: %w", err)
+		return nil, err
 	}
-	return NewLock(dynamodb.NewFromConfig(awsCfg), cfg)
+	return NewLock(db, cfg)
 }
 
 // NewLock is New with a DynamoDB client of the caller's; cfg.Region is

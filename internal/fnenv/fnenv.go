@@ -8,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
@@ -94,27 +91,23 @@ type Env struct {
 }
 
 // Setup loads the configuration through getenv and builds the clients. The
-// DynamoDB client comes from the AWS SDK's default chain, so
-// AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local (on a loopback
-// address, response checksums are not validated: DynamoDB Local sends none
-// with errors). It sends no request.
+// DynamoDB client is lock.NewDynamoDBClient's: from the AWS SDK's default
+// chain, so AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local (and on a
+// loopback address response checksums are not validated: DynamoDB Local
+// sends none with errors). It sends no request.
 func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 	c, err := Load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	db, err := lock.NewDynamoDBClient(ctx, "")
 	if err != nil {
-		return nil, fmt.Errorf("fnenv: AWS configuration: %w", err)
+		return nil, fmt.Errorf("fnenv: %w", err)
 	}
 	e := &Env{
 		Config: c,
-		DB: dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-			// DynamoDB Local omits the CRC32 header on error responses;
-			// against anything else, validation stays on.
-			o.DisableValidateResponseChecksum = isLoopback(getenv("AWS_ENDPOINT_URL_DYNAMODB"))
-		}),
-		Log: slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})),
+		DB:     db,
+		Log:    slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})),
 	}
 	if !c.Disabled {
 		if e.Locks, err = lock.NewClient(e.DB, c.LockTable); err != nil {
@@ -122,19 +115,6 @@ func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 		}
 	}
 	return e, nil
-}
-
-// isLoopback reports whether endpoint is a URL on this machine.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
 }
 
 // Middleware returns the middleware options every function uses: locks

@@ -1,4 +1,4 @@
-package fnenv
+package lock
 
 import "testing"
 
