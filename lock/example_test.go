@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -168,4 +170,38 @@ func ExampleClient_DoAll() {
 	// Output:
 	// holding account#1
 	// holding account#2
+}
+
+// A lease applies an application's write only while it holds the lock, and
+// releases the lock in the same transaction: acquire and write-and-release
+// are the whole critical section's two requests. No token attribute is
+// needed in the application's items: DynamoDB checks the lease itself.
+func ExampleLease_Write() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(srv.Client(), exampleTable)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lease, err := locks.Acquire(ctx, "account/acct-1")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	deposit := types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String(exampleAccounts),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "acct-1"}},
+		UpdateExpression:          aws.String("ADD balance :amount"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":amount": &types.AttributeValueMemberN{Value: "25"}},
+	}}
+	if err := lease.Write(ctx, []types.TransactWriteItem{deposit}, lock.AndRelease()); err != nil {
+		if errors.Is(err, lock.ErrLockLost) {
+			fmt.Println("the lock was lost: nothing was written")
+		}
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("deposited, and the lock released in the same request")
+	// Output:
+	// deposited, and the lock released in the same request
 }

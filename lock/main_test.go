@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
@@ -32,8 +34,25 @@ func TestMain(m *testing.M) {
 		} {
 			os.Setenv(k, v)
 		}
-		return lock.CreateTable(context.Background(), s.Client(), exampleTable)
+		if err := lock.CreateTable(context.Background(), s.Client(), exampleTable); err != nil {
+			return err
+		}
+		return createAccounts(s.Client())
 	})
+}
+
+// exampleAccounts is the application table of ExampleLease_Write, keyed
+// by pk (S).
+const exampleAccounts = "accounts"
+
+func createAccounts(db *dynamodb.Client) error {
+	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+		TableName:            aws.String(exampleAccounts),
+		BillingMode:          dtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dtypes.KeyTypeHash}},
+	})
+	return err
 }
 
 // env is one test's lock table and a DynamoDB client whose requests are
