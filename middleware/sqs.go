@@ -61,6 +61,15 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 	recs := in.plan(ctx, key, msgs)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// A record waits for earlier ones and for a slot until it could no
+	// longer start: an earlier record whose handler ignores its context
+	// must not hold the others past the invocation.
+	startBy := ctx
+	if !in.deadline.IsZero() {
+		var stop context.CancelFunc
+		startBy, stop = context.WithDeadlineCause(ctx, in.deadline.Add(-in.o.reserve), in.reserveCause)
+		defer stop()
+	}
 	sem := make(chan struct{}, in.o.concurrency)
 	var (
 		wg        sync.WaitGroup
@@ -79,7 +88,7 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 					cancel(r.err)
 				}
 			}()
-			r.failed, r.err = in.record(ctx, recs, r, sem, h)
+			r.failed, r.err = in.record(ctx, startBy, recs, r, sem, h)
 		})
 	}
 	wg.Wait()
@@ -138,17 +147,22 @@ func fifoGroup(m events.SQSMessage) (string, bool) {
 	return "", false
 }
 
-// record processes one record once those before it are done, and reports
-// whether it failed.
-func (in *invocation) record(ctx context.Context, recs []record, r *record, sem chan struct{}, h func(context.Context, events.SQSMessage) error) (bool, error) {
+// record processes one record once those before it are done and a slot
+// is free, giving up on both when startBy ends, and reports whether it
+// failed.
+func (in *invocation) record(ctx, startBy context.Context, recs []record, r *record, sem chan struct{}, h func(context.Context, events.SQSMessage) error) (bool, error) {
 	log := in.log.With("messageId", r.msg.MessageId)
 	fail := func(err error, msg string) (bool, error) {
 		in.stats.failed()
 		log.Warn(msg, "lockIds", r.ids, "error", err)
 		return true, err
 	}
-	if err := in.waitFor(ctx, recs, r.after); err != nil {
-		return fail(err, "record not started")
+	for _, j := range r.after {
+		select {
+		case <-recs[j].done:
+		case <-startBy.Done():
+			return fail(fmt.Errorf("middleware: gave up waiting for earlier record %q of the same key or group: %w", recs[j].msg.MessageId, context.Cause(startBy)), "record not started")
+		}
 	}
 	if r.prev >= 0 && recs[r.prev].failed {
 		return fail(fmt.Errorf("middleware: an earlier record of message group %q failed", r.msg.Attributes["MessageGroupId"]), "record failed: earlier record of its FIFO group failed")
@@ -158,8 +172,8 @@ func (in *invocation) record(ctx context.Context, recs []record, r *record, sem 
 	}
 	select {
 	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return fail(context.Cause(ctx), "record not started")
+	case <-startBy.Done():
+		return fail(fmt.Errorf("middleware: gave up waiting for a free slot (concurrency %d): %w", in.o.concurrency, context.Cause(startBy)), "record not started")
 	}
 	defer func() { <-sem }()
 	out, err := in.run(ctx, r.ids, log, func(ctx context.Context) error { return h(ctx, r.msg) })
@@ -172,29 +186,6 @@ func (in *invocation) record(ctx context.Context, recs []record, r *record, sem 
 		return fail(err, "lock not acquired: record failed")
 	}
 	return false, nil
-}
-
-// waitFor waits until the records after are done. It gives up when ctx
-// ends or the invocation's deadline less the reserve passes, after which
-// the record could not start anyway: an earlier record whose handler
-// ignores its context must not hold the others past the invocation.
-func (in *invocation) waitFor(ctx context.Context, recs []record, after []int) error {
-	if len(after) == 0 {
-		return nil
-	}
-	if !in.deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadlineCause(ctx, in.deadline.Add(-in.o.reserve), in.reserveCause)
-		defer cancel()
-	}
-	for _, j := range after {
-		select {
-		case <-recs[j].done:
-		case <-ctx.Done():
-			return fmt.Errorf("middleware: gave up waiting for earlier record %q of the same key or group: %w", recs[j].msg.MessageId, context.Cause(ctx))
-		}
-	}
-	return nil
 }
 
 // response names the failed records in batch order.

@@ -510,48 +510,72 @@ func TestRepeatedKeysAreOneKey(t *testing.T) {
 	}
 }
 
-// A record waiting for an earlier record of its key gives up when the
-// invocation's time is over, failing as not started, even while the
-// earlier record's handler (which ignores its context) still runs.
-func TestSQSWaitForEarlierRecordEndsWithTheInvocation(t *testing.T) {
+// A record waiting for an earlier record of its key, or for a free slot
+// under the concurrency limit, gives up at the invocation's deadline less
+// the reserve (after which it could not start), failing as not started,
+// even while the earlier record's handler (which ignores its context)
+// still runs.
+func TestSQSWaitsEndWithTheInvocation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	release := make(chan struct{})
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
-		func(ctx context.Context, m events.SQSMessage) error {
-			if m.MessageId == "first" {
-				<-release // a handler that ignores its context
+	const reserve = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		second string // the second record's body; the first's SKU is BLUE-MUG
+		opts   []middleware.Option
+	}{
+		{"same key", `{"sku":"BLUE-MUG"}`, nil},
+		{"concurrency limit", `{"sku":"RED-MUG"}`, []middleware.Option{middleware.WithConcurrency(1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			release := make(chan struct{})
+			var blocking atomic.Value // the message whose handler runs first, and blocks
+			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+				func(ctx context.Context, m events.SQSMessage) error {
+					if blocking.CompareAndSwap(nil, m.MessageId) {
+						<-release // a handler that ignores its context
+					}
+					return nil
+				}, e.opts(append(tc.opts, middleware.WithReserve(reserve))...)...)
+			batch := events.SQSEvent{Records: []events.SQSMessage{
+				{MessageId: "first", Body: `{"sku":"BLUE-MUG"}`},
+				{MessageId: "second", Body: tc.second},
+			}}
+			ctx, deadline := lambdaCtx(t, "req-1", 1500*time.Millisecond)
+			type result struct {
+				resp events.SQSEventResponse
+				err  error
 			}
-			return nil
-		}, e.opts(middleware.WithReserve(100*time.Millisecond))...)
-	batch := events.SQSEvent{Records: []events.SQSMessage{
-		{MessageId: "first", Body: `{"sku":"BLUE-MUG"}`},
-		{MessageId: "second", Body: `{"sku":"BLUE-MUG"}`},
-	}}
-	ctx, _ := lambdaCtx(t, "req-1", time.Second)
-	type result struct {
-		resp events.SQSEventResponse
-		err  error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, err := h(ctx, batch)
-		res <- result{resp, err}
-	}()
-	// The second record is given up while the first still runs.
-	for start := time.Now(); len(e.logLines("record not started")) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
+			res := make(chan result, 1)
+			go func() {
+				resp, err := h(ctx, batch)
+				res <- result{resp, err}
+			}()
+			// The other record is given up while the first still runs.
+			for start := time.Now(); len(e.logLines("record not started")) == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Since(start) > 10*time.Second {
+					close(release)
+					t.Fatalf("the second record still waits for the first after the invocation's deadline; log:\n%s", e.logs)
+				}
+			}
 			close(release)
-			t.Fatalf("the second record still waits for the first after the invocation's deadline; log:\n%s", e.logs)
-		}
-	}
-	close(release)
-	r := <-res
-	if got := failures(r.resp); !slices.Equal(got, []string{"second"}) {
-		t.Errorf("BatchItemFailures = %v, want [second]", got)
-	}
-	if lines := e.logLines("record not started"); len(lines) != 1 || lines[0]["messageId"] != "second" {
-		t.Errorf("want the second record logged as not started, log:\n%s", e.logs)
+			r := <-res
+			other := "second"
+			if blocking.Load() == "second" {
+				other = "first"
+			}
+			if got := failures(r.resp); !slices.Equal(got, []string{other}) {
+				t.Errorf("BatchItemFailures = %v, want [%s]", got, other)
+			}
+			lines := e.logLines("record not started")
+			if len(lines) != 1 || lines[0]["messageId"] != other {
+				t.Fatalf("want record %s logged as not started, log:\n%s", other, e.logs)
+			}
+			if at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(lines[0]["time"])); err != nil || !at.Before(deadline) {
+				t.Errorf("gave up at %v (%v), want before the deadline %v: at the deadline less the reserve", at, err, deadline)
+			}
+		})
 	}
 }
 
