@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -27,8 +26,8 @@ type invoker struct {
 	// reserveCause is the cause of a handler's context ending at the
 	// deadline less the reserve.
 	reserveCause error
-	// skew is the clock-skew tolerance of the middleware's acquires: a
-	// lease's TTL must be longer than it.
+	// skew is the clock-skew tolerance of the middleware's acquires, with
+	// the lock options: a lease's TTL must be at least lock.MinTTL of it.
 	skew time.Duration
 }
 
@@ -48,32 +47,9 @@ func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker
 		inv.err = inv.o.validate()
 	}
 	if inv.err == nil && !inv.o.disabled {
-		inv.skew, inv.err = callSkew(c, inv.o.lockOpts)
+		inv.skew = c.ClockSkewTolerance(inv.o.lockOpts...)
 	}
 	return inv
-}
-
-// callSkew returns the clock-skew tolerance that acquires with opts use:
-// the client's, unless opts set another. It learns it from a client made
-// with opts over the client's tolerance, which checks opts too (but for
-// the TTL and heartbeat, which the middleware sets itself) and sends no
-// request.
-func callSkew(c *lock.Client, opts []lock.Option) (time.Duration, error) {
-	all := append([]lock.Option{lock.WithClockSkewTolerance(c.ClockSkewTolerance())}, opts...)
-	all = append(all, lock.WithTTL(lock.WaitForever.Truncate(time.Millisecond)), lock.WithHeartbeat(0))
-	probe, err := lock.NewClient(noRequests{}, c.Table(), all...)
-	if err != nil {
-		return 0, fmt.Errorf("middleware: lock options: %w", err)
-	}
-	return probe.ClockSkewTolerance(), nil
-}
-
-// noRequests is the DynamoDB client of callSkew's client, which is never
-// asked anything.
-type noRequests struct{}
-
-func (noRequests) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return nil, errors.New("middleware: the options probe sends no requests")
 }
 
 // invocation is one call of a wrapped handler.
@@ -118,8 +94,8 @@ func (in *invocation) workContext(ctx context.Context) (context.Context, context
 // lockOptions returns the options of an acquire attempted now, waiting at
 // most wait: the lease lasts until the deadline plus the grace (or the TTL
 // without a deadline) and the release never takes longer than the reserve.
-// It fails with ErrNoTime when the lease would end, less the clock-skew
-// tolerance, before it began: it could give the handler no time.
+// It fails with ErrNoTime when that lease would be shorter than the lock
+// accepts (lock.MinTTL): it could give the handler no useful time.
 func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 	opts := slices.Clone(in.o.lockOpts)
 	if in.deadline.IsZero() {
@@ -143,10 +119,10 @@ func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 		lock.WithWait(wait)), nil
 }
 
-// minTTL is the shortest lease the lock grants: twice the clock-skew
-// tolerance, so that the holder has at least the tolerance to work in (its
-// context ends the tolerance before the lease does).
-func (in *invocation) minTTL() time.Duration { return max(2*in.skew, time.Millisecond) }
+// minTTL is the shortest lease the lock grants (lock.MinTTL), so that the
+// holder has time to work in: its context ends the tolerance before the
+// lease does.
+func (in *invocation) minTTL() time.Duration { return lock.MinTTL(in.skew) }
 
 // lastUseful returns the last moment at which taking a lock can still give
 // the handler time: after it, a lease until the deadline plus the grace

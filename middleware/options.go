@@ -197,8 +197,7 @@ func WithDisabled(disabled bool) Option { return func(o *options) { o.disabled =
 // also turns the heartbeat off (lock.WithHeartbeat): the lease must end at
 // the deadline plus the grace, so that the lock of an invocation Lambda
 // stopped frees itself then; a heartbeat would keep extending it. Without
-// a deadline (local runs) a heartbeat applies. Options that the lock
-// refuses are a configuration error, returned by every call.
+// a deadline (local runs) a heartbeat applies.
 func WithLockOptions(opts ...lock.Option) Option {
 	return func(o *options) { o.lockOpts = append(o.lockOpts, opts...) }
 }
