@@ -117,11 +117,16 @@ func ValidateLockID(id string) error {
 
 // attempt sends one acquire request.
 func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, error) {
+	return c.attemptAs(ctx, id, o, nil)
+}
+
+// attemptAs sends one acquire request, or a claim's when claim is set.
+func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *claimOf) (*Lease, error) {
 	// The local lease end counts from started, by the monotonic clock; it is
 	// read before the clock that the stored lease end comes from, so the
 	// local end is never later than the stored one.
 	started := time.Now()
-	req := acquireRequest{table: c.table, id: id, leaseID: newLeaseID(), o: o, host: c.host, now: o.clock.Now()}
+	req := acquireRequest{table: c.table, id: id, leaseID: newLeaseID(), o: o, host: c.host, now: o.clock.Now(), claim: claim}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
@@ -167,6 +172,8 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 				by = fmt.Sprintf("force-released by %q", rec.ReleasedBy)
 			}
 			return fmt.Errorf("%w: %q: the acquire went through but its lease was %s before the answer came; the lock is free", ErrLockAcquisition, req.id, by)
+		case req.claim != nil:
+			return claimFailed(req.id, rec, req.now, req.claim.payloadHash)
 		}
 		return &HeldError{LockID: req.id, Holder: rec.Holder}
 	}

@@ -25,6 +25,13 @@ const (
 	attrReleaseReason = "ReleaseReason" // S: why it was forced
 	attrForcedLease   = "ForcedLease"   // S: the last lease an operator released
 	attrForceCount    = "ForceCount"    // N: how many leases operators have released
+
+	// A claim's (Client.Claim) completion.
+	attrCompletedLease = "CompletedLease" // S: the lease that completed it
+	attrCompletedAt    = "CompletedAt"    // N: when, epoch milliseconds
+	attrDoneUntil      = "DoneUntil"      // N: until when it answers duplicates, epoch milliseconds
+	attrResult         = "Result"         // B: the stored result
+	attrPayloadHash    = "PayloadHash"    // S: hex SHA-256 of the claim's payload
 )
 
 // Record is everything stored for one lock, as operators see it.
@@ -48,6 +55,13 @@ type Record struct {
 	// tell an operator's release of its lease from its own.
 	ForcedLease string
 	ForceCount  int64
+	// For claims (Client.Claim): the lease that completed the work, when,
+	// until when the completion answers duplicates, the stored result, and
+	// the hash of the claim's payload.
+	CompletedLease         string
+	CompletedAt, DoneUntil time.Time
+	Result                 []byte
+	PayloadHash            string
 }
 
 // Held reports whether the record's lease is held at now: not released and
@@ -72,6 +86,11 @@ func ParseRecord(item map[string]types.AttributeValue) (Record, error) {
 	r.ReleaseReason = str(item, attrReleaseReason)
 	r.Released = r.LeaseID != "" && str(item, attrReleasedLease) == r.LeaseID
 	r.ForcedLease = str(item, attrForcedLease)
+	r.CompletedLease = str(item, attrCompletedLease)
+	r.PayloadHash = str(item, attrPayloadHash)
+	if b, ok := item[attrResult].(*types.AttributeValueMemberB); ok {
+		r.Result = b.Value
+	}
 	r.Forced = r.Released && r.ForcedLease == r.LeaseID
 	if r.Token, err = num(item, attrToken); err != nil {
 		return r, err
@@ -87,6 +106,8 @@ func ParseRecord(item map[string]types.AttributeValue) (Record, error) {
 		{attrAcquiredAt, &r.AcquiredAt, time.Millisecond},
 		{attrExpiresAt, &r.ExpiresAt, time.Millisecond},
 		{attrReleasedAt, &r.ReleasedAt, time.Millisecond},
+		{attrCompletedAt, &r.CompletedAt, time.Millisecond},
+		{attrDoneUntil, &r.DoneUntil, time.Millisecond},
 		{TTLAttribute, &r.CleanupAt, time.Second},
 	} {
 		n, err := num(item, f.attr)

@@ -20,6 +20,8 @@ type Lease struct {
 	o       options
 	// forces is the item's ForceCount when the lease was acquired.
 	forces int64
+	// claim: the lease is a claim's (Client.Claim), which Complete ends.
+	claim bool
 
 	mu  sync.Mutex // protects the fields below
 	end time.Time  // local monotonic end of the lease
@@ -35,7 +37,7 @@ type Lease struct {
 
 func newLease(c *Client, id string, req acquireRequest, rec Record, started time.Time) *Lease {
 	return &Lease{client: c, id: id, leaseID: req.leaseID, token: rec.Token, o: req.o, forces: rec.ForceCount,
-		end: started.Add(req.o.ttl), storedEnd: req.expiresAt()}
+		claim: req.claim != nil, end: started.Add(req.o.ttl), storedEnd: req.expiresAt()}
 }
 
 // LockID returns the ID of the lock held.

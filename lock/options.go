@@ -72,6 +72,8 @@ type options struct {
 	maxRetry       time.Duration
 	releaseTimeout time.Duration
 	clock          Clock
+	// completionExpiry is how long a completed claim answers duplicates.
+	completionExpiry time.Duration
 }
 
 func defaultOptions() options {
@@ -84,6 +86,8 @@ func defaultOptions() options {
 		maxRetry:       DefaultMaxRetryInterval,
 		releaseTimeout: DefaultReleaseTimeout,
 		clock:          systemClock{},
+
+		completionExpiry: DefaultCompletionExpiry,
 	}
 }
 
@@ -118,6 +122,8 @@ func (o options) validate() error {
 		return invalid("retry intervals must be positive and ordered, got %s and %s", o.retryInterval, o.maxRetry)
 	case o.releaseTimeout <= 0:
 		return invalid("release timeout must be positive, got %s", o.releaseTimeout)
+	case o.completionExpiry <= 0:
+		return invalid("completion expiry must be positive, got %s", o.completionExpiry)
 	case o.owner == "":
 		return invalid("owner must not be empty")
 	case o.clock == nil:
@@ -203,6 +209,12 @@ func WithRetryInterval(first, max time.Duration) Option {
 // clean-up after an acquire whose outcome is unknown. The default is
 // DefaultReleaseTimeout, 5 s.
 func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.releaseTimeout = d } }
+
+// WithCompletionExpiry sets how long a claim completed by Lease.Complete
+// (or Write with AndComplete) answers its duplicates: after it, Claim lets
+// the work run again. The default is DefaultCompletionExpiry, 24 h. It is
+// compared with the stored completion time, never left to DynamoDB's TTL.
+func WithCompletionExpiry(d time.Duration) Option { return func(o *options) { o.completionExpiry = d } }
 
 // WithClock sets the clock that lease ends, expiry checks and token seeds
 // are read from. The default is the system clock; tests use it to skew

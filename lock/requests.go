@@ -29,6 +29,7 @@ const acquireCondition = "attribute_not_exists(#id)" +
 type acquireRequest struct {
 	table, id, leaseID string
 	o                  options
+	claim              *claimOf // set for a claim (Client.Claim)
 	requestID          string
 	host               string
 	now                time.Time // the clock's time when the request was built
@@ -78,6 +79,15 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	optional("#host", attrHost, sAttr(r.host), r.host != "")
 	optional("#req", attrRequestID, sAttr(r.requestID), r.requestID != "")
 	optional("#meta", attrMetadata, metadataAttr(r.o.metadata), len(r.o.metadata) > 0)
+	cond := acquireCondition
+	if r.claim != nil {
+		// A claim also needs no unexpired completion; it clears an expired
+		// one, and stores its payload's hash.
+		cond = "(" + cond + ") AND NOT (#done > :now)"
+		optional("#payload", attrPayloadHash, sAttr(r.claim.payloadHash), r.claim.payloadHash != "")
+		names["#done"], names["#doneAt"], names["#doneLease"], names["#result"] = attrDoneUntil, attrCompletedAt, attrCompletedLease, attrResult
+		remove = append(remove, "#done", "#doneAt", "#doneLease", "#result")
+	}
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		expr += " REMOVE " + strings.Join(remove, ", ")
@@ -86,7 +96,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 		TableName:                           aws.String(r.table),
 		Key:                                 keyOf(r.id),
 		UpdateExpression:                    aws.String(expr),
-		ConditionExpression:                 aws.String(acquireCondition),
+		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValues:                        types.ReturnValueAllNew,

@@ -50,7 +50,9 @@ func (e *WriteConditionError) Is(target error) bool { return target == ErrWriteC
 type WriteOption func(*writeOptions)
 
 type writeOptions struct {
-	release bool
+	release  bool
+	complete *Lease // a claim to complete in the transaction
+	result   []byte
 }
 
 // AndRelease makes Write release the lock in the same transaction as the
@@ -96,21 +98,50 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 			opt(&o)
 		}
 	}
+	if err := l.checkWrite(); err != nil {
+		return err
+	}
+	// The transaction: the caller's items, then one action per lease
+	// involved, each conditional on that lease holding its lock.
+	all := append(make([]types.TransactWriteItem, 0, len(items)+2), items...)
+	var leases []*Lease
+	if c := o.complete; c != nil {
+		if err := c.checkComplete(o.result); err != nil {
+			return err
+		}
+		if c != l && c.client.table == l.client.table && c.id == l.id {
+			return invalid("Write: the claim and the lease are two leases of one lock %q", l.id)
+		}
+		all = append(all, types.TransactWriteItem{Update: c.completion(o.result)})
+		leases = append(leases, c)
+	}
+	if o.complete != l {
+		all = append(all, l.leaseCheck(o.release))
+		leases = append(leases, l)
+	}
+	if len(all) > MaxWriteItems+1 {
+		return invalid("Write: %d items and a claim, more than a transaction can carry", len(items))
+	}
+	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all})
+	if err != nil {
+		return writeFailed(err, all, leases)
+	}
+	for _, x := range leases {
+		if x == o.complete || o.release {
+			x.mu.Lock()
+			x.released = true
+			x.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (l *Lease) checkWrite() error {
 	l.mu.Lock()
 	released := l.released
 	l.mu.Unlock()
 	if released {
 		return &LostError{LockID: l.id, Reason: "its holder released it before the write"}
-	}
-	all := append(append(make([]types.TransactWriteItem, 0, len(items)+1), items...), l.leaseCheck(o.release))
-	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all})
-	if err != nil {
-		return l.writeFailed(err, all, o.release)
-	}
-	if o.release {
-		l.mu.Lock()
-		l.released = true
-		l.mu.Unlock()
 	}
 	return nil
 }
@@ -143,24 +174,27 @@ func (l *Lease) leaseCheck(release bool) types.TransactWriteItem {
 	}}
 }
 
-// writeFailed turns a failed transaction into the error Write returns: the
+// writeFailed turns a failed transaction into the error Write returns: a
 // lease's loss first, then the caller's failed condition, else the SDK's
-// error.
-func (l *Lease) writeFailed(err error, all []types.TransactWriteItem, release bool) error {
+// error. leases are those of the last actions of all, in order.
+func writeFailed(err error, all []types.TransactWriteItem, leases []*Lease) error {
+	last := leases[len(leases)-1]
 	var tc *types.TransactionCanceledException
 	if !errors.As(err, &tc) || len(tc.CancellationReasons) != len(all) {
-		return fmt.Errorf("lock: write under %q: %w", l.id, err)
+		return fmt.Errorf("lock: write under %q: %w", last.id, err)
 	}
-	own := tc.CancellationReasons[len(all)-1]
-	if aws.ToString(own.Code) == "ConditionalCheckFailed" {
-		return fmt.Errorf("lock: write under %q: %w", l.id, l.lost(own.Item))
+	first := len(all) - len(leases)
+	for i, l := range leases {
+		if r := tc.CancellationReasons[first+i]; aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("lock: write under %q: %w", l.id, l.lost(r.Item))
+		}
 	}
-	for i, r := range tc.CancellationReasons[:len(all)-1] {
+	for i, r := range tc.CancellationReasons[:first] {
 		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
 			return &WriteConditionError{Index: i, Table: tableOf(all[i]), Item: r.Item, Message: aws.ToString(r.Message)}
 		}
 	}
-	return fmt.Errorf("lock: write under %q: %w", l.id, err)
+	return fmt.Errorf("lock: write under %q: %w", last.id, err)
 }
 
 func tableOf(it types.TransactWriteItem) string {
