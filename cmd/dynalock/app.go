@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -82,7 +83,28 @@ func (a *app) client(ctx context.Context) (*dynamodb.Client, error) {
 	if a.region == "" {
 		return nil, usageError("no AWS region: pass --region or set $AWS_REGION")
 	}
+	if a.endpoint == "" {
+		a.endpoint = aws.ToString(db.Options().BaseEndpoint) // from the environment or config file
+	}
+	if err := checkEndpoint(a.endpoint); err != nil {
+		return nil, err
+	}
 	return db, nil
+}
+
+// checkEndpoint refuses an endpoint that is not an http:// or https:// URL
+// with a host, which the SDK would only report at the first request, as
+// "failed to resolve service endpoint".
+func checkEndpoint(endpoint string) error {
+	if endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError("--endpoint (or $AWS_ENDPOINT_URL_DYNAMODB) %q is not a URL: "+
+			"want http:// or https://, a host and a port, such as http://127.0.0.1:8000 for DynamoDB Local", endpoint)
+	}
+	return nil
 }
 
 // parseArgs parses args with fs, allowing flags after positional

@@ -10,6 +10,7 @@
 //	dynalock release ID --force --reason TEXT [--token N [--lease L]] [--by WHO]
 //	dynalock acquire ID [--ttl D] [--owner NAME]
 //	dynalock create-table
+//	dynalock version
 //
 // Every command takes --table (default $DYNALOCK_TABLE), --region and
 // --endpoint (default $AWS_ENDPOINT_URL_DYNAMODB). Credentials come from

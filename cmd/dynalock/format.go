@@ -129,7 +129,12 @@ func writeRecord(w io.Writer, r lock.Record, now time.Time) error {
 	row("Host", r.Host)
 	row("Request ID", r.RequestID)
 	row("Acquired at", withAge(r.AcquiredAt, now, ms))
-	row("Expires at", withAge(r.ExpiresAt, now, ms))
+	if r.Released && r.ExpiresAt.After(r.ReleasedAt) {
+		// The lease ended at its release; its planned end means nothing now.
+		row("Expires at", stamp(r.ExpiresAt, ms)+" (not reached: released first)")
+	} else {
+		row("Expires at", withAge(r.ExpiresAt, now, ms))
+	}
 	row("Metadata", metadata(r.Metadata))
 	if r.Released {
 		row("Released at", withAge(r.ReleasedAt, now, ms))

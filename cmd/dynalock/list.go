@@ -28,6 +28,7 @@ func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
+		noteTTL(ctx, a, db)
 		now := a.now()
 		shown := recs[:0]
 		for _, r := range recs {

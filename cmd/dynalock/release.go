@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -75,12 +76,10 @@ func release(ctx context.Context, a *app, id string, f releaseFlags) error {
 	if seen.LeaseID == "" {
 		return fmt.Errorf("lock %q has no lease to release: its item was not written by DynaLock", id)
 	}
-	if f.token.set && (seen.Token != f.token.v || (f.lease != "" && seen.LeaseID != f.lease)) {
-		want := fmt.Sprintf("token %d", f.token.v)
-		if f.lease != "" {
-			want += ", lease " + f.lease
+	if f.token.set {
+		if err := f.mismatch(seen, now); err != nil {
+			return err
 		}
-		return changedHands(id, want, seen, now)
 	}
 	if seen.Released {
 		_, err := fmt.Fprintf(a.stdout, "Lock %q is not held: it was already released%s. Nothing to do.\n", id, releasedBy(seen))
@@ -101,6 +100,37 @@ func release(ctx context.Context, a *app, id string, f releaseFlags) error {
 		}
 	}
 	return forceRelease(ctx, a, db, seen, f.by, f.reason)
+}
+
+// mismatch explains why the lock seen is not the one --token (and --lease)
+// name, if it is not, saying which of them did not match. A token newer than
+// the lock's, or one that does not go with the lease given, was mistyped
+// (a usage error: the holder may well be the one the operator means); an
+// older token with a lease that does not match either is an earlier lease's:
+// the lock changed hands.
+func (f releaseFlags) mismatch(seen lock.Record, now time.Time) error {
+	tokenOK := seen.Token == f.token.v
+	leaseOK := f.lease == "" || seen.LeaseID == f.lease
+	id := seen.LockID
+	switch {
+	case tokenOK && leaseOK:
+		return nil
+	case tokenOK:
+		return usageError("lock %q: --lease %q does not match, but --token matches: that token's lease is %s "+
+			"(a token belongs to one lease), so --lease is mistyped; not released. It is held by %s",
+			id, f.lease, seen.LeaseID, describe(seen, now))
+	case f.lease != "" && leaseOK:
+		return usageError("lock %q: --token %d does not match, but --lease matches: that lease has token %d, "+
+			"so --token is mistyped; not released. It is held by %s", id, f.token.v, seen.Token, describe(seen, now))
+	case f.token.v > seen.Token:
+		return usageError("lock %q: --token %d does not match: no lease of this lock has had it yet, its token is %d, "+
+			"so --token is mistyped; not released. It is held by %s", id, f.token.v, seen.Token, describe(seen, now))
+	}
+	want := fmt.Sprintf("token %d", f.token.v)
+	if f.lease != "" {
+		want += ", lease " + f.lease
+	}
+	return changedHands(id, want+" (an earlier lease's)", seen, now)
 }
 
 // confirm asks the operator to type yes. It gives up when ctx ends (the
@@ -198,18 +228,25 @@ func (t *tokenFlag) Set(s string) error {
 	return nil
 }
 
-// defaultBy is --by's default: $USER@host.
+// defaultBy is --by's default: user@host, the user from $USER, else
+// $LOGNAME, else the operating system's account of this process (cron
+// jobs and some containers set neither variable).
 func defaultBy() string {
-	user := os.Getenv("USER")
-	if user == "" {
-		user = os.Getenv("LOGNAME")
+	name := os.Getenv("USER")
+	if name == "" {
+		name = os.Getenv("LOGNAME")
 	}
-	if user == "" {
-		user = "unknown"
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "unknown"
 	}
 	host, err := os.Hostname()
 	if err != nil || host == "" {
-		return user
+		return name
 	}
-	return user + "@" + host
+	return name + "@" + host
 }

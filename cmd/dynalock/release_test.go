@@ -74,7 +74,10 @@ func TestReleaseRefusesWhenChangedHands(t *testing.T) {
 		a := f.acquire(f.ctx, "job-3", lock.WithOwner("holder-a"))
 		r := f.cli(nil, "release", "job-3", "--force", "--reason", "stuck",
 			"--token", strconv.FormatInt(a.FencingToken(), 10), "--lease", "another-lease")
-		r.want(t, exitHeld)
+		r.want(t, exitUsage) // a mistyped --lease: the token is the holder's
+		if !strings.Contains(r.stderr, `--lease "another-lease" does not match`) {
+			t.Errorf("stderr does not say which flag did not match: %s", r.stderr)
+		}
 		f.wantHeldBy("job-3", a)
 	})
 }

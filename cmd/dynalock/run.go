@@ -52,7 +52,8 @@ in the lock's item (ReleasedBy, ReleaseReason).
 Exit codes:
   0  done, or nothing to do (the lock was already released)
   1  other error (network, unreadable item, release not confirmed)
-  2  usage error
+  2  usage error, such as an invalid lock ID, or a --token or --lease that
+     does not go with the lock's current lease (mistyped)
   3  lock not found
   4  lock held by someone else (acquire), or it changed hands since it was seen (release)
   5  access denied, or credentials rejected
@@ -67,6 +68,8 @@ func writeHelp(w io.Writer) {
 		fmt.Fprintln(w, "  "+strings.TrimSpace("dynalock "+c.name+" "+c.args))
 		fmt.Fprintf(w, "      %s\n", c.summary)
 	}
+	fmt.Fprintln(w, "  dynalock version")
+	fmt.Fprintln(w, "      print dynalock's version, and the Go version and commit it was built with")
 	fmt.Fprintln(w, "  dynalock help [COMMAND]")
 	fmt.Fprintln(w)
 	fmt.Fprint(w, helpFooter)
@@ -81,6 +84,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "version", "-version", "--version":
+		writeVersion(stdout)
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(rest) == 0 {
 			writeHelp(stdout)
@@ -132,7 +138,7 @@ func runCommand(ctx context.Context, c command, args []string, stdin io.Reader, 
 	if err == nil {
 		return exitOK
 	}
-	code, msg := classify(err, a.table)
+	code, msg := classify(err, a.table, a.endpoint)
 	fmt.Fprintf(stderr, "dynalock %s: %s\n", c.name, msg)
 	return code
 }

@@ -16,6 +16,7 @@ func setupShow(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
+		noteTTL(ctx, a, db)
 		now := a.now()
 		if *asJSON {
 			return writeJSON(a.stdout, viewOf(rec, now))

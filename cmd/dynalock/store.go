@@ -59,3 +59,24 @@ func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, p
 	sort.Slice(recs, func(i, j int) bool { return recs[i].LockID < recs[j].LockID })
 	return recs, nil
 }
+
+// noteTTL writes a note to stderr when the table's TTL is off, or on an
+// attribute other than lock.TTLAttribute: the lock works, but the items of
+// released and expired locks stay in the table for ever. It says nothing
+// when it cannot tell (DescribeTimeToLive denied, say).
+func noteTTL(ctx context.Context, a *app, db *dynamodb.Client) {
+	out, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(a.table)})
+	if err != nil || out.TimeToLiveDescription == nil {
+		return
+	}
+	d := out.TimeToLiveDescription
+	attr := aws.ToString(d.AttributeName)
+	const after = "the items of released and expired locks are never deleted. " +
+		"Turn TTL on for attribute %s (dynalock create-table does, on a lock table; or the table's definition in your infrastructure code)\n"
+	switch {
+	case d.TimeToLiveStatus == types.TimeToLiveStatusDisabled || d.TimeToLiveStatus == types.TimeToLiveStatusDisabling:
+		fmt.Fprintf(a.stderr, "dynalock: note: TTL is off on table %q: "+after, a.table, lock.TTLAttribute)
+	case attr != lock.TTLAttribute:
+		fmt.Fprintf(a.stderr, "dynalock: note: table %q has TTL on attribute %q, not %s: "+after, a.table, attr, lock.TTLAttribute, lock.TTLAttribute)
+	}
+}
