@@ -13,6 +13,30 @@
 // A [Client] serves many lock IDs over one DynamoDB client and is what
 // services and the Lambda middleware use.
 //
+// # Writes that only a holder can make
+//
+// [Lease.Write] applies DynamoDB writes in one transaction with a check
+// that the lease still holds the lock, so a holder that was paused past
+// its lease writes nothing once another holder may have the lock; with
+// [AndRelease] the release is part of the same transaction:
+//
+//	lease, err := locks.Acquire(ctx, "account/acct-1")
+//	err = lease.Write(ctx, []types.TransactWriteItem{debit}, lock.AndRelease())
+//
+// # Work done once
+//
+// [Client.Claim] takes the lock of a unit of work (one event, one request)
+// unless it was completed before, in which case it returns the stored
+// result instead: the work runs once however often it is delivered.
+// [Lease.Complete] stores the result and releases the claim; [AndComplete]
+// does it in the same transaction as the work's writes:
+//
+//	claim, err := locks.Claim(ctx, "event/"+eventID, body)
+//	if claim.Done != nil {
+//		return claim.Done.Result, nil // a duplicate: the work was done
+//	}
+//	err = lease.Write(ctx, effects, lock.AndRelease(), lock.AndComplete(claim.Lease, result))
+//
 // # How it works
 //
 // Each lock is one item in a table whose partition key is LockId (S) and
