@@ -9,8 +9,10 @@
 // [SQSBodyPath], [EventBridgeDetailPath]), a field of the event
 // ([SQSMessageGroupID], [SQSAttribute], [EventBridgeID],
 // [EventBridgeSourceDetailType], [ScheduleARN]), a constant ([Constant]) or
-// any Go function. Keys become lock IDs under a namespace, by default the
-// function's name: "reserve-stock/BLUE-MUG".
+// any Go function. Keys become lock IDs under a namespace that every
+// wrapper must be given ([WithNamespace]): "sku/BLUE-MUG". Functions that
+// pass the same namespace exclude each other on the same keys, whatever
+// their triggers.
 //
 // # The lease follows the invocation
 //

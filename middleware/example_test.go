@@ -51,7 +51,8 @@ func ExampleWrapSQS() {
 			lease, _ := lock.FromContext(ctx)
 			_ = lease.FencingToken() // guard the stock write with it
 			return nil
-		}))
+		},
+		middleware.WithNamespace("sku"))) // lock IDs "sku/BLUE-MUG"
 }
 
 // An EventBridge-triggered function that handles one account at a time,
@@ -66,6 +67,7 @@ func ExampleWrap_eventBridge() {
 		func(ctx context.Context, e events.EventBridgeEvent) (struct{}, error) {
 			return struct{}{}, nil
 		},
+		middleware.WithNamespace("account"),
 		middleware.OnHeld(middleware.Wait)))
 }
 
@@ -77,6 +79,7 @@ func ExampleWrap_schedule() {
 		func(ctx context.Context, e events.EventBridgeEvent) (string, error) {
 			return "rolled up", nil
 		},
+		middleware.WithNamespace("job"),
 		middleware.OnHeld(middleware.Skip),
 		middleware.WithMetrics(os.Stdout)))
 }
@@ -97,7 +100,8 @@ func ExampleJMESPath() {
 	lambda.Start(middleware.Wrap(newLockClient(ctx), byAccounts,
 		func(ctx context.Context, t transfer) (int, error) {
 			return t.Amount, nil
-		}))
+		},
+		middleware.WithNamespace("account")))
 }
 
 // A key from any Go function.
@@ -109,5 +113,6 @@ func ExampleKey() {
 	lambda.Start(middleware.Wrap(newLockClient(ctx), byTenant,
 		func(ctx context.Context, e events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
-		}))
+		},
+		middleware.WithNamespace("tenant")))
 }

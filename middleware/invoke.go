@@ -38,12 +38,12 @@ func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker
 	switch {
 	case !hasHandler:
 		inv.err = fmt.Errorf("%w: nil handler", lock.ErrInvalidInput)
-	case inv.o.disabled:
-	case c == nil:
+	case c == nil && !inv.o.disabled:
 		inv.err = fmt.Errorf("%w: nil lock client (use WithDisabled to run without locks)", lock.ErrInvalidInput)
-	case !hasKey:
+	case !hasKey && !inv.o.disabled:
 		inv.err = fmt.Errorf("%w: nil key function", lock.ErrInvalidInput)
 	default:
+		// Also when disabled: a concurrency of 0 would hang a batch.
 		inv.err = inv.o.validate()
 	}
 	if inv.err == nil && !inv.o.disabled {

@@ -78,6 +78,7 @@ type Option func(*options)
 type options struct {
 	held           HeldPolicy
 	namespace      string
+	namespaceSet   bool // WithNamespace was given: there is no default
 	concurrency    int
 	reserve        time.Duration
 	grace          time.Duration
@@ -94,7 +95,6 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		held:           Fail,
-		namespace:      os.Getenv("AWS_LAMBDA_FUNCTION_NAME"),
 		concurrency:    DefaultConcurrency,
 		reserve:        DefaultReserve,
 		grace:          DefaultGrace,
@@ -117,9 +117,12 @@ func newOptions(opts []Option) options {
 }
 
 // validate reports options that cannot work. Wrap and WrapSQS check them
-// once; the wrapped handler returns the error on every call.
+// once; the wrapped handler returns the error on every call. Without locks
+// (WithDisabled) no namespace is needed.
 func (o options) validate() error {
 	switch {
+	case !o.namespaceSet && !o.disabled:
+		return fmt.Errorf("%w: %s", lock.ErrInvalidInput, noNamespace)
 	case o.held < Fail || o.held > Wait:
 		return fmt.Errorf("%w: unknown held policy %d", lock.ErrInvalidInput, int(o.held))
 	case o.concurrency < 1:
@@ -132,15 +135,29 @@ func (o options) validate() error {
 	return nil
 }
 
+// noNamespace explains the configuration error of a wrapper without
+// WithNamespace.
+const noNamespace = `no lock namespace: lock IDs are namespace + "/" + key, and only functions that use the same namespace exclude each other; ` +
+	`choose it for the entities you lock, such as WithNamespace("account") for account IDs, and pass the same one to every function that must exclude these ` +
+	`(WithNamespace("") locks the bare keys)`
+
 // OnHeld sets what happens to an event whose lock is held: Fail, Skip or
 // Wait. The default is Fail.
 func OnHeld(p HeldPolicy) Option { return func(o *options) { o.held = p } }
 
-// WithNamespace sets the prefix of every lock ID: namespace + "/" + key.
-// The default is the function's name, from AWS_LAMBDA_FUNCTION_NAME; an
-// empty namespace leaves keys as they are. Functions that must exclude each
-// other on the same entity share a namespace.
-func WithNamespace(namespace string) Option { return func(o *options) { o.namespace = namespace } }
+// WithNamespace sets the prefix of every lock ID: namespace + "/" + key
+// (see LockID), such as "account/42". It is required: a wrapper without it
+// returns ErrInvalidInput from every call. Name it after the entities
+// locked, not after the function, and pass the same namespace to every
+// function that must exclude the others on them, whatever its trigger: an
+// SQS function and an EventBridge function that both write account 42
+// exclude each other only if both lock "account/42". The function's name
+// is no default because it would keep such functions apart, and lock
+// other IDs in local runs than when deployed. An empty namespace locks the
+// keys as they are.
+func WithNamespace(namespace string) Option {
+	return func(o *options) { o.namespace, o.namespaceSet = namespace, true }
+}
 
 // WithConcurrency sets how many SQS records of a batch run at once (records
 // with the same key or, on a FIFO queue, the same message group always run

@@ -407,7 +407,7 @@ func TestSQSPanic(t *testing.T) {
 // The handler sees its lease: lock ID under the namespace and a fencing
 // token that grows from record to record of one key.
 func TestSQSLeaseInContext(t *testing.T) {
-	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "reserve-stock")
+	t.Parallel()
 	e := newEnv(t)
 	var mu sync.Mutex
 	tokens := map[string][]int64{}
@@ -421,16 +421,57 @@ func TestSQSLeaseInContext(t *testing.T) {
 			defer mu.Unlock()
 			tokens[l.LockID()] = append(tokens[l.LockID()], l.FencingToken())
 			return nil
-		}, middleware.WithLogger(discardLogger()))
+		}, middleware.WithNamespace("sku"), middleware.WithLogger(discardLogger()))
 	if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); err != nil {
 		t.Fatal(err)
 	}
-	blue := tokens["reserve-stock/BLUE-MUG"]
+	blue := tokens["sku/BLUE-MUG"]
 	if len(blue) != 3 || !slices.IsSorted(blue) || blue[0] == blue[1] || blue[1] == blue[2] {
 		t.Errorf("BLUE-MUG tokens %v, want 3 increasing", blue)
 	}
-	if len(tokens["reserve-stock/RED-MUG"]) != 1 || len(tokens["reserve-stock/GREEN-MUG"]) != 1 {
+	if len(tokens["sku/RED-MUG"]) != 1 || len(tokens["sku/GREEN-MUG"]) != 1 {
 		t.Errorf("lock IDs %v", tokens)
+	}
+}
+
+// The namespace is chosen, never taken from the function's name: without
+// WithNamespace every call fails with a configuration error that shows the
+// fix, and sends nothing; WithNamespace("") locks the bare keys.
+func TestNamespaceIsExplicit(t *testing.T) {
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "reserve-stock") // not a namespace
+	e := newEnv(t)
+	var ids []string
+	record := func(ctx context.Context) {
+		for _, l := range lock.AllFromContext(ctx) {
+			ids = append(ids, l.LockID())
+		}
+	}
+	wrap := middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
+		func(ctx context.Context, _ string) (string, error) { record(ctx); return "ok", nil },
+		middleware.WithLogger(discardLogger()))
+	wrapSQS := middleware.WrapSQS(e.c, middleware.Constant[events.SQSMessage]("BLUE-MUG"),
+		func(ctx context.Context, _ events.SQSMessage) error { record(ctx); return nil },
+		middleware.WithLogger(discardLogger()))
+	for name, call := range map[string]func() error{
+		"Wrap":    func() error { _, err := wrap(context.Background(), "x"); return err },
+		"WrapSQS": func() error { _, err := wrapSQS(context.Background(), loadSQS(t, "sqs-standard.json")); return err },
+	} {
+		for range 2 {
+			err := call()
+			if !errors.Is(err, lock.ErrInvalidInput) || !containsAll(fmt.Sprint(err), "namespace", `WithNamespace("account")`, "same", `WithNamespace("")`) {
+				t.Errorf("%s without a namespace: error %v, want ErrInvalidInput showing the fix", name, err)
+			}
+		}
+	}
+	if n := e.net.Count("UpdateItem"); n != 0 || len(ids) != 0 {
+		t.Errorf("%d lock requests, handlers ran under %v", n, ids)
+	}
+
+	bare := middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
+		func(ctx context.Context, _ string) (string, error) { record(ctx); return "ok", nil },
+		middleware.WithNamespace(""), middleware.WithLogger(discardLogger()))
+	if _, err := bare(context.Background(), "x"); err != nil || !slices.Equal(ids, []string{"BLUE-MUG"}) {
+		t.Errorf("WithNamespace(\"\"): error %v, lock IDs %v; want the bare key", err, ids)
 	}
 }
 
@@ -622,4 +663,17 @@ func TestSQSKeyFunctionPanics(t *testing.T) {
 		!strings.Contains(fmt.Sprint(lines[0]["stack"]), "TestSQSKeyFunctionPanics") {
 		t.Errorf("want one entry with the panic and the stack, log:\n%s", e.logs)
 	}
+}
+
+// Without locks the options are still checked: a concurrency of 0 would
+// leave every record waiting for a slot.
+func TestSQSDisabledMisconfigured(t *testing.T) {
+	t.Parallel()
+	h := middleware.WrapSQS(nil, nil, func(context.Context, events.SQSMessage) error { return nil },
+		middleware.WithDisabled(true), middleware.WithConcurrency(0), middleware.WithLogger(discardLogger()))
+	within(t, 10*time.Second, func() {
+		if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); !errors.Is(err, lock.ErrInvalidInput) {
+			t.Errorf("error %v, want ErrInvalidInput", err)
+		}
+	})
 }

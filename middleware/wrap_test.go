@@ -436,13 +436,14 @@ func TestWrapDisabledAndMisconfigured(t *testing.T) {
 	if out, err := h(context.Background(), "x"); err != nil || out != "x" {
 		t.Errorf("disabled: %q, %v", out, err)
 	}
+	ns := middleware.WithNamespace("test")
 	for name, h := range map[string]func(context.Context, string) (string, error){
-		"nil client":  middleware.Wrap(nil, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }),
-		"nil key":     middleware.Wrap[string, string](newEnv(t).c, nil, func(context.Context, string) (string, error) { return "", nil }),
-		"nil handler": middleware.Wrap[string, string](newEnv(t).c, middleware.Constant[string]("k"), nil),
-		"concurrency": middleware.Wrap(newEnv(t).c, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }, middleware.WithConcurrency(0)),
+		"nil client":  middleware.Wrap(nil, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }, ns),
+		"nil key":     middleware.Wrap[string, string](newEnv(t).c, nil, func(context.Context, string) (string, error) { return "", nil }, ns),
+		"nil handler": middleware.Wrap[string, string](newEnv(t).c, middleware.Constant[string]("k"), nil, ns),
+		"concurrency": middleware.Wrap(newEnv(t).c, middleware.Constant[string]("k"), func(context.Context, string) (string, error) { return "", nil }, ns, middleware.WithConcurrency(0)),
 	} {
-		if _, err := h(context.Background(), "x"); !errors.Is(err, lock.ErrInvalidInput) {
+		if _, err := h(context.Background(), "x"); !errors.Is(err, lock.ErrInvalidInput) || strings.Contains(err.Error(), "namespace") {
 			t.Errorf("%s: error %v, want ErrInvalidInput", name, err)
 		}
 	}

@@ -36,5 +36,6 @@ func main() {
 	if err != nil {
 		log.Fatalf("wrapped: %v", err)
 	}
-	lambda.Start(middleware.WrapSQS(c, bySKU, func(context.Context, events.SQSMessage) error { return nil }))
+	lambda.Start(middleware.WrapSQS(c, bySKU, func(context.Context, events.SQSMessage) error { return nil },
+		middleware.WithNamespace("sku")))
 }
