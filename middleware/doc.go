@@ -2,9 +2,12 @@
 // come from their events, so that one entity (an order, an account, a
 // scheduled job) is handled by one invocation at a time.
 //
-// [Wrap] serves any handler of the shape lambda.Start accepts, such as an
-// EventBridge or scheduled handler; [WrapSQS] serves an SQS batch, locking
-// per record and reporting partial batch failures. A [KeyFunc] derives the
+// [Wrap] serves handlers of the shape func(context.Context, TIn) (TOut,
+// error) and [WrapNoOutput] those of the shape func(context.Context, TIn)
+// error, such as EventBridge and scheduled handlers; [WrapSQS] serves an
+// SQS batch, locking per record and reporting partial batch failures. (A
+// handler of another shape lambda.Start accepts, such as one without a
+// context, becomes one of these in a closure.) A [KeyFunc] derives the
 // lock keys from the event: a JMESPath expression ([JMESPath],
 // [SQSBodyPath], [EventBridgeDetailPath]), a field of the event
 // ([SQSMessageGroupID], [SQSAttribute], [EventBridgeID],

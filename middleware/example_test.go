@@ -3,7 +3,10 @@ package middleware_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -69,6 +72,77 @@ func ExampleWrap_eventBridge() {
 		},
 		middleware.WithNamespace("account"),
 		middleware.OnHeld(middleware.Wait)))
+}
+
+// An EventBridge-triggered function whose handler returns only an error,
+// the commonest shape: one invocation at a time per account.
+func ExampleWrapNoOutput() {
+	ctx := context.Background()
+	byAccount, err := middleware.EventBridgeDetailPath("accountId")
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(middleware.WrapNoOutput(newLockClient(ctx), byAccount,
+		func(ctx context.Context, e events.EventBridgeEvent) error {
+			lease, _ := lock.FromContext(ctx)
+			_ = lease.FencingToken() // guard the account's write with it
+			return nil
+		},
+		middleware.WithNamespace("account"),
+		middleware.OnHeld(middleware.Wait)))
+}
+
+// Two functions that write the same accounts: one applies payments from
+// an SQS queue, the other handles EventBridge account events. Both pass
+// WithNamespace("account"), so both lock "account/<id>" and exclude each
+// other on one account whatever their triggers. (With a namespace each,
+// such as their own names, they would take different locks and not
+// exclude each other at all.)
+func ExampleWithNamespace() {
+	ctx := context.Background()
+	locks := newLockClient(ctx)
+	quiet := middleware.WithLogger(slog.New(slog.DiscardHandler))
+
+	byDetail, err := middleware.EventBridgeDetailPath("accountId")
+	if err != nil {
+		log.Fatal(err)
+	}
+	accountEvents := middleware.WrapNoOutput(locks, byDetail,
+		func(ctx context.Context, e events.EventBridgeEvent) error {
+			lease, _ := lock.FromContext(ctx)
+			fmt.Println("account-events: handling", e.DetailType, "under", lease.LockID())
+			return nil
+		},
+		middleware.WithNamespace("account"), quiet)
+	credited := events.EventBridgeEvent{ID: "event-1", DetailType: "AccountCredited", Detail: json.RawMessage(`{"accountId":"42"}`)}
+
+	byBody, err := middleware.SQSBodyPath("accountId")
+	if err != nil {
+		log.Fatal(err)
+	}
+	payments := middleware.WrapSQS(locks, byBody,
+		func(ctx context.Context, m events.SQSMessage) error {
+			lease, _ := lock.FromContext(ctx)
+			fmt.Println("payments: applying", m.MessageId, "under", lease.LockID())
+			// Meanwhile, an event on the same account reaches the other
+			// function, whose default policy (Fail) has it retried later.
+			err := accountEvents(context.Background(), credited)
+			fmt.Println("account-events meanwhile, lock held:", errors.Is(err, lock.ErrLockAlreadyAcquired))
+			return nil
+		},
+		middleware.WithNamespace("account"), quiet)
+
+	resp, err := payments(ctx, events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "payment-1", Body: `{"accountId":"42","amount":10}`},
+	}})
+	fmt.Println("payments: failed records:", len(resp.BatchItemFailures), err)
+	fmt.Println("account-events, retried:", accountEvents(ctx, credited))
+	// Output:
+	// payments: applying payment-1 under account/42
+	// account-events meanwhile, lock held: true
+	// payments: failed records: 0 <nil>
+	// account-events: handling AccountCredited under account/42
+	// account-events, retried: <nil>
 }
 
 // A scheduled singleton job: a run that overlaps the previous one is

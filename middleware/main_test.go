@@ -24,7 +24,28 @@ import (
 
 var srv *dynamotest.Server
 
-func TestMain(m *testing.M) { dynamotest.Main(m, &srv) }
+// exampleTable is the lock table of the runnable examples, which make
+// their clients as a function's main does: from the environment.
+const exampleTable = "middleware_example_locks"
+
+func TestMain(m *testing.M) {
+	dynamotest.Main(m, &srv, func(s *dynamotest.Server) error {
+		for k, v := range map[string]string{
+			"AWS_ENDPOINT_URL_DYNAMODB":   s.Endpoint,
+			"AWS_ACCESS_KEY_ID":           "local",
+			"AWS_SECRET_ACCESS_KEY":       "local",
+			"AWS_REGION":                  dynamotest.Region,
+			"AWS_CONFIG_FILE":             os.DevNull,
+			"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+			"LOCK_TABLE":                  exampleTable,
+		} {
+			if err := os.Setenv(k, v); err != nil {
+				return err
+			}
+		}
+		return lock.CreateTable(context.Background(), s.Client(), exampleTable)
+	})
+}
 
 // testSkew is the clock-skew tolerance of the tests' lock clients: small,
 // so that short leases stay possible.

@@ -616,3 +616,54 @@ func TestWrapKeyFunctionPanics(t *testing.T) {
 		t.Errorf("want the panic's stack in the log:\n%s", e.logs)
 	}
 }
+
+// WrapNoOutput serves the commonest EventBridge and schedule handler,
+// func(ctx, T) error, as Wrap serves those with an output.
+func TestWrapNoOutput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		policy     middleware.HeldPolicy
+		held       bool
+		handlerErr error
+		wantRan    bool
+		wantErr    error
+	}{
+		{"free", middleware.Fail, false, nil, true, nil},
+		{"handler error", middleware.Fail, false, errors.New("debit refused"), true, nil},
+		{"held, fail", middleware.Fail, true, nil, false, lock.ErrLockAlreadyAcquired},
+		{"held, skip", middleware.Skip, true, nil, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tc.held {
+				e.hold("42", time.Minute)
+			}
+			ran := false
+			var h func(context.Context, events.EventBridgeEvent) error = middleware.WrapNoOutput(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+				func(ctx context.Context, ev events.EventBridgeEvent) error {
+					ran = true
+					if l, ok := lock.FromContext(ctx); !ok || l.LockID() != "test/42" {
+						return errors.New("no lease on test/42 in ctx")
+					}
+					return tc.handlerErr
+				}, e.opts(middleware.OnHeld(tc.policy))...)
+			ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
+			err := h(ctx, loadEventBridge(t, "eventbridge-account.json"))
+			want := tc.wantErr
+			if tc.handlerErr != nil {
+				want = tc.handlerErr
+			}
+			if (want == nil) != (err == nil) || !errors.Is(err, want) {
+				t.Errorf("error %v, want %v", err, want)
+			}
+			if ran != tc.wantRan {
+				t.Errorf("handler ran %v, want %v", ran, tc.wantRan)
+			}
+			if !tc.held {
+				e.requireFree("42")
+			}
+		})
+	}
+}
