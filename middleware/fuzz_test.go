@@ -77,8 +77,8 @@ func FuzzSQSKeys(f *testing.F) {
 		fns := []middleware.KeyFunc[events.SQSMessage]{middleware.SQSAttribute("tenant"), middleware.SQSMessageGroupID()}
 		if k, err := middleware.SQSBodyPath(expr); err == nil {
 			fns = append(fns, k)
-		} else if !errors.Is(err, middleware.ErrNoKey) {
-			t.Fatalf("SQSBodyPath(%q): error %v does not match ErrNoKey", expr, err)
+		} else if !errors.Is(err, lock.ErrInvalidInput) {
+			t.Fatalf("SQSBodyPath(%q): error %v does not match lock.ErrInvalidInput", expr, err)
 		}
 		if k, err := middleware.JMESPath[events.SQSMessage](expr); err == nil {
 			fns = append(fns, k)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/jmespath/go-jmespath"
 )
 
@@ -48,23 +51,47 @@ func Key[T any](name string, f func(event T) string) KeyFunc[T] {
 
 // JMESPath returns a KeyFunc that evaluates the JMESPath expression expr
 // over the event's JSON encoding. The result must be a non-empty string, a
-// number, or a non-empty list of these (several keys). It fails if expr
-// does not compile.
+// number, or a non-empty list of these (several keys). It fails, with an
+// error matching lock.ErrInvalidInput, if expr does not compile.
 //
 // For example "detail.accountId" over an EventBridge event, or
-// "messageAttributes.tenant.stringValue" over an SQS message.
+// "messageAttributes.tenant.stringValue" over an SQS message. An SQS
+// message's body is a string holding JSON, not an object, so "body.sku"
+// finds nothing: use SQSBodyPath("sku") for paths into the body.
 func JMESPath[T any](expr string) (KeyFunc[T], error) {
 	p, err := compile(expr)
 	if err != nil {
 		return nil, err
 	}
+	hint := sqsBodyHint[T](expr)
 	return func(_ context.Context, event T) ([]string, error) {
 		raw, err := json.Marshal(event)
 		if err != nil {
 			return nil, keyError(expr, "event cannot be encoded as JSON", err)
 		}
-		return p.keys(raw, "event")
+		keys, err := p.keys(raw, "event")
+		var ke *KeyError
+		if hint != "" && errors.As(err, &ke) && ke.Reason == noValue {
+			ke.Reason += "; " + hint
+		}
+		return keys, err
 	}, nil
+}
+
+// sqsBodyHint returns advice for expr over an SQS message when it reaches
+// into the body, which is a string to JMESPath: use SQSBodyPath instead.
+func sqsBodyHint[T any](expr string) string {
+	var zero T
+	switch any(zero).(type) {
+	case events.SQSMessage, *events.SQSMessage:
+	default:
+		return ""
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(expr), "body.")
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("an SQS message's body is a JSON string, not an object: use SQSBodyPath(%q) for paths into it", rest)
 }
 
 // path is a compiled JMESPath expression.
@@ -73,13 +100,15 @@ type path struct {
 	jp   *jmespath.JMESPath
 }
 
+// compile compiles expr. Its errors are configuration errors, matching
+// lock.ErrInvalidInput.
 func compile(expr string) (*path, error) {
 	if strings.TrimSpace(expr) == "" {
-		return nil, keyError(fmt.Sprintf("%q", expr), "empty expression", nil)
+		return nil, fmt.Errorf("middleware: invalid JMESPath expression %q: empty (%w)", expr, lock.ErrInvalidInput)
 	}
 	jp, err := jmespath.Compile(expr)
 	if err != nil {
-		return nil, keyError(fmt.Sprintf("%q", expr), "invalid JMESPath expression", err)
+		return nil, fmt.Errorf("middleware: invalid JMESPath expression %q: %w (%w)", expr, err, lock.ErrInvalidInput)
 	}
 	return &path{expr: expr, jp: jp}, nil
 }
@@ -139,10 +168,13 @@ func keyValues(expr string, res any) ([]string, error) {
 	return []string{k}, nil
 }
 
+// noValue is the reason of a key error when the expression found nothing.
+const noValue = "no value (path missing or null)"
+
 func keyValue(expr string, v any) (string, error) {
 	switch v := v.(type) {
 	case nil:
-		return "", keyError(expr, "no value (path missing or null)", nil)
+		return "", keyError(expr, noValue, nil)
 	case string:
 		if strings.TrimSpace(v) == "" {
 			return "", keyError(expr, "empty string", nil)

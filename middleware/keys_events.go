@@ -10,7 +10,8 @@ import (
 // SQSBodyPath returns a KeyFunc that evaluates the JMESPath expression
 // expr over an SQS message's body, decoded as JSON: "sku" over
 // {"orderId":"o-1","sku":"BLUE-MUG","quantity":2} gives "BLUE-MUG". A body
-// that is not JSON fails the record. It fails if expr does not compile.
+// that is not JSON fails the record. It fails, with an error matching
+// lock.ErrInvalidInput, if expr does not compile.
 func SQSBodyPath(expr string) (KeyFunc[events.SQSMessage], error) {
 	p, err := compile(expr)
 	if err != nil {
@@ -71,8 +72,8 @@ func EventBridgeSourceDetailType() KeyFunc[events.EventBridgeEvent] {
 
 // EventBridgeDetailPath returns a KeyFunc that evaluates the JMESPath
 // expression expr over an EventBridge event's detail: "accountId" over
-// {"accountId":"42","amount":10} gives "42". It fails if expr does not
-// compile.
+// {"accountId":"42","amount":10} gives "42". It fails, with an error
+// matching lock.ErrInvalidInput, if expr does not compile.
 func EventBridgeDetailPath(expr string) (KeyFunc[events.EventBridgeEvent], error) {
 	p, err := compile(expr)
 	if err != nil {

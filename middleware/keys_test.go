@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,18 +99,48 @@ func TestJMESPathNumbers(t *testing.T) {
 	checkKeys(t, got, err, []string{"12345678901234567890", "1.5", "-3"}, "")
 }
 
+// An expression that does not compile is a configuration error, worded as
+// one: not an event's missing key.
 func TestBadExpressions(t *testing.T) {
 	t.Parallel()
 	for _, expr := range []string{"", "  ", "detail.[", "a ||| b"} {
-		if _, err := middleware.JMESPath[json.RawMessage](expr); !errors.Is(err, middleware.ErrNoKey) {
-			t.Errorf("JMESPath(%q): error %v", expr, err)
+		for name, compile := range map[string]func(string) error{
+			"JMESPath":              func(e string) error { _, err := middleware.JMESPath[json.RawMessage](e); return err },
+			"SQSBodyPath":           func(e string) error { _, err := middleware.SQSBodyPath(e); return err },
+			"EventBridgeDetailPath": func(e string) error { _, err := middleware.EventBridgeDetailPath(e); return err },
+		} {
+			err := compile(expr)
+			if !errors.Is(err, lock.ErrInvalidInput) || errors.Is(err, middleware.ErrNoKey) ||
+				!strings.HasPrefix(err.Error(), fmt.Sprintf("middleware: invalid JMESPath expression %q: ", expr)) {
+				t.Errorf("%s(%q): error %v, want an invalid expression matching lock.ErrInvalidInput", name, expr, err)
+			}
 		}
-		if _, err := middleware.SQSBodyPath(expr); err == nil {
-			t.Errorf("SQSBodyPath(%q) compiled", expr)
-		}
-		if _, err := middleware.EventBridgeDetailPath(expr); err == nil {
-			t.Errorf("EventBridgeDetailPath(%q) compiled", expr)
-		}
+	}
+}
+
+// A path into an SQS message's body over the whole message finds nothing,
+// since the body is a string: the error points to SQSBodyPath.
+func TestJMESPathIntoSQSBodyHints(t *testing.T) {
+	t.Parallel()
+	std := loadSQS(t, "sqs-standard.json").Records[0]
+	for _, tc := range []struct {
+		name, expr, hint string
+	}{
+		{"field", "body.sku", `SQSBodyPath("sku")`},
+		{"list", "body.lines[].sku", `SQSBodyPath("lines[].sku")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := must(middleware.JMESPath[events.SQSMessage](tc.expr))(context.Background(), std)
+			var ke *middleware.KeyError
+			if !errors.As(err, &ke) || !strings.Contains(err.Error(), tc.hint) {
+				t.Errorf("error %v, want a *KeyError suggesting %s", err, tc.hint)
+			}
+		})
+	}
+	// Other missing paths get no such hint.
+	_, err := must(middleware.JMESPath[events.SQSMessage]("attributes.MessageGroupId"))(context.Background(), std)
+	if err == nil || strings.Contains(err.Error(), "SQSBodyPath") {
+		t.Errorf("error %v, want one without the body hint", err)
 	}
 }
 
