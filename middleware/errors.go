@@ -18,10 +18,11 @@ var (
 
 	// ErrNoTime means the invocation had too little time left to take a
 	// lock and run the handler: its deadline less the reserve had passed,
-	// or a lease until the deadline plus the grace would have been no
-	// longer than the lock's clock-skew tolerance (so it would have ended,
-	// less the tolerance, at once). A wait that runs out of time returns
-	// an error matching both ErrNoTime and lock.ErrLockAlreadyAcquired.
+	// a lease until the deadline plus the grace would have been shorter
+	// than the lock accepts (lock.MinTTL, twice its clock-skew tolerance),
+	// or the handler would have had less than WithMinTimeLeft. A wait that
+	// runs out of time returns an error matching both ErrNoTime and
+	// lock.ErrLockAlreadyAcquired.
 	ErrNoTime = errors.New("middleware: not enough time left before the invocation's deadline")
 )
 

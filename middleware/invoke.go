@@ -110,6 +110,10 @@ func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 		return nil, fmt.Errorf("%w: a lease until the deadline plus the grace %s would last %s, less than %s, twice the clock-skew tolerance %s",
 			ErrNoTime, in.o.grace, max(ttl, 0), in.minTTL(), in.skew)
 	}
+	if left := time.Until(in.handlerEnd()); in.o.minTimeLeft > 0 && left < in.o.minTimeLeft {
+		return nil, fmt.Errorf("%w: the handler would have %s, less than the least time left worth taking the lock with (WithMinTimeLeft) %s",
+			ErrNoTime, max(left, 0).Round(time.Millisecond), in.o.minTimeLeft)
+	}
 	return append(opts,
 		lock.WithTTL(ttl),
 		// A heartbeat would extend the lease past the deadline plus the
@@ -124,14 +128,27 @@ func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 // lease does.
 func (in *invocation) minTTL() time.Duration { return lock.MinTTL(in.skew) }
 
-// lastUseful returns the last moment at which taking a lock can still give
-// the handler time: after it, a lease until the deadline plus the grace
-// would be shorter than minTTL. It is the zero time without a deadline.
+// handlerEnd returns when the context of a handler whose lease is taken
+// now would end: the reserve before the deadline, or the lease's deadline
+// (its end, the grace after the deadline, less the clock-skew tolerance)
+// if that comes first. It needs a deadline.
+func (in *invocation) handlerEnd() time.Time {
+	return in.deadline.Add(min(-in.o.reserve, in.o.grace-in.skew))
+}
+
+// lastUseful returns the last moment at which taking a lock is still
+// worth it: after it, a lease until the deadline plus the grace would be
+// shorter than minTTL, or the handler would have less than WithMinTimeLeft.
+// It is the zero time without a deadline.
 func (in *invocation) lastUseful() time.Time {
 	if in.deadline.IsZero() {
 		return time.Time{}
 	}
-	return in.deadline.Add(in.o.grace - in.minTTL())
+	last := in.deadline.Add(in.o.grace - in.minTTL())
+	if t := in.handlerEnd().Add(-in.o.minTimeLeft); t.Before(last) {
+		last = t
+	}
+	return last
 }
 
 func ceilMillis(d time.Duration) time.Duration {

@@ -85,6 +85,7 @@ type options struct {
 	ttl            time.Duration
 	releaseTimeout time.Duration
 	waitSlice      time.Duration
+	minTimeLeft    time.Duration
 	logger         *slog.Logger
 	metrics        io.Writer
 	runUnkeyed     bool
@@ -127,8 +128,8 @@ func (o options) validate() error {
 		return fmt.Errorf("%w: unknown held policy %d", lock.ErrInvalidInput, int(o.held))
 	case o.concurrency < 1:
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", lock.ErrInvalidInput, o.concurrency)
-	case o.reserve < 0 || o.grace < 0 || o.ttl < 0:
-		return fmt.Errorf("%w: reserve, grace and TTL must not be negative", lock.ErrInvalidInput)
+	case o.reserve < 0 || o.grace < 0 || o.ttl < 0 || o.minTimeLeft < 0:
+		return fmt.Errorf("%w: reserve, grace, TTL and least time left must not be negative", lock.ErrInvalidInput)
 	case o.releaseTimeout <= 0 || o.waitSlice <= 0:
 		return fmt.Errorf("%w: release timeout and wait slice must be positive", lock.ErrInvalidInput)
 	}
@@ -172,6 +173,17 @@ func WithReserve(d time.Duration) Option { return func(o *options) { o.reserve =
 // WithGrace sets how long a lease outlasts the invocation's deadline. The
 // default is DefaultGrace, 1 s.
 func WithGrace(d time.Duration) Option { return func(o *options) { o.grace = d } }
+
+// WithMinTimeLeft sets the least time worth taking a lock with: when the
+// handler would have less than d before its context ends (the reserve
+// before the deadline, or sooner if the lease ends sooner), the event
+// fails with ErrNoTime without acquiring, so that it is retried by an
+// invocation with time to do the work instead of starting work it cannot
+// finish. It applies to the first attempt and ends a wait (OnHeld(Wait))
+// as soon as less is left. Invocations without a deadline ignore it. The
+// default, 0, takes a lock with whatever time is left: the middleware
+// cannot know how long a handler needs, so only its author can set it.
+func WithMinTimeLeft(d time.Duration) Option { return func(o *options) { o.minTimeLeft = d } }
 
 // WithTTL sets the lease length of invocations without a deadline, such as
 // local runs and tests. The default, 0, is the lock client's TTL.

@@ -667,3 +667,69 @@ func TestWrapNoOutput(t *testing.T) {
 		})
 	}
 }
+
+// WithMinTimeLeft: an invocation with less time left for its handler than
+// that takes no lock, at first or after a wait, and fails with ErrNoTime.
+func TestMinTimeLeft(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		holdFor  time.Duration // another process holds the lock; 0: free
+		timeout  time.Duration
+		min      time.Duration
+		wantRan  bool
+		wantHeld bool // the error also carries the held lock's
+	}{
+		{"enough time", 0, 3 * time.Second, time.Second, true, false},
+		{"too little time at first", 0, 1500 * time.Millisecond, 2 * time.Second, false, false},
+		// The lock frees 1.2 s in, leaving the handler 1.3 s: not enough.
+		{"too little time after a wait", 1200 * time.Millisecond, 3 * time.Second, 2 * time.Second, false, true},
+		{"enough after a wait", 1200 * time.Millisecond, 3 * time.Second, 500 * time.Millisecond, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tc.holdFor > 0 {
+				e.hold("job", tc.holdFor)
+			}
+			e.net.Reset()
+			ran := false
+			h := middleware.Wrap(e.c, middleware.Constant[string]("job"),
+				func(ctx context.Context, _ string) (string, error) {
+					ran = true
+					return "done", nil
+				}, e.opts(middleware.OnHeld(middleware.Wait), middleware.WithMinTimeLeft(tc.min))...)
+			ctx, _ := lambdaCtx(t, "req-1", tc.timeout)
+			started := time.Now()
+			_, err := h(ctx, "x")
+			if ran != tc.wantRan {
+				t.Errorf("handler ran %v, want %v (error %v)", ran, tc.wantRan, err)
+			}
+			if tc.wantRan {
+				if err != nil {
+					t.Errorf("error %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, middleware.ErrNoTime) || errors.Is(err, lock.ErrLockAlreadyAcquired) != tc.wantHeld {
+				t.Errorf("error %v, want ErrNoTime (and the held error: %v)", err, tc.wantHeld)
+			}
+			if tc.holdFor == 0 && e.net.Count("UpdateItem") != 0 {
+				t.Errorf("%d lock requests, want none", e.net.Count("UpdateItem"))
+			}
+			if tc.holdFor > 0 {
+				// The wait ended when the time left fell under the minimum,
+				// before the lock was free.
+				if waited := time.Since(started); waited > tc.holdFor {
+					t.Errorf("waited %s, want less than %s", waited, tc.holdFor)
+				}
+			}
+		})
+	}
+	h := middleware.Wrap(newEnv(t).c, middleware.Constant[string]("job"),
+		func(ctx context.Context, _ string) (string, error) { return "", nil },
+		middleware.WithNamespace("test"), middleware.WithMinTimeLeft(-time.Second))
+	if _, err := h(context.Background(), "x"); !errors.Is(err, lock.ErrInvalidInput) {
+		t.Errorf("negative minimum: error %v, want ErrInvalidInput", err)
+	}
+}
