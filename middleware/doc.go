@@ -21,11 +21,15 @@
 //
 // A lock is leased until the invocation's deadline plus a grace
 // ([WithGrace]), so the lock of an invocation that Lambda stops at its
-// timeout frees itself shortly after. The handler's context ends a reserve
-// ([WithReserve]) before the deadline, leaving time to release the lock,
-// which happens before the wrapped handler returns: nothing the middleware
-// starts runs after it returns. Without a deadline (local runs), the lease
-// lasts the TTL ([WithTTL]). The handler finds its leases, with their lock
+// timeout frees itself shortly after; a heartbeat passed in the lock
+// options is turned off, so that nothing extends the lease past that. The
+// handler's context ends a reserve ([WithReserve]) before the deadline,
+// leaving time to release the lock, which happens before the wrapped
+// handler returns: nothing the middleware starts runs after it returns.
+// An event with too little time left for a useful lease, or for the
+// handler ([WithMinTimeLeft]), fails with [ErrNoTime] without taking a
+// lock. Without a deadline (local runs), the lease lasts the TTL
+// ([WithTTL]). The handler finds its leases, with their lock
 // IDs and fencing tokens, with lock.FromContext and lock.AllFromContext.
 //
 // # When the lock is held
@@ -33,5 +37,6 @@
 // [OnHeld] chooses: [Fail] (the default) reports the record or invocation
 // as failed, so Lambda retries it; [Skip] acknowledges it without running
 // the handler; [Wait] waits for the lock within the invocation's time, then
-// fails.
+// fails (with an error matching both lock.ErrLockAlreadyAcquired and
+// [ErrNoTime]).
 package middleware

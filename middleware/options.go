@@ -55,7 +55,8 @@ const (
 	// it: for overlapping schedule runs and duplicate deliveries.
 	Skip
 	// Wait waits for the lock within the invocation's remaining time less
-	// the reserve, then fails as Fail does.
+	// the reserve (and less WithMinTimeLeft), then fails as Fail does, with
+	// an error that also matches ErrNoTime.
 	Wait
 )
 

@@ -17,16 +17,20 @@ import (
 // processed in the response's BatchItemFailures (enable
 // ReportBatchItemFailures on the event source mapping). A record fails when
 // its lock is held (policy Fail, or Wait once the wait is over), no key can
-// be derived (unless RunUnkeyed is set), h returns an error, or the
-// invocation runs out of time; a record skipped by policy Skip is
-// acknowledged.
+// be derived (unless RunUnkeyed is set; a key function that panics counts
+// as such, with the panic and its stack logged), h returns an error, or the
+// invocation runs out of time (ErrNoTime); a record skipped by policy Skip
+// is acknowledged.
 //
 // Records with different keys run concurrently, up to WithConcurrency at
-// once; records sharing a key run one after the other in batch order. On a
-// FIFO queue (a source ARN ending in ".fifo", or records carrying a
-// MessageGroupId) the records of one message group also run in batch
-// order, and after a failure every later record of that group fails
-// without running; other groups go on.
+// once; records sharing a key run one after the other in batch order (a
+// key given twice for one record is one key). On a FIFO queue (a source
+// ARN ending in ".fifo", or records carrying a MessageGroupId) the records
+// of one message group also run in batch order, and after a failure every
+// later record of that group fails without running; other groups go on. A
+// record still waiting for an earlier one or for a free slot at the
+// deadline less the reserve fails without running, even if the earlier
+// record's handler has not returned.
 //
 // When every record of a non-empty batch fails, the handler returns the
 // response and an error matching ErrBatchFailed, so that Lambda counts the
