@@ -32,10 +32,10 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	case ReserveStock:
 		var e events.SQSEvent
 		if err := json.Unmarshal(event, &e); err != nil {
-			return fmt.Errorf("demo: %s is not an SQS event: %w", file, err)
+			return notFor(file, fn, err.Error())
 		}
 		if len(e.Records) == 0 {
-			return fmt.Errorf("demo: %s is not an SQS event: no Records", file)
+			return notFor(file, fn, "it has no Records")
 		}
 		if err := ledger.AddSQS(e); err != nil {
 			return err
@@ -43,15 +43,21 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	case AccountEvents:
 		var e events.EventBridgeEvent
 		if err := json.Unmarshal(event, &e); err != nil {
-			return fmt.Errorf("demo: %s is not an EventBridge event: %w", file, err)
+			return notFor(file, fn, err.Error())
+		}
+		if e.DetailType == "" || len(e.Detail) == 0 {
+			return notFor(file, fn, "it has no detail-type or no detail")
 		}
 		if err := ledger.AddEvent(e); err != nil {
-			return err
+			return fmt.Errorf("demo: %s: %w", file, err)
 		}
 	case NightlyRollup:
 		var e events.EventBridgeEvent
-		if err := json.Unmarshal(event, &e); err != nil || e.DetailType != "Scheduled Event" {
-			return fmt.Errorf("demo: %s is not a scheduled event (detail-type %q): %v", file, e.DetailType, err)
+		if err := json.Unmarshal(event, &e); err != nil {
+			return notFor(file, fn, err.Error())
+		}
+		if e.DetailType != "Scheduled Event" {
+			return notFor(file, fn, fmt.Sprintf("its detail-type is %q, not \"Scheduled Event\"", e.DetailType))
 		}
 		ledger.Transactions["42"] = map[string]int64{}
 		ledger.Transactions["7"] = map[string]int64{}
@@ -96,16 +102,31 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 		return err
 	}
 	for _, x := range st.SKUs {
-		fmt.Fprintf(w, "stock %s: %d reserved for %d orders, %d available (of %d)\n", x.SKU, x.Reserved, x.Recorded, x.Available, InitialStock)
+		fmt.Fprintf(w, "stock %s: %s reserved for %s, %d available (of %d)\n",
+			x.SKU, count(x.Reserved, "unit", "units"), count(x.Recorded, "order", "orders"), x.Available, InitialStock)
 	}
 	for _, a := range st.Accounts {
-		fmt.Fprintf(w, "account %s: balance %s (opened with %s), %d transactions applied\n", a.Account, cents(a.Balance), cents(OpeningBalance), a.Applied)
+		fmt.Fprintf(w, "account %s: balance %s (opened with %s), %s applied\n",
+			a.Account, cents(a.Balance), cents(OpeningBalance), count(a.Applied, "transaction", "transactions"))
 	}
 	if st.Rollup.Runs > 0 {
-		fmt.Fprintf(w, "rollup: total %s over %d accounts, %d runs\n", cents(st.Rollup.Total), st.Rollup.Accounts, st.Rollup.Completed)
+		fmt.Fprintf(w, "rollup: total %s over %s, %s\n",
+			cents(st.Rollup.Total), count(st.Rollup.Accounts, "account", "accounts"), count(st.Rollup.Completed, "run", "runs"))
 	}
 	fmt.Fprintf(w, "emulator and function output: %s\n", strings.Join(f.LogFiles(), ", "))
 	return nil
+}
+
+// takes says what events each function takes, for notFor.
+var takes = map[string]string{
+	ReserveStock:  "an SQS event with Records, such as events/sqs-standard.json or events/sqs-fifo.json",
+	AccountEvents: "an EventBridge AccountCredited or AccountDebited event, such as events/eventbridge-account.json",
+	NightlyRollup: "an EventBridge scheduled event, such as events/schedule.json",
+}
+
+// notFor is the error for an event file that is not of the kind fn takes.
+func notFor(file, fn, why string) error {
+	return fmt.Errorf("demo: %s is not an event for %s (%s): %s takes %s", file, fn, why, fn, takes[fn])
 }
 
 // printLog writes the function's own log lines (JSON, metrics left out)

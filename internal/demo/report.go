@@ -62,20 +62,20 @@ func (r *Report) check() {
 	add("every transaction applied exactly once (no lost update)", accsOK, "%s", strings.Join(accs, ", "))
 	add("no account event failed", len(p.Accounts.Failed) == 0, "%d failed every attempt", len(p.Accounts.Failed))
 	add("nightly-rollup runs never overlapped", p.State.Rollup.Overlaps == 0 && p.RollupOverlapped == 0 && p.RollupFailed == 0,
-		"%d overlaps recorded, %d runs failed", p.State.Rollup.Overlaps+int64(p.RollupOverlapped), p.RollupFailed)
+		"%s recorded, %s failed", count(p.State.Rollup.Overlaps+int64(p.RollupOverlapped), "overlap", "overlaps"), count(p.RollupFailed, "run", "runs"))
 	add("nightly-rollup total equals the balances", p.Final.Total == p.State.Total() && p.Final.Accounts == int64(len(p.State.Accounts)),
-		"%s over %d accounts (want %s over %d)", cents(p.Final.Total), p.Final.Accounts, cents(p.State.Total()), len(p.State.Accounts))
+		"%s over %s (want %s over %d)", cents(p.Final.Total), count(p.Final.Accounts, "account", "accounts"), cents(p.State.Total()), len(p.State.Accounts))
 	c := r.Crash
 	add("the killed holder's lock freed itself, not before its lease ended", c.FreedAfter > 0 && c.FreedAfter >= c.LeaseLeft+tolerance,
 		"freed %.1fs after the kill; lease ended %.1fs after it, + %s tolerance", c.FreedAfter.Seconds(), c.LeaseLeft.Seconds(), tolerance)
 	m := p.Metrics
 	rel := m[ReserveStock].ReleaseFailures + m[AccountEvents].ReleaseFailures + m[NightlyRollup].ReleaseFailures
-	add("every release went through", rel == 0, "%d release failures", rel)
+	add("every release went through", rel == 0, "%s", count(rel, "release failure", "release failures"))
 	var held []string
 	for _, h := range r.Held {
 		held = append(held, h.LockID)
 	}
-	add("nothing left locked", len(r.Held) == 0, "%d locks held at the end%s", len(r.Held), strings.TrimRight(" "+strings.Join(held, ", "), " "))
+	add("nothing left locked", len(r.Held) == 0, "%s held at the end%s", count(len(r.Held), "lock", "locks"), strings.TrimRight(" "+strings.Join(held, ", "), " "))
 }
 
 // Print writes the report for a reader.
@@ -90,7 +90,7 @@ func (r *Report) Print(w io.Writer) {
 		"crash", c.KilledAfter.Seconds(), c.LockID, c.Holder.Token)
 	pf("  %-15s its lease ran %.1fs more: the lock freed itself %.1fs after the kill (+ %s clock-skew tolerance);",
 		"", c.LeaseLeft.Seconds(), c.FreedAfter.Seconds(), tolerance)
-	pf("  %-15s the killed order was redelivered %d times and reserved once", "", c.Attempts)
+	pf("  %-15s the killed order was redelivered %s and reserved once", "", count(c.Attempts, "time", "times"))
 	pf("")
 	pf("Without locking (DYNALOCK_DISABLED=true), the same load:")
 	r.printPhase(w, r.Unlocked)
@@ -99,18 +99,20 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range u.SKUs {
 		if s.LostUnits() != 0 {
 			lost = true
-			pf("  %-15s %s: %d orders for %d units, but stock fell by %d: %d units sold twice", "LOST UPDATES", s.SKU, s.Orders, s.Ordered, InitialStock-s.Available, s.LostUnits())
+			pf("  %-15s %s: %s for %s, but stock fell by %d: %s sold twice", "LOST UPDATES", s.SKU,
+				count(s.Orders, "order", "orders"), count(s.Ordered, "unit", "units"), InitialStock-s.Available, count(s.LostUnits(), "unit", "units"))
 		}
 	}
 	for _, a := range u.Accounts {
 		if a.LostCents() != 0 {
 			lost = true
-			pf("  %-15s account %s: %d transactions, balance %s, should be %s", "LOST UPDATES", a.Account, a.Transactions, cents(a.Balance), cents(a.Expected))
+			pf("  %-15s account %s: %s, balance %s, should be %s", "LOST UPDATES", a.Account,
+				count(a.Transactions, "transaction", "transactions"), cents(a.Balance), cents(a.Expected))
 		}
 	}
 	if o := u.Rollup.Overlaps; o > 0 {
 		lost = true
-		pf("  %-15s nightly-rollup: %d runs found another run started during theirs", "OVERLAPS", o)
+		pf("  %-15s nightly-rollup: %s found another run started during theirs", "OVERLAPS", count(o, "run", "runs"))
 	}
 	if !lost {
 		pf("  (no update was lost this time: the races are a matter of timing; run it again)")
@@ -140,15 +142,15 @@ func (r *Report) printPhase(w io.Writer, p *Phase) {
 	if !p.Locked {
 		pf("  %-15s %d orders in %d SQS batches: %d invocations, nothing redelivered",
 			ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations)
-		pf("  %-15s %d events: %d invocations, none waited", AccountEvents, p.Accounts.Events, p.Accounts.Invocations)
+		pf("  %-15s %s: %s, none waited", AccountEvents, count(p.Accounts.Events, "event", "events"), count(p.Accounts.Invocations, "invocation", "invocations"))
 		pf("  %-15s %d runs fired %d at a time: all %d ran, none skipped", NightlyRollup, runs, r.Instances, runs)
 		return
 	}
 	pf("With locking:")
 	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records came back in batchItemFailures and were redelivered (SKU locked: %d times)",
 		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered, m[ReserveStock].Contended)
-	pf("  %-15s %d events: %d invocations; %d waited for their account's lock; %d retried",
-		AccountEvents, p.Accounts.Events, p.Accounts.Invocations, m[AccountEvents].Contended, p.Accounts.Retried)
+	pf("  %-15s %s: %s; %d waited for their account's lock; %d retried",
+		AccountEvents, count(p.Accounts.Events, "event", "events"), count(p.Accounts.Invocations, "invocation", "invocations"), m[AccountEvents].Contended, p.Accounts.Retried)
 	pf("  %-15s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
 		NightlyRollup, runs, r.Instances, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
 	pf("  %-15s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
