@@ -1,6 +1,10 @@
 // This file makes tools/ a module of its own, so that the root module's
 // ./... patterns (go vet, go test) stay out of node_modules, whose npm
-// packages ship Go templates that do not build.
+// packages ship Go templates that do not build; and it pins the Go tools
+// of development (the Lambda Runtime Interface Emulator, staticcheck), so
+// that their dependencies and the Go version they need stay out of the
+// library's go.mod. Build one with `go build` here, or find it with
+// `go tool -n NAME`.
 module github.com/dynalock/dynalock/tools
 
 go 1.26.6
