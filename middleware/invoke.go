@@ -15,9 +15,10 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// invoker holds what Wrap and WrapSQS share between invocations: the lock
-// client, the options and the metrics writer. It has no other state, so
-// one process may serve several invocations at once.
+// invoker holds what a wrapper (Wrap, WrapNoOutput, WrapSQS) shares
+// between invocations: the lock client, the options and the metrics
+// writer. It has no other state, so one process may serve several
+// invocations at once.
 type invoker struct {
 	c       *lock.Client
 	o       options
