@@ -122,6 +122,9 @@ func claimFailed(id string, rec Record, now time.Time, hash string) error {
 // again. When the work is DynamoDB writes, pass AndComplete to Write
 // instead, so that the writes and the completion happen together.
 func (l *Lease) Complete(ctx context.Context, result []byte) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
 	if err := l.checkComplete(result); err != nil {
 		return err
 	}

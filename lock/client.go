@@ -163,15 +163,18 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 		switch {
 		case perr != nil:
 			return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, perr)
-		case rec.LeaseID == req.leaseID:
+		case rec.LeaseID == req.leaseID || rec.ForcedLease == req.leaseID:
 			// A retry of a request that went through found its own lease
 			// released: by an operator, or by the clean-up of an earlier
-			// call. The lock is free, but this lease is over.
+			// call. This lease is over.
 			by := "released"
-			if rec.Forced {
+			switch {
+			case rec.Forced && rec.LeaseID == req.leaseID:
 				by = fmt.Sprintf("force-released by %q", rec.ReleasedBy)
+			case rec.ForcedLease == req.leaseID:
+				by = "force-released by an operator"
 			}
-			return fmt.Errorf("%w: %q: the acquire went through but its lease was %s before the answer came; the lock is free", ErrLockAcquisition, req.id, by)
+			return fmt.Errorf("%w: %q: the acquire went through but its lease was %s before the answer came", ErrLockAcquisition, req.id, by)
 		case req.claim != nil:
 			return claimFailed(req.id, rec, req.now, req.claim.payloadHash)
 		}

@@ -58,7 +58,7 @@ func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (
 	if err := checkRun(leases, fn); err != nil {
 		var held []*Lease
 		for _, l := range leases {
-			if l != nil {
+			if l != nil && l.client != nil {
 				held = append(held, l)
 			}
 		}
@@ -86,14 +86,14 @@ func checkRun(leases []*Lease, fn func(context.Context) error) error {
 		return invalid("Run needs leases and a function")
 	}
 	for i, l := range leases {
-		if l == nil {
-			return invalid("Run: lease %d of %d is nil", i+1, len(leases))
+		if l == nil || l.client == nil {
+			return invalid("Run: lease %d of %d is nil or not from an acquire", i+1, len(leases))
 		}
 		l.mu.Lock()
-		released := l.released
+		releasing := l.releasing || l.released
 		l.mu.Unlock()
-		if released {
-			return invalid("Run: the lease of %q was already released", l.id)
+		if releasing {
+			return invalid("Run: the lease of %q was released, or its release was tried", l.id)
 		}
 	}
 	return nil

@@ -23,6 +23,10 @@ type Lease struct {
 	// claim: the lease is a claim's (Client.Claim), which Complete ends.
 	claim bool
 
+	// releaseMu serialises Release calls, so that a second one judges the
+	// first's outcome instead of racing it.
+	releaseMu sync.Mutex
+
 	mu  sync.Mutex // protects the fields below
 	end time.Time  // local monotonic end of the lease
 	// storedEnd is the lease's end as stored in the item, by the lock's
@@ -33,6 +37,16 @@ type Lease struct {
 	// releaseSent: an earlier Release call failed after sending a request
 	// that may have been applied.
 	releaseSent bool
+	// releasing: Release was called; the lease may no longer be run under.
+	releasing bool
+}
+
+// usable reports a Lease that was not made by Acquire (its zero value).
+func (l *Lease) usable() error {
+	if l == nil || l.client == nil {
+		return invalid("a Lease must come from Acquire, TryAcquire, AcquireAll or Claim")
+	}
+	return nil
 }
 
 func newLease(c *Client, id string, req acquireRequest, rec Record, started time.Time) *Lease {
@@ -72,8 +86,14 @@ func (l *Lease) Deadline() time.Time {
 // ErrLockRelease and ErrReleaseUnknown (not ErrLockLost). Other failures
 // match ErrLockRelease and wrap the SDK's error.
 func (l *Lease) Release(ctx context.Context) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	l.releaseMu.Lock()
+	defer l.releaseMu.Unlock()
 	l.mu.Lock()
 	done, sent := l.released, l.releaseSent
+	l.releasing = true
 	l.mu.Unlock()
 	if done {
 		return nil
@@ -126,19 +146,19 @@ func (l *Lease) releaseRefused(item map[string]types.AttributeValue, maybeSent b
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
 	}
 	// The lock moved on, and this holder's release may have gone through.
-	// The lease could have been taken over by expiry only by an acquire
-	// later than its stored end (by the acquirer's clock, and every later
-	// acquire then too, with clocks within the tolerance): if the current
-	// holder acquired before it, the lease ended by a release, and unless
-	// an operator's, by this holder's.
+	// Its lease can have been taken over by expiry only after its local
+	// end, by this process's monotonic clock (a taker's clock must be past
+	// the stored end plus the tolerance, and clocks differ by less). The
+	// answer at hand was decided before now: if now is before the local
+	// end, every handoff since came after a release, and unless an
+	// operator's, this holder's.
 	l.mu.Lock()
-	storedEnd := l.storedEnd
+	end := l.end
 	l.mu.Unlock()
-	inTime := !rec.AcquiredAt.IsZero() && !rec.AcquiredAt.Add(time.Millisecond).After(storedEnd)
-	if inTime && l.forced(rec) == forcedNo {
+	if time.Now().Before(end) && l.forced(rec) == forcedNo {
 		return nil
 	}
-	return l.unknown("an earlier attempt may have released it, and the lock has changed hands since")
+	return l.unknown("an earlier attempt may have released it, and the lock has changed hands since in a way that does not tell")
 }
 
 func (l *Lease) unknown(reason string) error {
@@ -209,6 +229,9 @@ func (l *Lease) lost(item map[string]types.AttributeValue) *LostError {
 // ErrLockLost; other failures wrap the SDK's error. Extend moves Deadline,
 // but not the deadline of a context Do already handed to fn.
 func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
 	if ttl == 0 {
 		ttl = l.o.ttl
 	}

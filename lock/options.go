@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults, in one place. Each option's doc repeats its default.
@@ -126,12 +127,19 @@ func (o options) validate() error {
 		return invalid("completion expiry must be positive, got %s", o.completionExpiry)
 	case o.owner == "":
 		return invalid("owner must not be empty")
+	case !utf8.ValidString(o.owner):
+		return invalid("owner %q is not valid UTF-8", o.owner)
 	case o.clock == nil:
 		return invalid("clock must not be nil")
 	}
-	for k := range o.metadata {
-		if k == "" {
+	for k, v := range o.metadata {
+		switch {
+		case k == "":
 			return invalid("metadata keys must not be empty")
+		case !utf8.ValidString(k) || !utf8.ValidString(v):
+			// DynamoDB would store U+FFFD in place of the bad bytes, and two
+			// keys could become one.
+			return invalid("metadata %q: %q is not valid UTF-8", k, v)
 		}
 	}
 	return nil
@@ -143,6 +151,9 @@ func (o options) validate() error {
 // lease does). A shorter TTL would hand out leases that end before their
 // acquire's answer arrives.
 func MinTTL(skew time.Duration) time.Duration {
+	if skew > math.MaxInt64/2 {
+		return math.MaxInt64
+	}
 	return max(2*skew, time.Millisecond)
 }
 

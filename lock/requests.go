@@ -19,12 +19,15 @@ import (
 // retry must not take a lease that its clean-up or an operator released:
 // the item would still say released, and a second holder would enter); the
 // lease ended more than the clock-skew tolerance ago (:cutoff); or an item
-// without a lease end (written by another tool) whose TTL has passed.
-const acquireCondition = "attribute_not_exists(#id)" +
+// without a lease end (written by another tool) whose TTL has passed. In
+// no case may it take up again a lease ID an operator forced: the item's
+// ForcedLease would then make its holder's release fail.
+const acquireCondition = "(attribute_not_exists(#id)" +
 	" OR (#lease = :lease AND NOT (#rel = :lease))" +
 	" OR (#rel = #lease AND NOT (#lease = :lease))" +
 	" OR #exp < :cutoff" +
-	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec))"
+	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec)))" +
+	" AND NOT (#forced = :lease)"
 
 type acquireRequest struct {
 	table, id, leaseID string
@@ -51,6 +54,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	names := map[string]string{
 		"#id": PartitionKey, "#ttl": TTLAttribute, "#lease": attrLease, "#owner": attrOwner,
 		"#tok": attrToken, "#exp": attrExpiresAt, "#acq": attrAcquiredAt, "#rel": attrReleasedLease,
+		"#forced": attrForcedLease,
 	}
 	cutoff := r.now.Add(-r.o.skew)
 	values := map[string]types.AttributeValue{

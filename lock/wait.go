@@ -2,6 +2,8 @@ package lock
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 )
@@ -11,8 +13,10 @@ import (
 // ends. Between attempts it sleeps one jittered wait step, never longer
 // than until the holder's lease plus the clock-skew tolerance has passed,
 // never shorter than MinRetryInterval (but for a last attempt at the wait
-// limit). When ctx ends during an attempt, it returns the last held
-// error: the caller gave up waiting for a held lock.
+// limit). When ctx ends during an attempt, the attempt's own error comes
+// back (ErrLockAcquisition, wrapping the context's), naming the holder last
+// seen: whether the lock was still held cannot be told, so it is not
+// reported as held.
 func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (heldUntil time.Time, err error)) error {
 	var giveUp time.Time
 	if o.wait > 0 && o.wait != WaitForever {
@@ -26,7 +30,7 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 		case err == nil:
 			return nil
 		case until.IsZero() && lastHeld != nil && ctx.Err() != nil:
-			return lastHeld
+			return gaveUp(err, lastHeld)
 		case until.IsZero() || o.wait == 0:
 			return err
 		}
@@ -54,6 +58,17 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 		}
 		step = grow(step, o.maxRetry)
 	}
+}
+
+// gaveUp is the error of a wait whose context ended during an attempt:
+// err, with the holder that the attempt before it found.
+func gaveUp(err, lastHeld error) error {
+	var held *HeldError
+	if !errors.As(lastHeld, &held) {
+		return err
+	}
+	return fmt.Errorf("%w (the context ended during an attempt; the lock was last seen held by %s until %s)",
+		err, describeHolder(held.Holder), held.Holder.ExpiresAt.UTC().Format(time.RFC3339Nano))
 }
 
 // grow returns the next wait step: half as long again, capped at max,

@@ -83,6 +83,9 @@ func AndRelease() WriteOption { return func(o *writeOptions) { o.release = true 
 // *dynamodb.Client does; the lock item costs its transaction's share of
 // capacity (a transactional check or write of about 0.5 KB).
 func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts ...WriteOption) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
 	db, ok := l.client.db.(TransactWriteAPI)
 	switch {
 	case !ok:
@@ -106,6 +109,9 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 	all := append(make([]types.TransactWriteItem, 0, len(items)+2), items...)
 	var leases []*Lease
 	if c := o.complete; c != nil {
+		if err := c.usable(); err != nil {
+			return err
+		}
 		if err := c.checkComplete(o.result); err != nil {
 			return err
 		}
