@@ -41,11 +41,11 @@ command -v $(1) >/dev/null || { \
   fi; }
 endef
 
-## test: every test, with the race detector, against DynamoDB Local; and the benchmark module's own tests,
+## test: every test, with the race detector, against DynamoDB Local; and the benchmark module's own tests (also -race),
 ## so an API change that breaks make bench fails here.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
-	cd bench && $(GO) test -count=1 ./...
+	cd bench && $(GO) test -race -count=1 ./...
 
 .PHONY: chaos
 CHAOS_DURATION ?= 4m
