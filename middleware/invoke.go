@@ -252,14 +252,21 @@ func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger, 
 			log.Info("lock acquired after waiting", "lockIds", ids, "waited", time.Since(started).String())
 			return leases, nil
 		}
-		if !errors.Is(err, lock.ErrLockAlreadyAcquired) {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-				err = fmt.Errorf("%w: %w", ErrNoTime, err)
-			}
+		outOfTime := ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+		switch {
+		case errors.Is(err, lock.ErrLockAlreadyAcquired) && outOfTime:
+			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, err)
+		case errors.Is(err, lock.ErrLockAlreadyAcquired) && ctx.Err() != nil:
 			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w", time.Since(started).Round(time.Millisecond), err)
+		case outOfTime:
+			// The time ran out during an attempt, which the lock reports
+			// as an acquisition failure since it cannot tell whether the
+			// lock was still held: the wait is over for want of time, and
+			// the last answer was that the lock is held.
+			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w (the last attempt was cut off: %v)",
+				time.Since(started).Round(time.Millisecond), ErrNoTime, held, err)
+		case !errors.Is(err, lock.ErrLockAlreadyAcquired):
+			return nil, err
 		}
 		held = err
 	}

@@ -682,9 +682,10 @@ func TestMinTimeLeft(t *testing.T) {
 	}{
 		{"enough time", 0, 3 * time.Second, time.Second, true, false},
 		{"too little time at first", 0, 1500 * time.Millisecond, 2 * time.Second, false, false},
-		// The lock frees 1.2 s in, leaving the handler 1.3 s: not enough.
-		{"too little time after a wait", 1200 * time.Millisecond, 3 * time.Second, 2 * time.Second, false, true},
-		{"enough after a wait", 1200 * time.Millisecond, 3 * time.Second, 500 * time.Millisecond, true, false},
+		// The lock frees 2 s in, leaving the handler 2.5 s (the reserve is
+		// 500 ms): not enough for 4 s, which is gone 500 ms in.
+		{"too little time after a wait", 2 * time.Second, 5 * time.Second, 4 * time.Second, false, true},
+		{"enough after a wait", 2 * time.Second, 5 * time.Second, 500 * time.Millisecond, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
