@@ -18,6 +18,10 @@ const (
 	RuleLedger   = "ledger"   // a ledger update was lost, or the fence let a stale write through
 	RuleFinal    = "final"    // a lock was left held, or its item went backwards
 	RuleRecovery = "recovery" // a dead holder's lock stayed stuck past its lease, the tolerance and one wait step
+	RuleForced   = "forced"   // a lease was handed out from an item that says it is released or force-released
+	RuleRelease  = "release"  // a release was reported wrongly: a force-released lease as released, or a release that went through as lost
+	RuleLease    = "lease"    // a holder's context outlived its lease, a lease outlived what its holder may hold, or a request came after its call returned
+	RuleBatch    = "batch"    // an SQS batch outlived its deadline, broke a FIFO group's order, or failed a record with invalid input
 )
 
 // Violation is one broken rule.
@@ -40,7 +44,7 @@ func Check(h *history.History) *Report {
 		byLock[s.Lock] = append(byLock[s.Lock], s)
 	}
 	for _, secs := range byLock {
-		sort.Slice(secs, func(i, j int) bool { return secs[i].Enter.Before(secs[j].Enter) })
+		sort.SliceStable(secs, func(i, j int) bool { return secs[i].Enter.Before(secs[j].Enter) })
 	}
 	for _, id := range h.Run.LockIDs {
 		r.exclusion(id, byLock[id])
@@ -53,60 +57,102 @@ func Check(h *history.History) *Report {
 		}
 	}
 	r.recovery(h)
+	r.leases(h)
+	r.batches(h)
 	return r
 }
 
+// enteredForced reports whether s's lease had been force-released, as far
+// as the history tells, before its holder entered: the holder has no
+// exclusive time at all. (If the answer that handed the lease out said so,
+// RuleForced reports it; otherwise the force came just after the acquire
+// went through, while its answer was on its way.)
+func enteredForced(s *history.Section) bool {
+	return s.Forced != nil && !s.Forced.Start.After(s.Enter)
+}
+
 // exclusion checks one lock's sections, sorted by entry: none starts
-// while an earlier holder is still inside its section within its lease,
-// and their tokens strictly increase. A holder's exclusive time ends when
-// it leaves its section or its lease's deadline passes, whichever is
-// first: a holder that overruns its deadline (stalled by the machine, as
-// by a long GC pause) is past what the lock can promise, and what it
-// sends then is the fence's to refuse (see ledger). Void sections, whose
-// holder found its lease already past its deadline and did nothing, take
-// no part.
+// while an earlier holder is still in its exclusive time, and their tokens
+// strictly increase. Void sections, whose holder found its lease already
+// past its deadline and did nothing, and sections whose lease was
+// force-released before they began, take no part.
 func (r *Report) exclusion(id string, secs []*history.Section) {
 	tokens := map[int64]*history.Section{}
 	var last, prev *history.Section // last: latest exclusive end so far; prev: previous by entry
 	for _, s := range secs {
-		if o := tokens[s.Token]; o != nil {
+		if o := tokens[s.Token]; o != nil && o.Lease != s.Lease {
 			r.violate(RuleTokens, "lock %q: leases %s (worker %d) and %s (worker %d) share token %d", id, o.Lease, o.Worker, s.Lease, s.Worker, s.Token)
 		}
 		tokens[s.Token] = s
-		if s.Void {
+		if s.Void || enteredForced(s) {
 			continue
 		}
 		if prev != nil && s.Token <= prev.Token {
+			r.TokenRegressions++
 			r.violate(RuleTokens, "lock %q: token %d (worker %d, entered %s) after token %d (worker %d, entered %s)",
 				id, s.Token, s.Worker, clock(s.Enter), prev.Token, prev.Worker, clock(prev.Enter))
 		}
 		if last != nil {
-			if end := exclusiveEnd(last); !s.Enter.After(end) {
-				r.violate(RuleOverlap, "lock %q: worker %d (token %d) entered at %s, %s before worker %d (token %d, entered %s) left its section (at %s, by %s) or reached its deadline (%s)",
-					id, s.Worker, s.Token, clock(s.Enter), end.Sub(s.Enter), last.Worker, last.Token, clock(last.Enter), clock(last.End), last.EndBy, clock(last.Deadline))
-			} else if s.Enter.Before(last.End) {
+			if end := ExclusiveEnd(last); !s.Enter.After(end) {
+				r.Overlaps++
+				r.violate(RuleOverlap, "lock %q: worker %d (token %d, %s) entered at %s, %s before worker %d (token %d, %s, entered %s) left its section (at %s, by %s) or its exclusive time ended (%s)",
+					id, s.Worker, s.Token, s.Path, clock(s.Enter), end.Sub(s.Enter), last.Worker, last.Token, last.Path, clock(last.Enter), clock(last.End), last.EndBy, endReason(last))
+			} else if s.Enter.Before(last.End) && last.Forced == nil {
 				r.OverrunsIntoNext++
 			}
 			r.handover(last, s)
 		}
-		if s.EndBy != "pause" && (!s.Heartbeat || s.EndBy == "exit") {
-			r.Overrun = max(r.Overrun, s.End.Sub(s.Deadline))
+		if s.EndBy != "pause" && (!s.Heartbeat || s.EndBy == "exit") && s.Forced == nil {
+			r.Overrun = max(r.Overrun, s.End.Sub(ExclusiveEnd(s)))
 		}
-		if last == nil || exclusiveEnd(s).After(exclusiveEnd(last)) {
+		if last == nil || ExclusiveEnd(s).After(ExclusiveEnd(last)) {
 			last = s
 		}
 		prev = s
 	}
 }
 
-// exclusiveEnd is when s's holder stopped being the lock's only holder:
-// when it left its section or its deadline passed, whichever came first.
-// A heartbeat holder that died has no known final deadline.
-func exclusiveEnd(s *history.Section) time.Time {
-	if s.Heartbeat && s.EndBy != "exit" || s.End.Before(s.Deadline) {
-		return s.End
+// ExclusiveEnd is when s's holder stopped being the lock's only holder, as
+// the lock promises it: when it left its section, or its context ended
+// (the deadline fn's context had at entry, or its cancellation), or, with
+// a heartbeat, the lease's last deadline passed, or an operator's
+// force-release of its lease may have landed: whichever came first. A
+// holder that overruns its context's end (stalled by the machine, as by a
+// long GC pause) is past what the lock can promise, and what it sends
+// then is the fence's to refuse (see ledger). The lease's own Deadline()
+// does not bound it when the holder shortened the lease by Extend: the
+// lock must then end the context too, or refuse to shorten.
+func ExclusiveEnd(s *history.Section) time.Time {
+	e := s.End
+	if !s.CtxDeadline.IsZero() && s.CtxDeadline.Before(e) {
+		e = s.CtxDeadline
 	}
-	return s.Deadline
+	if !s.CtxDone.IsZero() && s.CtxDone.Before(e) {
+		e = s.CtxDone
+	}
+	if s.Heartbeat && s.EndBy == "exit" && !s.Shortened() && s.Deadline.Before(e) {
+		e = s.Deadline
+	}
+	if s.Forced != nil && s.Forced.Start.Before(e) {
+		e = s.Forced.Start
+	}
+	return e
+}
+
+// endReason says what ended s's exclusive time.
+func endReason(s *history.Section) string {
+	switch e := ExclusiveEnd(s); {
+	case s.Forced != nil && e.Equal(s.Forced.Start):
+		return "force-released from " + clock(e)
+	case e.Equal(s.End):
+		return "left at " + clock(e)
+	case e.Equal(s.CtxDone):
+		return "context ended at " + clock(e)
+	case e.Equal(s.CtxDeadline):
+		return "context deadline " + clock(e)
+	default:
+		return "lease deadline " + clock(e)
+	}
 }
 
 // handover records the gap between a holder and the next one: after a
@@ -115,9 +161,10 @@ func exclusiveEnd(s *history.Section) time.Time {
 // been released or not, as far as the history tells).
 func (r *Report) handover(from, to *history.Section) {
 	switch {
+	case from.Forced != nil:
 	case from.Release == history.ResultReleased && from.EndBy == "exit":
 		r.MinGapReleased = minSet(r.MinGapReleased, to.Enter.Sub(from.End))
-	case from.EndBy != "exit" && !from.Heartbeat:
+	case from.EndBy != "exit" && !from.Heartbeat && from.Path != history.PathSQS:
 		// The next holder must come the tolerance (less the skew between
 		// the two clocks) after the deadline.
 		r.MinGapLapsed = minSet(r.MinGapLapsed, to.Enter.Sub(from.Deadline))

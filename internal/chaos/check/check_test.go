@@ -23,7 +23,7 @@ func cleanHistory() *history.History {
 	h := &history.History{
 		Run: history.Run{
 			LockIDs: []string{"L"}, Tolerance: 100 * time.Millisecond, TTLMin: 300 * time.Millisecond, TTLMax: 500 * time.Millisecond,
-			RetryMax: 100 * time.Millisecond, Slack: 200 * time.Millisecond, Duration: 3 * time.Second,
+			RetryMax: 100 * time.Millisecond, Slack: 200 * time.Millisecond, BatchSlack: 200 * time.Millisecond, Duration: 3 * time.Second,
 		},
 		Workers:  map[int]*history.Worker{1: w1, 2: w2},
 		Requests: map[string]int{}, Faults: map[string]int{}, LockOps: map[string]int{}, LedgerOps: map[string]int{},
@@ -32,15 +32,15 @@ func cleanHistory() *history.History {
 	// ms with a 500 ms TTL, ended at end ms, that wrote with result res.
 	section := func(w *history.Worker, tok int64, enter, end int, res string) *history.Section {
 		s := &history.Section{
-			Worker: w.ID, Lock: "L", Lease: "lease-" + string(rune('a'+tok-10)), Token: tok,
-			Enter: at(enter), Deadline: at(enter + 400), ExpiresAt: at(enter + 500).Add(w.Offset), TTL: 500 * time.Millisecond,
+			Worker: w.ID, Path: history.PathDo, Lock: "L", Lease: "lease-" + string(rune('a'+tok-10)), Token: tok,
+			Enter: at(enter), Deadline: at(enter + 400), CtxDeadline: at(enter + 400), ExpiresAt: at(enter + 500).Add(w.Offset), TTL: 500 * time.Millisecond,
 			End: at(end), EndBy: "exit", Release: history.ResultReleased,
 		}
 		if res != "" {
 			s.Write = &history.Write{Start: at(enter + 1), End: at(enter + 2), Result: res}
 		}
 		h.Sections = append(h.Sections, s)
-		h.Calls = append(h.Calls, &history.Call{Worker: w.ID, Lock: "L", Start: at(enter - 5), End: at(enter), Result: "acquired"})
+		h.Calls = append(h.Calls, &history.Call{Worker: w.ID, Path: history.PathDo, Locks: []string{"L"}, Start: at(enter - 5), End: at(enter), Result: "acquired"})
 		h.Grants = append(h.Grants, history.Grant{Worker: w.ID, Lock: "L", Lease: s.Lease, Token: tok, At: at(enter)})
 		return s
 	}
@@ -108,7 +108,7 @@ func TestCheckFindsViolations(t *testing.T) {
 		{"fenced off during the lease", func(h *history.History) {
 			h.Sections[1].Write.Result = history.ResultRefused
 			h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 14, Log: []int64{10, 12, 14}}
-		}, check.RuleOverlap, "before its own deadline"},
+		}, check.RuleOverlap, "before its own exclusive time ended"},
 		{"write with no holder", func(h *history.History) {
 			h.Final.Ledgers["L"] = history.LedgerState{Writes: 4, LastToken: 15, Log: []int64{10, 11, 12, 14, 15}}
 		}, check.RuleLedger, "belongs to no holder"},
@@ -161,14 +161,14 @@ func TestCheckOverrun(t *testing.T) {
 	h := cleanHistory()
 	// Worker 2's lease ends at 250 ms; worker 1 comes in at 300 ms, while
 	// worker 2 is still in its section until 320 ms.
-	h.Sections[1].Deadline, h.Sections[1].End = at(250), at(320)
+	h.Sections[1].Deadline, h.Sections[1].CtxDeadline, h.Sections[1].End = at(250), at(250), at(320)
 	h.Sections[1].Release = history.ResultLost
 	r := check.Check(h)
 	if !r.OK() || r.OverrunsIntoNext != 1 || r.Overrun != 70*time.Millisecond {
 		t.Errorf("overrun: violations %v, %d overruns into the next, longest %s; want none, 1, 70ms", r.Violations, r.OverrunsIntoNext, r.Overrun)
 	}
 	h.Sections[1].Deadline = at(600) // a heartbeat moved it: now worker 1 came in too early
-	h.Sections[1].Heartbeat = true
+	h.Sections[1].Heartbeat, h.Sections[1].CtxDeadline = true, time.Time{}
 	if r := check.Check(h); r.OK() {
 		t.Error("no violation for a holder entering within the previous one's extended lease")
 	}

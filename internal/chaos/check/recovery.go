@@ -8,11 +8,15 @@ import (
 )
 
 // recovery checks that every lock whose holder was killed while holding
-// it became free again: no worker that was waiting for it when the dead
-// holder's lease (plus the tolerance, by the waiter's clock) ended kept
-// waiting longer than one wait step plus the run's slack without anyone
-// acquiring it. It also measures how long each lock stayed stuck after
-// its holder died.
+// it became free again: no worker that was waiting for it (alone, on a
+// context of the usual length) when the dead holder's lease (plus the
+// tolerance, by the waiter's clock) ended kept waiting longer than one
+// wait step plus the run's slack without anyone acquiring it. A lock
+// taken meanwhile by an acquire nobody was handed (one that landed after
+// its caller gave up) counts as acquired: the checker sees it in the
+// refusals' items. A dead holder whose lease an operator force-released is
+// not checked. It also measures how long each lock stayed stuck after its
+// holder died.
 func (r *Report) recovery(h *history.History) {
 	grants := map[string][]history.Grant{}
 	for _, g := range h.Grants {
@@ -21,31 +25,38 @@ func (r *Report) recovery(h *history.History) {
 	for _, gs := range grants {
 		sort.Slice(gs, func(i, j int) bool { return gs[i].At.Before(gs[j].At) })
 	}
+	sightings := map[string][]history.Sighting{}
+	for _, s := range h.Sightings {
+		sightings[s.Lock] = append(sightings[s.Lock], s)
+	}
 	calls := map[string][]*history.Call{}
 	for _, c := range h.Calls {
-		calls[c.Lock] = append(calls[c.Lock], c)
+		if len(c.Locks) == 1 && !c.Short && (c.Path == history.PathDo || c.Path == history.PathRun) {
+			calls[c.Locks[0]] = append(calls[c.Locks[0]], c)
+		}
 	}
 	for _, s := range h.Sections {
 		holder := h.Workers[s.Worker]
-		if !s.Crashed() || s.Void || holder == nil || !holder.Killed() {
+		if !s.Crashed() || s.Void || holder == nil || !holder.Killed() || s.Forced != nil {
 			continue
 		}
 		died := holder.KilledAt
-		// The lease's end by the machine's clock: as stored, less the
-		// holder's offset; with a heartbeat, at most a TTL after the
-		// holder's last extension, before it died.
-		end := s.ExpiresAt.Add(-holder.Offset)
-		if s.ExpiresAt.IsZero() {
+		// The lease's end by the machine's clock: the latest end any of
+		// the holder's requests asked for (its acquire, its extends and
+		// heartbeats, whether or not they went through), less the
+		// holder's offset.
+		end := s.MaxExp.Add(-holder.Offset)
+		if s.MaxExp.IsZero() {
 			end = s.Enter.Add(s.TTL)
-		}
-		if s.Heartbeat {
-			end = died.Add(s.TTL)
 		}
 		if !died.Before(end) {
 			continue // its lease had already lapsed
 		}
 		r.CrashedHolding++
 		next := firstAfter(grants[s.Lock], died)
+		if g := newerSighting(sightings[s.Lock], died, s.Token); g != nil && (next == nil || g.At.Before(next.At)) {
+			next = g
+		}
 		// free is when the lease was over for waiter, by the machine's
 		// clock: once the waiter's clock is past the stored end plus the
 		// tolerance. Stored ends and cutoffs are whole milliseconds.
@@ -61,6 +72,9 @@ func (r *Report) recovery(h *history.History) {
 			limit := f.Add(h.Run.RetryMax + h.Run.Slack)
 			if c.Start.After(f) || c.End.Before(limit) {
 				continue // not waiting throughout
+			}
+			if lateBetween(h.LateAcquires[c.Worker], c.Start, limit) {
+				continue // one of its attempts was held back in the network
 			}
 			if next == nil || next.At.After(limit) {
 				got := "never"
@@ -91,6 +105,28 @@ func callAt(calls []*history.Call, worker int, t time.Time) *history.Call {
 	for _, c := range calls {
 		if c.Worker == worker && !c.Start.After(t) && !c.End.Before(t) {
 			return c
+		}
+	}
+	return nil
+}
+
+// lateBetween reports whether any of ts is within [from, to].
+func lateBetween(ts []time.Time, from, to time.Time) bool {
+	for _, t := range ts {
+		if !t.Before(from) && !t.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
+// newerSighting returns, as a grant, the first item seen after t that
+// holds a lease with a token newer than tok.
+func newerSighting(ss []history.Sighting, t time.Time, tok int64) *history.Grant {
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].At.After(t) })
+	for ; i < len(ss); i++ {
+		if ss[i].Token > tok {
+			return &history.Grant{Worker: -1, Lock: ss[i].Lock, Lease: ss[i].Lease, Token: ss[i].Token, At: ss[i].At}
 		}
 	}
 	return nil

@@ -26,10 +26,46 @@ type Report struct {
 	Requests               map[string]int // HTTP requests by DynamoDB operation
 	Faults                 map[string]int // injected faults by kind
 	Releases               map[string]int // sections by Do's release result; "" = holder died
-	// FalseLost counts releases reported lost (ErrLockLost) although Do
-	// returned before the lease's deadline: the release went through, its
-	// answer was lost, and another holder came and went before the retry.
+	// FalseLost counts releases reported lost (ErrLockLost) although they
+	// went through (a later item names the lease released by its holder),
+	// or although Do returned before the lease's deadline, and no operator
+	// force-released the lease: its answer was lost, and the lock changed
+	// hands before the retry.
 	FalseLost int
+	// ForcedReportedReleased counts force-released leases whose release
+	// was reported successful; LostToForce those rightly reported lost.
+	ForcedReportedReleased, LostToForce int
+	// ForcedSections counts sections whose lease an operator
+	// force-released; EnteredForced those force-released before their
+	// holder even began (the force came while the acquire's answer was on
+	// its way).
+	ForcedSections, EnteredForced int
+	// Extends counts the holders' own Extend calls by
+	// "shorter|longer/result"; ShortenedUnderContext those that left the
+	// holder's context running past the lease's new deadline.
+	Extends               map[string]int
+	ShortenedUnderContext int
+	// MiddlewareOverextended counts middleware leases extended past the
+	// invocation's deadline plus the grace.
+	MiddlewareOverextended int
+	// Overlaps, LostUpdates and TokenRegressions count those violations.
+	Overlaps, TokenRegressions int
+	LostUpdates                int64
+	// SQS sums up the batches handed to the middleware.
+	SQS struct {
+		Batches, FIFOBatches, Records, RepeatedKeys int
+		Ran, Failed, InvalidInput                   int // records run, reported failed, failed with invalid input
+		Overdue                                     int // batches that outlived their deadline
+		MaxLate                                     time.Duration
+	}
+	// Forces counts the operators' force-releases by result; ForcesLanded
+	// those that went through.
+	Forces       map[string]int
+	ForcesLanded int
+	// LockRequests counts HTTP requests to the lock table by operation;
+	// LateLanded those held back and landed after their caller gave up or
+	// the SDK retried.
+	LockRequests, LateLanded map[string]int
 
 	Kills          map[string]int // SIGKILLs by reason
 	CrashedHolding int            // holders killed while their lease lasted
@@ -48,6 +84,7 @@ type Report struct {
 		UnknownApplied int   // no answer (error or death), but logged
 		UnknownLost    int   // no answer, not logged
 		Skipped        int   // not sent: the read failed or the deadline came
+		LostToForces   int64 // increments lost to a force-released holder's write
 	}
 	// Late sums up paused holders' writes after their lease.
 	Late struct{ Refused, Accepted, Unknown int }
@@ -74,6 +111,13 @@ func newReport(h *history.History) *Report {
 	r := &Report{
 		Run: h.Run, Processes: len(h.Workers), Calls: map[string]int{}, LockOps: h.LockOps,
 		LedgerOps: h.LedgerOps, Requests: h.Requests, Faults: h.Faults, Releases: map[string]int{}, Kills: map[string]int{},
+		Extends: map[string]int{}, Forces: map[string]int{}, LockRequests: h.LockRequests, LateLanded: h.LateLanded,
+	}
+	for _, f := range h.Forces {
+		r.Forces[f.Result]++
+		if f.Landed {
+			r.ForcesLanded++
+		}
 	}
 	lo, hi := time.Duration(0), time.Duration(0)
 	first := true
@@ -91,7 +135,7 @@ func newReport(h *history.History) *Report {
 	}
 	r.ClockSpread = hi - lo
 	for _, c := range h.Calls {
-		r.Calls[c.Result]++
+		r.Calls[c.Path+"/"+c.Result]++
 	}
 	for _, s := range h.Sections {
 		r.Sections++
@@ -99,11 +143,16 @@ func newReport(h *history.History) *Report {
 			r.VoidSections++
 		}
 		r.Releases[s.Release]++
-		if s.Release == history.ResultLost && !s.Heartbeat && s.Done.Before(s.Deadline) {
-			r.FalseLost++
-		}
 	}
 	return r
+}
+
+// LockOperations is the number of lock requests the lock clients sent,
+// counted at the HTTP layer: every acquire, release and extend attempt,
+// the SDK's retries included (the operators' reads and force-releases
+// not).
+func (r *Report) LockOperations() int {
+	return r.LockRequests[history.OpAcquire] + r.LockRequests[history.OpRelease] + r.LockRequests[history.OpExtend]
 }
 
 // OK reports whether the run had no violation.
@@ -118,25 +167,36 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	fmt.Fprintf(w, "DynaLock chaos run: %s of history, %d lock IDs, %d worker processes in all\n", run.Duration, len(run.LockIDs), r.Processes)
 	p("settings", "TTL %s-%s, clock-skew tolerance %s, clocks up to %s apart, wait step up to %s", run.TTLMin, run.TTLMax, run.Tolerance, r.ClockSpread, run.RetryMax)
 	p("HTTP requests", "%d (%s)", sum(r.Requests), counts(r.Requests))
-	p("lock requests", "%s", counts(r.LockOps))
-	p("Do calls", "%d (%s)", sum(r.Calls), counts(r.Calls))
+	p("lock operations", "%d acquire, release and extend attempts sent (%s); force-releases %d, reads %d",
+		r.LockOperations(), counts(pick(r.LockRequests, history.OpAcquire, history.OpRelease, history.OpExtend)), r.LockRequests[history.OpForce], r.LockRequests[history.OpRead])
+	p("lock calls", "%s", counts(r.LockOps))
+	p("calls", "%d (%s)", sum(r.Calls), counts(r.Calls))
 	p("critical sections", "%d (%d granted already past their deadline, left untouched)", r.Sections, r.VoidSections)
 	rel := maps.Clone(r.Releases)
-	rel["holder died"] = rel[""]
+	rel["holder died or batch never returned"] = rel[""]
 	delete(rel, "")
-	p("releases", "%s; reported lost though within the lease (a lost answer, then a handoff) %d", counts(rel), r.FalseLost)
+	p("releases", "%s; reported lost though they went through %d; force-released reported released %d, reported lost %d", counts(rel), r.FalseLost, r.ForcedReportedReleased, r.LostToForce)
+	p("operators", "%d force-releases (%s), %d went through; %d sections force-released (%d before their holder began)",
+		sum(r.Forces), counts(r.Forces), r.ForcesLanded, r.ForcedSections, r.EnteredForced)
+	p("holders' extends", "%d (%s); shortened under a running context %d", sum(r.Extends), counts(r.Extends), r.ShortenedUnderContext)
+	q := r.SQS
+	p("SQS batches", "%d (%d FIFO), %d records (%d repeating a key), %d ran, %d reported failed, %d failed with invalid input; %d outlived their deadline, latest return %s after it (allowed %s); middleware leases extended past deadline + grace %d",
+		q.Batches, q.FIFOBatches, q.Records, q.RepeatedKeys, q.Ran, q.Failed, q.InvalidInput, q.Overdue, q.MaxLate.Round(time.Millisecond), run.BatchSlack, r.MiddlewareOverextended)
 	failures := maps.Clone(r.Faults)
 	delete(failures, "delay")
-	p("faults injected", "%d failed requests (%s), %d delayed up to %s", sum(failures), counts(failures), r.Faults["delay"], run.MaxDelay)
+	p("faults injected", "%d failed requests (%s), %d delayed up to %s; %d lock requests landed late, up to %s (%s)",
+		sum(failures), counts(failures), r.Faults["delay"], run.MaxDelay, sum(r.LateLanded), run.LateMax, counts(r.LateLanded))
 	p("crashes", "%d SIGKILLs (%s); %d holders died holding their lock", sum(r.Kills), counts(r.Kills), r.CrashedHolding)
 	l := r.Ledger
-	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d",
-		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped)
+	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d; increments lost to force-released holders %d",
+		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped, l.LostToForces)
 	p("paused holders", "late writes refused by the fence %d, let through (no newer write yet) %d, unknown %d", r.Late.Refused, r.Late.Accepted, r.Late.Unknown)
 	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s (%d into the next holder's time)",
 		r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0), r.OverrunsIntoNext)
 	p("stuck after death", "%d dead holders' locks taken by a waiter: longest %s from the death to the next holder (TTL + tolerance + clock spread + one wait step = %s); the waiter got in at most %s after the lease was over by its clock (allowed: one wait step %s + slack %s)",
 		r.Recovered, r.MaxStuck, run.TTLMax+run.Tolerance+r.ClockSpread+run.RetryMax, r.MaxRecoveryAfterFree, run.RetryMax, run.Slack)
+	p("zero checks", "overlaps %d, lost updates %d, token regressions %d, false ErrLockLost %d, batches past their deadline %d",
+		r.Overlaps, r.LostUpdates, r.TokenRegressions, r.FalseLost, q.Overdue)
 	p("violations", "%d", len(r.Violations))
 	for i, v := range r.Violations {
 		if i == maxViolations {
@@ -145,6 +205,15 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 		}
 		fmt.Fprintf(w, "    %s\n", v)
 	}
+}
+
+// pick returns the entries of m under keys.
+func pick(m map[string]int, keys ...string) map[string]int {
+	out := map[string]int{}
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
 }
 
 func sum(m map[string]int) int {

@@ -47,8 +47,38 @@ type Config struct {
 	// holder asks to be killed mid-section.
 	HeartbeatRate, PauseRate, KillRate float64
 
+	// ExtendRate bounds the share of sections whose holder extends its
+	// lease itself, shorter or longer than what is left.
+	ExtendRate float64
+	// DoAllRate, RunRate and SQSRate bound the shares of rounds that call
+	// DoAll over overlapping sets of locks, that Acquire or AcquireAll (on
+	// a context that may be short) and then Run, and that hand a synthetic
+	// SQS batch to middleware.WrapSQS (records repeating keys, FIFO
+	// groups), whose invocations last SQSTimeoutMin to SQSTimeoutMax.
+	DoAllRate, RunRate, SQSRate  float64
+	SQSTimeoutMin, SQSTimeoutMax time.Duration
+
+	// LateRate bounds the share of lock requests (acquire, release, extend,
+	// force) held back for up to LateMax and landed after their caller gave
+	// up or the SDK retried (httpfault.LandLate); RetryLateRate the share
+	// of retries after a lost answer that land late so. ShortRate bounds
+	// the share of acquires (on the Run path), releases, extends and forces
+	// whose context or timeout is at most ShortMax, so that they give up
+	// on such a request.
+	LateRate, RetryLateRate, ShortRate float64
+	LateMax, ShortMax                  time.Duration
+
+	// OperatorEvery is the mean time between an operator's force-releases
+	// in the two thirds of the workers that run one (each draws up to four
+	// times as long); OperatorBurst bounds the share of forces followed by
+	// a force of the next holder, and TargetRate the share of lost acquire
+	// answers whose lease the operator force-releases during the retry.
+	OperatorEvery             time.Duration
+	OperatorBurst, TargetRate float64
+
 	// SchedulingSlack is what the checker allows a waiter, beyond one wait
-	// step and its requests' worst retries, to take a dead holder's lock.
+	// step and its requests' worst retries, to take a dead holder's lock;
+	// and an SQS batch to return after its deadline.
 	SchedulingSlack time.Duration
 
 	// Dir is where the history goes; it must exist and be empty.
@@ -84,6 +114,20 @@ func Defaults() Config {
 		HeartbeatRate:   0.2,
 		PauseRate:       0.1,
 		KillRate:        0.03,
+		ExtendRate:      0.15,
+		DoAllRate:       0.2,
+		RunRate:         0.15,
+		SQSRate:         0.25,
+		SQSTimeoutMin:   300 * time.Millisecond,
+		SQSTimeoutMax:   1200 * time.Millisecond,
+		LateRate:        0.04,
+		RetryLateRate:   0.5,
+		ShortRate:       0.15,
+		LateMax:         800 * time.Millisecond,
+		ShortMax:        60 * time.Millisecond,
+		OperatorEvery:   time.Second,
+		OperatorBurst:   0.6,
+		TargetRate:      1,
 		SchedulingSlack: 300 * time.Millisecond,
 	}
 }
@@ -96,6 +140,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("driver: clock skew %s must stay within the tolerance %s", c.Skew, c.Tolerance)
 	case c.TTLMin <= 3*c.Tolerance/2 || c.TTLMax < c.TTLMin:
 		return fmt.Errorf("driver: TTLs %s-%s must exceed 1.5 × the tolerance %s", c.TTLMin, c.TTLMax, c.Tolerance)
+	case c.SQSRate > 0 && (c.SQSTimeoutMin < 3*c.Tolerance || c.SQSTimeoutMax < c.SQSTimeoutMin):
+		return fmt.Errorf("driver: SQS timeouts %s-%s must exceed 3 × the tolerance %s", c.SQSTimeoutMin, c.SQSTimeoutMax, c.Tolerance)
 	case c.Dir == "" || c.Command == nil:
 		return fmt.Errorf("driver: need a directory and a worker command")
 	}
@@ -108,3 +154,15 @@ func (c Config) validate() error {
 func (c Config) slack() time.Duration {
 	return time.Duration(c.SDKAttempts)*(c.MaxDelay+c.SDKMaxBackoff) + c.SchedulingSlack
 }
+
+// maxLease bounds how long any lease of the run may last from its
+// holder's last request: a holder's longer Extend, an SQS record's lease
+// (the invocation plus the grace, one wait slice more under Wait), and a
+// middleware heartbeat's renewal.
+func (c Config) maxLease() time.Duration {
+	return max(2*c.TTLMax+100*time.Millisecond, 2*c.SQSTimeoutMax+1500*time.Millisecond)
+}
+
+// overdueAfter is how long after its deadline a worker waits for an SQS
+// batch before it records the batch as overdue.
+func (c Config) overdueAfter() time.Duration { return max(2*time.Second, 2*c.SchedulingSlack) }

@@ -62,11 +62,12 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 	rec.Record(history.Event{Kind: history.KindRun, Run: &history.Run{
 		LockIDs: cfg.LockIDs, Tolerance: cfg.Tolerance, TTLMin: cfg.TTLMin, TTLMax: cfg.TTLMax,
 		MaxDelay: cfg.MaxDelay, RetryMax: cfg.RetryMax, Slack: cfg.slack(), Duration: cfg.Duration,
+		LateMax: cfg.LateMax, BatchSlack: cfg.SchedulingSlack,
 	}})
 	lastExit, runErr := d.run(ctx)
-	// Every lease has ended once the longest TTL, counted from the last
+	// Every lease has ended once the longest lease, counted from the last
 	// process's death, and the tolerance either way have passed.
-	time.Sleep(time.Until(lastExit.Add(cfg.TTLMax + 2*cfg.Tolerance + 100*time.Millisecond)))
+	time.Sleep(time.Until(lastExit.Add(cfg.maxLease() + 2*cfg.Tolerance + 100*time.Millisecond)))
 	final, finalErr := readFinal(context.WithoutCancel(ctx), db, cfg.LockIDs, lockTable, ledgerTable)
 	if err := errors.Join(runErr, finalErr, rec.Close(), writeFinal(cfg.Dir, final)); err != nil {
 		return nil, err
@@ -240,6 +241,23 @@ func (d *driver) spawn() error {
 		HeartbeatRate: rand.Float64() * c.HeartbeatRate,
 		PauseRate:     rand.Float64() * c.PauseRate,
 		KillRate:      rand.Float64() * c.KillRate,
+		ExtendRate:    rand.Float64() * c.ExtendRate,
+		DoAllRate:     rand.Float64() * c.DoAllRate,
+		RunRate:       rand.Float64() * c.RunRate,
+		SQSRate:       rand.Float64() * c.SQSRate,
+		SQSTimeoutMin: c.SQSTimeoutMin,
+		SQSTimeoutMax: c.SQSTimeoutMax,
+		OverdueAfter:  c.overdueAfter(),
+		LateRate:      rand.Float64() * c.LateRate,
+		RetryLateRate: rand.Float64() * c.RetryLateRate,
+		LateMax:       c.LateMax,
+		ShortRate:     rand.Float64() * c.ShortRate,
+		ShortMax:      c.ShortMax,
+	}
+	if c.OperatorEvery > 0 && rand.N(3) > 0 {
+		wc.OperatorEvery = time.Duration((1 + 3*rand.Float64()) * float64(c.OperatorEvery))
+		wc.OperatorBurst = rand.Float64() * c.OperatorBurst
+		wc.TargetRate = rand.Float64() * c.TargetRate
 	}
 	cmd := c.Command()
 	cmd.Env = append(os.Environ(), worker.EnvConfig+"="+wc.Encode())
@@ -307,13 +325,22 @@ func readFinal(ctx context.Context, db *dynamodb.Client, ids []string, lockTable
 			if err != nil {
 				return f, err
 			}
-			f.Locks[id] = history.LockState{Exists: true, LeaseID: r.LeaseID, Token: r.Token, ExpiresAt: r.ExpiresAt, Released: r.Released}
+			f.Locks[id] = history.LockState{Exists: true, LeaseID: r.LeaseID, Token: r.Token, ExpiresAt: r.ExpiresAt, Released: r.Released,
+				RelLease: attrS(out.Item, "ReleasedLease"), ForcedLease: attrS(out.Item, "ForcedLease")}
 		}
 		if f.Ledgers[id], err = l.Read(ctx, id); err != nil {
 			return f, err
 		}
 	}
 	return f, nil
+}
+
+// attrS returns the string attribute name of item, or "".
+func attrS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
 }
 
 func writeFinal(dir string, f history.Final) error {

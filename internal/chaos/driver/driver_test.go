@@ -25,12 +25,16 @@ func TestMain(m *testing.M) {
 }
 
 // TestShortRun runs a short chaos history (make chaos runs a long one)
-// and fails on any violation, or if the run did not exercise crashes,
-// faults and contention.
+// and fails on any violation, or if the run did not exercise every path
+// of the fault model: crashes, faults, contention, operators'
+// force-releases, holders' own shorter and longer extends, requests
+// landing after their caller gave up, DoAll and Acquire-then-Run over
+// overlapping sets, and SQS batches through the middleware with repeated
+// keys and FIFO groups.
 func TestShortRun(t *testing.T) {
 	cfg := driver.Defaults()
-	cfg.Duration = 25 * time.Second
-	cfg.Workers = 5
+	cfg.Duration = 35 * time.Second
+	cfg.Workers = 6
 	// Wider margins than the long run's, for a busy machine: a lapsed
 	// lease's successor comes at least 2 × 150 - 100 ms after its deadline.
 	cfg.Tolerance, cfg.Skew = 150*time.Millisecond, 100*time.Millisecond
@@ -40,6 +44,9 @@ func TestShortRun(t *testing.T) {
 	// The recovery check keeps its shape with that allowance; make chaos
 	// keeps the tight default.
 	cfg.SchedulingSlack = 1500 * time.Millisecond
+	// Every path often enough to be seen in 35 s.
+	cfg.ExtendRate, cfg.LateRate = 0.3, 0.1
+	cfg.SQSTimeoutMin, cfg.SQSTimeoutMax = 3*cfg.Tolerance, 1200*time.Millisecond
 	cfg.Dir = t.TempDir()
 	cfg.Endpoint = srv.Endpoint
 	cfg.Command = func() *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") }
@@ -55,11 +62,24 @@ func TestShortRun(t *testing.T) {
 		t.Fatalf("%d violations; history kept in %s", len(report.Violations), keep(t, cfg.Dir))
 	}
 	exercised := map[string]int{
-		"critical sections":        report.Sections,
-		"SIGKILLs":                 report.Kills["random"] + report.Kills["requested"],
-		"holders killed holding":   report.CrashedHolding,
-		"faults injected":          report.Faults["drop-response"] + report.Faults["throttle"],
-		"acquires refused as held": report.LockOps["acquire/refused"],
+		"critical sections":                report.Sections,
+		"SIGKILLs":                         report.Kills["random"] + report.Kills["requested"],
+		"holders killed holding":           report.CrashedHolding,
+		"faults injected":                  report.Faults["drop-response"] + report.Faults["throttle"],
+		"acquires refused as held":         report.LockOps["acquire/refused"],
+		"force-releases that went through": report.ForcesLanded,
+		"force-released sections":          report.ForcedSections,
+		"shorter extends":                  report.Extends["shorter/ok"] + report.Extends["shorter/error"] + report.Extends["shorter/invalid"] + report.Extends["shorter/lost"],
+		"longer extends":                   report.Extends["longer/ok"],
+		"acquires landing late":            report.LateLanded["acquire"],
+		"releases landing late":            report.LateLanded["release"],
+		"extends landing late":             report.LateLanded["extend"],
+		"DoAll sections":                   report.Calls["doall/acquired"],
+		"Acquire-then-Run sections":        report.Calls["run/acquired"],
+		"SQS batches":                      report.SQS.Batches,
+		"FIFO batches":                     report.SQS.FIFOBatches,
+		"SQS records repeating a key":      report.SQS.RepeatedKeys,
+		"SQS records run":                  report.SQS.Ran,
 	}
 	for what, n := range exercised {
 		if n == 0 {

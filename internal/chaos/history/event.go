@@ -15,17 +15,41 @@ import (
 
 // Event kinds written by workers.
 const (
-	KindWorker = "worker" // a worker's first line: its settings
-	KindCall   = "call"   // Do was called: the worker wants the lock
-	KindEnter  = "enter"  // Do's fn began: the lease is held
-	KindWrite  = "write"  // the section's fenced ledger write returned
-	KindPause  = "pause"  // the holder stops, as in a long GC pause or a frozen sandbox, and will ignore its deadline
-	KindLate   = "late"   // the paused holder's fenced ledger write, after the pause
-	KindKillMe = "killme" // the holder asked the driver to kill it and does nothing more
-	KindExit   = "exit"   // fn returned: the section ended
-	KindDone   = "done"   // Do returned
-	KindLockOp = "lockop" // one UpdateItem call of the lock client returned
-	KindHTTP   = "http"   // one HTTP request to DynamoDB, faulted or not
+	KindWorker   = "worker"   // a worker's first line: its settings
+	KindCall     = "call"     // Do, DoAll or Acquire was called, or an SQS record's handler began: the worker wants the locks
+	KindEnter    = "enter"    // fn (or the record's handler) began: one lease of the call is held
+	KindWrite    = "write"    // the section's fenced ledger write returned
+	KindExtend   = "extend"   // the holder's own Extend of one lease returned
+	KindCtxDone  = "ctxdone"  // the section's context ended while the section was running
+	KindPause    = "pause"    // the holder stops, as in a long GC pause or a frozen sandbox, and will ignore its deadline
+	KindLate     = "late"     // the paused holder's fenced ledger write, after the pause
+	KindKillMe   = "killme"   // the holder asked the driver to kill it and does nothing more
+	KindExit     = "exit"     // fn returned: the section ended (one per lease)
+	KindDone     = "done"     // Do returned (one per lease if fn ran, else one for the call)
+	KindLockOp   = "lockop"   // one UpdateItem call of the lock client returned
+	KindHTTP     = "http"     // one HTTP request to DynamoDB, faulted or not
+	KindRead     = "read"     // the operator read a lock's item
+	KindForce    = "force"    // the operator's force-release returned
+	KindBatch    = "batch"    // an SQS batch was handed to the middleware
+	KindBatchEnd = "batchend" // the middleware returned the batch's response, or the batch outlived its deadline
+	KindRecLog   = "reclog"   // the middleware logged a record's failure or a failed release
+)
+
+// Paths: how a call took its locks.
+const (
+	PathDo    = "do"    // Client.Do on one lock
+	PathDoAll = "doall" // Client.DoAll over a set of locks
+	PathRun   = "run"   // Client.Acquire or AcquireAll with a short context, then lock.Run
+	PathSQS   = "sqs"   // middleware.WrapSQS, one record
+)
+
+// Lock operations, as the HTTP layer classifies lock-table requests.
+const (
+	OpAcquire = "acquire"
+	OpRelease = "release"
+	OpExtend  = "extend"
+	OpForce   = "force" // the operator's ForceReleaseInput
+	OpRead    = "read"  // the operator's ReadRecord
 )
 
 // Event kinds written by the driver.
@@ -48,6 +72,12 @@ const (
 	ResultReleaseError = "release-error" // Do's release failed; the lease expires by itself
 	ResultHeld         = "held"          // Do gave up waiting for a held lock
 	ResultAcquireError = "acquire-error" // Do could not ask DynamoDB
+
+	ResultInvalid = "invalid" // an Extend was refused as invalid input
+	ResultMissing = "missing" // the operator found no item
+
+	ResultReturned = "returned" // the batch handler returned
+	ResultOverdue  = "overdue"  // the batch handler had not returned well after its deadline
 )
 
 // Event is one line of a history file. Times are Unix nanoseconds of the
@@ -77,6 +107,34 @@ type Event struct {
 	Code      int    `json:"code,omitempty"`
 	Reason    string `json:"why,omitempty"`
 	Run       *Run   `json:"run,omitempty"`
+
+	Call     int      `json:"c,omitempty"`     // the call, numbered within its worker
+	Locks    []string `json:"locks,omitempty"` // a call's lock IDs
+	Path     string   `json:"path,omitempty"`  // Path*
+	CtxDl    int64    `json:"cdl,omitempty"`   // the section's context deadline at entry, if any
+	RelLease string   `json:"rl,omitempty"`    // the item's ReleasedLease
+	Forced   string   `json:"fl,omitempty"`    // the item's ForcedLease
+	LockOp   string   `json:"lop,omitempty"`   // an HTTP request's lock operation (Op*), or "ledger"
+	LateMs   int64    `json:"late,omitempty"`  // an HTTP request held back and landed late by this much
+	Short    bool     `json:"short,omitempty"` // the caller's context (or release timeout) was short
+	Batch    int      `json:"b,omitempty"`     // an SQS batch, numbered within its worker
+	Msg      string   `json:"msg,omitempty"`   // an SQS message ID
+	Records  []Record `json:"recs,omitempty"`  // a batch's records
+	Failures []string `json:"fails,omitempty"` // a batch's BatchItemFailures
+	FIFO     bool     `json:"fifo,omitempty"`
+	GraceMs  int64    `json:"grace,omitempty"`
+	Reserve  int64    `json:"reserve,omitempty"` // milliseconds
+	Policy   string   `json:"policy,omitempty"`
+	Invalid  bool     `json:"inv,omitempty"`     // a logged error matched lock.ErrInvalidInput
+	Before   int64    `json:"dl0,omitempty"`     // an Extend's lease deadline before it
+	Shorter  bool     `json:"shorter,omitempty"` // an Extend asked for less than the time left
+}
+
+// Record is one SQS record of a batch as the worker built it.
+type Record struct {
+	ID    string   `json:"id"`
+	Keys  []string `json:"keys"`
+	Group string   `json:"g,omitempty"`
 }
 
 // Nanos returns t as an event time.

@@ -25,7 +25,8 @@ func WorkerFile(id int) string { return fmt.Sprintf("worker-%03d.jsonl", id) }
 func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
-		LockOps: map[string]int{}, LedgerOps: map[string]int{},
+		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{},
+		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[string]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
 	if err != nil {
@@ -56,6 +57,12 @@ func Load(dir string) (*History, error) {
 		}
 		h.fold(h.Workers[id], events)
 	}
+	for id, ls := range h.Final.Locks {
+		if ls.Exists {
+			h.sight(id, ls.LeaseID, ls.Token, ls.RelLease, ls.ForcedLease, h.Final.At)
+		}
+	}
+	h.derive()
 	return h, nil
 }
 
@@ -105,67 +112,129 @@ func (h *History) driverEvent(e Event) {
 }
 
 // fold turns one worker's events, in the order it recorded them, into
-// calls, sections and counts.
+// calls, sections, forces, batches and counts. Events of concurrent calls
+// (an SQS batch's records, the operator) interleave; each names its call.
 func (h *History) fold(w *Worker, events []Event) {
-	var (
-		call *Call
-		sec  *Section
-	)
-	at := func(ns int64) time.Time { return time.Unix(0, ns) }
+	calls := map[int]*Call{}
+	secs := map[int][]*Section{} // by call
+	batches := map[int]*Batch{}
+	at := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	problem := func(e Event, what string) {
+		h.Problems = append(h.Problems, fmt.Sprintf("worker %d: %s event of call %d: %s", w.ID, e.Kind, e.Call, what))
+	}
+	byLease := func(e Event) *Section {
+		for _, s := range secs[e.Call] {
+			if s.Lease == e.Lease || (e.Lease == "" && s.Lock == e.Lock) {
+				return s
+			}
+		}
+		return nil
+	}
 	for _, e := range events {
 		t := at(e.Time)
 		switch e.Kind {
 		case KindCall:
-			call = &Call{Worker: w.ID, Lock: e.Lock, Start: t}
-			h.Calls = append(h.Calls, call)
+			c := &Call{Worker: w.ID, ID: e.Call, Path: e.Path, Locks: e.Locks, Short: e.Short, Start: t}
+			calls[e.Call] = c
+			h.Calls = append(h.Calls, c)
 		case KindEnter:
-			sec = &Section{
-				Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Enter: t,
-				Deadline: at(e.Deadline), TTL: time.Duration(e.TTL) * time.Millisecond,
-				Heartbeat: e.Heartbeat, Void: e.Void,
+			s := &Section{
+				Worker: w.ID, Call: e.Call, Path: e.Path, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Enter: t,
+				Deadline: at(e.Deadline), CtxDeadline: at(e.CtxDl), TTL: time.Duration(e.TTL) * time.Millisecond,
+				Heartbeat: e.Heartbeat, Void: e.Void, Batch: e.Batch, Msg: e.Msg,
 			}
 			if e.ExpiresAt != 0 {
-				sec.ExpiresAt = time.UnixMilli(e.ExpiresAt)
+				s.ExpiresAt = time.UnixMilli(e.ExpiresAt)
 			}
-			h.Sections = append(h.Sections, sec)
-			if call != nil {
-				call.End, call.Result = t, "acquired"
+			secs[e.Call] = append(secs[e.Call], s)
+			h.Sections = append(h.Sections, s)
+			if c := calls[e.Call]; c != nil && c.End.IsZero() {
+				c.End, c.Result = t, "acquired"
 			}
 		case KindWrite, KindLate:
 			h.LedgerOps[e.Kind+"/"+e.Result]++
-			if sec == nil {
-				h.Problems = append(h.Problems, fmt.Sprintf("worker %d: %s outside a section", w.ID, e.Kind))
+			s := byLease(Event{Call: e.Call, Lock: e.Lock})
+			if s == nil {
+				problem(e, "outside a section")
 				continue
 			}
 			wr := &Write{Start: at(e.Start), End: t, Result: e.Result}
 			if e.Kind == KindWrite {
-				sec.Write = wr
+				s.Write = wr
 			} else {
-				sec.Late = wr
+				s.Late = wr
 			}
-		case KindPause, KindKillMe, KindExit:
-			if sec == nil {
-				h.Problems = append(h.Problems, fmt.Sprintf("worker %d: %s outside a section", w.ID, e.Kind))
+		case KindExtend:
+			s := byLease(e)
+			if s == nil {
+				problem(e, "outside a section")
 				continue
 			}
-			sec.Zombie = sec.Zombie || e.Kind == KindPause
-			if sec.End.IsZero() {
-				sec.End, sec.EndBy = t, e.Kind
+			s.Extends = append(s.Extends, &Extend{
+				Start: at(e.Start), End: t, TTL: time.Duration(e.TTL) * time.Millisecond, Shorter: e.Shorter, Short: e.Short,
+				Result: e.Result, Err: e.Err, Before: at(e.Before), After: at(e.Deadline),
+			})
+		case KindCtxDone:
+			for _, s := range secs[e.Call] {
+				if s.CtxDone.IsZero() {
+					s.CtxDone = t
+				}
 			}
-			if e.Kind == KindExit && e.Deadline != 0 {
-				sec.Deadline = at(e.Deadline)
+		case KindPause, KindKillMe:
+			if len(secs[e.Call]) == 0 {
+				problem(e, "outside a section")
+				continue
+			}
+			for _, s := range secs[e.Call] {
+				s.Zombie = s.Zombie || e.Kind == KindPause
+				if s.End.IsZero() {
+					s.End, s.EndBy = t, e.Kind
+				}
+			}
+		case KindExit:
+			s := byLease(e)
+			if s == nil {
+				problem(e, "outside a section")
+				continue
+			}
+			if s.End.IsZero() {
+				s.End, s.EndBy = t, e.Kind
+			}
+			if e.Deadline != 0 {
+				s.Deadline = at(e.Deadline)
 			}
 		case KindDone:
-			if sec != nil {
-				sec.Release, sec.Done = e.Result, t
-			} else if call != nil {
-				call.End, call.Result = t, e.Result
+			if e.Lease != "" {
+				if s := byLease(e); s != nil {
+					s.Release, s.ReleaseErr, s.Done = e.Result, e.Err, t
+				} else {
+					problem(e, "for a lease with no section")
+				}
+			} else if c := calls[e.Call]; c != nil && c.End.IsZero() {
+				c.End, c.Result, c.Err = t, e.Result, e.Err
 			}
-			call, sec = nil, nil
 		case KindLockOp:
 			h.LockOps[e.Op+"/"+e.Result]++
-			if e.Op == "acquire" && e.Result == ResultOK {
-				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t})
+			if e.Op == OpAcquire && e.Result == ResultOK {
+				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
+					Released: e.Lease != "" && e.RelLease == e.Lease, Forced: e.Lease != "" && e.Forced == e.Lease})
+			}
+			if e.Lease != "" {
+				h.sight(e.Lock, e.Lease, e.Token, e.RelLease, e.Forced, t)
+			}
+		case KindRead:
+			if e.Lease != "" {
+				h.sight(e.Lock, e.Lease, e.Token, e.RelLease, e.Forced, t)
+			}
+		case KindForce:
+			h.Forces = append(h.Forces, &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Start: at(e.Start), End: t, Result: e.Result, Err: e.Err})
+			if e.Result == ResultOK {
+				h.forcedSeen[e.Lease] = true
 			}
 		case KindHTTP:
 			h.Requests[e.Op]++
@@ -175,19 +244,152 @@ func (h *History) fold(w *Worker, events []Event) {
 			if e.Delayed {
 				h.Faults["delay"]++
 			}
+			if e.LockOp != "" {
+				h.LockRequests[e.LockOp]++
+				if e.LateMs > 0 {
+					h.LateLanded[e.LockOp]++
+					if e.LockOp == OpAcquire {
+						h.LateAcquires[w.ID] = append(h.LateAcquires[w.ID], t)
+					}
+				}
+			}
+			if e.LockOp == OpForce && e.Lease != "" {
+				if f := h.forceSent[e.Lease]; f == nil || t.Before(f.Start) {
+					h.forceSent[e.Lease] = &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Start: t, End: t, Result: ResultError,
+						Err: "the operator died before its answer"}
+				}
+			}
+			if e.Lease != "" && (e.LockOp == OpAcquire || e.LockOp == OpRelease || e.LockOp == OpExtend) {
+				r := h.requests[e.Lease]
+				if r == nil {
+					r = &leaseRequests{}
+					h.requests[e.Lease] = r
+				}
+				r.maxExp = max(r.maxExp, e.ExpiresAt)
+				if e.LockOp == OpExtend {
+					r.maxExtend = max(r.maxExtend, e.ExpiresAt)
+				}
+				if t.After(r.last) {
+					r.last = t
+				}
+			}
+		case KindBatch:
+			b := &Batch{Worker: w.ID, ID: e.Batch, Start: t, Deadline: at(e.Deadline), Records: e.Records, FIFO: e.FIFO,
+				Grace: time.Duration(e.GraceMs) * time.Millisecond, Reserve: time.Duration(e.Reserve) * time.Millisecond,
+				Policy: e.Policy, Heartbeat: e.Heartbeat}
+			batches[e.Batch] = b
+			h.Batches = append(h.Batches, b)
+		case KindBatchEnd:
+			if b := batches[e.Batch]; b != nil {
+				b.End, b.Result, b.Err, b.Failures = t, e.Result, e.Err, e.Failures
+			} else {
+				problem(e, fmt.Sprintf("end of unknown batch %d", e.Batch))
+			}
+		case KindRecLog:
+			if b := batches[e.Batch]; b != nil {
+				b.Logs = append(b.Logs, RecLog{At: t, Msg: e.Msg, Message: e.Reason, Err: e.Err, Locks: e.Locks, Invalid: e.Invalid})
+			}
 		}
 	}
 	end := w.KilledAt
 	if end.IsZero() {
 		end = w.Ended
 	}
-	if call != nil && call.End.IsZero() {
-		call.End, call.Result = end, "killed"
-	}
-	if sec != nil && sec.End.IsZero() {
-		if !w.Killed() {
-			h.Problems = append(h.Problems, fmt.Sprintf("worker %d ended inside the section of lease %s without being killed", w.ID, sec.Lease))
+	for _, c := range calls {
+		if c.End.IsZero() {
+			c.End, c.Result = end, "killed"
 		}
-		sec.End, sec.EndBy = end, "kill"
 	}
+	for _, ss := range secs {
+		for _, s := range ss {
+			if !s.End.IsZero() {
+				continue
+			}
+			if !w.Killed() && !h.overdue(batches, s) {
+				h.Problems = append(h.Problems, fmt.Sprintf("worker %d ended inside the section of lease %s without being killed", w.ID, s.Lease))
+			}
+			s.End, s.EndBy = end, "kill"
+		}
+	}
+}
+
+// overdue reports whether s is an SQS record's section in a batch that
+// outlived its deadline (the checker reports the batch).
+func (h *History) overdue(batches map[int]*Batch, s *Section) bool {
+	b := batches[s.Batch]
+	return s.Path == PathSQS && b != nil && b.Result == ResultOverdue
+}
+
+// sight records a lock item seen at t: who held it, and what it says of
+// earlier leases.
+func (h *History) sight(lock, lease string, token int64, relLease, forcedLease string, t time.Time) {
+	if lease != "" {
+		h.Sightings = append(h.Sightings, Sighting{Lock: lock, Lease: lease, Token: token, At: t})
+	}
+	if forcedLease != "" {
+		h.forcedSeen[forcedLease] = true
+	}
+	// ReleasedLease and ForcedLease name the same lease when its release
+	// was an operator's: both are set by the force, and the holder's own
+	// release sets only the first.
+	if relLease != "" && relLease != forcedLease {
+		h.releasedSeen[relLease] = true
+	}
+}
+
+// derive links every section to what the rest of the history says about
+// its lease: its grant, the force-releases that went through, its own
+// release seen in an item, and the requests sent for it.
+func (h *History) derive() {
+	grants := map[string]*Grant{}
+	for i := range h.Grants {
+		g := &h.Grants[i]
+		if grants[g.Lease] == nil {
+			grants[g.Lease] = g
+		}
+	}
+	forces := map[string]*Force{}
+	recorded := map[string]bool{}
+	for _, f := range h.Forces {
+		recorded[f.Lease] = true
+		f.Landed = f.Result == ResultOK || h.forcedSeen[f.Lease]
+		if !f.Landed {
+			continue
+		}
+		// The earliest attempt on the lease is the earliest it may have
+		// been force-released.
+		if cur := forces[f.Lease]; cur == nil || f.Start.Before(cur.Start) {
+			forces[f.Lease] = f
+		}
+	}
+	for lease, f := range h.forceSent {
+		if !recorded[lease] && h.forcedSeen[lease] {
+			// Sent by an operator killed before the answer came, and
+			// it went through: only an item tells.
+			f.Landed = true
+			h.Forces = append(h.Forces, f)
+			forces[lease] = f
+		}
+	}
+	for _, s := range h.Sections {
+		s.Granted = grants[s.Lease]
+		s.Forced = forces[s.Lease]
+		if s.Forced == nil && h.forcedSeen[s.Lease] {
+			h.Problems = append(h.Problems, fmt.Sprintf("lock %q: lease %s (worker %d) was force-released, but no operator sent a request for it", s.Lock, s.Lease, s.Worker))
+		}
+		s.ReleasedByHolder = h.releasedSeen[s.Lease]
+		if r := h.requests[s.Lease]; r != nil {
+			if r.maxExp > 0 {
+				s.MaxExp = time.UnixMilli(r.maxExp)
+			}
+			if r.maxExtend > 0 {
+				s.MaxExtendExp = time.UnixMilli(r.maxExtend)
+			}
+			s.LastRequest = r.last
+		}
+		if s.MaxExp.Before(s.ExpiresAt) {
+			s.MaxExp = s.ExpiresAt
+		}
+	}
+	sort.SliceStable(h.Sightings, func(i, j int) bool { return h.Sightings[i].At.Before(h.Sightings[j].At) })
 }

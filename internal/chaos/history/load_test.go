@@ -81,3 +81,87 @@ func TestLoad(t *testing.T) {
 		t.Errorf("counts: faults %v, requests %v, lock ops %v", h.Faults, h.Requests, h.LockOps)
 	}
 }
+
+// TestLoadEvidence: what the items in answers say about earlier leases is
+// linked to their sections: a force-release that went through (even one
+// whose operator died before its answer), a release by the holder, the
+// acquire's answer, and the latest end the holder's requests asked for.
+func TestLoadEvidence(t *testing.T) {
+	dir := t.TempDir()
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
+	record := func(file string, events ...history.Event) {
+		rec, err := history.Create(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			rec.Record(e)
+		}
+		if err := rec.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(history.DriverFile,
+		history.Event{Kind: history.KindRun, Time: ns(0), Run: &history.Run{LockIDs: []string{"L"}, Tolerance: 100 * time.Millisecond}},
+		history.Event{Kind: history.KindSpawn, Time: ns(0), Worker: 1},
+		history.Event{Kind: history.KindSpawn, Time: ns(0), Worker: 2},
+		history.Event{Kind: history.KindKill, Time: ns(500), Worker: 2, Reason: "random"},
+		history.Event{Kind: history.KindEnd, Time: ns(900), Worker: 1},
+		history.Event{Kind: history.KindEnd, Time: ns(501), Worker: 2, Code: -1},
+	)
+	section := func(call int, lease string, tok int64, enter int64, res string) []history.Event {
+		return []history.Event{
+			{Kind: history.KindCall, Time: ns(enter - 5), Call: call, Path: history.PathDo, Locks: []string{"L"}},
+			{Kind: history.KindLockOp, Time: ns(enter - 1), Lock: "L", Op: history.OpAcquire, Result: history.ResultOK, Lease: lease, Token: tok, ExpiresAt: 1_800_000_000_000 + enter + 400},
+			{Kind: history.KindEnter, Time: ns(enter), Call: call, Path: history.PathDo, Lock: "L", Lease: lease, Token: tok, Deadline: ns(enter + 300), CtxDl: ns(enter + 300)},
+			{Kind: history.KindExit, Time: ns(enter + 50), Call: call, Lock: "L", Lease: lease, Deadline: ns(enter + 300)},
+			{Kind: history.KindDone, Time: ns(enter + 60), Call: call, Lock: "L", Lease: lease, Result: res},
+		}
+	}
+	var w1 []history.Event
+	w1 = append(w1, section(1, "a", 10, 10, history.ResultReleased)...)
+	w1 = append(w1, section(2, "b", 11, 100, history.ResultLost)...)
+	w1 = append(w1,
+		history.Event{Kind: history.KindHTTP, Time: ns(120), Op: "UpdateItem", LockOp: history.OpExtend, Lock: "L", Lease: "b", ExpiresAt: 1_800_000_000_900},
+		history.Event{Kind: history.KindLockOp, Time: ns(200), Lock: "L", Op: history.OpAcquire, Result: history.ResultRefused, Lease: "x", Token: 12, RelLease: "b", Forced: "a"},
+	)
+	w1 = append(w1, section(3, "c", 13, 300, "")...)
+	w1 = w1[:len(w1)-1] // c's holder is still releasing when the run ends…
+	record(history.WorkerFile(1), append([]history.Event{{Kind: history.KindWorker, Time: ns(1)}}, w1...)...)
+	record(history.WorkerFile(2),
+		history.Event{Kind: history.KindWorker, Time: ns(1)},
+		history.Event{Kind: history.KindForce, Time: ns(40), Start: ns(30), Lock: "L", Lease: "a", Token: 10, Result: history.ResultOK},
+		// … an operator force-releases it and dies before the answer.
+		history.Event{Kind: history.KindHTTP, Time: ns(320), Op: "UpdateItem", LockOp: history.OpForce, Lock: "L", Lease: "c"},
+	)
+	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(2000)), Locks: map[string]history.LockState{
+		"L": {Exists: true, LeaseID: "c", Token: 13, Released: true, RelLease: "c", ForcedLease: "c"},
+	}})
+	os.WriteFile(filepath.Join(dir, history.FinalFile), b, 0o644)
+
+	h, err := history.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Problems) != 0 {
+		t.Fatalf("problems: %v", h.Problems)
+	}
+	secs := map[string]*history.Section{}
+	for _, s := range h.Sections {
+		secs[s.Lease] = s
+	}
+	if a := secs["a"]; a.Forced == nil || !a.Forced.Start.Equal(time.Unix(0, ns(30))) || a.ReleasedByHolder || a.Granted == nil || a.Granted.Token != 10 {
+		t.Errorf("lease a: forced %+v, released by holder %v, granted %+v; want the force sent at 30 ms", a.Forced, a.ReleasedByHolder, a.Granted)
+	}
+	if b := secs["b"]; b.Forced != nil || !b.ReleasedByHolder || !b.MaxExp.Equal(time.UnixMilli(1_800_000_000_900)) || b.Release != history.ResultLost {
+		t.Errorf("lease b: forced %+v, released by holder %v, max end %s", b.Forced, b.ReleasedByHolder, b.MaxExp)
+	}
+	if c := secs["c"]; c.Forced == nil || !c.Forced.Landed || !c.Forced.Start.Equal(time.Unix(0, ns(320))) {
+		t.Errorf("lease c: forced %+v; want the dead operator's force, sent at 320 ms", c.Forced)
+	}
+	if len(h.Sightings) != 5 || h.LockRequests[history.OpExtend] != 1 || h.LockRequests[history.OpForce] != 1 {
+		t.Errorf("sightings %v, lock requests %v", h.Sightings, h.LockRequests)
+	}
+}

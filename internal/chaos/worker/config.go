@@ -60,6 +60,51 @@ type Config struct {
 	HeartbeatRate float64 `json:"heartbeatRate"`
 	PauseRate     float64 `json:"pauseRate"`
 	KillRate      float64 `json:"killRate"`
+
+	// ExtendRate is the share of sections in which the holder calls
+	// Extend itself, half of them with a TTL shorter than what is left of
+	// the lease, half longer.
+	ExtendRate float64 `json:"extendRate"`
+
+	// DoAllRate, RunRate and SQSRate are the shares of rounds that call
+	// DoAll over a set of locks, that Acquire (or AcquireAll) and then
+	// lock.Run, and that hand a synthetic SQS batch to middleware.WrapSQS;
+	// the other rounds call Do on one lock.
+	DoAllRate float64 `json:"doAllRate"`
+	RunRate   float64 `json:"runRate"`
+	SQSRate   float64 `json:"sqsRate"`
+	// SQSTimeoutMin and SQSTimeoutMax bound a batch's invocation time;
+	// OverdueAfter is how long after its deadline the worker gives up
+	// waiting for a batch handler (Lambda would have stopped it).
+	SQSTimeoutMin time.Duration `json:"sqsTimeoutMin"`
+	SQSTimeoutMax time.Duration `json:"sqsTimeoutMax"`
+	OverdueAfter  time.Duration `json:"overdueAfter"`
+
+	// LateRate is the share of lock requests (acquire, release, extend,
+	// force) held back for up to LateMax and then landed detached from
+	// their caller (httpfault.LandLate); RetryLateRate the share of retries
+	// after a lost answer that land late so.
+	LateRate      float64       `json:"lateRate"`
+	RetryLateRate float64       `json:"retryLateRate"`
+	LateMax       time.Duration `json:"lateMax"`
+	// ShortRate is the share of acquires (of the Run path), releases and
+	// extends given a context (or release timeout) of at most ShortMax, so
+	// that a request landing late is abandoned by its caller.
+	ShortRate float64       `json:"shortRate"`
+	ShortMax  time.Duration `json:"shortMax"`
+
+	// OperatorEvery is the mean time between the worker's operator's
+	// force-releases of a random lock (zero: no operator). The operator
+	// reads the lock's item (lock.ReadRecord) over its own faulty
+	// connection and, if its lease is not released, force-releases it with
+	// the lease and token it read (lock.ForceReleaseInput), as `dynalock
+	// release --token` does. OperatorBurst is the share of its forces
+	// after which it waits for the next holder and forces that one too;
+	// TargetRate the share of acquires whose answer is lost that the
+	// operator force-releases while the SDK's retry is held back.
+	OperatorEvery time.Duration `json:"operatorEvery"`
+	OperatorBurst float64       `json:"operatorBurst"`
+	TargetRate    float64       `json:"targetRate"`
 }
 
 // Encode returns c as the value of EnvConfig.

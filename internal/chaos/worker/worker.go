@@ -8,6 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +49,20 @@ func Main() int {
 	return 0
 }
 
+// newDB returns a DynamoDB client over a faulty connection whose requests
+// f decides and records.
+func newDB(cfg Config, f *faults) *dynamodb.Client {
+	net := &httpfault.Client{Next: f.transport(awshttp.NewBuildableClient()), Rule: f.rule}
+	return dynamotest.NewClient(cfg.Endpoint, func(o *dynamodb.Options) {
+		o.HTTPClient = net
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = cfg.SDKAttempts
+			so.MaxBackoff = cfg.SDKMaxBackoff
+			so.RateLimiter = ratelimit.None
+		})
+	})
+}
+
 // Run contends for cfg's locks until ctx ends. It asks to be killed by
 // writing KillMeLine to killTo.
 func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
@@ -52,15 +71,14 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		return err
 	}
 	rec.Record(history.Event{Kind: history.KindWorker, Worker: cfg.ID, PID: os.Getpid(), Offset: int64(cfg.Offset)})
-	net := &httpfault.Client{Next: awshttp.NewBuildableClient(), Rule: faultRule(cfg, rec)}
-	db := dynamotest.NewClient(cfg.Endpoint, func(o *dynamodb.Options) {
-		o.HTTPClient = net
-		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = cfg.SDKAttempts
-			so.MaxBackoff = cfg.SDKMaxBackoff
-			so.RateLimiter = ratelimit.None
-		})
-	})
+	var op *operator
+	var hint func(string) bool
+	if cfg.OperatorEvery > 0 {
+		op = &operator{cfg: cfg, rec: rec, hints: make(chan string, 4), clock: skewedClock(cfg.Offset)}
+		hint = op.hint
+		op.db = newDB(cfg, newFaults(cfg, rec, nil))
+	}
+	db := newDB(cfg, newFaults(cfg, rec, hint))
 	obs := &observedDB{next: db, rec: rec, exp: map[string]int64{}}
 	client, err := lock.NewClient(obs, cfg.LockTable,
 		lock.WithOwner(fmt.Sprintf("chaos-worker-%d", cfg.ID)),
@@ -74,10 +92,15 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		return errors.Join(err, rec.Close())
 	}
 	w := &worker{cfg: cfg, rec: rec, obs: obs, client: client, ledger: ledger.New(db, cfg.LedgerTable), killTo: killTo}
+	var wg sync.WaitGroup
+	if op != nil {
+		wg.Go(func() { op.run(ctx) })
+	}
 	for ctx.Err() == nil {
 		w.round(ctx)
 		sleep(ctx, rand.N(20*time.Millisecond))
 	}
+	wg.Wait()
 	return rec.Close()
 }
 
@@ -88,7 +111,12 @@ type worker struct {
 	client *lock.Client
 	ledger *ledger.Ledger
 	killTo io.Writer
+
+	calls   atomic.Int64
+	batches int
 }
+
+func (w *worker) newCall() int { return int(w.calls.Add(1)) }
 
 // Where a section asks to be killed.
 const (
@@ -104,17 +132,21 @@ type plan struct {
 	before, after time.Duration // work before and after the ledger write
 	pause         time.Duration // if positive, pause this long and write late
 	kill          int
+	extends       int // how many times the holder extends its lease itself
 }
 
 func (w *worker) plan() plan {
 	c := w.cfg
 	p := plan{ttl: (c.TTLMin + rand.N(c.TTLMax-c.TTLMin+1)).Truncate(time.Millisecond)}
 	p.heartbeat = rand.Float64() < c.HeartbeatRate
+	if rand.Float64() < c.ExtendRate {
+		p.extends = 1 + rand.N(2)
+	}
 	work := p.ttl - c.Tolerance // the deadline, from the acquire
 	switch r := rand.Float64(); {
 	case p.heartbeat:
 		work = 2 * p.ttl // outlasts the TTL: the heartbeat must keep the lease
-	case r < 0.15:
+	case p.extends > 0 || r < 0.15:
 		work = 3 * p.ttl / 2 // outlasts the lease: the deadline must cut it
 	case r < 0.4:
 		// up to the deadline
@@ -122,9 +154,12 @@ func (w *worker) plan() plan {
 		work = 30 * time.Millisecond // a short section: many handovers
 	}
 	total := rand.N(work + 1)
-	p.before = rand.N(total + 1)
+	if p.extends > 0 {
+		total = work // run on until the context ends: into a shortened lease
+	}
+	p.before = rand.N(total/2 + 1)
 	p.after = total - p.before
-	if !p.heartbeat && rand.Float64() < c.PauseRate {
+	if !p.heartbeat && p.extends == 0 && rand.Float64() < c.PauseRate {
 		p.pause = p.ttl + 2*c.Tolerance + rand.N(p.ttl)
 	}
 	if rand.Float64() < c.KillRate {
@@ -133,33 +168,254 @@ func (w *worker) plan() plan {
 	return p
 }
 
-// round makes one Do call on a random lock.
+// round runs one call on random locks, by one of the paths.
 func (w *worker) round(ctx context.Context) {
-	id := w.cfg.LockIDs[rand.N(len(w.cfg.LockIDs))]
+	c := w.cfg
+	switch r := rand.Float64(); {
+	case r < c.SQSRate:
+		w.batch(ctx)
+	case r < c.SQSRate+c.DoAllRate:
+		w.lockCall(ctx, history.PathDoAll, w.lockSet())
+	case r < c.SQSRate+c.DoAllRate+c.RunRate:
+		ids := []string{w.randomLock()}
+		if rand.N(3) == 0 {
+			ids = w.lockSet()
+		}
+		w.lockCall(ctx, history.PathRun, ids)
+	default:
+		w.lockCall(ctx, history.PathDo, []string{w.randomLock()})
+	}
+}
+
+func (w *worker) randomLock() string { return w.cfg.LockIDs[rand.N(len(w.cfg.LockIDs))] }
+
+// lockSet returns two or more of the locks, overlapping other sets, and
+// sometimes one of them twice.
+func (w *worker) lockSet() []string {
+	ids := slices.Clone(w.cfg.LockIDs)
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	ids = ids[:min(len(ids), 2+rand.N(2))]
+	if rand.N(4) == 0 {
+		ids = append(ids, ids[0])
+	}
+	return ids
+}
+
+// lockCall takes ids by path (Do, DoAll, or Acquire/AcquireAll with a
+// context that may be short, then Run), runs a section under them and
+// records how it ended.
+func (w *worker) lockCall(ctx context.Context, path string, ids []string) {
 	p := w.plan()
 	opts := []lock.Option{lock.WithTTL(p.ttl)}
 	if p.heartbeat {
 		opts = append(opts, lock.WithHeartbeat((p.ttl-w.cfg.Tolerance)/3))
 	}
-	w.rec.Record(history.Event{Kind: history.KindCall, Lock: id, TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat})
-	entered := false
-	err := w.client.Do(ctx, id, func(ctx context.Context) error {
-		entered = true
-		w.section(ctx, id, p)
+	if rand.Float64() < w.cfg.ShortRate {
+		// A release given less time than its request may take.
+		opts = append(opts, lock.WithReleaseTimeout(1+rand.N(w.cfg.ShortMax)))
+	}
+	call := w.newCall()
+	short := path == history.PathRun && rand.Float64() < w.cfg.ShortRate
+	w.rec.Record(history.Event{Kind: history.KindCall, Call: call, Path: path, Locks: ids, TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Short: short})
+	var leases []*lock.Lease
+	fn := func(ctx context.Context) error {
+		leases = lock.AllFromContext(ctx)
+		w.section(ctx, call, path, p, sqsInfo{})
 		return nil
-	}, opts...)
-	e := history.Event{Kind: history.KindDone, Lock: id}
+	}
+	var err error
+	switch path {
+	case history.PathDo:
+		err = w.client.Do(ctx, ids[0], fn, opts...)
+	case history.PathDoAll:
+		err = w.client.DoAll(ctx, ids, fn, opts...)
+	case history.PathRun:
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if short {
+			// The caller gives up soon: a request held back longer
+			// lands after it did.
+			actx, cancel = context.WithTimeout(ctx, 1+rand.N(w.cfg.ShortMax))
+		}
+		var got []*lock.Lease
+		if len(ids) == 1 {
+			var l *lock.Lease
+			if l, err = w.client.Acquire(actx, ids[0], opts...); err == nil {
+				got = []*lock.Lease{l}
+			}
+		} else {
+			got, err = w.client.AcquireAll(actx, ids, opts...)
+		}
+		cancel()
+		if err == nil {
+			err = lock.Run(ctx, got, fn)
+		}
+	}
+	if leases == nil {
+		e := history.Event{Kind: history.KindDone, Call: call, Result: acquireResult(err)}
+		if err != nil {
+			e.Err = err.Error()
+		}
+		w.rec.Record(e)
+		return
+	}
+	for _, l := range leases {
+		res, msg := releaseResult(l.LockID(), err, len(leases) == 1)
+		w.rec.Record(history.Event{Kind: history.KindDone, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Result: res, Err: msg})
+	}
+}
+
+func acquireResult(err error) string {
+	if errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		return history.ResultHeld
+	}
+	return history.ResultAcquireError
+}
+
+// releaseResult tells, from the error of a Do, DoAll or Run whose fn
+// returned nil (or of the middleware's logged release failure), how the
+// release of the lease of lock id ended. only says that the call held no
+// other lease.
+func releaseResult(id string, err error, only bool) (string, string) {
+	if err == nil {
+		return history.ResultReleased, ""
+	}
+	lost := ""
+	walk(err, func(e error) {
+		if l, ok := e.(*lock.LostError); ok && l.LockID == id {
+			lost = l.Error()
+		}
+	})
 	switch {
-	case entered && err == nil:
-		e.Result = history.ResultReleased
-	case entered && errors.Is(err, lock.ErrLockLost):
-		e.Result = history.ResultLost
-	case entered:
-		e.Result = history.ResultReleaseError
-	case errors.Is(err, lock.ErrLockAlreadyAcquired):
-		e.Result = history.ResultHeld
+	case lost != "":
+		return history.ResultLost, lost
+	case only || strings.Contains(err.Error(), strconv.Quote(id)):
+		return history.ResultReleaseError, err.Error()
+	}
+	return history.ResultReleased, ""
+}
+
+// walk calls f on err and on everything it wraps.
+func walk(err error, f func(error)) {
+	if err == nil {
+		return
+	}
+	f(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		walk(u.Unwrap(), f)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walk(e, f)
+		}
+	}
+}
+
+// sqsInfo names the SQS record a section runs for, if any.
+type sqsInfo struct {
+	batch int
+	msg   string
+}
+
+// section is the critical section under the leases in ctx: work, the
+// fenced ledger writes (one per lease), more work, Extend calls in
+// between; or a pause past the lease and late writes; or a request to be
+// killed on the way. Everything but the pause ends with ctx.
+func (w *worker) section(ctx context.Context, call int, path string, p plan, sqs sqsInfo) {
+	leases := lock.AllFromContext(ctx)
+	void := ctx.Err() != nil
+	var ctxDl int64
+	if dl, ok := ctx.Deadline(); ok {
+		ctxDl = history.Nanos(dl)
+	}
+	for _, l := range leases {
+		w.rec.Record(history.Event{
+			Kind: history.KindEnter, Call: call, Path: path, Lock: l.LockID(), Lease: l.LeaseID(), Token: l.FencingToken(),
+			Deadline: history.Nanos(l.Deadline()), CtxDl: ctxDl, ExpiresAt: w.obs.expiresAt(l.LeaseID()),
+			TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Void: void, Batch: sqs.batch, Msg: sqs.msg,
+		})
+	}
+	stop := context.AfterFunc(ctx, func() { w.rec.Record(history.Event{Kind: history.KindCtxDone, Call: call}) })
+	defer func() {
+		stop()
+		// With a heartbeat or an Extend, the deadline has moved since the
+		// entry.
+		for _, l := range leases {
+			w.rec.Record(history.Event{Kind: history.KindExit, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Deadline: history.Nanos(l.Deadline())})
+		}
+	}()
+	switch {
+	case void:
+		return
+	case p.pause > 0:
+		w.pauseThenWrite(call, leases, p.pause)
+		return
+	}
+	if !sleep(ctx, p.before) {
+		return
+	}
+	if p.kill == killBeforeWrite {
+		w.killMe(call)
+	}
+	if p.extends > 0 {
+		w.extend(ctx, call, leases[rand.N(len(leases))], p)
+	}
+	for _, l := range leases {
+		w.write(ctx, call, l.LockID(), l.FencingToken())
+	}
+	if p.kill == killAfterWrite {
+		w.killMe(call)
+	}
+	if p.extends > 1 {
+		if !sleep(ctx, rand.N(p.after/2+1)) {
+			return
+		}
+		w.extend(ctx, call, leases[rand.N(len(leases))], p)
+	}
+	sleep(ctx, p.after)
+}
+
+// extend has the holder extend l itself, with a TTL shorter than what is
+// left of the lease or longer, on the section's context or a shorter one.
+func (w *worker) extend(ctx context.Context, call int, l *lock.Lease, p plan) {
+	tol := w.cfg.Tolerance
+	before := l.Deadline()
+	left := time.Until(before) + tol // to the lease's end, by the local clock
+	shorter := rand.N(2) == 0
+	var ttl time.Duration
+	switch {
+	case shorter && left > 2*tol+30*time.Millisecond && rand.N(4) > 0:
+		// Much shorter, but no shorter than twice the tolerance (the
+		// shortest TTL a lock may insist on).
+		ttl = 2*tol + rand.N(min(left-2*tol-20*time.Millisecond, 50*time.Millisecond))
+	case shorter && left > tol+30*time.Millisecond:
+		ttl = tol + time.Millisecond + rand.N(min(left-tol-20*time.Millisecond, 50*time.Millisecond))
 	default:
-		e.Result = history.ResultAcquireError
+		shorter = false
+		ttl = max(left, tol) + 20*time.Millisecond + rand.N(p.ttl)
+	}
+	ttl = ttl.Truncate(time.Millisecond)
+	ectx, cancel := ctx, context.CancelFunc(func() {})
+	short := rand.Float64() < w.cfg.ShortRate
+	if short {
+		ectx, cancel = context.WithTimeout(ctx, 1+rand.N(w.cfg.ShortMax))
+	}
+	start := time.Now()
+	err := l.Extend(ectx, ttl)
+	cancel()
+	e := history.Event{
+		Kind: history.KindExtend, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Start: history.Nanos(start),
+		TTL: ttl.Milliseconds(), Shorter: ttl < left, Short: short,
+		Before: history.Nanos(before), Deadline: history.Nanos(l.Deadline()),
+	}
+	switch {
+	case err == nil:
+		e.Result = history.ResultOK
+	case errors.Is(err, lock.ErrLockLost):
+		e.Result = history.ResultLost
+	case errors.Is(err, lock.ErrInvalidInput):
+		e.Result = history.ResultInvalid
+	default:
+		e.Result = history.ResultError
 	}
 	if err != nil {
 		e.Err = err.Error()
@@ -167,45 +423,9 @@ func (w *worker) round(ctx context.Context) {
 	w.rec.Record(e)
 }
 
-// section is the critical section: work, the fenced ledger write, more
-// work; or a pause past the lease and a late write; or a request to be
-// killed on the way. Everything but the pause ends with ctx.
-func (w *worker) section(ctx context.Context, id string, p plan) {
-	lease, _ := lock.FromContext(ctx)
-	tok := lease.FencingToken()
-	void := ctx.Err() != nil
-	w.rec.Record(history.Event{
-		Kind: history.KindEnter, Lock: id, Lease: lease.LeaseID(), Token: tok,
-		Deadline: history.Nanos(lease.Deadline()), ExpiresAt: w.obs.expiresAt(lease.LeaseID()),
-		TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Void: void,
-	})
-	defer func() {
-		// With a heartbeat, the deadline has moved since the entry.
-		w.rec.Record(history.Event{Kind: history.KindExit, Lock: id, Deadline: history.Nanos(lease.Deadline())})
-	}()
-	switch {
-	case void:
-		return
-	case p.pause > 0:
-		w.pauseThenWrite(id, tok, p.pause)
-		return
-	}
-	if !sleep(ctx, p.before) {
-		return
-	}
-	if p.kill == killBeforeWrite {
-		w.killMe()
-	}
-	w.write(ctx, id, tok)
-	if p.kill == killAfterWrite {
-		w.killMe()
-	}
-	sleep(ctx, p.after)
-}
-
 // write reads the ledger's counter and writes it back plus one, fenced by
 // tok.
-func (w *worker) write(ctx context.Context, id string, tok int64) {
+func (w *worker) write(ctx context.Context, call int, id string, tok int64) {
 	start := time.Now()
 	n, err := w.ledger.Writes(ctx, id)
 	res := history.ResultSkipped
@@ -213,7 +433,7 @@ func (w *worker) write(ctx context.Context, id string, tok int64) {
 		err = w.ledger.Write(ctx, id, tok, n)
 		res = result(err)
 	}
-	e := history.Event{Kind: history.KindWrite, Start: history.Nanos(start), Lock: id, Token: tok, Result: res}
+	e := history.Event{Kind: history.KindWrite, Call: call, Start: history.Nanos(start), Lock: id, Token: tok, Result: res}
 	if err != nil {
 		e.Err = err.Error()
 	}
@@ -222,25 +442,27 @@ func (w *worker) write(ctx context.Context, id string, tok int64) {
 
 // pauseThenWrite stops this holder for d, ignoring its deadline, as a long
 // GC pause or a frozen Lambda sandbox would, then writes with its old
-// token, as such a holder would on waking.
-func (w *worker) pauseThenWrite(id string, tok int64, d time.Duration) {
-	w.rec.Record(history.Event{Kind: history.KindPause, Lock: id})
+// tokens, as such a holder would on waking.
+func (w *worker) pauseThenWrite(call int, leases []*lock.Lease, d time.Duration) {
+	w.rec.Record(history.Event{Kind: history.KindPause, Call: call})
 	time.Sleep(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	start := time.Now()
-	err := w.ledger.WriteLate(ctx, id, tok)
-	e := history.Event{Kind: history.KindLate, Start: history.Nanos(start), Lock: id, Token: tok, Result: result(err)}
-	if err != nil {
-		e.Err = err.Error()
+	for _, l := range leases {
+		start := time.Now()
+		err := w.ledger.WriteLate(ctx, l.LockID(), l.FencingToken())
+		e := history.Event{Kind: history.KindLate, Call: call, Start: history.Nanos(start), Lock: l.LockID(), Token: l.FencingToken(), Result: result(err)}
+		if err != nil {
+			e.Err = err.Error()
+		}
+		w.rec.Record(e)
 	}
-	w.rec.Record(e)
 }
 
 // killMe asks the driver to kill this process and waits for it, doing
 // nothing more.
-func (w *worker) killMe() {
-	w.rec.Record(history.Event{Kind: history.KindKillMe})
+func (w *worker) killMe(call int) {
+	w.rec.Record(history.Event{Kind: history.KindKillMe, Call: call})
 	fmt.Fprintln(w.killTo, KillMeLine)
 	for {
 		time.Sleep(time.Hour)
