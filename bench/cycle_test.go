@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,77 +46,6 @@ func BenchmarkCycle(b *testing.B) {
 				runCycles(b, cycles, counter)
 			})
 		}
-	}
-}
-
-// Interleaving of BenchmarkCycleRatio: each implementation runs for a
-// slice, the three one after the other (a triplet, in rotating order), 20
-// times.
-const (
-	ratioSlice    = 150 * time.Millisecond
-	ratioTriplets = 20
-)
-
-// BenchmarkCycleRatio measures the ratios of DynaLock's and the peer's
-// uncontended cycles per second to the floor's, with 1, 8 and 32 workers
-// on distinct IDs. On a shared machine the load changes from second to
-// second, so the implementations take turns in slices of 150 ms and each
-// ratio is the median over 20 turns of the ratio between adjacent slices.
-// One op is the whole set of turns; it reports the ratios and each
-// implementation's cycles/s over all its slices.
-func BenchmarkCycleRatio(b *testing.B) {
-	ctx := context.Background()
-	db, _ := newDB(srv)
-	table := lockTable(b, db)
-	peerTable := table + "-peer"
-	if err := createPeerTable(ctx, db, peerTable); err != nil {
-		b.Fatal(err)
-	}
-	for _, n := range concurrencies {
-		cycles := make(map[string][]cycleFunc)
-		for _, impl := range implNames {
-			t := table
-			if impl == implPeer {
-				t = peerTable
-			}
-			for w := range n {
-				c, err := newCycle(ctx, impl, db, t, fmt.Sprintf("ratio-%s-%d-%d", impl, n, w))
-				if err != nil {
-					b.Fatal(err)
-				}
-				cycles[impl] = append(cycles[impl], c)
-			}
-		}
-		b.Run("conc="+strconv.Itoa(n), func(b *testing.B) {
-			for range b.N {
-				done := make(map[string]int)
-				took := make(map[string]time.Duration)
-				ratios := make(map[string][]float64)
-				for t := range ratioTriplets {
-					rate := make(map[string]float64)
-					for k := range implNames {
-						impl := implNames[(t+k)%len(implNames)]
-						d, el, err := runSlice(ctx, cycles[impl], ratioSlice)
-						if err != nil {
-							b.Fatal(err)
-						}
-						done[impl] += d
-						took[impl] += el
-						rate[impl] = float64(d) / el.Seconds()
-					}
-					for _, impl := range []string{implDynaLock, implPeer} {
-						ratios[impl] = append(ratios[impl], rate[impl]/rate[implFloor])
-					}
-				}
-				for _, impl := range implNames {
-					b.ReportMetric(float64(done[impl])/took[impl].Seconds(), impl+"-cycles/s")
-				}
-				for impl, rs := range ratios {
-					slices.Sort(rs)
-					b.ReportMetric(rs[len(rs)/2], impl+"/floor")
-				}
-			}
-		})
 	}
 }
 

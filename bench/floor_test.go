@@ -2,9 +2,19 @@ package bench_test
 
 import (
 	"context"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/bench/internal/capacity"
+	"github.com/dynalock/dynalock/bench/internal/rawreq"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -58,4 +68,135 @@ func token(ctx context.Context, t *testing.T, db *dynamodb.Client, table string,
 		t.Fatal(err)
 	}
 	return rec.Token
+}
+
+// TestRawRequestsMatchLock checks that the requests the cold-start
+// function sdkwrites writes out by hand (rawreq.Acquire and Release) are
+// the ones DynaLock sends: the same expressions, attribute names and
+// value placeholders. If the lock's requests change, change rawreq too,
+// or the cold start's baseline no longer sends what the lock does.
+func TestRawRequestsMatchLock(t *testing.T) {
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	db, _ := newDB(srv)
+	table := lockTable(t, db)
+	rec := &recorder{db: db}
+	c, err := lock.NewClient(rec, table, lock.WithOwner("owner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.TryAcquire(ctx, "raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	now := time.Now()
+	raw := []*dynamodb.UpdateItemInput{
+		rawreq.Acquire{Table: table, ID: "raw", LeaseID: l.LeaseID(), Owner: "owner", Host: host, RequestID: "req-1",
+			Now: now, TTL: lock.DefaultTTL, Skew: lock.DefaultClockSkewTolerance, Retention: lock.DefaultRetention}.Input(),
+		rawreq.Release(table, "raw", l.LeaseID(), now, lock.DefaultRetention),
+	}
+	if len(rec.ins) != 2 {
+		t.Fatalf("a cycle sent %d requests", len(rec.ins))
+	}
+	for i, what := range []string{"acquire", "release"} {
+		got, want := raw[i], rec.ins[i]
+		same := aws.ToString(got.UpdateExpression) == aws.ToString(want.UpdateExpression) &&
+			aws.ToString(got.ConditionExpression) == aws.ToString(want.ConditionExpression) &&
+			maps.Equal(got.ExpressionAttributeNames, want.ExpressionAttributeNames) &&
+			slices.Equal(slices.Sorted(maps.Keys(got.ExpressionAttributeValues)), slices.Sorted(maps.Keys(want.ExpressionAttributeValues))) &&
+			got.ReturnValues == want.ReturnValues && got.ReturnValuesOnConditionCheckFailure == want.ReturnValuesOnConditionCheckFailure
+		if !same {
+			t.Errorf("rawreq's %s differs from the lock's: update bench/internal/rawreq to match\n got: %s | %s | %v\nwant: %s | %s | %v",
+				what, aws.ToString(got.UpdateExpression), aws.ToString(got.ConditionExpression), got.ExpressionAttributeNames,
+				aws.ToString(want.UpdateExpression), aws.ToString(want.ConditionExpression), want.ExpressionAttributeNames)
+		}
+	}
+	// The hand-written acquire goes through on the lock's item too.
+	lease := rawreq.NewID()
+	a := rawreq.Acquire{Table: table, ID: "raw", LeaseID: lease, Owner: "owner", Host: host, RequestID: "req-2",
+		Now: time.Now(), TTL: lock.DefaultTTL, Skew: lock.DefaultClockSkewTolerance, Retention: lock.DefaultRetention}
+	if _, err := db.UpdateItem(ctx, a.Input()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateItem(ctx, rawreq.Release(table, "raw", lease, time.Now(), lock.DefaultRetention)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMinimalCycle checks that the minimal design's cycle excludes a
+// second holder and counts its fencing tokens up.
+func TestMinimalCycle(t *testing.T) {
+	ctx := context.Background()
+	db, _ := newDB(srv)
+	table := lockTable(t, db)
+	now := time.Now()
+	out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "a", now, lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := rawreq.TokenOf(out.Attributes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "b", now, lock.DefaultTTL, lock.DefaultClockSkewTolerance)); err == nil {
+		t.Fatal("a second holder acquired a held lock")
+	}
+	if _, err := db.UpdateItem(ctx, rawreq.MinimalRelease(table, "m", "b")); err == nil {
+		t.Fatal("a non-holder released the lock")
+	}
+	if _, err := db.UpdateItem(ctx, rawreq.MinimalRelease(table, "m", "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := minimalCycle(db, table, "m")(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err = db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "c", time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := rawreq.TokenOf(out.Attributes); tok != first+2 {
+		t.Errorf("token %d after two more acquires of token %d", tok, first)
+	}
+}
+
+// TestCapacityRules checks the bench's capacity rules against DynamoDB
+// Local's reports: an acquire of an item over 1 KB (big metadata) costs
+// the write units of the larger of the item before and after.
+func TestCapacityRules(t *testing.T) {
+	ctx := context.Background()
+	m := &meter{}
+	db := newMeteredDB(m)
+	table := lockTable(t, db)
+	c, err := lock.NewClient(db, table, lock.WithMetadata(map[string]string{"big": strings.Repeat("x", 1500)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		l, err := c.TryAcquire(ctx, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: new(true),
+			Key: map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: "big"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.take()
+		if err := l.Extend(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		want := capacity.WriteUnits(capacity.ItemSize(out.Item))
+		if got := m.take(); got.wcu != want || want != 2 {
+			t.Errorf("extend of a %d-byte item: DynamoDB Local reported %v WCU, the rules say %v (want 2)", capacity.ItemSize(out.Item), got.wcu, want)
+		}
+		if got := m.take(); got.rcu != 0 {
+			t.Errorf("%v RCU", got.rcu)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -4,20 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"cirello.io/dynamolock/v2"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/bench/internal/rawreq"
 	"github.com/dynalock/dynalock/lock"
 )
 
 // The implementations measured side by side.
 const (
-	// implFloor is the physical limit: the very UpdateItem inputs that a
-	// DynaLock cycle sent, sent again straight through the SDK, with no
-	// library code around them.
+	// implFloor is the replay floor, the physical limit of DynaLock's
+	// requests: the very UpdateItem inputs that a DynaLock cycle sent, sent
+	// again straight through the SDK with no library code around them
+	// (but a fresh lease ID). What DynaLock costs beyond it is its client.
 	implFloor = "floor"
+	// implMinimal is the minimal-design floor: the smallest requests a
+	// fencing lock needs (rawreq.MinimalAcquire and MinimalRelease), built
+	// and sent with the SDK alone. What the replay floor costs beyond it
+	// is DynaLock's request design.
+	implMinimal = "minimal"
 	// implDynaLock is this library.
 	implDynaLock = "dynalock"
 	// implPeer is cirello.io/dynamolock/v2 (a consistent GetItem and a
@@ -25,7 +34,7 @@ const (
 	implPeer = "peer"
 )
 
-var implNames = []string{implFloor, implDynaLock, implPeer}
+var implNames = []string{implFloor, implMinimal, implDynaLock, implPeer}
 
 // peerLease is the peer's lease, the same as DynaLock's default TTL.
 const peerLease = lock.DefaultTTL
@@ -43,6 +52,8 @@ func newCycle(ctx context.Context, impl string, db *dynamodb.Client, table, id s
 			return nil, err
 		}
 		return f.cycle, nil
+	case implMinimal:
+		return minimalCycle(db, table, id), nil
 	case implDynaLock:
 		c, err := lock.NewClient(db, table)
 		if err != nil {
@@ -88,13 +99,22 @@ func (r *recorder) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 }
 
 // floor is the pair of requests of one DynaLock cycle, sent again as they
-// were. A replayed acquire still goes through: its condition lets the same
-// lease ID in again (a retried request), and the lock's item does the
-// same work as for a new lease (the fencing counter goes up, the lease
-// attributes are written).
+// were but for the lease ID, fresh in each cycle as in DynaLock's: a
+// replayed acquire goes through because the lease before it was released
+// (the lock refuses a released lease's own acquire, a late retry), and
+// the lock's item does the same work as for any new lease (the fencing
+// counter goes up, the lease attributes are written).
 type floor struct {
 	db               *dynamodb.Client
 	acquire, release *dynamodb.UpdateItemInput
+}
+
+// withLease returns a copy of in whose :lease is leaseID.
+func withLease(in *dynamodb.UpdateItemInput, leaseID string) *dynamodb.UpdateItemInput {
+	c := *in
+	c.ExpressionAttributeValues = maps.Clone(in.ExpressionAttributeValues)
+	c.ExpressionAttributeValues[":lease"] = &types.AttributeValueMemberS{Value: leaseID}
+	return &c
 }
 
 // captureFloor records a DynaLock acquire + release of id.
@@ -118,11 +138,29 @@ func captureFloor(ctx context.Context, db *dynamodb.Client, table, id string) (f
 }
 
 func (f floor) cycle(ctx context.Context) error {
-	if _, err := f.db.UpdateItem(ctx, f.acquire); err != nil {
+	lease := rawreq.NewID()
+	if _, err := f.db.UpdateItem(ctx, withLease(f.acquire, lease)); err != nil {
 		return err
 	}
-	_, err := f.db.UpdateItem(ctx, f.release)
+	_, err := f.db.UpdateItem(ctx, withLease(f.release, lease))
 	return err
+}
+
+// minimalCycle returns the minimal design's acquire + release of id: a
+// fresh owner value per lease, the fencing token parsed from the answer.
+func minimalCycle(db *dynamodb.Client, table, id string) cycleFunc {
+	return func(ctx context.Context) error {
+		owner := rawreq.NewID()
+		out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, id, owner, time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+		if err != nil {
+			return err
+		}
+		if _, err := rawreq.TokenOf(out.Attributes); err != nil {
+			return err
+		}
+		_, err = db.UpdateItem(ctx, rawreq.MinimalRelease(table, id, owner))
+		return err
+	}
 }
 
 // newPeer returns a peer client with DynaLock's default lease and no

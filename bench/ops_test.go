@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"cirello.io/dynamolock/v2"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/bench/internal/rawreq"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -20,14 +22,20 @@ type op struct {
 // BenchmarkOps measures the single operations: DynamoDB requests per
 // operation (req/op) and latency (ns/op, p50-ms) of an acquire, a release,
 // an extend and a contended attempt (one try on a lock another holder
-// has), for DynaLock and the peer; and the floor's acquire and release,
-// whose latency is the round trip the other figures are counted in.
+// has), for DynaLock and the peer; DynaLock's Lease.Write of one
+// application item with AndRelease (a TransactWriteItems) and, beside
+// it, the token-fenced UpdateItem of that item alone; and both floors'
+// acquire and release, whose latency is the round trip the other figures
+// are counted in.
 func BenchmarkOps(b *testing.B) {
 	ctx := context.Background()
 	db, counter := newDB(srv)
 	table := lockTable(b, db)
-	peerTable := table + "-peer"
+	peerTable, appTable := table+"-peer", table+"-app"
 	if err := createPeerTable(ctx, db, peerTable); err != nil {
+		b.Fatal(err)
+	}
+	if err := createAppTable(ctx, db, appTable); err != nil {
 		b.Fatal(err)
 	}
 
@@ -35,15 +43,36 @@ func BenchmarkOps(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	fAcquire, fRelease := f.pair()
 	floorOps := []struct {
 		name string
 		op   op
 	}{
-		{"acquire", op{do: req(f, true), after: req(f, false)}},
-		{"release", op{before: req(f, true), do: req(f, false)}},
+		{"acquire", op{do: fAcquire, after: fRelease}},
+		{"release", op{before: fAcquire, do: fRelease}},
 	}
 	for _, o := range floorOps {
 		b.Run("impl=floor/op="+o.name, func(b *testing.B) { measureOp(b, counter, o.op) })
+	}
+
+	var owner string
+	mAcquire := func(ctx context.Context) error {
+		owner = rawreq.NewID()
+		_, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "ops-minimal", owner, time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+		return err
+	}
+	mRelease := func(ctx context.Context) error {
+		_, err := db.UpdateItem(ctx, rawreq.MinimalRelease(table, "ops-minimal", owner))
+		return err
+	}
+	for _, o := range []struct {
+		name string
+		op   op
+	}{
+		{"acquire", op{do: mAcquire, after: mRelease}},
+		{"release", op{before: mAcquire, do: mRelease}},
+	} {
+		b.Run("impl=minimal/op="+o.name, func(b *testing.B) { measureOp(b, counter, o.op) })
 	}
 
 	c, err := lock.NewClient(db, table, lock.WithOwner("bench"))
@@ -69,6 +98,13 @@ func BenchmarkOps(b *testing.B) {
 		{"acquire", op{do: acquire, after: release}},
 		{"release", op{before: acquire, do: release}},
 		{"extend", op{before: acquire, do: func(ctx context.Context) error { return lease.Extend(ctx, 0) }, after: release}},
+		{"write-release", op{before: acquire, do: func(ctx context.Context) error {
+			return lease.Write(ctx, []types.TransactWriteItem{{Update: appWrite(appTable, "ops", lease.FencingToken(), false)}}, lock.AndRelease())
+		}}},
+		{"app-write", op{before: acquire, do: func(ctx context.Context) error {
+			_, err := db.UpdateItem(ctx, updateInput(appWrite(appTable, "ops", lease.FencingToken(), true)))
+			return err
+		}, after: release}},
 		{"contended", op{do: func(ctx context.Context) error {
 			_, err := c.TryAcquire(ctx, "ops-held")
 			if errors.Is(err, lock.ErrLockAlreadyAcquired) {
@@ -120,7 +156,24 @@ func BenchmarkOps(b *testing.B) {
 	}
 }
 
-// req returns the floor's acquire (or release) request as an operation.
+// pair returns the floor's acquire and release as operations: each acquire
+// with a fresh lease ID, the release with the last acquire's.
+func (f floor) pair() (acquire, release func(context.Context) error) {
+	var lease string
+	acquire = func(ctx context.Context) error {
+		lease = rawreq.NewID()
+		_, err := f.db.UpdateItem(ctx, withLease(f.acquire, lease))
+		return err
+	}
+	release = func(ctx context.Context) error {
+		_, err := f.db.UpdateItem(ctx, withLease(f.release, lease))
+		return err
+	}
+	return acquire, release
+}
+
+// req returns the floor's acquire (or release) request as an operation,
+// as it was captured: repeated, an acquire is a retry of one lease's.
 func req(f floor, acquire bool) func(context.Context) error {
 	in := f.release
 	if acquire {
