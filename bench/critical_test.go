@@ -184,4 +184,3 @@ func criticalSections(b *testing.B, d time.Duration) {
 		b.ReportMetric(reqs[impl], impl+"-req/op")
 	}
 }
-

@@ -49,7 +49,9 @@ func NewID() string {
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
-func n(v int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 func key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{PartitionKey: s(id)}
