@@ -141,8 +141,9 @@ func itemSize(ctx context.Context, b *testing.B, db *dynamodb.Client, table, key
 // Local reports it (ReturnConsumedCapacity), which it computes from item
 // sizes by DynamoDB's rules, with typical holder details: DynaLock's
 // acquire, extend, release, contended attempt (computed: a failed
-// condition reports none), an operator's force-release, and
-// Lease.Write of one application item with AndRelease; the floors'
+// condition reports none), an operator's force-release, a token-fenced
+// write of one application item, and Lease.Write of that item with
+// AndRelease; the floors'
 // acquire and release; the peer's acquire (a consistent GetItem and a
 // PutItem), heartbeat, release and contended attempt (a consistent
 // GetItem). It also reports the largest size of each one's lock item. One
@@ -191,6 +192,10 @@ func BenchmarkCapacity(b *testing.B) {
 				b.Fatalf("contended attempt: %v", err)
 			}
 			add("contended")
+			if _, err := db.UpdateItem(ctx, updateInput(appWrite(appTable, id, l.FencingToken(), true))); err != nil {
+				b.Fatal(err)
+			}
+			add("app-write")
 			if err := l.Release(ctx); err != nil {
 				b.Fatal(err)
 			}

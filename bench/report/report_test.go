@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-func TestParse(t *testing.T) {
+func sample(t *testing.T) []Result {
+	t.Helper()
 	f, err := os.Open("testdata/sample.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -19,17 +20,22 @@ func TestParse(t *testing.T) {
 	if cpu != "AMD EPYC" {
 		t.Errorf("cpu %q", cpu)
 	}
+	return results
+}
+
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name, unit string
 		want       float64
 	}{
-		{"Cycle/conc=1/impl=dynalock", "allocs/op", 795},
+		{"Cycle/conc=1/impl=dynalock", "allocs/op", 821},
 		{"Cycle/conc=1/impl=dynalock", "req/op", 2},
-		{"CycleRatio/conc=8", "dynalock/floor", 1.005},
+		{"CycleRatio/conc=8", "dynalock/minimal", 0.7622},
 		{"Ops/impl=peer/op=acquire", "req/op", 2},
-		{"Ops/impl=dynalock/op=acquire", "p50-ms", 0.9}, // median of 0.8, 0.9, 1.2
+		{"Ops/impl=dynalock/op=acquire", "p50-ms", 5.889}, // median of 5.0, 5.889, 7.0
+		{"Capacity/impl=dynalock", "write-release-wcu", 4},
 	}
-	figs := Medians(results)
+	figs := Medians(sample(t))
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+tt.unit, func(t *testing.T) {
 			got, ok := figs.Get(tt.name, tt.unit)
@@ -41,22 +47,17 @@ func TestParse(t *testing.T) {
 }
 
 func TestRows(t *testing.T) {
-	f, err := os.Open("testdata/sample.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	results, _, err := Parse(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := New(results).Rows
+	rows := New(sample(t)).Rows
 	want := map[string]struct{ dynalock, met string }{
-		"Uncontended acquire+release, cycles/s, 8 workers (× floor)":           {"534 (1.00×)", "✓"},
-		"Requests per acquire (p50 latency)":                                   {"1 (900 µs)", "✓"},
-		"Handoff under contention, release → next waiter's acquire, p50 / p99": {"18.0 ms / 91.0 ms", "✓"},
-		"SQS batch of 10 (distinct keys): round trips in sequence":             {"2", "✓"},
-		"Binary, linux/arm64 -trimpath -s -w (zipped)":                         {"9.9 MB (3.8 MB)", ""},
+		"Uncontended acquire+release, cycles/s, on loopback, 8 workers (× minimal; × peer)":   {"279 (0.76×; 1.37× peer; 2.71× replay)", "✗"},
+		"Requests per acquire (p50 latency, loopback)":                                        {"1 (5.89 ms)", "✓"},
+		"Capacity per acquire (request units)":                                                {"1 WRU", "✓"},
+		"Capacity per contended attempt (request units)":                                      {"1 WRU (computed)", ""},
+		"Lock item with typical holder details, largest (bytes)":                              {"485", "✓"},
+		"Capacity of a critical section with one application write (acquire, write, release)": {"token-fenced: 3 WRU; Lease.Write+AndRelease: 5 WRU", ""},
+		"Handoff under contention, release → next waiter's acquire, p50 / p99":                {"18.5 ms / 139 ms", "✓"},
+		"SQS batch of 10 (distinct keys): round trips in sequence":                            {"3", "✗"},
+		"Binary, linux/arm64 -trimpath -s -w (zipped)":                                        {"wrapped 9.9 MB (3.8 MB)", ""},
 	}
 	seen := 0
 	for _, r := range rows {
@@ -64,6 +65,11 @@ func TestRows(t *testing.T) {
 			seen++
 			if r.DynaLock != w.dynalock || r.Met != w.met {
 				t.Errorf("%s: got %q %q, want %q %q", r.Measure, r.DynaLock, r.Met, w.dynalock, w.met)
+			}
+		}
+		for _, c := range []string{r.DynaLock, r.Floor, r.Minimal, r.Peer} {
+			if strings.Contains(c, "n/a") {
+				t.Errorf("%s: a figure is missing: %q", r.Measure, c)
 			}
 		}
 	}

@@ -6,7 +6,7 @@
 //
 // Usage:
 //
-//	benchreport [-out results] [-bench .] [-benchtime 1s] [-warmup 8s]
+//	benchreport [-out results] [-bench .] [-benchtime 1s] [-warmup 8s] [-rounds 20]
 //	benchreport -compare old.json [new.json]
 package main
 
@@ -34,6 +34,7 @@ func main() {
 	pattern := flag.String("bench", ".", "which benchmarks to run (go test -bench)")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	warmup := flag.Duration("warmup", 8*time.Second, "how long to warm DynamoDB Local up first")
+	rounds := flag.Int("rounds", 20, "rounds of the interleaved benchmarks (fewer for a quick, noisier run)")
 	compare := flag.String("compare", "", "compare this JSON report with another (default: the latest) and exit")
 	flag.Parse()
 	var err error
@@ -44,7 +45,7 @@ func main() {
 		}
 		err = runCompare(*compare, cur)
 	} else {
-		err = run(*out, *pattern, *benchtime, *warmup)
+		err = run(*out, *pattern, *benchtime, *warmup, *rounds)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
@@ -52,7 +53,7 @@ func main() {
 	}
 }
 
-func run(out, pattern, benchtime string, warmup time.Duration) error {
+func run(out, pattern, benchtime string, warmup time.Duration, rounds int) error {
 	root, err := bench.RepoRoot(".")
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func run(out, pattern, benchtime string, warmup time.Duration) error {
 	rep.Commit, rep.Dirty = commit(root)
 
 	args := []string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-benchtime", benchtime,
-		"-count", "1", "-timeout", "30m", ".", "-args", "-warmup", warmup.String()}
+		"-count", "1", "-timeout", "30m", ".", "-args", "-warmup", warmup.String(), "-rounds", strconv.Itoa(rounds)}
 	rep.Command = "go " + strings.Join(args, " ")
 	fmt.Fprintf(os.Stderr, "benchreport: %s (a few minutes)\n", rep.Command)
 	raw, err := goTest(args)
