@@ -74,8 +74,9 @@ func lockTable(tb testing.TB, db *dynamodb.Client) string {
 	return name
 }
 
-// warmUp runs every implementation's cycle on 8 workers for the warm-up
-// time, so that DynamoDB Local's JIT has compiled their request paths.
+// warmUp runs every implementation's cycle, and a critical section with
+// Lease.Write, on 8 workers for the warm-up time, so that DynamoDB
+// Local's JIT has compiled their request paths.
 func warmUp(s *dynamotest.Server) error {
 	ctx := context.Background()
 	db, _ := newDB(s)
@@ -86,8 +87,14 @@ func warmUp(s *dynamotest.Server) error {
 	if err := createPeerTable(ctx, db, name+"-peer"); err != nil {
 		return err
 	}
-	per := *warmup / time.Duration(len(implNames))
-	for _, impl := range implNames {
+	if err := createAppTable(ctx, db, name+"-app"); err != nil {
+		return err
+	}
+	// Each implementation's cycle, and the critical section with
+	// Lease.Write, whose transactions take another path in DynamoDB Local.
+	warmed := append(slices.Clone(implNames), csWrite)
+	per := *warmup / time.Duration(len(warmed))
+	for _, impl := range warmed {
 		cycles := make([]cycleFunc, 8)
 		for w := range cycles {
 			var err error
@@ -95,7 +102,13 @@ func warmUp(s *dynamotest.Server) error {
 			if impl == implPeer {
 				table = name + "-peer"
 			}
-			if cycles[w], err = newCycle(ctx, impl, db, table, fmt.Sprintf("warm-%s-%d", impl, w)); err != nil {
+			id := fmt.Sprintf("warm-%s-%d", impl, w)
+			if impl == csWrite {
+				cycles[w], err = newCriticalSection(impl, db, name, name+"-peer", name+"-app", id)
+			} else {
+				cycles[w], err = newCycle(ctx, impl, db, table, id)
+			}
+			if err != nil {
 				return err
 			}
 		}
