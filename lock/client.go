@@ -184,8 +184,8 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 		c.cleanup(ctx, req)
 	}
 	if isKeySchemaMismatch(err) {
-		return fmt.Errorf("%w: %q: table %q is not a lock table: its partition key must be %s (S), with no sort key (see lock.Table): %w",
-			ErrLockAcquisition, req.id, c.table, PartitionKey, err)
+		return fmt.Errorf("%w: %q: %w: table %q: its partition key must be %s (S), with no sort key (see lock.Table): %w",
+			ErrLockAcquisition, req.id, ErrNotLockTable, c.table, PartitionKey, err)
 	}
 	return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, err)
 }

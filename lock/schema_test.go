@@ -33,8 +33,8 @@ func TestAcquireOnWrongTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.TryAcquire(ctx, "x")
-	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
-		t.Fatalf("acquire on a table keyed by pk: %v, want ErrLockAcquisition", err)
+	if !errors.Is(err, lock.ErrLockAcquisition) || !errors.Is(err, lock.ErrNotLockTable) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("acquire on a table keyed by pk: %v, want ErrLockAcquisition and ErrNotLockTable", err)
 	}
 	if !strings.Contains(err.Error(), lock.PartitionKey+" (S)") || !strings.Contains(err.Error(), name) {
 		t.Errorf("%v does not say that table %q needs partition key %s (S)", err, name, lock.PartitionKey)
