@@ -1,10 +1,16 @@
 // Command chaos runs a long fault-injection history against DynaLock and
 // checks it: worker processes contend for a few locks through DynamoDB
 // Local with lost responses, resets, server errors, throttling, latency,
-// skewed clocks, paused holders and SIGKILLs, and the checker proves that
-// no two holders overlapped, tokens strictly increased, no ledger update
-// was lost and no dead holder's lock stayed stuck. It prints the run's
-// figures and exits 1 on any violation.
+// requests landing after their caller gave up, skewed clocks, paused
+// holders and SIGKILLs; operators force-release held leases; holders
+// extend their leases shorter and longer; calls go through Do, DoAll,
+// Acquire and Run, and synthetic SQS batches through the middleware. The
+// checker proves that no two holders overlapped (a force-released holder's
+// time after the force aside), tokens strictly increased, no ledger update
+// was lost, no release was misreported, no lease was handed out released,
+// no batch outlived its deadline and no dead holder's lock stayed stuck.
+// It prints the run's figures (the lock operations sent among them) and
+// exits 1 on any violation.
 //
 //	chaos [-duration 3m] [-workers 6] [-locks 3] [-dir DIR] [...]
 //

@@ -163,7 +163,9 @@ func (r *Report) handover(from, to *history.Section) {
 	switch {
 	case from.Forced != nil:
 	case from.Release == history.ResultReleased && from.EndBy == "exit":
-		r.MinGapReleased = minSet(r.MinGapReleased, to.Enter.Sub(from.End))
+		// From the end of its exclusive time: a holder that overran its
+		// context (stalled) may still be inside.
+		r.MinGapReleased = minSet(r.MinGapReleased, to.Enter.Sub(ExclusiveEnd(from)))
 	case from.EndBy != "exit" && !from.Heartbeat && from.Path != history.PathSQS:
 		// The next holder must come the tolerance (less the skew between
 		// the two clocks) after the deadline.

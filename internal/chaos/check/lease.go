@@ -60,6 +60,9 @@ func (r *Report) leases(h *history.History) {
 		if s.Release == history.ResultLost && s.Forced != nil {
 			r.LostToForce++
 		}
+		if g := s.Granted; g != nil && (g.Released || g.Forced) {
+			continue // handed out already released (reported above): its release tells nothing
+		}
 		if s.Forced != nil && s.Release == history.ResultReleased {
 			r.ForcedReportedReleased++
 			r.violate(RuleRelease, "lock %q: worker %d's release of lease %s (token %d) reported success at %s, but an operator force-released the lease (request from %s)",

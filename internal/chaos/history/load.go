@@ -26,7 +26,7 @@ func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
 		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{},
-		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[string]*Force{},
+		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[leaseToken]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
 	if err != nil {
@@ -221,8 +221,14 @@ func (h *History) fold(w *Worker, events []Event) {
 		case KindLockOp:
 			h.LockOps[e.Op+"/"+e.Result]++
 			if e.Op == OpAcquire && e.Result == ResultOK {
+				// The item's ForcedLease may name this lease ID from an
+				// earlier acquire of the same request (its answer lost, then
+				// force-released, then acquired again by the SDK's retry
+				// with a new token): only a lease that is released is
+				// force-released.
+				released := e.Lease != "" && e.RelLease == e.Lease
 				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
-					Released: e.Lease != "" && e.RelLease == e.Lease, Forced: e.Lease != "" && e.Forced == e.Lease})
+					Released: released, Forced: released && e.Forced == e.Lease})
 			}
 			if e.Lease != "" {
 				h.sight(e.Lock, e.Lease, e.Token, e.RelLease, e.Forced, t)
@@ -254,8 +260,9 @@ func (h *History) fold(w *Worker, events []Event) {
 				}
 			}
 			if e.LockOp == OpForce && e.Lease != "" {
-				if f := h.forceSent[e.Lease]; f == nil || t.Before(f.Start) {
-					h.forceSent[e.Lease] = &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Start: t, End: t, Result: ResultError,
+				k := leaseToken{e.Lease, e.Token}
+				if f := h.forceSent[k]; f == nil || t.Before(f.Start) {
+					h.forceSent[k] = &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Start: t, End: t, Result: ResultError,
 						Err: "the operator died before its answer"}
 				}
 			}
@@ -341,42 +348,43 @@ func (h *History) sight(lock, lease string, token int64, relLease, forcedLease s
 // its lease: its grant, the force-releases that went through, its own
 // release seen in an item, and the requests sent for it.
 func (h *History) derive() {
-	grants := map[string]*Grant{}
+	grants := map[leaseToken]*Grant{}
 	for i := range h.Grants {
 		g := &h.Grants[i]
-		if grants[g.Lease] == nil {
-			grants[g.Lease] = g
+		if k := (leaseToken{g.Lease, g.Token}); grants[k] == nil {
+			grants[k] = g
 		}
 	}
-	forces := map[string]*Force{}
-	recorded := map[string]bool{}
+	// A force names the lease ID and the token the operator read: one
+	// lease ID may be acquired twice, with two tokens, when the SDK's
+	// retry of an acquire lands after the first attempt's lease ended.
+	forces := map[leaseToken]*Force{}
+	recorded := map[leaseToken]bool{}
 	for _, f := range h.Forces {
-		recorded[f.Lease] = true
+		k := leaseToken{f.Lease, f.Token}
+		recorded[k] = true
 		f.Landed = f.Result == ResultOK || h.forcedSeen[f.Lease]
 		if !f.Landed {
 			continue
 		}
 		// The earliest attempt on the lease is the earliest it may have
 		// been force-released.
-		if cur := forces[f.Lease]; cur == nil || f.Start.Before(cur.Start) {
-			forces[f.Lease] = f
+		if cur := forces[k]; cur == nil || f.Start.Before(cur.Start) {
+			forces[k] = f
 		}
 	}
-	for lease, f := range h.forceSent {
-		if !recorded[lease] && h.forcedSeen[lease] {
+	for k, f := range h.forceSent {
+		if !recorded[k] && h.forcedSeen[k.lease] {
 			// Sent by an operator killed before the answer came, and
 			// it went through: only an item tells.
 			f.Landed = true
 			h.Forces = append(h.Forces, f)
-			forces[lease] = f
+			forces[k] = f
 		}
 	}
 	for _, s := range h.Sections {
-		s.Granted = grants[s.Lease]
-		s.Forced = forces[s.Lease]
-		if s.Forced == nil && h.forcedSeen[s.Lease] {
-			h.Problems = append(h.Problems, fmt.Sprintf("lock %q: lease %s (worker %d) was force-released, but no operator sent a request for it", s.Lock, s.Lease, s.Worker))
-		}
+		s.Granted = grants[leaseToken{s.Lease, s.Token}]
+		s.Forced = forces[leaseToken{s.Lease, s.Token}]
 		s.ReleasedByHolder = h.releasedSeen[s.Lease]
 		if r := h.requests[s.Lease]; r != nil {
 			if r.maxExp > 0 {

@@ -134,7 +134,7 @@ func TestLoadEvidence(t *testing.T) {
 		history.Event{Kind: history.KindWorker, Time: ns(1)},
 		history.Event{Kind: history.KindForce, Time: ns(40), Start: ns(30), Lock: "L", Lease: "a", Token: 10, Result: history.ResultOK},
 		// … an operator force-releases it and dies before the answer.
-		history.Event{Kind: history.KindHTTP, Time: ns(320), Op: "UpdateItem", LockOp: history.OpForce, Lock: "L", Lease: "c"},
+		history.Event{Kind: history.KindHTTP, Time: ns(320), Op: "UpdateItem", LockOp: history.OpForce, Lock: "L", Lease: "c", Token: 13},
 	)
 	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(2000)), Locks: map[string]history.LockState{
 		"L": {Exists: true, LeaseID: "c", Token: 13, Released: true, RelLease: "c", ForcedLease: "c"},

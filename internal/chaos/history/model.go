@@ -70,7 +70,13 @@ type History struct {
 	forcedSeen   map[string]bool // the item named the lease ForcedLease
 	releasedSeen map[string]bool // the item named the lease ReleasedLease and not ForcedLease
 	requests     map[string]*leaseRequests
-	forceSent    map[string]*Force // the first force request sent for the lease
+	forceSent    map[leaseToken]*Force // the first force request sent for a lease
+}
+
+// leaseToken names one acquisition of a lease ID.
+type leaseToken struct {
+	lease string
+	token int64
 }
 
 // leaseRequests sums up the lock client's HTTP requests for one lease.

@@ -109,6 +109,7 @@ func (h hinting) Do(req *http.Request) (*http.Response, error) {
 type lockRequest struct {
 	op, lock, lease string
 	exp             int64 // the stored end asked for, Unix ms
+	token           int64 // the token a force-release names
 }
 
 // classify reads a DynamoDB request body: a lock-table request gives its
@@ -130,6 +131,7 @@ func classify(lockTable string, body []byte) lockRequest {
 	}
 	r := lockRequest{lock: b.Key[lock.PartitionKey].S, lease: b.ExpressionAttributeValues[":lease"].S}
 	r.exp, _ = strconv.ParseInt(b.ExpressionAttributeValues[":exp"].N, 10, 64)
+	r.token, _ = strconv.ParseInt(b.ExpressionAttributeValues[":tok"].N, 10, 64)
 	_, force := b.ExpressionAttributeValues[":by"]
 	switch {
 	case b.ExpressionAttributeNames == nil && b.ExpressionAttributeValues == nil:
@@ -204,7 +206,7 @@ func (f *faults) rule(r httpfault.Request) httpfault.Action {
 	}
 	e := history.Event{Kind: history.KindHTTP, Op: r.Op, LockOp: lr.op, Delayed: a.Delay > 0 && a.Kind != httpfault.LandLate}
 	if lr.op != "ledger" {
-		e.Lock, e.Lease, e.ExpiresAt = lr.lock, lr.lease, lr.exp
+		e.Lock, e.Lease, e.ExpiresAt, e.Token = lr.lock, lr.lease, lr.exp, lr.token
 	}
 	if a.Kind == httpfault.LandLate {
 		e.LateMs = max(a.Delay.Milliseconds(), 1)
