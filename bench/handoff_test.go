@@ -230,6 +230,8 @@ func peerHandoffs(b *testing.B, table string, rounds int) []handoff {
 const (
 	takeoverTTL    = 2 * time.Second
 	takeoverTrials = 4
+	// takeoverLate is when the late waiter arrives: at 75 % of the lease.
+	takeoverLate = takeoverTTL * 3 / 4
 )
 
 // BenchmarkTakeover measures the takeover of a lock whose holder died: a
@@ -238,7 +240,11 @@ const (
 // waits from then on. It reports how long after the end of the holder's
 // lease, by the holder's clock, the waiter has the lock; 4 trials run at
 // once, on distinct IDs. DynaLock waits out its clock-skew tolerance
-// (lock.DefaultClockSkewTolerance, 1 s) past the lease's end.
+// (lock.DefaultClockSkewTolerance, 1 s) past the lease's end. The waiter
+// watches from the holder's acquire on, the peer's best case; then again
+// with a waiter that arrives late, at 75 % of the lease (arrive=75%): the
+// peer must watch a whole lease from its first look, DynaLock only the
+// remainder plus its tolerance.
 func BenchmarkTakeover(b *testing.B) {
 	ctx := context.Background()
 	db, _ := newDB(srv)
@@ -247,62 +253,70 @@ func BenchmarkTakeover(b *testing.B) {
 	if err := createPeerTable(ctx, db, peerTable); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("impl=dynalock", func(b *testing.B) {
-		holder, err := lock.NewClient(db, table, lock.WithOwner("dies"), lock.WithTTL(takeoverTTL))
-		if err != nil {
-			b.Fatal(err)
+	for _, late := range []bool{false, true} {
+		arrive, suffix := time.Duration(0), ""
+		if late {
+			arrive, suffix = takeoverLate, "/arrive=75%"
 		}
-		waiter, err := lock.NewClient(db, table, lock.WithOwner("waiter"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var all []time.Duration
-		for n := range b.N {
-			all = append(all, trials(b, func(i int) (time.Duration, error) {
-				id := fmt.Sprintf("takeover-%d-%d", n, i)
-				l, err := holder.TryAcquire(ctx, id)
-				if err != nil {
-					return 0, err
-				}
-				end := l.Deadline().Add(lock.DefaultClockSkewTolerance) // the lease's end
-				w, err := waiter.Acquire(ctx, id, lock.WithWait(lock.WaitForever))
-				if err != nil {
-					return 0, err
-				}
-				took := time.Since(end)
-				return took, w.Release(ctx)
-			})...)
-		}
-		reportTakeovers(b, all)
-	})
-	b.Run("impl=peer", func(b *testing.B) {
-		holder, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("dies"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		waiter, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("waiter"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var all []time.Duration
-		for n := range b.N {
-			all = append(all, trials(b, func(i int) (time.Duration, error) {
-				id := fmt.Sprintf("takeover-%d-%d", n, i)
-				start := time.Now() // the peer counts its lease from before its write
-				if _, err := holder.AcquireLockWithContext(ctx, id, dynamolock.FailIfLocked()); err != nil {
-					return 0, err
-				}
-				w, err := waiter.AcquireLockWithContext(ctx, id)
-				if err != nil {
-					return 0, err
-				}
-				took := time.Since(start.Add(takeoverTTL))
-				_, err = waiter.ReleaseLockWithContext(ctx, w)
-				return took, err
-			})...)
-		}
-		reportTakeovers(b, all)
-	})
+		b.Run("impl=dynalock"+suffix, func(b *testing.B) {
+			holder, err := lock.NewClient(db, table, lock.WithOwner("dies"), lock.WithTTL(takeoverTTL))
+			if err != nil {
+				b.Fatal(err)
+			}
+			waiter, err := lock.NewClient(db, table, lock.WithOwner("waiter"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var all []time.Duration
+			for n := range b.N {
+				all = append(all, trials(b, func(i int) (time.Duration, error) {
+					id := fmt.Sprintf("takeover-%d-%d%s", n, i, suffix)
+					l, err := holder.TryAcquire(ctx, id)
+					if err != nil {
+						return 0, err
+					}
+					end := l.Deadline().Add(lock.DefaultClockSkewTolerance) // the lease's end
+					time.Sleep(arrive)
+					w, err := waiter.Acquire(ctx, id, lock.WithWait(lock.WaitForever))
+					if err != nil {
+						return 0, err
+					}
+					took := time.Since(end)
+					return took, w.Release(ctx)
+				})...)
+			}
+			reportTakeovers(b, all)
+		})
+		b.Run("impl=peer"+suffix, func(b *testing.B) {
+			holder, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("dies"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			waiter, err := dynamolock.New(db, peerTable, dynamolock.WithLeaseDuration(takeoverTTL), dynamolock.DisableHeartbeat(), dynamolock.WithOwnerName("waiter"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var all []time.Duration
+			for n := range b.N {
+				all = append(all, trials(b, func(i int) (time.Duration, error) {
+					id := fmt.Sprintf("takeover-%d-%d%s", n, i, suffix)
+					start := time.Now() // the peer counts its lease from before its write
+					if _, err := holder.AcquireLockWithContext(ctx, id, dynamolock.FailIfLocked()); err != nil {
+						return 0, err
+					}
+					time.Sleep(arrive)
+					w, err := waiter.AcquireLockWithContext(ctx, id)
+					if err != nil {
+						return 0, err
+					}
+					took := time.Since(start.Add(takeoverTTL))
+					_, err = waiter.ReleaseLockWithContext(ctx, w)
+					return took, err
+				})...)
+			}
+			reportTakeovers(b, all)
+		})
+	}
 }
 
 // trials runs takeoverTrials trials at once.

@@ -431,6 +431,12 @@ func (t *table) handoff() {
 	}
 	r.Target = "— (DynaLock waits out its 1 s clock-skew tolerance)"
 	t.add(r)
+
+	r = Row{Measure: "Takeover, waiter arriving at 75 % of the lease: after the lease's end, p50 / max"}
+	r.DynaLock = t.p50p99("Takeover/impl=dynalock/arrive=75%", "after-end-p50-ms", "after-end-max-ms")
+	r.Peer = t.p50p99("Takeover/impl=peer/arrive=75%", "after-end-p50-ms", "after-end-max-ms")
+	r.Target = "— (the peer watches a whole lease from its first look)"
+	t.add(r)
 }
 
 func (t *table) batch() {
