@@ -121,9 +121,18 @@ func claimFailed(id string, rec Record, now time.Time, hash string) error {
 // the error matches ErrLockLost and nothing is stored: the work may run
 // again. When the work is DynamoDB writes, pass AndComplete to Write
 // instead, so that the writes and the completion happen together.
+//
+// After a completion (by Complete or AndComplete), Complete replaces the
+// stored result: for work whose result is known only after its writes.
 func (l *Lease) Complete(ctx context.Context, result []byte) error {
 	if err := l.usable(); err != nil {
 		return err
+	}
+	l.mu.Lock()
+	completed := l.completed
+	l.mu.Unlock()
+	if completed {
+		return l.amendResult(ctx, result)
 	}
 	if err := l.checkComplete(result); err != nil {
 		return err
@@ -146,8 +155,36 @@ func (l *Lease) Complete(ctx context.Context, result []byte) error {
 		// An earlier attempt went through; its answer was lost.
 	}
 	l.mu.Lock()
-	l.released = true
+	l.released, l.completed = true, true
 	l.mu.Unlock()
+	return nil
+}
+
+// amendResult replaces the result of the claim this lease completed, if
+// the completion is still this lease's.
+func (l *Lease) amendResult(ctx context.Context, result []byte) error {
+	if len(result) > MaxResultBytes {
+		return invalid("Complete: a result of %d bytes is more than the %d a lock item can hold; store it elsewhere and complete with a reference to it, or with none", len(result), MaxResultBytes)
+	}
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(l.client.table),
+		Key:                       keyOf(l.id),
+		UpdateExpression:          aws.String("REMOVE #result"),
+		ConditionExpression:       aws.String("#doneLease = :lease"),
+		ExpressionAttributeNames:  map[string]string{"#result": attrResult, "#doneLease": attrCompletedLease},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":lease": sAttr(l.leaseID)},
+	}
+	if result != nil {
+		in.UpdateExpression = aws.String("SET #result = :result")
+		in.ExpressionAttributeValues[":result"] = &types.AttributeValueMemberB{Value: result}
+	}
+	if _, err := l.client.db.UpdateItem(ctx, in); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return fmt.Errorf("lock: store the result of %q: %w", l.id, &LostError{LockID: l.id, Reason: "its completion was replaced by a later claim's"})
+		}
+		return fmt.Errorf("lock: store the result of %q: %w", l.id, err)
+	}
 	return nil
 }
 

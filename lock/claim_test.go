@@ -234,3 +234,52 @@ func TestClaimAfterCrash(t *testing.T) {
 	}
 	_ = cl.Lease.Release(ctx)
 }
+
+// TestWriteUnderSeveralLeases: AlsoUnder checks (and with AndRelease
+// releases) further leases in the same transaction; one of them lost
+// writes nothing. A result known only after the writes is stored by
+// Complete after AndComplete, and duplicates get it.
+func TestWriteUnderSeveralLeases(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	app := e.appTable()
+	c := e.client(lock.WithTTL(time.Minute))
+	leases, err := c.AcquireAll(ctx, []string{"account/a", "account/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.forceRelease("account/b")
+	err = leases[0].Write(ctx, []dtypes.TransactWriteItem{add(app, "a", 0)}, lock.AlsoUnder(leases[1]))
+	if !errors.Is(err, lock.ErrLockLost) || !strings.Contains(err.Error(), "account/b") {
+		t.Errorf("write with the second lease lost: %v, want ErrLockLost naming account/b", err)
+	}
+	if got := e.count(app, "a"); got != 0 {
+		t.Errorf("a write with a lost lease was applied")
+	}
+	_ = leases[0].Release(ctx)
+
+	leases, err = c.AcquireAll(ctx, []string{"account/a", "account/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Claim(ctx, "event/7", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = leases[0].Write(ctx, []dtypes.TransactWriteItem{add(app, "a", 0), add(app, "b", 0)},
+		lock.AlsoUnder(leases[1]), lock.AndRelease(), lock.AndComplete(cl.Lease, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"account/a", "account/b", "event/7"} {
+		if r := e.record(id); !r.Released {
+			t.Errorf("%s not released by the transaction: %+v", id, r)
+		}
+	}
+	if err := cl.Lease.Complete(ctx, []byte("receipt")); err != nil {
+		t.Fatalf("storing the result after the transaction: %v", err)
+	}
+	if dup, err := c.Claim(ctx, "event/7", nil); err != nil || dup.Done == nil || string(dup.Done.Result) != "receipt" {
+		t.Errorf("duplicate: %+v, %v; want the stored result", dup, err)
+	}
+}

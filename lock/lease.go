@@ -39,6 +39,8 @@ type Lease struct {
 	releaseSent bool
 	// releasing: Release was called; the lease may no longer be run under.
 	releasing bool
+	// completed: the lease completed its claim (Complete, AndComplete).
+	completed bool
 }
 
 // usable reports a Lease that was not made by Acquire (its zero value).

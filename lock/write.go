@@ -53,6 +53,15 @@ type writeOptions struct {
 	release  bool
 	complete *Lease // a claim to complete in the transaction
 	result   []byte
+	others   []*Lease // further leases the writes need
+}
+
+// AlsoUnder makes Write check, in the same transaction, that each of
+// others still holds its lock too (and release it as well, with
+// AndRelease): for writes that need several locks, such as the leases of
+// DoAll.
+func AlsoUnder(others ...*Lease) WriteOption {
+	return func(o *writeOptions) { o.others = append(o.others, others...) }
 }
 
 // AndRelease makes Write release the lock in the same transaction as the
@@ -121,12 +130,27 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 		all = append(all, types.TransactWriteItem{Update: c.completion(o.result)})
 		leases = append(leases, c)
 	}
-	if o.complete != l {
-		all = append(all, l.leaseCheck(o.release))
-		leases = append(leases, l)
+	seen := map[string]bool{}
+	for _, x := range append([]*Lease{l}, o.others...) {
+		if x == o.complete {
+			continue
+		}
+		if err := x.usable(); err != nil {
+			return err
+		}
+		if err := x.checkWrite(); err != nil {
+			return err
+		}
+		if k := x.client.table + "\x00" + x.id; seen[k] {
+			return invalid("Write: two leases of one lock %q", x.id)
+		} else {
+			seen[k] = true
+		}
+		all = append(all, x.leaseCheck(o.release))
+		leases = append(leases, x)
 	}
 	if len(all) > MaxWriteItems+1 {
-		return invalid("Write: %d items and a claim, more than a transaction can carry", len(items))
+		return invalid("Write: %d items and %d leases, more than the 100 actions a transaction can carry", len(items), len(leases))
 	}
 	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all})
 	if err != nil {
@@ -136,6 +160,7 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 		if x == o.complete || o.release {
 			x.mu.Lock()
 			x.released = true
+			x.completed = x.completed || x == o.complete
 			x.mu.Unlock()
 		}
 	}
