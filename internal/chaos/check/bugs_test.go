@@ -193,6 +193,19 @@ func TestCheckBugClasses(t *testing.T) {
 			rule: check.RuleBatch, detail: "ran after record m0 of its group failed",
 		},
 		{
+			// Found by the run against the lock with bugs 2-5 fixed
+			// (3f0b98d): a retried acquire took up again a lease ID an
+			// operator had forced, after a handoff; the item's ForcedLease
+			// then refused its holder's release.
+			name: "a release refused on its own lease",
+			bug: func(h *history.History) {
+				s := h.Sections[1]
+				s.Release = history.ResultLost
+				h.SelfRefused = append(h.SelfRefused, history.Grant{Worker: 2, Lock: "L", Lease: s.Lease, Token: s.Token, At: at(201), Forced: true})
+			},
+			rule: check.RuleRelease, detail: "took it up again",
+		},
+		{
 			name: "a request after the call returned",
 			bug:  func(h *history.History) { h.Sections[0].Done, h.Sections[0].LastRequest = at(101), at(140) },
 			rule: check.RuleLease, detail: "after its call returned",

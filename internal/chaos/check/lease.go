@@ -20,6 +20,8 @@ const requestSlack = time.Millisecond
 //   - no force-released lease's release was reported successful;
 //   - no release that went through (the item names the lease released by
 //     its holder) was reported lost;
+//   - no release was refused while the item still held its own lease,
+//     not released (its holder could not free the lock);
 //   - no holder's context outlived its lease after it shortened it by
 //     Extend;
 //   - no lease taken by the middleware was asked to outlast the
@@ -49,6 +51,14 @@ func (r *Report) leases(h *history.History) {
 		}
 		r.violate(RuleForced, "lock %q: an acquire of worker %d went through at %s as lease %s (token %d), and its answer said the lease was already %s; %s",
 			g.Lock, g.Worker, clock(g.At), g.Lease, g.Token, by, what)
+	}
+	for _, g := range h.SelfRefused {
+		why := ""
+		if g.Forced {
+			why = " (the item names the lease ID as force-released: an operator forced an earlier acquisition of it, and a retried acquire took it up again)"
+		}
+		r.violate(RuleRelease, "lock %q: worker %d's release of lease %s (token %d) was refused at %s although the item still held that lease, not released%s: the lock stays held until the lease ends",
+			g.Lock, g.Worker, g.Lease, g.Token, clock(g.At), why)
 	}
 	for _, s := range h.Sections {
 		if s.Forced != nil {

@@ -128,6 +128,7 @@ type Event struct {
 	Invalid  bool     `json:"inv,omitempty"`     // a logged error matched lock.ErrInvalidInput
 	Before   int64    `json:"dl0,omitempty"`     // an Extend's lease deadline before it
 	Shorter  bool     `json:"shorter,omitempty"` // an Extend asked for less than the time left
+	Req      string   `json:"req,omitempty"`     // a lock call's own lease ID (Lease is the item's)
 }
 
 // Record is one SQS record of a batch as the worker built it.

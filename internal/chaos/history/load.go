@@ -230,6 +230,10 @@ func (h *History) fold(w *Worker, events []Event) {
 				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
 					Released: released, Forced: released && e.Forced == e.Lease})
 			}
+			if e.Op == OpRelease && e.Result == ResultRefused && e.Req != "" && e.Lease == e.Req && e.RelLease != e.Req {
+				h.SelfRefused = append(h.SelfRefused, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
+					Forced: e.Forced == e.Lease})
+			}
 			if e.Lease != "" {
 				h.sight(e.Lock, e.Lease, e.Token, e.RelLease, e.Forced, t)
 			}

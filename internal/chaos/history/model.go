@@ -43,6 +43,10 @@ type History struct {
 	// Sightings are the lock items seen in answers (acquires, refusals,
 	// the operators' reads, the final read): who held each lock when.
 	Sightings []Sighting
+	// SelfRefused are releases refused although the item in the refusal
+	// still held their own lease, not released: the holder cannot free its
+	// lock, which stays held until the lease ends.
+	SelfRefused []Grant
 	// Requests counts HTTP requests to DynamoDB by operation.
 	Requests map[string]int
 	// LockRequests counts the HTTP requests to the lock table by lock

@@ -235,6 +235,9 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	start := time.Now()
 	out, err := o.next.UpdateItem(ctx, in, optFns...)
 	e := history.Event{Kind: history.KindLockOp, Start: history.Nanos(start), Lock: lockID(in), Op: opName(in)}
+	if v, ok := in.ExpressionAttributeValues[":lease"].(*types.AttributeValueMemberS); ok {
+		e.Req = v.Value
+	}
 	var item map[string]types.AttributeValue
 	var ccf *types.ConditionalCheckFailedException
 	switch {
