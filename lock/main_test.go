@@ -45,9 +45,12 @@ func TestMain(m *testing.M) {
 // by pk (S).
 const exampleAccounts = "accounts"
 
-func createAccounts(db *dynamodb.Client) error {
+func createAccounts(db *dynamodb.Client) error { return createAppTable(db, exampleAccounts) }
+
+// createAppTable creates an application table keyed by pk (S).
+func createAppTable(db *dynamodb.Client, name string) error {
 	_, err := db.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(exampleAccounts),
+		TableName:            aws.String(name),
 		BillingMode:          dtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []dtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dtypes.ScalarAttributeTypeS}},
 		KeySchema:            []dtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dtypes.KeyTypeHash}},

@@ -19,13 +19,7 @@ import (
 func (e *env) appTable() string {
 	e.t.Helper()
 	name := dynamotest.TableName(e.t) + "-app"
-	_, err := srv.Client().CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName:            aws.String(name),
-		BillingMode:          dtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []dtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dtypes.ScalarAttributeTypeS}},
-		KeySchema:            []dtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dtypes.KeyTypeHash}},
-	})
-	if err != nil {
+	if err := createAppTable(srv.Client(), name); err != nil {
 		e.t.Fatal(err)
 	}
 	return name
