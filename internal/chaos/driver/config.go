@@ -26,6 +26,10 @@ type Config struct {
 	// UnsafeSkew allows Skew beyond the tolerance: the run breaks the
 	// lock's assumption, to show that the checker then finds violations.
 	UnsafeSkew bool
+	// UnsafeConditions has every worker take out of the lock's requests
+	// the conditions that fixed issue 11's bugs 2 and 3, to show that the
+	// checker then finds them.
+	UnsafeConditions bool
 	// TTLMin and TTLMax bound the leases' TTLs.
 	TTLMin, TTLMax time.Duration
 	// Wait, RetryFirst and RetryMax are the waiters' settings.

@@ -253,6 +253,8 @@ func (d *driver) spawn() error {
 		LateMax:       c.LateMax,
 		ShortRate:     rand.Float64() * c.ShortRate,
 		ShortMax:      c.ShortMax,
+
+		UnsafeConditions: c.UnsafeConditions,
 	}
 	if c.OperatorEvery > 0 && rand.N(3) > 0 {
 		wc.OperatorEvery = time.Duration((1 + 3*rand.Float64()) * float64(c.OperatorEvery))

@@ -105,6 +105,12 @@ type Config struct {
 	OperatorEvery time.Duration `json:"operatorEvery"`
 	OperatorBurst float64       `json:"operatorBurst"`
 	TargetRate    float64       `json:"targetRate"`
+
+	// UnsafeConditions takes out of the lock's requests the parts of their
+	// conditions that fixed issue 11's bugs 2 and 3 (a retried acquire
+	// matching its own released lease; an extend moving the stored end
+	// earlier), to show that the checker then finds violations.
+	UnsafeConditions bool `json:"unsafeConditions,omitempty"`
 }
 
 // Encode returns c as the value of EnvConfig.

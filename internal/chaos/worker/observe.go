@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -225,6 +227,9 @@ func (f *faults) rule(r httpfault.Request) httpfault.Action {
 type observedDB struct {
 	next lock.DynamoDBAPI
 	rec  *history.Recorder
+	// unsafe reverts, in every request, the conditions by which the lock
+	// was fixed for issue 11 (see Config.UnsafeConditions).
+	unsafe bool
 
 	mu  sync.Mutex       // protects exp
 	exp map[string]int64 // lease ID → stored lease end, Unix ms
@@ -232,6 +237,9 @@ type observedDB struct {
 
 // UpdateItem implements lock.DynamoDBAPI.
 func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if o.unsafe {
+		in = revertConditions(in)
+	}
 	start := time.Now()
 	out, err := o.next.UpdateItem(ctx, in, optFns...)
 	e := history.Event{Kind: history.KindLockOp, Start: history.Nanos(start), Lock: lockID(in), Op: opName(in)}
@@ -309,4 +317,40 @@ func opName(in *dynamodb.UpdateItemInput) string {
 		}
 	}
 	return history.OpExtend
+}
+
+// The parts of the lock's conditions that fixed issue 11's bugs 2 and 3,
+// as the lock writes them, and what they were before.
+var reverts = map[string][][2]string{
+	history.OpAcquire: {
+		// A retried acquire may match its own lease although it was
+		// released or force-released meanwhile (bug 2).
+		{"(#lease = :lease AND NOT (#rel = :lease))", "#lease = :lease"},
+		{" AND NOT (#forced = :lease)", ""},
+	},
+	history.OpExtend: {
+		// An extend may move the stored end earlier (bug 3).
+		{" AND #exp <= :exp", ""},
+	},
+}
+
+// revertConditions returns in with the fixes of reverts taken out of its
+// condition. It panics if the lock's condition no longer has them: the
+// flag would test nothing.
+func revertConditions(in *dynamodb.UpdateItemInput) *dynamodb.UpdateItemInput {
+	op := opName(in)
+	rs := reverts[op]
+	if len(rs) == 0 || in.ConditionExpression == nil {
+		return in
+	}
+	cond := *in.ConditionExpression
+	for _, r := range rs {
+		if !strings.Contains(cond, r[0]) {
+			panic(fmt.Sprintf("chaos: -unsafe-conditions: the lock's %s condition no longer has %q: %s", op, r[0], cond))
+		}
+		cond = strings.Replace(cond, r[0], r[1], 1)
+	}
+	c := *in
+	c.ConditionExpression = &cond
+	return &c
 }

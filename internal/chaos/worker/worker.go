@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		op.db = newDB(cfg, newFaults(cfg, rec, nil))
 	}
 	db := newDB(cfg, newFaults(cfg, rec, hint))
-	obs := &observedDB{next: db, rec: rec, exp: map[string]int64{}}
+	obs := &observedDB{next: db, rec: rec, exp: map[string]int64{}, unsafe: cfg.UnsafeConditions}
 	client, err := lock.NewClient(obs, cfg.LockTable,
 		lock.WithOwner(fmt.Sprintf("chaos-worker-%d", cfg.ID)),
 		lock.WithClock(skewedClock(cfg.Offset)),

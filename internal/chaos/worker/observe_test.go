@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/chaos/history"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// capturingDB answers every request as DynamoDB would a granted one and
+// keeps the requests.
+type capturingDB struct{ ins []*dynamodb.UpdateItemInput }
+
+func (c *capturingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.ins = append(c.ins, in)
+	item := map[string]types.AttributeValue{lock.PartitionKey: in.Key[lock.PartitionKey]}
+	for k, v := range map[string]string{"LeaseId": ":lease", "ExpiresAt": ":exp"} {
+		if x, ok := in.ExpressionAttributeValues[v]; ok {
+			item[k] = x
+		}
+	}
+	item["Token"] = &types.AttributeValueMemberN{Value: "7"}
+	return &dynamodb.UpdateItemOutput{Attributes: item}, nil
+}
+
+// TestRevertConditions: -unsafe-conditions finds, in the lock's own
+// requests, the conditions that fixed issue 11's bugs 2 and 3, and takes
+// them out; if the lock words them otherwise, this fails and the flag
+// must follow.
+func TestRevertConditions(t *testing.T) {
+	db := &capturingDB{}
+	c, err := lock.NewClient(db, "locks", lock.WithClockSkewTolerance(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := c.TryAcquire(ctx, "L", lock.WithTTL(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Extend(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range db.ins {
+		op := opName(in)
+		out := revertConditions(in) // panics if a fix is not found
+		for _, r := range reverts[op] {
+			if strings.Contains(*out.ConditionExpression, r[0]) {
+				t.Errorf("%s: %q still in %s", op, r[0], *out.ConditionExpression)
+			}
+		}
+		if *in.ConditionExpression == *out.ConditionExpression && len(reverts[op]) > 0 {
+			t.Errorf("%s: condition unchanged", op)
+		}
+	}
+	if got := len(db.ins); got != 2 || opName(db.ins[0]) != history.OpAcquire || opName(db.ins[1]) != history.OpExtend {
+		t.Errorf("%d requests", got)
+	}
+}
