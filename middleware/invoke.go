@@ -160,33 +160,61 @@ func ceilMillis(d time.Duration) time.Duration {
 type outcome int
 
 const (
-	ran     outcome = iota // the handler ran (its error is returned beside)
-	skipped                // the lock was held and the policy is Skip
-	refused                // the handler did not run: lock held, no key, no time, DynamoDB failed
+	ran      outcome = iota // the handler ran (its error is returned beside)
+	skipped                 // the lock was held and the policy is Skip
+	refused                 // the handler did not run: lock held, no key, no time, DynamoDB failed
+	answered                // a duplicate of a completed event (WithIdempotency): the handler did not run
 )
 
 // run runs fn for one event under the locks ids (without a lock when ids
 // is empty), on a context that ends the reserve before the deadline.
 func (in *invocation) run(ctx context.Context, ids []string, log *slog.Logger, fn func(context.Context) error) (outcome, error) {
+	out, _, err := in.runEvent(ctx, ids, nil, log, fn)
+	return out, err
+}
+
+// runEvent is run with, when cl is not nil, the event's idempotency
+// claim: a duplicate of a completed event is answered (fn does not run,
+// and the completion comes back).
+func (in *invocation) runEvent(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger, fn func(context.Context) error) (outcome, *lock.Completion, error) {
 	work, cancel, err := in.workContext(ctx)
 	if err != nil {
-		return refused, err
+		return refused, nil, err
 	}
 	defer cancel()
-	if len(ids) == 0 {
-		return ran, fn(work)
+	if len(ids) == 0 && cl == nil {
+		return ran, nil, fn(work)
 	}
-	leases, err := in.acquire(work, ids, log)
+	t, err := in.acquire(work, ids, cl, log)
 	if err != nil {
 		if errors.Is(err, lock.ErrLockAlreadyAcquired) && in.o.held == Skip {
 			in.stats.skip()
 			log.Info("lock held: event skipped", "lockIds", ids, "error", err)
-			return skipped, nil
+			return skipped, nil, nil
 		}
-		return refused, err
+		return refused, nil, err
 	}
+	if t.done != nil {
+		in.stats.duplicate()
+		log.Info("duplicate of a completed event: answered from the store", "claimId", cl.id,
+			"completedAt", t.done.CompletedAt, "resultBytes", len(t.done.Result))
+		return answered, t.done, nil
+	}
+	if t.claim != nil {
+		return ran, nil, in.runClaimed(work, t, cl, ids, log, fn)
+	}
+	return ran, nil, in.runLeases(work, t.leases, ids, log, fn)
+}
+
+// runLeases runs fn under leases and releases them, logging a failed
+// release, and returns fn's error. fn's context carries the leases for
+// Write.
+func (in *invocation) runLeases(work context.Context, leases []*lock.Lease, ids []string, log *slog.Logger, fn func(context.Context) error) error {
 	var handlerErr error
 	runErr := lock.Run(work, leases, func(ctx context.Context) error {
+		if ctx.Value(eventKey{}) == nil {
+			ctx = context.WithValue(ctx, eventKey{}, &eventLeases{leases: leases})
+		}
 		handlerErr = fn(ctx)
 		return handlerErr
 	})
@@ -196,34 +224,39 @@ func (in *invocation) run(ctx context.Context, ids []string, log *slog.Logger, f
 		if errors.Is(runErr, lock.ErrLockLost) {
 			level = slog.LevelError
 		}
-		log.Log(ctx, level, "lock release failed", "lockIds", ids, "error", runErr)
+		log.Log(work, level, "lock release failed", "lockIds", ids, "error", runErr)
 	}
-	return ran, handlerErr
+	return handlerErr
 }
 
-// acquire takes the locks ids, all or none, as the policy says.
-func (in *invocation) acquire(ctx context.Context, ids []string, log *slog.Logger) ([]*lock.Lease, error) {
+// acquire takes the locks ids and, with cl, the claim, all or none, as the
+// policy says.
+func (in *invocation) acquire(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger) (taken, error) {
 	started := time.Now()
 	opts, err := in.lockOptions(0)
 	if err != nil {
-		return nil, err
+		return taken{}, err
 	}
-	leases, err := in.c.AcquireAll(ctx, ids, opts...)
+	t, err := in.attempt(ctx, ids, cl, opts, 0)
 	if errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		in.stats.contention()
-		log.Info("lock held", "lockIds", ids, "policy", in.o.held.String(), "error", err)
+		msg := "lock held"
+		if held := (*lock.HeldError)(nil); cl != nil && errors.As(err, &held) && held.LockID == cl.id {
+			msg = "duplicate in progress: its claim is held"
+		}
+		log.Info(msg, "lockIds", ids, "policy", in.o.held.String(), "error", err)
 		if in.o.held == Wait {
-			leases, err = in.wait(ctx, ids, log, err)
+			t, err = in.wait(ctx, ids, cl, log, err)
 		}
 	}
 	if err != nil {
-		return nil, err
+		return taken{}, err
 	}
 	in.stats.acquired(time.Since(started))
-	if log.Enabled(ctx, slog.LevelDebug) {
-		log.Debug("lock acquired", "lockIds", ids, "fencingToken", leases[0].FencingToken(), "latency", time.Since(started))
+	if log.Enabled(ctx, slog.LevelDebug) && len(t.leases) > 0 {
+		log.Debug("lock acquired", "lockIds", ids, "fencingToken", t.leases[0].FencingToken(), "latency", time.Since(started))
 	}
-	return leases, nil
+	return t, nil
 }
 
 // wait keeps trying the locks, which held says are held, until they are
@@ -232,7 +265,7 @@ func (in *invocation) acquire(ctx context.Context, ids []string, log *slog.Logge
 // deadline afresh, so a lease taken late still ends the grace after it.
 // When time runs out it returns an error matching ErrNoTime and the last
 // held error.
-func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger, held error) ([]*lock.Lease, error) {
+func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger, held error) (taken, error) {
 	started := time.Now()
 	log.Info("waiting for lock", "lockIds", ids)
 	for {
@@ -245,28 +278,28 @@ func (in *invocation) wait(ctx context.Context, ids []string, log *slog.Logger, 
 			err = ErrNoTime // the slice would be a last single attempt at the limit
 		}
 		if err != nil {
-			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
 		}
-		leases, err := in.c.AcquireAll(ctx, ids, opts...)
+		t, err := in.attempt(ctx, ids, cl, opts, slice)
 		if err == nil {
 			log.Info("lock acquired after waiting", "lockIds", ids, "waited", time.Since(started).String())
-			return leases, nil
+			return t, nil
 		}
 		outOfTime := ctx.Err() != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 		switch {
 		case errors.Is(err, lock.ErrLockAlreadyAcquired) && outOfTime:
-			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, err)
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, err)
 		case errors.Is(err, lock.ErrLockAlreadyAcquired) && ctx.Err() != nil:
-			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w", time.Since(started).Round(time.Millisecond), err)
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w", time.Since(started).Round(time.Millisecond), err)
 		case outOfTime:
 			// The time ran out during an attempt, which the lock reports
 			// as an acquisition failure since it cannot tell whether the
 			// lock was still held: the wait is over for want of time, and
 			// the last answer was that the lock is held.
-			return nil, fmt.Errorf("middleware: gave up waiting after %s: %w: %w (the last attempt was cut off: %v)",
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w (the last attempt was cut off: %v)",
 				time.Since(started).Round(time.Millisecond), ErrNoTime, held, err)
 		case !errors.Is(err, lock.ErrLockAlreadyAcquired):
-			return nil, err
+			return taken{}, err
 		}
 		held = err
 	}

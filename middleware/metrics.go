@@ -42,6 +42,7 @@ type stats struct {
 	skipped         int
 	failedRecords   int
 	releaseFailures int
+	duplicates      int
 }
 
 func (s *stats) add(f func(*stats)) {
@@ -65,6 +66,7 @@ func (s *stats) contention()     { s.add(func(s *stats) { s.contended++ }) }
 func (s *stats) skip()           { s.add(func(s *stats) { s.skipped++ }) }
 func (s *stats) failed()         { s.add(func(s *stats) { s.failedRecords++ }) }
 func (s *stats) releaseFailure() { s.add(func(s *stats) { s.releaseFailures++ }) }
+func (s *stats) duplicate()      { s.add(func(s *stats) { s.duplicates++ }) }
 
 // flush writes s as one EMF line. Write errors are ignored: metrics must
 // not fail an invocation.
@@ -85,6 +87,7 @@ func (e *emf) flush(s *stats) {
 					map[string]string{"Name": "Skipped", "Unit": "Count"},
 					map[string]string{"Name": "FailedRecords", "Unit": "Count"},
 					map[string]string{"Name": "ReleaseFailures", "Unit": "Count"},
+					map[string]string{"Name": "Duplicates", "Unit": "Count"},
 				},
 			}},
 		},
@@ -93,6 +96,7 @@ func (e *emf) flush(s *stats) {
 		"Skipped":         s.skipped,
 		"FailedRecords":   s.failedRecords,
 		"ReleaseFailures": s.releaseFailures,
+		"Duplicates":      s.duplicates,
 	}
 	if len(s.acquireMillis) > 0 {
 		doc["AcquireLatency"] = append([]float64(nil), s.acquireMillis...)

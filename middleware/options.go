@@ -92,6 +92,7 @@ type options struct {
 	runUnkeyed     bool
 	disabled       bool
 	lockOpts       []lock.Option
+	idem           *idempotency // WithIdempotency; nil without
 }
 
 func defaultOptions() options {
@@ -204,9 +205,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithMetrics writes one CloudWatch Embedded Metric Format line per
 // invocation to w (standard output under Lambda): AcquireLatency
 // (milliseconds, one value per lock set taken), Contended (events that found
-// their lock held), Skipped, FailedRecords (failed SQS records, or a failed
-// event of Wrap) and ReleaseFailures, in namespace "DynaLock" with
-// dimension FunctionName. The default, nil, writes none.
+// their lock, or their idempotency claim, held), Skipped, FailedRecords
+// (failed SQS records, or a failed event of Wrap), ReleaseFailures (also
+// completions of idempotency claims that did not go through) and
+// Duplicates (duplicates of completed events answered from the store,
+// WithIdempotency), in namespace "DynaLock" with dimension FunctionName.
+// The default, nil, writes none.
 func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
 // RunUnkeyed makes an event from which no key can be derived run its

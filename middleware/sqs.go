@@ -38,6 +38,7 @@ import (
 // is released, and the panic goes on.
 func WrapSQS(c *lock.Client, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...Option) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	bindIdempotency[events.SQSMessage](inv)
 	return func(ctx context.Context, batch events.SQSEvent) (events.SQSEventResponse, error) {
 		if inv.err != nil {
 			return events.SQSEventResponse{}, inv.err
@@ -51,10 +52,11 @@ func WrapSQS(c *lock.Client, key KeyFunc[events.SQSMessage], h func(context.Cont
 // record is one SQS record's place in the batch.
 type record struct {
 	msg    events.SQSMessage
-	ids    []string // lock IDs; none when unkeyed or disabled
-	keyErr error    // why no key could be derived, if RunUnkeyed is not set
-	after  []int    // records that must finish first: same key or group
-	prev   int      // the previous record of its FIFO group, or -1
+	ids    []string   // lock IDs; none when unkeyed or disabled
+	claim  *claimSpec // idempotency claim (WithIdempotency); nil without
+	keyErr error      // why no key could be derived, if RunUnkeyed is not set
+	after  []int      // records that must finish first: same key or group
+	prev   int        // the previous record of its FIFO group, or -1
 	done   chan struct{}
 	failed bool // written before done is closed
 	err    error
@@ -119,6 +121,9 @@ func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], 
 			default:
 				r.keyErr = err
 			}
+			if r.claim, err = claimFor(ctx, in.invoker, m, in.log.With("messageId", m.MessageId)); err != nil && r.keyErr == nil {
+				r.keyErr = err
+			}
 		}
 		var deps []int
 		for _, id := range r.ids {
@@ -126,6 +131,12 @@ func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], 
 				deps = append(deps, j)
 			}
 			last["k\x00"+id] = i
+		}
+		if r.claim != nil { // duplicates in one batch: the later is answered
+			if j, ok := last["c\x00"+r.claim.id]; ok {
+				deps = append(deps, j)
+			}
+			last["c\x00"+r.claim.id] = i
 		}
 		if group, ok := fifoGroup(m); ok {
 			if j, ok := last["g\x00"+group]; ok {
@@ -180,9 +191,9 @@ func (in *invocation) record(ctx, startBy context.Context, recs []record, r *rec
 		return fail(fmt.Errorf("middleware: gave up waiting for a free slot (concurrency %d): %w", in.o.concurrency, context.Cause(startBy)), "record not started")
 	}
 	defer func() { <-sem }()
-	out, err := in.run(ctx, r.ids, log, func(ctx context.Context) error { return h(ctx, r.msg) })
+	out, _, err := in.runEvent(ctx, r.ids, r.claim, log, func(ctx context.Context) error { return h(ctx, r.msg) })
 	switch {
-	case out == skipped:
+	case out == skipped, out == answered:
 		return false, nil
 	case err != nil && out == ran:
 		return fail(err, "handler failed: record failed")

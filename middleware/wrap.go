@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/dynalock/dynalock/lock"
 )
@@ -33,12 +34,17 @@ import (
 // are returned by every call.
 func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Context, TIn) (TOut, error), opts ...Option) func(context.Context, TIn) (TOut, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	bindIdempotency[TIn](inv)
 	return func(ctx context.Context, event TIn) (out TOut, err error) {
+		hooks := &claimHooks{
+			result: func() ([]byte, error) { return json.Marshal(out) },
+			answer: func(done *lock.Completion) error { return decodeResult(done, inv.o.idem, &out) },
+		}
 		err = serve(ctx, inv, key, event, func(ctx context.Context) error {
 			var herr error
 			out, herr = h(ctx, event)
 			return herr
-		})
+		}, hooks)
 		return out, err
 	}
 }
@@ -52,14 +58,16 @@ func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Contex
 // with Wrap.
 func WrapNoOutput[TIn any](c *lock.Client, key KeyFunc[TIn], h func(context.Context, TIn) error, opts ...Option) func(context.Context, TIn) error {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	bindIdempotency[TIn](inv)
 	return func(ctx context.Context, event TIn) error {
-		return serve(ctx, inv, key, event, func(ctx context.Context) error { return h(ctx, event) })
+		return serve(ctx, inv, key, event, func(ctx context.Context) error { return h(ctx, event) }, nil)
 	}
 }
 
 // serve handles one event for Wrap and WrapNoOutput: it derives the
-// event's keys and runs fn under their locks as the options say.
-func serve[T any](ctx context.Context, inv *invoker, key KeyFunc[T], event T, fn func(context.Context) error) error {
+// event's keys (and idempotency claim) and runs fn under their locks as
+// the options say. hooks, for Wrap, store and answer its output.
+func serve[T any](ctx context.Context, inv *invoker, key KeyFunc[T], event T, fn func(context.Context) error, hooks *claimHooks) error {
 	if inv.err != nil {
 		return inv.err
 	}
@@ -78,7 +86,19 @@ func serve[T any](ctx context.Context, inv *invoker, key KeyFunc[T], event T, fn
 			log.Warn("no lock key: running without a lock", "error", err)
 		}
 	}
-	outcome, err := in.run(ctx, ids, log, fn)
+	cl, err := claimFor(ctx, inv, event, log)
+	if err != nil {
+		in.stats.failed()
+		log.Error("no idempotency key: event failed", "error", err)
+		return err
+	}
+	if cl != nil && hooks != nil {
+		cl.result = hooks.result
+	}
+	outcome, done, err := in.runEvent(ctx, ids, cl, log, fn)
+	if outcome == answered && hooks != nil {
+		err = hooks.answer(done)
+	}
 	if err != nil {
 		in.stats.failed()
 		if outcome == refused {

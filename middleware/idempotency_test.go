@@ -1,0 +1,499 @@
+package middleware_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// receipt is the output of the tests' idempotent handlers.
+type receipt struct {
+	Event string `json:"event"`
+	Run   int32  `json:"run"`
+}
+
+func accountEvent(id, account string) events.EventBridgeEvent {
+	return events.EventBridgeEvent{ID: id, DetailType: "AccountCredited", Source: "test",
+		Detail: json.RawMessage(fmt.Sprintf(`{"accountId":%q,"amount":10}`, account))}
+}
+
+// claimRecord reads the idempotency record of an EventBridge event ID in
+// namespace "test".
+func (e *env) claimRecord(eventID string) lock.Record {
+	e.t.Helper()
+	r, _, err := lock.ReadRecord(context.Background(), srv.Client(), e.table, middleware.ClaimID("test", "", eventID))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// TestIdempotentWrap: one event delivered again and again runs its handler
+// once; every duplicate gets the first run's output from the store, at a
+// known cost in requests.
+func TestIdempotentWrap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	metrics := new(syncBuffer)
+	var runs atomic.Int32
+	h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			return receipt{Event: ev.ID, Run: runs.Add(1)}, nil
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()), middleware.WithMetrics(metrics))...)
+	ev := accountEvent("evt-1", "42")
+	for i := range 3 {
+		e.net.Reset()
+		ctx, _ := lambdaCtx(t, fmt.Sprintf("req-%d", i), 10*time.Second)
+		out, err := h(ctx, ev)
+		if err != nil || out != (receipt{Event: "evt-1", Run: 1}) {
+			t.Fatalf("delivery %d: %+v, %v; want the first run's receipt", i+1, out, err)
+		}
+		// The claim and the entity lock go at once; then the completion
+		// and the release (a duplicate has no completion to make).
+		want := map[bool]int{true: 4, false: 3}[i == 0]
+		if n := e.net.Count("UpdateItem"); n != want || e.net.Total() != want {
+			t.Errorf("delivery %d: %d UpdateItems of %d requests, want %d", i+1, n, e.net.Total(), want)
+		}
+	}
+	if runs.Load() != 1 {
+		t.Errorf("handler ran %d times, want 1", runs.Load())
+	}
+	if r := e.claimRecord("evt-1"); string(r.Result) != `{"event":"evt-1","run":1}` || r.Held(time.Now()) {
+		t.Errorf("record %+v: want released, holding the first output", r)
+	}
+	e.requireFree("42")
+	if got := strings.Count(metrics.String(), `"Duplicates":1`); got != 2 {
+		t.Errorf("%d metric lines count a duplicate, want 2:\n%s", got, metrics)
+	}
+	if lines := e.logLines("duplicate of a completed event"); len(lines) != 2 || lines[0]["claimId"] != middleware.ClaimID("test", "", "evt-1") {
+		t.Errorf("duplicates not logged with their claim ID:\n%s", e.logs)
+	}
+}
+
+// TestIdempotentInProgress: a duplicate that arrives while the first
+// delivery runs finds its claim held, and the policy applies: Fail fails
+// it, Skip acknowledges it, Wait waits and then answers from the store.
+func TestIdempotentInProgress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		policy  middleware.HeldPolicy
+		want    receipt
+		wantErr error
+	}{
+		{"fail", middleware.Fail, receipt{}, lock.ErrLockAlreadyAcquired},
+		{"skip", middleware.Skip, receipt{}, nil},
+		{"wait", middleware.Wait, receipt{Event: "evt-1", Run: 1}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			started, finish := make(chan struct{}), make(chan struct{})
+			var runs atomic.Int32
+			// Each delivery its own account key: only the claim is shared.
+			h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+				func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+					n := runs.Add(1)
+					if n == 1 {
+						close(started)
+						<-finish
+					}
+					return receipt{Event: ev.ID, Run: n}, nil
+				}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()), middleware.OnHeld(tc.policy))...)
+			first := make(chan error, 1)
+			go func() {
+				ctx, _ := lambdaCtx(t, "first", 10*time.Second)
+				_, err := h(ctx, accountEvent("evt-1", "a"))
+				first <- err
+			}()
+			<-started
+			dup := make(chan error, 1)
+			var out receipt
+			go func() {
+				ctx, _ := lambdaCtx(t, "dup", 10*time.Second)
+				var err error
+				out, err = h(ctx, accountEvent("evt-1", "b"))
+				dup <- err
+			}()
+			if tc.policy == middleware.Wait {
+				time.Sleep(300 * time.Millisecond) // the duplicate waits
+			}
+			var err error
+			if tc.policy != middleware.Wait {
+				err = <-dup
+			}
+			close(finish)
+			if ferr := <-first; ferr != nil {
+				t.Fatal(ferr)
+			}
+			if tc.policy == middleware.Wait {
+				err = <-dup
+			}
+			if tc.wantErr == nil && err != nil || !errors.Is(err, tc.wantErr) || out != tc.want {
+				t.Errorf("duplicate in progress: %+v, %v; want %+v, %v", out, err, tc.want, tc.wantErr)
+			}
+			if runs.Load() != 1 {
+				t.Errorf("handler ran %d times, want 1", runs.Load())
+			}
+			if len(e.logLines("duplicate in progress")) == 0 {
+				t.Errorf("held claim not logged as a duplicate in progress:\n%s", e.logs)
+			}
+			e.requireFree("a", "b")
+		})
+	}
+}
+
+// TestIdempotentFailureRunsAgain: a handler that fails or panics leaves
+// its claim released, not completed, so the retry runs; once one
+// succeeds, duplicates are answered.
+func TestIdempotentFailureRunsAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var runs atomic.Int32
+	boom := errors.New("boom")
+	h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			switch n := runs.Add(1); n {
+			case 1:
+				return receipt{}, boom
+			case 2:
+				panic("handler bug")
+			default:
+				return receipt{Event: ev.ID, Run: n}, nil
+			}
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	ev := accountEvent("evt-1", "42")
+	call := func() (out receipt, err error, panicked any) {
+		defer func() { panicked = recover() }()
+		ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+		out, err = h(ctx, ev)
+		return out, err, nil
+	}
+	if _, err, _ := call(); !errors.Is(err, boom) {
+		t.Fatalf("first: %v, want the handler's error", err)
+	}
+	if r := e.claimRecord("evt-1"); r.Held(time.Now()) || !r.DoneUntil.IsZero() {
+		t.Errorf("after an error the record is %+v, want released and not completed", r)
+	}
+	if _, _, p := call(); p == nil {
+		t.Fatal("second: the panic did not go on")
+	}
+	if r := e.claimRecord("evt-1"); r.Held(time.Now()) || !r.DoneUntil.IsZero() {
+		t.Errorf("after a panic the record is %+v, want released and not completed", r)
+	}
+	for range 2 {
+		if out, err, _ := call(); err != nil || out.Run != 3 {
+			t.Errorf("after the failures: %+v, %v; want run 3's receipt", out, err)
+		}
+	}
+	e.requireFree("42")
+}
+
+// TestIdempotencyOptions: keys that cannot be found, payloads reused,
+// results too large or not stored, and configurations that cannot work.
+func TestIdempotencyOptions(t *testing.T) {
+	t.Parallel()
+	byAccount := must(middleware.EventBridgeDetailPath("accountId"))
+	byTx := must(middleware.EventBridgeDetailPath("transactionId"))
+	big := strings.Repeat("x", lock.MaxResultBytes)
+	type delivery struct {
+		event   events.EventBridgeEvent
+		wantRun bool
+		wantErr error
+	}
+	ev := accountEvent("evt-1", "42")
+	other := ev
+	other.Detail = json.RawMessage(`{"accountId":"42","amount":99}`)
+	for _, tc := range []struct {
+		name       string
+		key        middleware.KeyFunc[events.EventBridgeEvent]
+		opts       []middleware.IdempotencyOption
+		output     func(events.EventBridgeEvent) string
+		deliveries []delivery
+		wantLog    string
+	}{
+		{name: "no key fails the event", key: byTx,
+			deliveries: []delivery{{ev, false, middleware.ErrNoKey}, {ev, false, middleware.ErrNoKey}}},
+		{name: "no key runs without idempotency when asked", key: byTx, opts: []middleware.IdempotencyOption{middleware.RunWithoutIdempotencyKey()},
+			deliveries: []delivery{{ev, true, nil}, {ev, true, nil}}, wantLog: "no idempotency key: running without idempotency"},
+		{name: "another payload under one key", key: middleware.EventBridgeID(), opts: []middleware.IdempotencyOption{middleware.ValidatePayload("detail")},
+			deliveries: []delivery{{ev, true, nil}, {other, false, middleware.ErrPayloadMismatch}, {ev, false, nil}}},
+		{name: "without validation the payload is not compared", key: middleware.EventBridgeID(),
+			deliveries: []delivery{{ev, true, nil}, {other, false, nil}}},
+		{name: "a result too large fails, and the retry runs", key: middleware.EventBridgeID(), output: func(events.EventBridgeEvent) string { return big },
+			deliveries: []delivery{{ev, true, middleware.ErrResultTooLarge}, {ev, true, middleware.ErrResultTooLarge}}},
+		{name: "without results a large output is fine", key: middleware.EventBridgeID(), opts: []middleware.IdempotencyOption{middleware.WithoutResults()},
+			output:     func(events.EventBridgeEvent) string { return big },
+			deliveries: []delivery{{ev, true, nil}, {ev, false, nil}}},
+		{name: "a completion expires", key: middleware.EventBridgeID(), opts: []middleware.IdempotencyOption{middleware.CompletionExpiry(time.Millisecond)},
+			deliveries: []delivery{{ev, true, nil}, {ev, true, nil}}},
+		{name: "scopes keep work apart", key: middleware.EventBridgeID(), opts: []middleware.IdempotencyOption{middleware.IdempotencyScope("other")},
+			deliveries: []delivery{{ev, true, nil}, {ev, false, nil}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ran := false
+			h := middleware.Wrap(e.c, byAccount, func(ctx context.Context, ev events.EventBridgeEvent) (string, error) {
+				ran = true
+				if tc.output != nil {
+					return tc.output(ev), nil
+				}
+				return "ok", nil
+			}, e.opts(middleware.WithIdempotency(tc.key, tc.opts...))...)
+			for i, d := range tc.deliveries {
+				ran = false
+				ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+				_, err := h(ctx, d.event)
+				if ran != d.wantRun || d.wantErr == nil && err != nil || !errors.Is(err, d.wantErr) {
+					t.Errorf("delivery %d: ran %v, error %v; want ran %v, error %v", i+1, ran, err, d.wantRun, d.wantErr)
+				}
+				if errors.Is(err, middleware.ErrResultTooLarge) && !strings.Contains(err.Error(), "WithoutResults") {
+					t.Errorf("too large a result does not say what to do: %v", err)
+				}
+				time.Sleep(5 * time.Millisecond) // past a 1 ms completion expiry
+			}
+			if tc.wantLog != "" && len(e.logLines(tc.wantLog)) == 0 {
+				t.Errorf("no %q in the log:\n%s", tc.wantLog, e.logs)
+			}
+			e.requireFree("42")
+		})
+	}
+}
+
+// TestIdempotencyConfiguration: a key function of another event type, or
+// a payload expression that does not compile, fails every call before any
+// request.
+func TestIdempotencyConfiguration(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for name, opt := range map[string]middleware.Option{
+		"key of another event type": middleware.WithIdempotency(middleware.SQSMessageID()),
+		"nil key":                   middleware.WithIdempotency[events.EventBridgeEvent](nil),
+		"bad payload expression":    middleware.WithIdempotency(middleware.EventBridgeID(), middleware.ValidatePayload("detail.[")),
+		"negative expiry":           middleware.WithIdempotency(middleware.EventBridgeID(), middleware.CompletionExpiry(-time.Second)),
+	} {
+		h := middleware.WrapNoOutput(e.c, middleware.EventBridgeID(), func(context.Context, events.EventBridgeEvent) error {
+			t.Errorf("%s: handler ran", name)
+			return nil
+		}, e.opts(opt)...)
+		for range 2 {
+			if err := h(context.Background(), accountEvent("evt", "1")); !errors.Is(err, lock.ErrInvalidInput) {
+				t.Errorf("%s: %v, want lock.ErrInvalidInput", name, err)
+			}
+		}
+	}
+	if n := e.net.Total(); n != 0 {
+		t.Errorf("%d requests sent, want none", n)
+	}
+	sqs := middleware.WrapSQS(e.c, middleware.SQSMessageID(), func(context.Context, events.SQSMessage) error { return nil },
+		e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	if _, err := sqs(context.Background(), events.SQSEvent{}); !errors.Is(err, lock.ErrInvalidInput) || !strings.Contains(err.Error(), "events.SQSMessage") {
+		t.Errorf("WrapSQS with an EventBridge key: %v, want lock.ErrInvalidInput naming the types", err)
+	}
+}
+
+// TestIdempotentSQS: in a batch, a record already completed is
+// acknowledged without running, a record given twice runs once (the
+// second, in batch order, is answered), and a failed record's claim is
+// released for its redelivery.
+func TestIdempotentSQS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	runs := map[string]int{}
+	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		func(ctx context.Context, m events.SQSMessage) error {
+			mu.Lock()
+			runs[m.MessageId]++
+			n := runs[m.MessageId]
+			mu.Unlock()
+			if m.MessageId == "flaky" && n == 1 {
+				return errors.New("flaky")
+			}
+			return nil
+		}, e.opts(middleware.WithIdempotency(middleware.SQSMessageID()))...)
+	msg := func(id, sku string) events.SQSMessage {
+		return events.SQSMessage{MessageId: id, Body: fmt.Sprintf(`{"sku":%q}`, sku)}
+	}
+	ctx, _ := lambdaCtx(t, "batch-1", 10*time.Second)
+	resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{msg("m1", "A"), msg("m1", "B"), msg("flaky", "C"), msg("m2", "A")}})
+	if err != nil || fmt.Sprint(failures(resp)) != "[flaky]" {
+		t.Fatalf("first batch: failures %v, %v; want [flaky]", failures(resp), err)
+	}
+	ctx, _ = lambdaCtx(t, "batch-2", 10*time.Second)
+	resp, err = h(ctx, events.SQSEvent{Records: []events.SQSMessage{msg("flaky", "C"), msg("m1", "A"), msg("m2", "B")}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: failures %v, %v; want none", failures(resp), err)
+	}
+	if fmt.Sprint(runs) != "map[flaky:2 m1:1 m2:1]" {
+		t.Errorf("runs %v, want each message once, flaky twice", runs)
+	}
+	e.requireFree("A", "B", "C")
+}
+
+// appTable creates an application table for the Write tests.
+func appTable(t *testing.T) string {
+	t.Helper()
+	name := "app-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	if _, err := srv.Client().CreateTable(context.Background(), appdata.CreateTableInput(name)); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// add is an update of item id in table that adds n to its Count.
+func add(table, id string, n int) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       appdata.Key(id),
+		UpdateExpression:          aws.String("ADD #n :n"),
+		ExpressionAttributeNames:  map[string]string{"#n": "Count"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": appdata.N(int64(n))},
+	}}
+}
+
+func itemCount(t *testing.T, table, id string) int64 {
+	t.Helper()
+	d, _, err := appdata.Read(context.Background(), srv.Client(), table, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Int("Count")
+}
+
+// TestWrite: a handler's writes through middleware.Write commit with the
+// event's completion in one transaction, under both of its entity locks;
+// the output is stored after; duplicates are answered; a second Write is
+// refused; without a lease Write sends nothing.
+func TestWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	var runs atomic.Int32
+	var second error
+	h := middleware.Wrap(e.c, middleware.Constant[events.EventBridgeEvent]("a", "b"),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			n := runs.Add(1)
+			if err := middleware.Write(ctx, add(table, "a", 1), add(table, "b", 2)); err != nil {
+				return receipt{}, err
+			}
+			second = middleware.Write(ctx, add(table, "a", 100))
+			return receipt{Event: ev.ID, Run: n}, nil
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	for i := range 3 {
+		e.net.Reset()
+		ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+		out, err := h(ctx, accountEvent("evt-1", "x"))
+		if err != nil || out != (receipt{Event: "evt-1", Run: 1}) {
+			t.Fatalf("delivery %d: %+v, %v", i+1, out, err)
+		}
+		if i == 0 {
+			// claim + 2 locks at once; one transaction; the result and
+			// the 2 releases at once.
+			if tx, up := e.net.Count("TransactWriteItems"), e.net.Count("UpdateItem"); tx != 1 || up != 6 {
+				t.Errorf("first delivery: %d transactions and %d UpdateItems, want 1 and 6", tx, up)
+			}
+		}
+	}
+	if !errors.Is(second, lock.ErrInvalidInput) {
+		t.Errorf("second Write: %v, want lock.ErrInvalidInput", second)
+	}
+	if a, b := itemCount(t, table, "a"), itemCount(t, table, "b"); a != 1 || b != 2 || runs.Load() != 1 {
+		t.Errorf("counts a=%d b=%d after %d runs, want 1, 2 after 1", a, b, runs.Load())
+	}
+	if err := middleware.Write(context.Background(), add(table, "a", 1)); !errors.Is(err, middleware.ErrNoLease) {
+		t.Errorf("Write without a lease: %v, want ErrNoLease", err)
+	}
+	e.requireFree("a", "b")
+}
+
+// TestWriteThenFail: once Write committed, the event is done even if the
+// handler then fails: the retry is answered (with ErrNoResult, since no
+// output was stored), and the effect stays applied once.
+func TestWriteThenFail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	h := middleware.Wrap(e.c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			if err := middleware.Write(ctx, add(table, "a", 1)); err != nil {
+				return receipt{}, err
+			}
+			return receipt{}, errors.New("failed after the write")
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+	if _, err := h(ctx, accountEvent("evt-1", "x")); err == nil {
+		t.Fatal("the handler's error was not returned")
+	}
+	if _, err := h(ctx, accountEvent("evt-1", "x")); !errors.Is(err, middleware.ErrNoResult) {
+		t.Errorf("retry: %v, want ErrNoResult", err)
+	}
+	if n := itemCount(t, table, "a"); n != 1 {
+		t.Errorf("count %d, want 1", n)
+	}
+}
+
+// TestWriteLeaseLost: a handler paused past its lease, whose lock another
+// holder took, writes nothing and does not complete its event.
+func TestWriteLeaseLost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	h := middleware.WrapNoOutput(e.c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) error {
+			lease, _ := lock.FromContext(ctx)
+			// An operator frees the lock and another holder takes it.
+			if _, err := srv.Client().UpdateItem(ctx, lock.ForceReleaseInput(e.table, lease.LockID(), lease.LeaseID(), lease.FencingToken(), "test", "test", time.Now())); err != nil {
+				return err
+			}
+			e.hold("a", time.Minute)
+			return middleware.Write(ctx, add(table, "a", 1))
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+	if err := h(ctx, accountEvent("evt-1", "x")); !errors.Is(err, lock.ErrLockLost) {
+		t.Fatalf("%v, want lock.ErrLockLost", err)
+	}
+	if n := itemCount(t, table, "a"); n != 0 {
+		t.Errorf("count %d, want nothing written", n)
+	}
+	if r := e.claimRecord("evt-1"); !r.DoneUntil.IsZero() || r.Held(time.Now()) {
+		t.Errorf("record %+v, want released and not completed", r)
+	}
+}
+
+// TestWriteWithoutIdempotency: Write checks the entity leases alone.
+func TestWriteWithoutIdempotency(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	h := middleware.WrapNoOutput(e.c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) error {
+			return middleware.Write(ctx, add(table, "a", 1))
+		}, e.opts()...)
+	for range 2 {
+		ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+		if err := h(ctx, accountEvent("evt-1", "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := itemCount(t, table, "a"); n != 2 {
+		t.Errorf("count %d, want 2: without idempotency each delivery writes", n)
+	}
+}
