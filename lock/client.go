@@ -122,6 +122,10 @@ func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, err
 
 // attemptAs sends one acquire request, or a claim's when claim is set.
 func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *claimOf) (*Lease, error) {
+	o, err := o.forAttempt()
+	if err != nil {
+		return nil, err
+	}
 	// The local lease end counts from started, by the monotonic clock; it is
 	// read before the clock that the stored lease end comes from, so the
 	// local end is never later than the stored one.
@@ -207,7 +211,7 @@ func isKeySchemaMismatch(err error) bool {
 // on a context that outlives ctx's cancellation, bounded by the release
 // timeout. Its own failure leaves at most a lease that ends by its TTL.
 func (c *Client) cleanup(ctx context.Context, req acquireRequest) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), req.o.releaseTimeout)
+	ctx, cancel := req.o.releaseContext(ctx)
 	defer cancel()
 	_, _ = c.db.UpdateItem(ctx, releaseInput(c.table, req.id, req.leaseID, req.o.clock.Now(), req.o.retention))
 }

@@ -63,14 +63,14 @@ func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (
 			}
 		}
 		if len(held) > 0 {
-			err = errors.Join(err, releaseAll(ctx, held, held[0].o.releaseTimeout))
+			err = errors.Join(err, releaseAll(ctx, held, held[0].o))
 		}
 		return err
 	}
 	fnCtx, stop := workContext(ctx, leases)
 	defer func() {
 		stop()
-		relErr := releaseAll(ctx, leases, leases[0].o.releaseTimeout)
+		relErr := releaseAll(ctx, leases, leases[0].o)
 		if r := recover(); r != nil {
 			panic(r)
 		}

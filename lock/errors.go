@@ -39,6 +39,11 @@ var (
 	// ErrLockLost. Either way the lock is no longer this holder's.
 	ErrReleaseUnknown = errors.New("lock: release outcome unknown")
 
+	// ErrLeaseTooShort means an acquire with WithLeaseEnd came too close to
+	// the lease's end: less than MinTTL was left. It also matches
+	// ErrLockAcquisition.
+	ErrLeaseTooShort = errors.New("lock: too little time left before the lease's end")
+
 	// ErrInvalidInput means an argument or option was rejected before any
 	// request was sent.
 	ErrInvalidInput = errors.New("lock: invalid input")

@@ -60,7 +60,7 @@ func (c *Client) attemptAll(ctx context.Context, ids []string, o options) ([]*Le
 	if first == nil {
 		return leases, nil
 	}
-	releaseAll(ctx, leases, o.releaseTimeout)
+	releaseAll(ctx, leases, o)
 	return nil, first
 }
 
@@ -81,9 +81,10 @@ func firstError(errs []error) error {
 }
 
 // releaseAll releases every non-nil lease concurrently on a context that
-// outlives ctx's cancellation, and returns their errors joined.
-func releaseAll(ctx context.Context, leases []*Lease, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+// outlives ctx's cancellation (o.releaseContext), and returns their errors
+// joined.
+func releaseAll(ctx context.Context, leases []*Lease, o options) error {
+	ctx, cancel := o.releaseContext(ctx)
 	defer cancel()
 	errs := make([]error, len(leases))
 	var wg sync.WaitGroup

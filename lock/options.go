@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -72,7 +74,11 @@ type options struct {
 	retryInterval  time.Duration
 	maxRetry       time.Duration
 	releaseTimeout time.Duration
-	clock          Clock
+	// releaseBy, if set, is when every release must have ended
+	// (WithReleaseDeadline); leaseEnd, if set, when every lease ends
+	// (WithLeaseEnd). Both by the local monotonic clock.
+	releaseBy, leaseEnd time.Time
+	clock               Clock
 	// completionExpiry is how long a completed claim answers duplicates.
 	completionExpiry time.Duration
 }
@@ -115,6 +121,8 @@ func (o options) validate() error {
 		return invalid("wait limit must not be negative, got %s", o.wait)
 	case o.heartbeat < 0 || (o.heartbeat > 0 && o.heartbeat < MinHeartbeatInterval):
 		return invalid("heartbeat interval must be 0 (off) or at least %s, got %s", MinHeartbeatInterval, o.heartbeat)
+	case o.heartbeat > 0 && !o.leaseEnd.IsZero():
+		return invalid("a heartbeat would extend a lease past its end (WithLeaseEnd): use one or the other")
 	case o.heartbeat > 0 && o.heartbeat >= o.ttl-o.skew:
 		return invalid("heartbeat interval %s must be shorter than the TTL %s less the clock-skew tolerance %s", o.heartbeat, o.ttl, o.skew)
 	case o.retention <= 0:
@@ -226,6 +234,55 @@ func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.re
 // the work run again. The default is DefaultCompletionExpiry, 24 h. It is
 // compared with the stored completion time, never left to DynamoDB's TTL.
 func WithCompletionExpiry(d time.Duration) Option { return func(o *options) { o.completionExpiry = d } }
+
+// WithReleaseDeadline makes every release of the call's leases end by t,
+// sooner than the release timeout if need be: Do's and Run's release after
+// fn, AcquireAll's release of the leases it got when another was held, and
+// the clean-up after an acquire whose answer was lost. For callers that
+// must return by a deadline, such as a Lambda handler: a release cut short
+// leaves a lease that ends by itself. The default, the zero time, is no
+// deadline but the release timeout.
+func WithReleaseDeadline(t time.Time) Option { return func(o *options) { o.releaseBy = t } }
+
+// WithLeaseEnd makes every lease of the call end at t instead of the TTL
+// after its acquire: each attempt (a waiter's too) computes its TTL from t,
+// so a lease taken late in a wait still ends at t. An attempt with less
+// than MinTTL left before t fails with ErrLeaseTooShort, and a wait ends
+// there. It cannot be combined with a heartbeat. The default, the zero
+// time, is the TTL.
+func WithLeaseEnd(t time.Time) Option { return func(o *options) { o.leaseEnd = t } }
+
+// releaseContext returns the context a release runs on: one that outlives
+// ctx's cancellation, bounded by the release timeout and the release
+// deadline.
+func (o options) releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	timeout := o.releaseTimeout
+	if !o.releaseBy.IsZero() {
+		timeout = max(min(timeout, time.Until(o.releaseBy)), time.Millisecond)
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}
+
+// forAttempt returns the options of one acquire attempt made now: with
+// WithLeaseEnd, the TTL left until the lease's end.
+func (o options) forAttempt() (options, error) {
+	if o.leaseEnd.IsZero() {
+		return o, nil
+	}
+	o.ttl = ceilMilliDuration(time.Until(o.leaseEnd))
+	if o.ttl < MinTTL(o.skew) {
+		return o, fmt.Errorf("%w: %w: %s left before the lease's end, less than %s (twice the clock-skew tolerance)",
+			ErrLockAcquisition, ErrLeaseTooShort, max(o.ttl, 0), MinTTL(o.skew))
+	}
+	return o, nil
+}
+
+func ceilMilliDuration(d time.Duration) time.Duration {
+	if r := d.Truncate(time.Millisecond); r != d && d > 0 {
+		return r + time.Millisecond
+	}
+	return d.Truncate(time.Millisecond)
+}
 
 // WithClock sets the clock that lease ends, expiry checks and token seeds
 // are read from. The default is the system clock; tests use it to skew
