@@ -1,0 +1,127 @@
+package middleware
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The type URIs of the problem details (RFC 9457) WrapHTTP answers with,
+// so that a client can tell a held lock from other conflicts. They name
+// sections of the project's README, which say what each means.
+const (
+	// ProblemLockHeld: 409, another request holds the lock of the keys
+	// this one names; retry after Retry-After.
+	ProblemLockHeld = "https://github.com/dynalock/dynalock#problem-lock-held"
+	// ProblemNoKey: 400, the request does not name what it changes (the
+	// key function found no key in it).
+	ProblemNoKey = "https://github.com/dynalock/dynalock#problem-no-key"
+	// ProblemLockUnavailable: 503, the lock table could not be asked
+	// (network, throttling, permissions); retry after Retry-After.
+	ProblemLockUnavailable = "https://github.com/dynalock/dynalock#problem-lock-unavailable"
+	// ProblemNoTime: 503, the invocation had too little time left to take
+	// the lock (ErrNoTime); retry after Retry-After.
+	ProblemNoTime = "https://github.com/dynalock/dynalock#problem-no-time"
+)
+
+// ProblemContentType is the media type of WrapHTTP's own answers.
+const ProblemContentType = "application/problem+json"
+
+// maxDetailKeyBytes is the most of one key a problem's detail repeats.
+const maxDetailKeyBytes = 128
+
+// problem is one answer of WrapHTTP's own.
+type problem struct {
+	status     int
+	typ        string
+	detail     string
+	retryAfter int // seconds; 0 sends no Retry-After
+	level      slog.Level
+}
+
+// headers returns the problem's response headers.
+func (p problem) headers() map[string]string {
+	h := map[string]string{"Content-Type": ProblemContentType, "Cache-Control": "no-store"}
+	if p.retryAfter > 0 {
+		h["Retry-After"] = strconv.Itoa(p.retryAfter)
+	}
+	return h
+}
+
+// body returns the problem's JSON: type, title, status and detail.
+func (p problem) body() string {
+	b, err := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{p.typ, http.StatusText(p.status), p.status, p.detail})
+	if err != nil { // cannot happen: strings and an int
+		return `{"status":` + strconv.Itoa(p.status) + `}`
+	}
+	return string(b)
+}
+
+// retryAfter returns the whole seconds from now until t, rounded up, and
+// at least 1.
+func retryAfter(t time.Time) int {
+	s := math.Ceil(time.Until(t).Seconds())
+	if s < 1 || math.IsNaN(s) {
+		return 1
+	}
+	if s > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(s)
+}
+
+// noKeyProblem is the 400 answer to a request without a key. It says what
+// was looked for and why it did not do, as far as that is about the
+// request: the reason of a *KeyError from the middleware's own key
+// functions, nothing from another function's error.
+func noKeyProblem(err error) problem {
+	detail := "the request does not say what it changes"
+	var ke *KeyError
+	if errors.As(err, &ke) && ke.Expr != "the key function" {
+		detail += ": " + ke.Expr
+		if ke.Reason != "" {
+			detail += ": " + ke.Reason
+		}
+	}
+	return problem{status: http.StatusBadRequest, typ: ProblemNoKey, detail: detail, level: slog.LevelWarn}
+}
+
+// describeKeys quotes the keys a request gave, each cut to
+// maxDetailKeyBytes.
+func describeKeys(ks []string) string {
+	if len(ks) == 0 {
+		return "this resource"
+	}
+	q := make([]string, len(ks))
+	for i, k := range ks {
+		k = strings.ToValidUTF8(k, "\uFFFD")
+		if len(k) > maxDetailKeyBytes {
+			k = k[:maxDetailKeyBytes]
+			for !utf8.ValidString(k) {
+				k = k[:len(k)-1]
+			}
+			k += "…"
+		}
+		q[i] = strconv.Quote(k)
+	}
+	return strings.Join(q, ", ")
+}
+
+// count returns "1 second", "3 seconds".
+func count(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
