@@ -90,6 +90,12 @@ func (c *Client) Acquire(ctx context.Context, id string, opts ...Option) (*Lease
 	return lease, err
 }
 
+// CheckOptions reports whether opts, on top of the client's, could be
+// used by a call, without sending anything: the error matches
+// ErrInvalidInput. For code that takes lock options from its own callers
+// and wants to refuse bad ones early, as the Lambda middleware does.
+func (c *Client) CheckOptions(opts ...Option) error { return c.opts.with(opts).validate() }
+
 // callOptions merges opts into the client's and checks them and id.
 func (c *Client) callOptions(id string, opts []Option) (options, error) {
 	if err := ValidateLockID(id); err != nil {
