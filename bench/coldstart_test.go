@@ -25,13 +25,14 @@ import (
 
 // coldStartRuns is how many rounds one op of BenchmarkColdStart makes: in
 // each, every function starts cold once, in rotating order.
-const coldStartRuns = 15
+const coldStartRuns = 25
 
 // coldStartFunctions are the functions under coldstart/: bare
 // aws-lambda-go; plus a DynamoDB client; plus DynaLock's acquire and
-// release sent by hand with that client (the fair baseline); and the
+// release sent by hand with that client (the fair baseline); the same
+// with the lock package (lock.Client, no middleware); and the
 // middleware's locks.
-var coldStartFunctions = []string{"bare", "sdk", "sdkwrites", "wrapped"}
+var coldStartFunctions = []string{"bare", "sdk", "sdkwrites", "lockonly", "wrapped"}
 
 // coldStartEvent is the first event each function gets: one SQS record.
 const coldStartEvent = `{"Records":[{"messageId":"m-1","body":"{\"sku\":\"cold\"}","eventSource":"aws:sqs","eventSourceARN":"arn:aws:sqs:us-east-1:123456789012:orders"}]}`
@@ -41,14 +42,15 @@ const coldStartEvent = `{"Records":[{"messageId":"m-1","body":"{\"sku\":\"cold\"
 // process to the first invocation's response (which for sdkwrites and
 // wrapped includes an acquire and a release), and their sizes as Lambda
 // runs them (linux/arm64, -tags lambda.norpc -trimpath -ldflags='-s -w'),
-// bare and zipped. One op is 15 rounds, in each of which every function
+// bare and zipped. One op is 25 rounds, in each of which every function
 // starts cold once, in turn; it reports, per function, the median and the
 // slowest of all, and the medians of the two parts the emulator reports:
 // the function's init (its process's start to its first request for an
 // event) and the first invocation; the rest is the emulator's own start.
 // And what DynaLock adds to each part beyond sdkwrites, which sends the
 // same two requests without the library: the median of the rounds'
-// differences (wrapped − sdkwrites).
+// differences (wrapped − sdkwrites), and of those the lock package's
+// share (lockonly − sdkwrites).
 func BenchmarkColdStart(b *testing.B) {
 	dir := b.TempDir()
 	root, err := bench.RepoRoot(".")
@@ -77,7 +79,7 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ResetTimer() // it also clears metrics reported so far
 	for range b.N {
 		all := make(map[string][]coldStartTimes)
-		var addedInit, addedInvoke, addedTotal []time.Duration
+		var addedInit, addedInvoke, addedTotal, lockInit, lockInvoke []time.Duration
 		for r := range coldStartRuns {
 			round := make(map[string]coldStartTimes)
 			for k := range coldStartFunctions {
@@ -89,10 +91,12 @@ func BenchmarkColdStart(b *testing.B) {
 				round[fn] = cs
 				all[fn] = append(all[fn], cs)
 			}
-			w, s := round["wrapped"], round["sdkwrites"]
+			w, l, s := round["wrapped"], round["lockonly"], round["sdkwrites"]
 			addedInit = append(addedInit, w.init-s.init)
 			addedInvoke = append(addedInvoke, w.invoke-s.invoke)
 			addedTotal = append(addedTotal, w.total-s.total)
+			lockInit = append(lockInit, l.init-s.init)
+			lockInvoke = append(lockInvoke, l.invoke-s.invoke)
 		}
 		for fn, css := range all {
 			var ds, inits, invokes []time.Duration
@@ -107,6 +111,8 @@ func BenchmarkColdStart(b *testing.B) {
 		b.ReportMetric(ms(quantile(addedInit, 0.5)), "added-init-p50-ms")
 		b.ReportMetric(ms(quantile(addedInvoke, 0.5)), "added-invoke-p50-ms")
 		b.ReportMetric(ms(quantile(addedTotal, 0.5)), "added-p50-ms")
+		b.ReportMetric(ms(quantile(lockInit, 0.5)), "lock-added-init-p50-ms")
+		b.ReportMetric(ms(quantile(lockInvoke, 0.5)), "lock-added-invoke-p50-ms")
 	}
 	for _, fn := range coldStartFunctions {
 		b.ReportMetric(float64(bins[fn]), fn+"-bin-bytes")
