@@ -59,8 +59,32 @@ func TestSampleEvents(t *testing.T) {
 				if e.DetailType != "Scheduled Event" || e.Source != "aws.events" || len(e.Resources) == 0 {
 					t.Errorf("not a scheduled event: detail-type %q, source %q, resources %q", e.DetailType, e.Source, e.Resources)
 				}
+			case strings.HasPrefix(f, "http-api-"):
+				var e events.APIGatewayV2HTTPRequest
+				decode(t, f, &e)
+				checkTransfer(t, e.PathParameters["id"], e.Body, e.IsBase64Encoded)
+			case strings.HasPrefix(f, "rest-api-"):
+				var e events.APIGatewayProxyRequest
+				decode(t, f, &e)
+				checkTransfer(t, e.PathParameters["id"], e.Body, e.IsBase64Encoded)
+			case strings.HasPrefix(f, "function-url-"):
+				var e events.LambdaFunctionURLRequest
+				decode(t, f, &e)
+				checkTransfer(t, "42", e.Body, e.IsBase64Encoded)
+			case strings.HasPrefix(f, "alb-"):
+				var e events.ALBTargetGroupRequest
+				decode(t, f, &e)
+				checkTransfer(t, "42", e.Body, e.IsBase64Encoded)
+			case strings.HasPrefix(f, "kinesis-"):
+				var e events.KinesisEvent
+				decode(t, f, &e)
+				checkKinesis(t, e)
+			case strings.HasPrefix(f, "dynamodb-stream"):
+				var e events.DynamoDBEvent
+				decode(t, f, &e)
+				checkDynamoDBStream(t, e)
 			default:
-				t.Errorf("no check for %s: name it sqs-*, eventbridge-account* or schedule*", f)
+				t.Errorf("no check for %s: name it sqs-*, eventbridge-account*, schedule*, http-api-*, rest-api-*, function-url-*, alb-*, kinesis-* or dynamodb-stream*", f)
 			}
 		})
 	}
@@ -104,4 +128,75 @@ func checkSQS(t *testing.T, f string) {
 	if !shared {
 		t.Errorf("no two records share a SKU: %v", skus)
 	}
+}
+
+// checkTransfer checks the body of an account-transfers request for
+// account.
+func checkTransfer(t *testing.T, account, body string, isBase64 bool) {
+	t.Helper()
+	if account == "" {
+		t.Error("no account in the path")
+	}
+	if _, err := accounts.TransferFromBody(account, body, isBase64); err != nil {
+		t.Errorf("account-transfers cannot use it: %v", err)
+	}
+}
+
+// checkKinesis checks a Kinesis batch of account transactions: ascending
+// sequence numbers, data that names the partition key's account, and a
+// partition key shared by two records.
+func checkKinesis(t *testing.T, e events.KinesisEvent) {
+	t.Helper()
+	if len(e.Records) < 2 {
+		t.Fatalf("%d records, want a batch", len(e.Records))
+	}
+	keys := map[string]int{}
+	for i, r := range e.Records {
+		if i > 0 && !lessSeq(e.Records[i-1].Kinesis.SequenceNumber, r.Kinesis.SequenceNumber) {
+			t.Errorf("record %d: sequence number %s not above the previous one", i, r.Kinesis.SequenceNumber)
+		}
+		tx, err := accounts.ParseTransaction(r.Kinesis.Data)
+		if err != nil {
+			t.Errorf("record %d: data: %v", i, err)
+		}
+		if tx.AccountID != r.Kinesis.PartitionKey {
+			t.Errorf("record %d: partition key %q, data's account %q", i, r.Kinesis.PartitionKey, tx.AccountID)
+		}
+		keys[r.Kinesis.PartitionKey]++
+		if r.EventSource != "aws:kinesis" {
+			t.Errorf("record %d: eventSource %q", i, r.EventSource)
+		}
+	}
+	if len(keys) == len(e.Records) {
+		t.Errorf("no two records share a partition key: %v", keys)
+	}
+}
+
+// checkDynamoDBStream checks a DynamoDB Streams batch of the application
+// table: ascending sequence numbers, keys, and both images.
+func checkDynamoDBStream(t *testing.T, e events.DynamoDBEvent) {
+	t.Helper()
+	if len(e.Records) < 2 {
+		t.Fatalf("%d records, want a batch", len(e.Records))
+	}
+	for i, r := range e.Records {
+		c := r.Change
+		if i > 0 && !lessSeq(e.Records[i-1].Change.SequenceNumber, c.SequenceNumber) {
+			t.Errorf("record %d: sequence number %s not above the previous one", i, c.SequenceNumber)
+		}
+		if c.Keys["Id"].String() == "" || c.NewImage == nil || c.OldImage == nil {
+			t.Errorf("record %d: keys %v, images %v / %v", i, c.Keys, c.NewImage, c.OldImage)
+		}
+		if r.EventSource != "aws:dynamodb" {
+			t.Errorf("record %d: eventSource %q", i, r.EventSource)
+		}
+	}
+}
+
+// lessSeq compares decimal sequence numbers.
+func lessSeq(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }

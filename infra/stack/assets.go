@@ -13,10 +13,14 @@ const (
 	ReserveStock  = "reserve-stock"
 	AccountEvents = "account-events"
 	NightlyRollup = "nightly-rollup"
+	// AccountTransfers serves the HTTP API's POST /accounts/{id}/transfers.
+	AccountTransfers = "account-transfers"
 )
 
 // FunctionNames returns the example functions' names.
-func FunctionNames() []string { return []string{ReserveStock, AccountEvents, NightlyRollup} }
+func FunctionNames() []string {
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers}
+}
 
 // DefaultAssetDir is where `make build` puts the Lambda binaries,
 // <dir>/<function>/bootstrap, relative to the repository root.

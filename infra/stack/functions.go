@@ -51,6 +51,10 @@ func functionSpecs() []functionSpec {
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
 		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: rollup.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},
+		// The account lock namespace, shared with AccountEvents: the two
+		// exclude each other on one account.
+		{name: AccountTransfers, id: "AccountTransfers", timeout: TransfersTimeout, lockNamespace: accounts.LockNamespace,
+			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
 	}
 }
 

@@ -31,6 +31,8 @@ var appActions = map[string][]string{
 	stack.ReserveStock:  storeActions[stock.API](),
 	stack.AccountEvents: storeActions[accounts.API](),
 	stack.NightlyRollup: storeActions[rollup.API](),
+	// account-transfers uses the accounts store too.
+	stack.AccountTransfers: storeActions[accounts.API](),
 }
 
 func TestDynamoDBStatementsAreLeastPrivilege(t *testing.T) {

@@ -26,7 +26,8 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// WHEN the namespaces it passes to Middleware are collected
+			// WHEN the namespaces it passes to Middleware or
+			// middleware.WithNamespace are collected
 			var namespaces []string
 			ast.Inspect(file, func(n ast.Node) bool {
 				call, ok := n.(*ast.CallExpr)
@@ -34,12 +35,12 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 					return true
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || sel.Sel.Name != "Middleware" {
+				if !ok || (sel.Sel.Name != "Middleware" && sel.Sel.Name != "WithNamespace") {
 					return true
 				}
 				ns, ok := namespaceOf(call.Args[0])
 				if !ok {
-					t.Errorf("Middleware's namespace is %T, neither a string literal nor a known LockNamespace: cannot check the grant", call.Args[0])
+					t.Errorf("the namespace is %T, neither a string literal nor a known LockNamespace: cannot check the grant", call.Args[0])
 					return true
 				}
 				namespaces = append(namespaces, ns)

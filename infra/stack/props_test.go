@@ -42,7 +42,9 @@ func TestNilPropsEnvironmentAgnostic(t *testing.T) {
 			t.Errorf("template contains %q", m)
 		}
 	}
-	check(t, func() { tpl.ResourceCountIs(strPtr("AWS::Lambda::Function"), numPtr(3)) })
+	check(t, func() {
+		tpl.ResourceCountIs(strPtr("AWS::Lambda::Function"), numPtr(float64(len(stack.FunctionNames()))))
+	})
 }
 
 func TestCheckAssets(t *testing.T) {

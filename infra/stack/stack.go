@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -63,6 +64,8 @@ type ExampleStack struct {
 	DeadLetterQueues []awssqs.Queue
 	// Alarms fire when a dead-letter queue holds a message, one per queue.
 	Alarms []awscloudwatch.Alarm
+	// HTTPAPI routes POST TransfersPath to AccountTransfers.
+	HTTPAPI awsapigatewayv2.HttpApi
 }
 
 // NewExampleStack defines the example stack in scope. props may be nil. The
@@ -74,7 +77,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	}
 	sprops := props.StackProps
 	if sprops.Description == nil {
-		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge and a schedule")
+		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge, a schedule and an HTTP API")
 	}
 	s := &ExampleStack{
 		Stack:     awscdk.NewStack(scope, jsii.String(id), &sprops),
@@ -96,6 +99,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	s.addReserveStockQueues(specs[ReserveStock], c)
 	s.addAccountEventsRule(props.AccountEventsPattern, onFailure[AccountEvents])
 	s.addNightlySchedule(onFailure[NightlyRollup])
+	s.addTransfersAPI()
 	s.addOutputs()
 	return s
 }
@@ -146,6 +150,7 @@ func (s *ExampleStack) addOutputs() {
 	out("AppTableName", s.AppTable.TableName(), "DynamoDB table holding the example data")
 	out("QueueUrl", s.Queue.QueueUrl(), "standard SQS queue feeding "+ReserveStock)
 	out("FifoQueueUrl", s.FifoQueue.QueueUrl(), "FIFO SQS queue feeding "+ReserveStock)
+	out("TransfersApiUrl", s.HTTPAPI.Url(), "HTTP API of "+AccountTransfers+": POST "+TransfersPath)
 	for _, spec := range functionSpecs() {
 		out(spec.id+"FunctionName", s.Functions[spec.name].FunctionName(), "Lambda function "+spec.name)
 	}

@@ -74,13 +74,15 @@ func TestOutputs(t *testing.T) {
 	f := synth()
 	s := f.example.Stack
 	want := map[string]any{
-		"LockTableName":             s.Resolve(f.example.LockTable.TableName()),
-		"AppTableName":              s.Resolve(f.example.AppTable.TableName()),
-		"QueueUrl":                  s.Resolve(f.example.Queue.QueueUrl()),
-		"FifoQueueUrl":              s.Resolve(f.example.FifoQueue.QueueUrl()),
-		"ReserveStockFunctionName":  s.Resolve(f.example.Functions[stack.ReserveStock].FunctionName()),
-		"AccountEventsFunctionName": s.Resolve(f.example.Functions[stack.AccountEvents].FunctionName()),
-		"NightlyRollupFunctionName": s.Resolve(f.example.Functions[stack.NightlyRollup].FunctionName()),
+		"LockTableName":                s.Resolve(f.example.LockTable.TableName()),
+		"AppTableName":                 s.Resolve(f.example.AppTable.TableName()),
+		"QueueUrl":                     s.Resolve(f.example.Queue.QueueUrl()),
+		"FifoQueueUrl":                 s.Resolve(f.example.FifoQueue.QueueUrl()),
+		"ReserveStockFunctionName":     s.Resolve(f.example.Functions[stack.ReserveStock].FunctionName()),
+		"AccountEventsFunctionName":    s.Resolve(f.example.Functions[stack.AccountEvents].FunctionName()),
+		"NightlyRollupFunctionName":    s.Resolve(f.example.Functions[stack.NightlyRollup].FunctionName()),
+		"AccountTransfersFunctionName": s.Resolve(f.example.Functions[stack.AccountTransfers].FunctionName()),
+		"TransfersApiUrl":              s.Resolve(f.example.HTTPAPI.Url()),
 	}
 	for _, q := range f.example.DeadLetterQueues {
 		want[*q.Node().Id()+"Url"] = s.Resolve(q.QueueUrl())
