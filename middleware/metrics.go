@@ -43,6 +43,11 @@ type stats struct {
 	failedRecords   int
 	releaseFailures int
 	duplicates      int
+	// WithVisibilityBackoff: records whose visibility was set, the delays
+	// set (seconds), and records whose change failed.
+	backedOffRecords   int
+	backoffSeconds     []float64
+	visibilityFailures int
 }
 
 func (s *stats) add(f func(*stats)) {
@@ -68,6 +73,20 @@ func (s *stats) failed()         { s.add(func(s *stats) { s.failedRecords++ }) }
 func (s *stats) releaseFailure() { s.add(func(s *stats) { s.releaseFailures++ }) }
 func (s *stats) duplicate()      { s.add(func(s *stats) { s.duplicates++ }) }
 
+// backedOff counts the records whose visibility was set to delays, and
+// failed records whose change did not go through.
+func (s *stats) backedOff(delays []time.Duration, failed int) {
+	s.add(func(s *stats) {
+		s.backedOffRecords += len(delays)
+		s.visibilityFailures += failed
+		for _, d := range delays {
+			if len(s.backoffSeconds) < maxEMFValues {
+				s.backoffSeconds = append(s.backoffSeconds, d.Seconds())
+			}
+		}
+	})
+}
+
 // flush writes s as one EMF line. Write errors are ignored: metrics must
 // not fail an invocation.
 func (e *emf) flush(s *stats) {
@@ -88,15 +107,23 @@ func (e *emf) flush(s *stats) {
 					map[string]string{"Name": "FailedRecords", "Unit": "Count"},
 					map[string]string{"Name": "ReleaseFailures", "Unit": "Count"},
 					map[string]string{"Name": "Duplicates", "Unit": "Count"},
+					map[string]string{"Name": "BackedOff", "Unit": "Count"},
+					map[string]string{"Name": "BackoffDelay", "Unit": "Seconds"},
+					map[string]string{"Name": "VisibilityFailures", "Unit": "Count"},
 				},
 			}},
 		},
-		"FunctionName":    e.function,
-		"Contended":       s.contended,
-		"Skipped":         s.skipped,
-		"FailedRecords":   s.failedRecords,
-		"ReleaseFailures": s.releaseFailures,
-		"Duplicates":      s.duplicates,
+		"FunctionName":       e.function,
+		"Contended":          s.contended,
+		"Skipped":            s.skipped,
+		"FailedRecords":      s.failedRecords,
+		"ReleaseFailures":    s.releaseFailures,
+		"Duplicates":         s.duplicates,
+		"BackedOff":          s.backedOffRecords,
+		"VisibilityFailures": s.visibilityFailures,
+	}
+	if len(s.backoffSeconds) > 0 {
+		doc["BackoffDelay"] = append([]float64(nil), s.backoffSeconds...)
 	}
 	if len(s.acquireMillis) > 0 {
 		doc["AcquireLatency"] = append([]float64(nil), s.acquireMillis...)

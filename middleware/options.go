@@ -92,7 +92,8 @@ type options struct {
 	runUnkeyed     bool
 	disabled       bool
 	lockOpts       []lock.Option
-	idem           *idempotency // WithIdempotency; nil without
+	idem           *idempotency    // WithIdempotency; nil without
+	backoff        *backoffOptions // WithVisibilityBackoff; nil without
 }
 
 func defaultOptions() options {
@@ -135,7 +136,7 @@ func (o options) validate() error {
 	case o.releaseTimeout <= 0 || o.waitSlice <= 0:
 		return fmt.Errorf("%w: release timeout and wait slice must be positive", lock.ErrInvalidInput)
 	}
-	return nil
+	return o.backoff.validate()
 }
 
 // noNamespace explains the configuration error of a wrapper without
@@ -209,7 +210,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // (failed SQS records, or a failed event of Wrap), ReleaseFailures (also
 // completions of idempotency claims that did not go through) and
 // Duplicates (duplicates of completed events answered from the store,
-// WithIdempotency), in namespace "DynaLock" with dimension FunctionName.
+// WithIdempotency), and, with WithVisibilityBackoff, BackedOff, BackoffDelay
+// (seconds) and VisibilityFailures, in namespace "DynaLock" with dimension FunctionName.
 // The default, nil, writes none.
 func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 

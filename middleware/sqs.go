@@ -65,6 +65,7 @@ type record struct {
 // batch processes records per the rules of WrapSQS.
 func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, msgs []events.SQSMessage) (events.SQSEventResponse, error) {
 	recs := in.plan(ctx, key, msgs)
+	bo := in.newBackoff(ctx, recs) // nil without WithVisibilityBackoff
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// A record waits for earlier ones and for a slot until it could no
@@ -84,7 +85,9 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 	)
 	for i := range recs {
 		r := &recs[i]
+		h := bo.watch(i, h)
 		wg.Go(func() {
+			defer bo.finished(i) // after done is closed: r's outcome is set
 			defer close(r.done)
 			defer func() {
 				if p := recover(); p != nil {
@@ -98,6 +101,7 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 		})
 	}
 	wg.Wait()
+	bo.wait() // the visibility requests, sent once every record settled
 	if panicked != nil {
 		panic(panicked)
 	}

@@ -1,0 +1,172 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// Defaults of WithVisibilityBackoff, in one place. Each option's doc
+// repeats its default.
+const (
+	// DefaultBackoffInitial is the first delay of a held record: SQS's
+	// smallest visibility timeout above none, whole seconds being its
+	// unit. A holder in a Lambda function typically releases within
+	// milliseconds, so the record is tried again about a second later
+	// instead of after the queue's visibility timeout.
+	DefaultBackoffInitial = time.Second
+
+	// DefaultBackoffTimeout bounds the visibility requests of one batch
+	// (SDK retries included). It equals DefaultReleaseTimeout, since the
+	// requests run beside the releases, and it is never past the
+	// invocation's deadline.
+	DefaultBackoffTimeout = DefaultReleaseTimeout
+
+	// maxVisibility is the longest visibility timeout SQS accepts: 12 h.
+	maxVisibility = 12 * time.Hour
+
+	// maxBatchEntries is the most entries of one
+	// ChangeMessageVisibilityBatch request.
+	maxBatchEntries = 10
+)
+
+// SQSVisibilityAPI is the part of an SQS client that WithVisibilityBackoff
+// uses; *sqs.Client from github.com/aws/aws-sdk-go-v2/service/sqs has it.
+// The function's role needs sqs:ChangeMessageVisibility on the queues it
+// consumes (an event source mapping's grant includes it) and, unless
+// BackoffMax is given, sqs:GetQueueAttributes (included too).
+type SQSVisibilityAPI interface {
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+}
+
+// BackoffOption configures WithVisibilityBackoff.
+type BackoffOption func(*backoffOptions)
+
+type backoffOptions struct {
+	client        SQSVisibilityAPI
+	initial       time.Duration
+	max           time.Duration // 0: the queue's own visibility timeout
+	timeout       time.Duration
+	handlerErrors bool
+	// jitter returns a value in [0, n); math/rand/v2's Int64N unless a
+	// test sets it.
+	jitter func(n int64) int64
+	caps   *capCache // the queues' visibility timeouts, when max is 0
+}
+
+// WithVisibilityBackoff makes WrapSQS set, before the handler returns,
+// when each record that failed because its lock was held becomes visible
+// again: soon after the lock can be free, instead of after the queue's
+// visibility timeout (minutes, six function timeouts as AWS advises, while
+// a holder usually releases within milliseconds). Wrap and WrapNoOutput
+// ignore it.
+//
+// The delay is a jittered backoff over ApproximateReceiveCount n: a whole
+// number of seconds drawn from [c/2, c] and rounded up, where c is
+// BackoffInitial × 2^(n-1) (1 s, 2 s, 4 s…), at least one second. It is
+// never later than the first whole second at which the holder's lease
+// (the *lock.HeldError's Holder.ExpiresAt) plus the clock-skew tolerance
+// has ended, when the lock can be taken over even if its holder crashed,
+// and never above the cap (BackoffMax; by default the queue's own
+// visibility timeout, and a record whose delay would reach it is left
+// alone). SQS counts the new timeout from the request.
+//
+// Every record of a batch is settled first (it took its locks, or failed)
+// and then all the changes go out at once, one ChangeMessageVisibilityBatch
+// request per queue and 10 records, the requests concurrently, beside the
+// handlers still running and the releases, so that the batch takes no
+// longer unless no record ran at all. The queue URL is derived from the
+// record's eventSourceARN ("arn:aws:sqs:us-east-1:123456789012:orders" →
+// "https://sqs.us-east-1.amazonaws.com/123456789012/orders", with the
+// partition's domain), without a request.
+//
+// Records that failed for other reasons (a handler error, no key, no time,
+// a failed acquire) keep the queue's visibility timeout, unless
+// BackoffHandlerErrors is given. A record skipped or processed is not
+// touched: Lambda deletes it.
+//
+// FIFO queues: a message in flight blocks the later messages of its group,
+// and SQS allows changing the visibility of every in-flight message. So
+// the held record and the later records of its group that failed after it
+// get one delay, the held record's, and come back together and in order;
+// had they kept the visibility timeout, the group would stay blocked until
+// then.
+//
+// Each retry is a receive, and SQS moves a message to the dead-letter
+// queue after maxReceiveCount of them: a record that finds its lock held
+// at every receive gets there after about BackoffInitial ×
+// (2^(maxReceiveCount-1) - 1) of delays (15 s for 1 s and five receives,
+// jittered down to half that, and sooner when the holders' leases end
+// sooner), against maxReceiveCount - 1 visibility timeouts without the
+// backoff. Size maxReceiveCount (or BackoffInitial) for the longest a key
+// stays busy: a holder that works for long, or a key under constant
+// contention.
+//
+// A failed request or entry never fails the record or the batch: it is
+// logged, counted (VisibilityFailures), and the record waits out its
+// visibility timeout. With WithMetrics each invocation reports BackedOff
+// (records whose visibility was set) and BackoffDelay (the delays set, in
+// seconds). A nil client turns the backoff off.
+func WithVisibilityBackoff(client SQSVisibilityAPI, opts ...BackoffOption) Option {
+	return func(o *options) {
+		if client == nil {
+			o.backoff = nil
+			return
+		}
+		b := &backoffOptions{client: client, initial: DefaultBackoffInitial, timeout: DefaultBackoffTimeout, caps: newCapCache()}
+		for _, opt := range opts {
+			if opt != nil {
+				opt(b)
+			}
+		}
+		o.backoff = b
+	}
+}
+
+// BackoffInitial sets the delay of a record's first retry, which doubles
+// with each receive; it is rounded up to whole seconds, SQS's unit. The
+// default is DefaultBackoffInitial, 1 s.
+func BackoffInitial(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.initial = d } }
+
+// BackoffMax sets the longest delay, at most 12 hours, SQS's limit. The
+// default, 0, is the queue's own visibility timeout, read with
+// GetQueueAttributes once per queue by each execution environment (when
+// its first record is backed off, beside the batch's other requests); if
+// that read fails, the batch's records keep their visibility timeout.
+func BackoffMax(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.max = d } }
+
+// BackoffHandlerErrors backs off the records whose handler returned an
+// error too (or, on a FIFO queue, that follow such a record in its group),
+// with the same delays, bounded by the cap alone. It turns a failing
+// dependency's retries from one per visibility timeout into a quick
+// series: with maxReceiveCount 5, a record whose handler keeps failing is
+// dead-lettered within about 15 s instead of five visibility timeouts,
+// and so is every record during an outage longer than that. Set it only
+// with a maxReceiveCount (and alarms on the dead-letter queue) sized for
+// that. The default is off: handler errors keep the visibility timeout.
+func BackoffHandlerErrors() BackoffOption { return func(b *backoffOptions) { b.handlerErrors = true } }
+
+// BackoffTimeout bounds the visibility requests of one batch, and never
+// goes past the invocation's deadline. The default is
+// DefaultBackoffTimeout, 500 ms.
+func BackoffTimeout(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.timeout = d } }
+
+// validate reports backoff options that cannot work; nil when the backoff
+// is off.
+func (b *backoffOptions) validate() error {
+	switch {
+	case b == nil:
+		return nil
+	case b.initial <= 0:
+		return fmt.Errorf("%w: the initial backoff must be positive, got %s", lock.ErrInvalidInput, b.initial)
+	case b.max < 0 || b.max > maxVisibility:
+		return fmt.Errorf("%w: the longest backoff must be between 0 (the queue's visibility timeout) and %s, got %s", lock.ErrInvalidInput, maxVisibility, b.max)
+	case b.timeout <= 0:
+		return fmt.Errorf("%w: the backoff requests' timeout must be positive, got %s", lock.ErrInvalidInput, b.timeout)
+	}
+	return nil
+}
