@@ -2,10 +2,11 @@
 // applies AccountCredited and AccountDebited events, such as
 // {"detail-type":"AccountDebited","detail":{"accountId":"42","amount":10}},
 // to account balances. Each event runs under the lock
-// "account/<accountId>", waiting for it within the invocation's time.
+// "account/<accountId>", waiting for it within the invocation's time, and
+// each transaction is applied once however often it is delivered.
 //
 // Environment: LOCK_TABLE, APP_TABLE; optional DYNALOCK_DISABLED, LOG_LEVEL,
-// WORK_DELAY (see package fnenv).
+// WORK_DELAY, DYNALOCK_IDEMPOTENCY (see package fnenv).
 package main
 
 import (
@@ -32,6 +33,10 @@ func main() {
 		Store: &accounts.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
 		Log:   env.Log,
 	}
+	// Each transaction once (DYNALOCK_IDEMPOTENCY=false turns it off): the
+	// balance write and the event's completion are one transaction, and a
+	// duplicate gets the first delivery's Outcome.
 	lambda.Start(middleware.Wrap(env.Locks, byAccount, h.Handle,
-		env.Middleware(accounts.LockNamespace, middleware.OnHeld(middleware.Wait))...))
+		env.Middleware(accounts.LockNamespace, append([]middleware.Option{middleware.OnHeld(middleware.Wait)},
+			fnenv.Idempotent(env, accounts.TransactionKey(), middleware.ValidatePayload("detail"))...)...)...))
 }

@@ -2,10 +2,12 @@
 // FIFO queue, with ReportBatchItemFailures) that reserves stock for the
 // orders in its messages, such as {"orderId":"o-1","sku":"BLUE-MUG",
 // "quantity":2}. Each record runs under the lock "sku/<sku>"; a record
-// whose SKU another invocation holds goes back to the queue.
+// whose SKU another invocation holds goes back to the queue. Each order
+// (the body's orderId) is reserved once however often it is delivered:
+// a duplicate is acknowledged from the lock table's record of it.
 //
 // Environment: LOCK_TABLE, APP_TABLE; optional DYNALOCK_DISABLED, LOG_LEVEL,
-// WORK_DELAY (see package fnenv).
+// WORK_DELAY, DYNALOCK_IDEMPOTENCY (see package fnenv).
 package main
 
 import (
@@ -32,5 +34,12 @@ func main() {
 		Store: &stock.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
 		Log:   env.Log,
 	}
-	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware(stock.LockNamespace)...))
+	byOrder, err := stock.OrderKey()
+	if err != nil {
+		log.Fatalf("reserve-stock: %v", err)
+	}
+	// Each order once (DYNALOCK_IDEMPOTENCY=false turns it off): the
+	// stock write and the order's completion are one transaction.
+	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware(stock.LockNamespace,
+		fnenv.Idempotent(env, byOrder, middleware.ValidatePayload("body"))...)...))
 }

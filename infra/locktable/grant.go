@@ -12,6 +12,15 @@ import (
 // (dynalock's show and list commands) needs more; functions do not.
 func Actions() []string { return []string{"dynamodb:UpdateItem"} }
 
+// WriteActions returns the DynamoDB actions a lock.Client sends for
+// holders that also use lease-checked writes (lock.Lease.Write, the
+// middleware's Write and its idempotency completions): Actions plus
+// dynamodb:ConditionCheckItem, the lease's check inside the transaction.
+// TransactWriteItems has no IAM action of its own: each of its items is
+// authorised by its own action (the caller's items by theirs, on their
+// tables).
+func WriteActions() []string { return []string{"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"} }
+
 // LeadingKeysCondition is the IAM condition operator GrantLock uses to
 // restrict lock IDs to prefixes: every partition key the request touches
 // must match one of the patterns.
@@ -23,9 +32,19 @@ const LeadingKeysCondition = "ForAllValues:StringLike"
 // IAM would read as wildcards or variables (* ? $) match only themselves.
 // Without idPrefixes, any lock ID in the table is allowed.
 func (t *LockTable) GrantLock(grantee awsiam.IGrantable, idPrefixes ...string) awsiam.Grant {
+	return t.grant(grantee, Actions(), idPrefixes)
+}
+
+// GrantLockWrite is GrantLock with the WriteActions: for holders that make
+// lease-checked writes.
+func (t *LockTable) GrantLockWrite(grantee awsiam.IGrantable, idPrefixes ...string) awsiam.Grant {
+	return t.grant(grantee, WriteActions(), idPrefixes)
+}
+
+func (t *LockTable) grant(grantee awsiam.IGrantable, actions, idPrefixes []string) awsiam.Grant {
 	opts := &awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
-		Actions:      jsii.Strings(Actions()...),
+		Actions:      jsii.Strings(actions...),
 		ResourceArns: jsii.Strings(*t.TableArn()),
 	}
 	if len(idPrefixes) > 0 {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/dynalock/dynalock/infra/locktable"
 	"github.com/dynalock/dynalock/internal/accounts"
 	"github.com/dynalock/dynalock/internal/rollup"
 	"github.com/dynalock/dynalock/internal/stock"
@@ -41,13 +42,18 @@ type functionSpec struct {
 	// async is true for functions invoked asynchronously, which get a
 	// dead-letter queue as their on-failure destination.
 	async bool
+	// leaseWrites is true for functions whose stores write through
+	// middleware.Write (lease-checked transactions that also complete
+	// their idempotency claims): their lock grant adds
+	// dynamodb:ConditionCheckItem (locktable.WriteActions).
+	leaseWrites bool
 }
 
 func functionSpecs() []functionSpec {
 	return []functionSpec{
-		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: stock.LockNamespace,
+		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: stock.LockNamespace, leaseWrites: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: accounts.LockNamespace, async: true,
+		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: accounts.LockNamespace, async: true, leaseWrites: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
 		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: rollup.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},
@@ -67,6 +73,22 @@ func LockPrefix(name string) string {
 		}
 	}
 	return ""
+}
+
+// LockActions returns the DynamoDB actions the named function's role may
+// send to the lock table: locktable.WriteActions for the functions that
+// make lease-checked writes, else locktable.Actions (nil for an unknown
+// name).
+func LockActions(name string) []string {
+	for _, s := range functionSpecs() {
+		if s.name == name {
+			if s.leaseWrites {
+				return locktable.WriteActions()
+			}
+			return locktable.Actions()
+		}
+	}
+	return nil
 }
 
 func seconds(d time.Duration) awscdk.Duration {
@@ -107,7 +129,11 @@ func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c
 		props.RetryAttempts = jsii.Number(AsyncRetryAttempts)
 	}
 	fn := awslambda.NewFunction(s.Stack, jsii.String(spec.id), props)
-	s.LockTable.GrantLock(fn, LockPrefix(spec.name))
+	if spec.leaseWrites {
+		s.LockTable.GrantLockWrite(fn, LockPrefix(spec.name))
+	} else {
+		s.LockTable.GrantLock(fn, LockPrefix(spec.name))
+	}
 	awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      fn,
 		Actions:      jsii.Strings(spec.appActions...),

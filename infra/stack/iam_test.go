@@ -41,7 +41,7 @@ func TestDynamoDBStatementsAreLeastPrivilege(t *testing.T) {
 	d := templateOf(t, f.tpl)
 	lockID := logicalID(t, f.example.Stack, f.example.LockTable.TableName())
 	appID := logicalID(t, f.example.Stack, f.example.AppTable.TableName())
-	allowed := map[string][]string{lockID: locktable.Actions()}
+	allowed := map[string][]string{lockID: locktable.WriteActions()}
 	for _, a := range appActions {
 		allowed[appID] = append(allowed[appID], a...)
 	}
@@ -89,6 +89,24 @@ func TestDynamoDBStatementsAreLeastPrivilege(t *testing.T) {
 	}
 }
 
+// TestLockGrantsFollowTheCode: a function whose store writes through
+// middleware.Write sends TransactWriteItems with a ConditionCheck on its
+// lease, so it needs dynamodb:ConditionCheckItem on the lock table; the
+// nightly rollup writes with UpdateItem alone, and gets no more than
+// locktable.Actions.
+func TestLockGrantsFollowTheCode(t *testing.T) {
+	for name, want := range map[string][]string{
+		stack.ReserveStock:  {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"},
+		stack.AccountEvents: {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"},
+		stack.NightlyRollup: {"dynamodb:UpdateItem"},
+	} {
+		equal(t, name+" lock actions", stack.LockActions(name), want)
+	}
+	if got := locktable.WriteActions(); !slices.Contains(got, "dynamodb:ConditionCheckItem") || !slices.Contains(got, "dynamodb:UpdateItem") || len(got) != 2 {
+		t.Errorf("WriteActions() = %v, want ConditionCheckItem and UpdateItem", got)
+	}
+}
+
 func TestFunctionDynamoDBGrants(t *testing.T) {
 	f := synth()
 	d := templateOf(t, f.tpl)
@@ -114,7 +132,7 @@ func TestFunctionDynamoDBGrants(t *testing.T) {
 			}
 			// THEN it may update the locks of its namespace only, and send
 			// the application table what its store sends
-			equal(t, "lock table actions", got[lockID], locktable.Actions())
+			equal(t, "lock table actions", got[lockID], stack.LockActions(name))
 			equal(t, "lock table condition", conditions[lockID], map[string]any{
 				locktable.LeadingKeysCondition: map[string]any{"dynamodb:LeadingKeys": []string{stack.LockPrefix(name) + "*"}},
 			})

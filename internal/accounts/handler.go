@@ -65,22 +65,24 @@ type Handler struct {
 	Log *slog.Logger
 }
 
-// Handle applies the transaction the event describes. It fences its write
-// with the token of the lease in ctx and writes unfenced when ctx carries
-// none, as when locking is disabled. An error makes Lambda retry the
-// event; a duplicate or declined transaction is handled and not an error.
+// Handle applies the transaction the event describes with
+// Store.ApplyLeased: its write is checked against the account's lease in
+// ctx (and completes the event's idempotency claim, under
+// middleware.WithIdempotency), and goes unguarded when ctx carries none,
+// as when locking is disabled. An error makes Lambda retry the event; a
+// declined transaction is handled and not an error.
 func (h *Handler) Handle(ctx context.Context, e events.EventBridgeEvent) (Outcome, error) {
 	tx, err := FromEvent(e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	res, err := h.Store.ApplyLeased(ctx, tx)
 	if err != nil {
 		return Outcome{}, err
 	}
 	var token int64
 	if l, ok := lock.FromContext(ctx); ok {
 		token = l.FencingToken()
-	}
-	res, err := h.Store.Apply(ctx, tx, token)
-	if err != nil {
-		return Outcome{}, err
 	}
 	h.log().InfoContext(ctx, "transaction handled", "eventId", e.ID, "accountId", tx.AccountID,
 		"transactionId", tx.TransactionID, "amount", tx.Amount, "result", res.String(), "fencingToken", token)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
 )
 
 var srv *dynamotest.Server
@@ -173,27 +176,18 @@ func TestFromEvent(t *testing.T) {
 	}
 }
 
-// The handler fences its write with the token of the lease in its context.
-func TestHandlerFencesWithLease(t *testing.T) {
+// The handler writes through the lease in its context: no token attribute
+// is needed.
+func TestHandlerWritesUnderLease(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	if err := s.Open(ctx, "42", 100); err != nil {
 		t.Fatal(err)
 	}
-	lockTable := dynamotest.TableName(t) + "-locks"
-	if err := lock.CreateTable(ctx, srv.Client(), lockTable); err != nil {
-		t.Fatal(err)
-	}
-	locks, err := lock.NewClient(srv.Client(), lockTable)
-	if err != nil {
-		t.Fatal(err)
-	}
+	locks := newLocks(t)
 	h := &accounts.Handler{Store: s}
-	var token int64
-	err = locks.Do(ctx, "account/42", func(ctx context.Context) error {
-		l, _ := lock.FromContext(ctx)
-		token = l.FencingToken()
-		out, err := h.Handle(ctx, events.EventBridgeEvent{ID: "e", DetailType: accounts.Credited, Detail: json.RawMessage(`{"accountId":"42","amount":5}`)})
+	err := locks.Do(ctx, "account/42", func(ctx context.Context) error {
+		out, err := h.Handle(ctx, credit("e", 5))
 		if err == nil && out.Result != "applied" {
 			t.Errorf("Handle() = %+v, want applied", out)
 		}
@@ -202,11 +196,77 @@ func TestHandlerFencesWithLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.Get(ctx, "42")
+	if a, _ := s.Get(ctx, "42"); a.Balance != 105 || a.Token != 0 || fmt.Sprint(a.Applied) != "[e]" {
+		t.Errorf("account = %+v, want balance 105, no token", a)
+	}
+	// A lease lost before the write: nothing changes.
+	err = locks.Do(ctx, "account/42", func(ctx context.Context) error {
+		l, _ := lock.FromContext(ctx)
+		if _, err := srv.Client().UpdateItem(ctx, lock.ForceReleaseInput(locks.Table(), l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
+			return err
+		}
+		_, err := h.Handle(ctx, credit("late", 5))
+		return err
+	})
+	if !errors.Is(err, lock.ErrLockLost) {
+		t.Fatalf("after the lease was lost: %v, want lock.ErrLockLost", err)
+	}
+	if a, _ := s.Get(ctx, "42"); a.Balance != 105 {
+		t.Errorf("account = %+v, want the lost holder's credit not applied", a)
+	}
+}
+
+func credit(id string, amount int) events.EventBridgeEvent {
+	return events.EventBridgeEvent{ID: id, DetailType: accounts.Credited, Detail: json.RawMessage(fmt.Sprintf(`{"accountId":"42","amount":%d}`, amount))}
+}
+
+func newLocks(t *testing.T) *lock.Client {
+	t.Helper()
+	lockTable := dynamotest.TableName(t) + "-locks"
+	if err := lock.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
+		t.Fatal(err)
+	}
+	locks, err := lock.NewClient(srv.Client(), lockTable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Balance != 105 || a.Token != token {
-		t.Errorf("account = %+v, want balance 105 and the lease's token %d", a, token)
+	return locks
+}
+
+// Through the middleware, the account-events function's way: with
+// idempotency a transaction delivered four times is applied once, and
+// every duplicate gets the first Outcome; without it, each delivery
+// credits the account.
+func TestHandlerIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		idempotent bool
+		want       int64
+	}{{"with idempotency", true, 110}, {"without idempotency", false, 140}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t)
+			if err := s.Open(ctx, "42", 100); err != nil {
+				t.Fatal(err)
+			}
+			byAccount, _ := middleware.EventBridgeDetailPath("accountId")
+			opts := []middleware.Option{middleware.WithNamespace(accounts.LockNamespace), middleware.WithLogger(slog.New(slog.DiscardHandler))}
+			if tc.idempotent {
+				opts = append(opts, middleware.WithIdempotency(accounts.TransactionKey(), middleware.ValidatePayload("detail")))
+			}
+			h := middleware.Wrap(newLocks(t), byAccount, (&accounts.Handler{Store: s}).Handle, opts...)
+			for range 4 {
+				out, err := h(ctx, credit("evt-1", 10))
+				if err != nil || out != (accounts.Outcome{AccountID: "42", TransactionID: "evt-1", Result: "applied"}) {
+					t.Fatalf("delivery: %+v, %v", out, err)
+				}
+			}
+			if _, err := h(ctx, events.EventBridgeEvent{ID: "bad", DetailType: "Nope"}); err == nil {
+				t.Error("an event that is no transaction did not fail")
+			}
+			if a, _ := s.Get(ctx, "42"); a.Balance != tc.want {
+				t.Errorf("one credit of 10 delivered 4 times: balance %d, want %d", a.Balance, tc.want)
+			}
+		})
 	}
 }

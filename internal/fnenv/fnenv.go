@@ -32,6 +32,11 @@ const (
 	// WorkDelay is simulated work between a handler's read and its write,
 	// as a Go duration ("20ms"). Demo only; the default is none.
 	WorkDelay = "WORK_DELAY"
+	// Idempotency, when "false", runs the handlers without the
+	// middleware's idempotency (each delivery of an event runs): the
+	// demo's duplicates comparison. Optional; any strconv.ParseBool value;
+	// the default is true.
+	Idempotency = "DYNALOCK_IDEMPOTENCY"
 )
 
 // Config is a function's configuration.
@@ -41,6 +46,8 @@ type Config struct {
 	Disabled  bool
 	LogLevel  slog.Level
 	WorkDelay time.Duration
+	// NoIdempotency is Idempotency=false.
+	NoIdempotency bool
 }
 
 // Load reads the configuration through getenv (os.Getenv in a function).
@@ -60,6 +67,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.LockTable == "" && !c.Disabled {
 		errs = append(errs, fmt.Errorf("%s is not set: name the lock table (or set %s=true to run without locks)", LockTable, Disabled))
+	}
+	if v := getenv(Idempotency); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want true or false", Idempotency, v))
+		}
+		c.NoIdempotency = !b
 	}
 	if v := getenv(LogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -128,4 +142,13 @@ func (e *Env) Middleware(namespace string, opts ...middleware.Option) []middlewa
 		middleware.WithLogger(e.Log),
 		middleware.WithMetrics(os.Stdout),
 	}, opts...)
+}
+
+// Idempotent returns the middleware option WithIdempotency(key, opts...),
+// or none when the Idempotency switch is off.
+func Idempotent[T any](e *Env, key middleware.KeyFunc[T], opts ...middleware.IdempotencyOption) []middleware.Option {
+	if e.NoIdempotency {
+		return nil
+	}
+	return []middleware.Option{middleware.WithIdempotency(key, opts...)}
 }

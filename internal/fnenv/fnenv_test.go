@@ -32,14 +32,19 @@ func TestLoad(t *testing.T) {
 			want: fnenv.Config{AppTable: "app", Disabled: true},
 		},
 		{
+			name: "idempotency off",
+			env:  map[string]string{"LOCK_TABLE": "locks", "APP_TABLE": "app", "DYNALOCK_IDEMPOTENCY": "false"},
+			want: fnenv.Config{LockTable: "locks", AppTable: "app", NoIdempotency: true},
+		},
+		{
 			name:    "nothing set names both tables",
 			env:     map[string]string{},
 			wantErr: []string{"APP_TABLE is not set", "LOCK_TABLE is not set"},
 		},
 		{
 			name:    "malformed values",
-			env:     map[string]string{"LOCK_TABLE": "locks", "APP_TABLE": "app", "DYNALOCK_DISABLED": "yes please", "LOG_LEVEL": "loud", "WORK_DELAY": "-1s"},
-			wantErr: []string{"DYNALOCK_DISABLED", "LOG_LEVEL", "WORK_DELAY"},
+			env:     map[string]string{"LOCK_TABLE": "locks", "APP_TABLE": "app", "DYNALOCK_DISABLED": "yes please", "LOG_LEVEL": "loud", "WORK_DELAY": "-1s", "DYNALOCK_IDEMPOTENCY": "maybe"},
+			wantErr: []string{"DYNALOCK_DISABLED", "LOG_LEVEL", "WORK_DELAY", "DYNALOCK_IDEMPOTENCY"},
 		},
 	}
 	for _, tt := range tests {

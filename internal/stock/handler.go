@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
 )
 
 // Handler is the reserve-stock function's record handler, for
@@ -17,13 +18,18 @@ type Handler struct {
 	Log *slog.Logger
 }
 
-// Record reserves the order in one SQS message's body. It fences its write
-// with the token of the lease in ctx (see lock.FromContext) and writes
-// unfenced when ctx carries none, as when locking is disabled. An error
-// fails the record, so SQS delivers it again; a duplicate or out-of-stock
-// order is handled and not an error.
+// Record reserves the order in one SQS message's body with
+// Store.ReserveLeased: its write is checked against the SKU's lease in ctx
+// (and completes the order's idempotency claim, under
+// middleware.WithIdempotency), and goes unguarded when ctx carries none,
+// as when locking is disabled. An error fails the record, so SQS delivers
+// it again; an out-of-stock order is handled and not an error.
 func (h *Handler) Record(ctx context.Context, m events.SQSMessage) error {
 	o, err := ParseOrder(m.Body)
+	if err != nil {
+		return err
+	}
+	res, err := h.Store.ReserveLeased(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -31,13 +37,16 @@ func (h *Handler) Record(ctx context.Context, m events.SQSMessage) error {
 	if l, ok := lock.FromContext(ctx); ok {
 		token = l.FencingToken()
 	}
-	res, err := h.Store.Reserve(ctx, o, token)
-	if err != nil {
-		return err
-	}
 	h.log().InfoContext(ctx, "order handled", "messageId", m.MessageId, "orderId", o.OrderID, "sku", o.SKU,
 		"quantity", o.Quantity, "result", res.String(), "fencingToken", token)
 	return nil
+}
+
+// OrderKey is the reserve-stock function's idempotency key: the body's
+// orderId, so that an order is reserved once however often, and in however
+// many messages, it is delivered.
+func OrderKey() (middleware.KeyFunc[events.SQSMessage], error) {
+	return middleware.SQSBodyPath("orderId")
 }
 
 func (h *Handler) log() *slog.Logger {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/stock"
 	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
 )
 
 var srv *dynamotest.Server
@@ -203,45 +205,111 @@ func TestReserveUnderLockLosesNothing(t *testing.T) {
 	}
 }
 
-// The handler fences its write with the token of the lease in its context,
-// writes unfenced without one, and fails a record it cannot read.
+// The handler writes through the lease in its context (no token
+// attribute needed), writes unguarded without one, and fails a record it
+// cannot read.
 func TestHandlerRecord(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	if err := s.Put(ctx, "MUG", 10); err != nil {
 		t.Fatal(err)
 	}
+	locks := newLocks(t)
+	h := &stock.Handler{Store: s}
+	err := locks.Do(ctx, "sku/MUG", func(ctx context.Context) error { return h.Record(ctx, msg("locked", "MUG")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := s.Get(ctx, "MUG"); it.Token != 0 || it.Reserved != 1 {
+		t.Errorf("after a locked record: item = %+v, want no token, 1 reserved", it)
+	}
+	if err := h.Record(ctx, msg("unlocked", "MUG")); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := s.Get(ctx, "MUG"); it.Reserved != 2 || len(it.Orders) != 2 {
+		t.Errorf("after an unlocked record: item = %+v, want 2 reserved", it)
+	}
+	if err := h.Record(ctx, events.SQSMessage{MessageId: "bad", Body: "{}"}); !errors.Is(err, stock.ErrInvalidOrder) {
+		t.Errorf("Record(bad body): err = %v, want stock.ErrInvalidOrder", err)
+	}
+}
+
+func msg(order, sku string) events.SQSMessage {
+	return events.SQSMessage{MessageId: "m-" + order, Body: fmt.Sprintf(`{"orderId":%q,"sku":%q,"quantity":1}`, order, sku)}
+}
+
+func newLocks(t *testing.T) *lock.Client {
+	t.Helper()
 	lockTable := dynamotest.TableName(t) + "-locks"
-	if err := lock.CreateTable(ctx, srv.Client(), lockTable); err != nil {
+	if err := lock.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
 		t.Fatal(err)
 	}
 	locks, err := lock.NewClient(srv.Client(), lockTable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &stock.Handler{Store: s}
-	msg := func(id string) events.SQSMessage {
-		return events.SQSMessage{MessageId: id, Body: fmt.Sprintf(`{"orderId":%q,"sku":"MUG","quantity":1}`, id)}
+	return locks
+}
+
+// A holder whose lease was lost (an operator freed it, another holder
+// took it) changes nothing: the write is checked against the lease.
+func TestReserveLeasedLostLease(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Put(ctx, "MUG", 10); err != nil {
+		t.Fatal(err)
 	}
-	var token int64
-	err = locks.Do(ctx, "sku/MUG", func(ctx context.Context) error {
+	locks := newLocks(t)
+	err := locks.Do(ctx, "sku/MUG", func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
-		token = l.FencingToken()
-		return h.Record(ctx, msg("locked"))
+		if _, err := srv.Client().UpdateItem(ctx, lock.ForceReleaseInput(locks.Table(), l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
+			return err
+		}
+		_, err := s.ReserveLeased(ctx, stock.Order{OrderID: "late", SKU: "MUG", Quantity: 1})
+		return err
 	})
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, lock.ErrLockLost) {
+		t.Fatalf("reserve after the lease was lost: %v, want lock.ErrLockLost", err)
 	}
-	if it, _ := s.Get(ctx, "MUG"); it.Token != token || it.Reserved != 1 {
-		t.Errorf("after a locked record: item = %+v, want token %d, 1 reserved", it, token)
+	if it, _ := s.Get(ctx, "MUG"); it.Reserved != 0 || len(it.Orders) != 0 {
+		t.Errorf("item = %+v, want nothing reserved", it)
 	}
-	if err := h.Record(ctx, msg("unlocked")); err != nil {
-		t.Fatal(err)
-	}
-	if it, _ := s.Get(ctx, "MUG"); it.Token != token || it.Reserved != 2 {
-		t.Errorf("after an unlocked record: item = %+v, want token %d kept, 2 reserved", it, token)
-	}
-	if err := h.Record(ctx, events.SQSMessage{MessageId: "bad", Body: "{}"}); !errors.Is(err, stock.ErrInvalidOrder) {
-		t.Errorf("Record(bad body): err = %v, want stock.ErrInvalidOrder", err)
+}
+
+// Through the middleware, the reserve-stock function's way: with
+// idempotency an order delivered again and again (in one batch, in later
+// batches) is reserved once; without it, every delivery takes stock.
+func TestHandlerIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		idempotent bool
+		want       int64
+	}{{"with idempotency", true, 1}, {"without idempotency", false, 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStore(t)
+			if err := s.Put(ctx, "MUG", 10); err != nil {
+				t.Fatal(err)
+			}
+			bySKU, _ := middleware.SQSBodyPath("sku")
+			opts := []middleware.Option{middleware.WithNamespace(stock.LockNamespace), middleware.WithLogger(slog.New(slog.DiscardHandler))}
+			if tc.idempotent {
+				byOrder, err := stock.OrderKey()
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, middleware.WithIdempotency(byOrder, middleware.ValidatePayload("body")))
+			}
+			h := middleware.WrapSQS(newLocks(t), bySKU, (&stock.Handler{Store: s}).Record, opts...)
+			for _, batch := range [][]events.SQSMessage{{msg("o-1", "MUG"), msg("o-1", "MUG")}, {msg("o-1", "MUG")}, {msg("o-1", "MUG")}} {
+				resp, err := h(ctx, events.SQSEvent{Records: batch})
+				if err != nil || len(resp.BatchItemFailures) != 0 {
+					t.Fatalf("batch: %+v, %v", resp, err)
+				}
+			}
+			if it, _ := s.Get(ctx, "MUG"); it.Reserved != tc.want || it.Available != 10-tc.want {
+				t.Errorf("one order delivered 4 times: item = %+v, want %d reserved", it, tc.want)
+			}
+		})
 	}
 }

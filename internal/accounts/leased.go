@@ -1,0 +1,82 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// ApplyLeased applies tx under the leases the middleware holds in ctx: it
+// reads the account's item, checks that a debit leaves the balance at zero
+// or more, and writes the new balance with middleware.Write, one
+// transaction that goes through only while the account's lease still
+// holds its lock (and, under the middleware's idempotency, completes the
+// event's claim with it: a redelivered event is answered from the lock
+// table and never reaches ApplyLeased). The transaction's ID is still
+// added to the account's Applied (or Declined), as a record.
+//
+// Without a lease in ctx (locking disabled) it writes unguarded with one
+// UpdateItem, so concurrent calls for one account lose updates. A lease
+// lost before the write fails with an error matching lock.ErrLockLost,
+// and nothing changes. Apply is the same work fenced by a token instead,
+// for stores that are not DynamoDB.
+func (s *Store) ApplyLeased(ctx context.Context, tx Transaction) (Result, error) {
+	if err := tx.Validate(); err != nil {
+		return 0, err
+	}
+	a, err := s.Get(ctx, tx.AccountID)
+	if err != nil {
+		return 0, err
+	}
+	if err := appdata.Think(ctx, s.Think); err != nil {
+		return 0, fmt.Errorf("accounts: apply %s: %w", tx.TransactionID, err)
+	}
+	names := map[string]string{"#id": appdata.PartitionKey, "#set": attrDeclined}
+	values := map[string]types.AttributeValue{":member": appdata.SS(tx.TransactionID)}
+	expr, res := "ADD #set :member", Declined
+	if a.Balance+tx.Amount >= 0 {
+		res, names["#set"], names["#bal"] = Applied, attrApplied, attrBalance
+		values[":bal"] = appdata.N(a.Balance + tx.Amount)
+		expr = "SET #bal = :bal " + expr
+	}
+	u := &types.Update{
+		TableName:                 aws.String(s.Table),
+		Key:                       appdata.Key(ID(tx.AccountID)),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("attribute_exists(#id)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}
+	err = middleware.Write(ctx, types.TransactWriteItem{Update: u})
+	if errors.Is(err, middleware.ErrNoLease) {
+		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
+			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		})
+	}
+	if err != nil {
+		return 0, fmt.Errorf("accounts: apply %s to %s: %w", tx.TransactionID, tx.AccountID, err)
+	}
+	return res, nil
+}
+
+// TransactionKey is the account-events function's idempotency key: the
+// event's transaction ID (FromEvent's: the detail's transactionId, else
+// the event's id), so that a transaction is applied once however often it
+// is delivered. An event that is not a valid transaction has no key.
+func TransactionKey() middleware.KeyFunc[events.EventBridgeEvent] {
+	return func(_ context.Context, e events.EventBridgeEvent) ([]string, error) {
+		tx, err := FromEvent(e)
+		if err != nil {
+			return nil, &middleware.KeyError{Expr: "transaction ID (detail.transactionId, else id)", Reason: "not a transaction", Err: err}
+		}
+		return []string{tx.TransactionID}, nil
+	}
+}
