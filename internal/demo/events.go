@@ -21,6 +21,9 @@ type Samples struct {
 	Accounts []Sample[events.EventBridgeEvent]
 	// Schedule is the scheduled event for nightly-rollup (schedule*.json).
 	Schedule Sample[events.EventBridgeEvent]
+	// Transfers are HTTP API requests for account-transfers
+	// (http-api-*.json).
+	Transfers []Sample[events.APIGatewayV2HTTPRequest]
 }
 
 // Sample is one sample event and the file it came from.
@@ -44,10 +47,14 @@ func LoadSamples(dir string) (*Samples, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(sqs) == 0 || len(acc) == 0 || len(sched) == 0 {
-		return nil, fmt.Errorf("demo: %s lacks sample events: want sqs-*.json, eventbridge-account*.json and schedule*.json", dir)
+	transfers, err := loadAll[events.APIGatewayV2HTTPRequest](dir, "http-api-*.json")
+	if err != nil {
+		return nil, err
 	}
-	s.SQS, s.Accounts, s.Schedule = sqs, acc, sched[0]
+	if len(sqs) == 0 || len(acc) == 0 || len(sched) == 0 || len(transfers) == 0 {
+		return nil, fmt.Errorf("demo: %s lacks sample events: want sqs-*.json, eventbridge-account*.json, schedule*.json and http-api-*.json", dir)
+	}
+	s.SQS, s.Accounts, s.Schedule, s.Transfers = sqs, acc, sched[0], transfers
 	return s, nil
 }
 

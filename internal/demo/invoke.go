@@ -27,6 +27,9 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
+	if fn == AccountTransfers {
+		return invokeTransfers(ctx, cfg, file, event, w)
+	}
 	ledger := NewLedger()
 	switch fn {
 	case ReserveStock:
@@ -119,9 +122,10 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 
 // takes says what events each function takes, for notFor.
 var takes = map[string]string{
-	ReserveStock:  "an SQS event with Records, such as events/sqs-standard.json or events/sqs-fifo.json",
-	AccountEvents: "an EventBridge AccountCredited or AccountDebited event, such as events/eventbridge-account.json",
-	NightlyRollup: "an EventBridge scheduled event, such as events/schedule.json",
+	ReserveStock:     "an SQS event with Records, such as events/sqs-standard.json or events/sqs-fifo.json",
+	AccountEvents:    "an EventBridge AccountCredited or AccountDebited event, such as events/eventbridge-account.json",
+	NightlyRollup:    "an EventBridge scheduled event, such as events/schedule.json",
+	AccountTransfers: "an API Gateway HTTP API request POST /accounts/{id}/transfers, such as events/http-api-transfer.json",
 }
 
 // notFor is the error for an event file that is not of the kind fn takes.

@@ -61,6 +61,8 @@ func (r *Report) check() {
 	}
 	add("every transaction applied exactly once (no lost update)", accsOK, "%s", strings.Join(accs, ", "))
 	add("no account event failed", len(p.Accounts.Failed) == 0, "%d failed every attempt", len(p.Accounts.Failed))
+	add("every transfer request succeeded, retries included", p.Transfers.Succeeded() == p.Transfers.Requests && len(p.Transfers.Failed) == 0,
+		"%d of %d answered 2xx; %s answered 409 Conflict first", p.Transfers.Succeeded(), p.Transfers.Requests, count(p.Transfers.Conflicts, "attempt", "attempts"))
 	add("nightly-rollup runs never overlapped", p.State.Rollup.Overlaps == 0 && p.RollupOverlapped == 0 && p.RollupFailed == 0,
 		"%s recorded, %s failed", count(p.State.Rollup.Overlaps+int64(p.RollupOverlapped), "overlap", "overlaps"), count(p.RollupFailed, "run", "runs"))
 	add("nightly-rollup total equals the balances", p.Final.Total == p.State.Total() && p.Final.Accounts == int64(len(p.State.Accounts)),
@@ -69,7 +71,7 @@ func (r *Report) check() {
 	add("the killed holder's lock freed itself, not before its lease ended", c.FreedAfter > 0 && c.FreedAfter >= c.LeaseLeft+tolerance,
 		"freed %.1fs after the kill; lease ended %.1fs after it, + %s tolerance", c.FreedAfter.Seconds(), c.LeaseLeft.Seconds(), tolerance)
 	m := p.Metrics
-	rel := m[ReserveStock].ReleaseFailures + m[AccountEvents].ReleaseFailures + m[NightlyRollup].ReleaseFailures
+	rel := m[ReserveStock].ReleaseFailures + m[AccountEvents].ReleaseFailures + m[NightlyRollup].ReleaseFailures + m[AccountTransfers].ReleaseFailures
 	add("every release went through", rel == 0, "%s", count(rel, "release failure", "release failures"))
 	var held []string
 	for _, h := range r.Held {
@@ -82,15 +84,15 @@ func (r *Report) check() {
 func (r *Report) Print(w io.Writer) {
 	pf := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	pf("")
-	pf("DynaLock demo: 3 functions × %d Lambda execution environments (RIE), DynamoDB Local", r.Instances)
+	pf("DynaLock demo: %d functions × %d Lambda execution environments (RIE), DynamoDB Local", len(FunctionNames()), r.Instances)
 	pf("")
 	r.printPhase(w, r.Locked)
 	c := r.Crash
-	pf("  %-15s SIGKILLed reserve-stock %.1fs into an invocation, while it held %s (fencing token %d);",
+	pf("  %-17s SIGKILLed reserve-stock %.1fs into an invocation, while it held %s (fencing token %d);",
 		"crash", c.KilledAfter.Seconds(), c.LockID, c.Holder.Token)
-	pf("  %-15s its lease ran %.1fs more: the lock freed itself %.1fs after the kill (+ %s clock-skew tolerance);",
+	pf("  %-17s its lease ran %.1fs more: the lock freed itself %.1fs after the kill (+ %s clock-skew tolerance);",
 		"", c.LeaseLeft.Seconds(), c.FreedAfter.Seconds(), tolerance)
-	pf("  %-15s the killed order was redelivered %s and reserved once", "", count(c.Attempts, "time", "times"))
+	pf("  %-17s the killed order was redelivered %s and reserved once", "", count(c.Attempts, "time", "times"))
 	pf("")
 	pf("Without locking (DYNALOCK_DISABLED=true), the same load:")
 	r.printPhase(w, r.Unlocked)
@@ -99,20 +101,20 @@ func (r *Report) Print(w io.Writer) {
 	for _, s := range u.SKUs {
 		if s.LostUnits() != 0 {
 			lost = true
-			pf("  %-15s %s: %s for %s, but stock fell by %d: %s sold twice", "LOST UPDATES", s.SKU,
+			pf("  %-17s %s: %s for %s, but stock fell by %d: %s sold twice", "LOST UPDATES", s.SKU,
 				count(s.Orders, "order", "orders"), count(s.Ordered, "unit", "units"), InitialStock-s.Available, count(s.LostUnits(), "unit", "units"))
 		}
 	}
 	for _, a := range u.Accounts {
 		if a.LostCents() != 0 {
 			lost = true
-			pf("  %-15s account %s: %s, balance %s, should be %s", "LOST UPDATES", a.Account,
+			pf("  %-17s account %s: %s, balance %s, should be %s", "LOST UPDATES", a.Account,
 				count(a.Transactions, "transaction", "transactions"), cents(a.Balance), cents(a.Expected))
 		}
 	}
 	if o := u.Rollup.Overlaps; o > 0 {
 		lost = true
-		pf("  %-15s nightly-rollup: %s found another run started during theirs", "OVERLAPS", count(o, "run", "runs"))
+		pf("  %-17s nightly-rollup: %s found another run started during theirs", "OVERLAPS", count(o, "run", "runs"))
 	}
 	if !lost {
 		pf("  (no update was lost this time: the races are a matter of timing; run it again)")
@@ -140,20 +142,22 @@ func (r *Report) printPhase(w io.Writer, p *Phase) {
 	m := p.Metrics
 	runs := p.RollupRan + p.RollupSkipped + p.RollupOverlapped + p.RollupFailed
 	if !p.Locked {
-		pf("  %-15s %d orders in %d SQS batches: %d invocations, nothing redelivered",
+		pf("  %-17s %d orders in %d SQS batches: %d invocations, nothing redelivered",
 			ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations)
-		pf("  %-15s %s: %s, none waited", AccountEvents, count(p.Accounts.Events, "event", "events"), count(p.Accounts.Invocations, "invocation", "invocations"))
-		pf("  %-15s %d runs fired %d at a time: all %d ran, none skipped", NightlyRollup, runs, r.Instances, runs)
+		pf("  %-17s %s: %s, none waited", AccountEvents, count(p.Accounts.Events, "event", "events"), count(p.Accounts.Invocations, "invocation", "invocations"))
+		pf("  %-17s %d runs fired %d at a time: all %d ran, none skipped", NightlyRollup, runs, r.Instances, runs)
+		pf("  %-17s %s at once: %s, no 409", AccountTransfers, count(p.Transfers.Requests, "request", "requests"), count(p.Transfers.Invocations, "invocation", "invocations"))
 		return
 	}
 	pf("With locking:")
-	pf("  %-15s %d orders in %d SQS batches: %d invocations; %d records came back in batchItemFailures and were redelivered (SKU locked: %d times)",
+	pf("  %-17s %d orders in %d SQS batches: %d invocations; %d records came back in batchItemFailures and were redelivered (SKU locked: %d times)",
 		ReserveStock, p.Stock.Records, p.Stock.Batches, p.Stock.Invocations, p.Stock.Redelivered, m[ReserveStock].Contended)
-	pf("  %-15s %s: %s; %d waited for their account's lock; %d retried",
+	pf("  %-17s %s: %s; %d waited for their account's lock; %d retried",
 		AccountEvents, count(p.Accounts.Events, "event", "events"), count(p.Accounts.Invocations, "invocation", "invocations"), m[AccountEvents].Contended, p.Accounts.Retried)
-	pf("  %-15s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
+	pf("  %-17s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
 		NightlyRollup, runs, r.Instances, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
-	pf("  %-15s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
+	pf("  %-17s %s", AccountTransfers, transfersLine(p.Transfers))
+	pf("  %-17s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
 }
 
 func okMark(ok bool, yes, no string) string {

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -75,6 +76,9 @@ type Load struct {
 	Accounts []events.EventBridgeEvent
 	Schedule []events.EventBridgeEvent // fired len(Schedule) at once, per round
 	Rounds   int
+	// Transfers are account-transfers requests, sent at once alongside the
+	// account events (both lock account/<id>).
+	Transfers []events.APIGatewayV2HTTPRequest
 }
 
 // NewLoad makes copies copies of each sample batch, three times as many of
@@ -100,6 +104,15 @@ func NewLoad(s *Samples, copies, instances, rounds int) (*Load, error) {
 			l.Accounts = append(l.Accounts, cp)
 		}
 	}
+	for c := 1; c <= 3*copies; c++ {
+		for _, r := range s.Transfers {
+			cp, err := CopyTransfer(r, c)
+			if err != nil {
+				return nil, err
+			}
+			l.Transfers = append(l.Transfers, cp)
+		}
+	}
 	for i := 1; i <= instances; i++ {
 		cp, err := CopyEvent(s.Schedule, i)
 		if err != nil {
@@ -123,6 +136,11 @@ func (l *Load) Ledger() (*Ledger, error) {
 			return nil, err
 		}
 	}
+	for _, r := range l.Transfers {
+		if err := led.AddTransfer(r); err != nil {
+			return nil, err
+		}
+	}
 	return led, nil
 }
 
@@ -142,8 +160,9 @@ type Phase struct {
 	AppTable string
 	// Stock and Accounts are what became of reserve-stock's and
 	// account-events' loads.
-	Stock    SQSResult
-	Accounts AsyncResult
+	Stock     SQSResult
+	Accounts  AsyncResult
+	Transfers HTTPResult
 	// Rollup's runs: those that ran, were skipped, or found an overlap.
 	RollupRan, RollupSkipped, RollupOverlapped, RollupFailed int
 	// Final is a last nightly-rollup run, alone, after the load.
@@ -178,9 +197,9 @@ func (s *Stack) AppsOf(table string) Apps {
 	}
 }
 
-// Functions are the three functions of one phase.
+// Functions are the functions of one phase.
 type Functions struct {
-	Stock, Accounts, Rollup *Function
+	Stock, Accounts, Rollup, Transfers *Function
 }
 
 // StartFunctions starts n emulators of each function against appTable,
@@ -200,6 +219,9 @@ func (s *Stack) StartFunctions(ctx context.Context, appTable string, n int, lock
 	if fs.Rollup, err = s.Start(ctx, NightlyRollup, appTable, n, env(rollupWork)); err != nil {
 		return nil, err
 	}
+	if fs.Transfers, err = s.Start(ctx, AccountTransfers, appTable, n, env(work)); err != nil {
+		return nil, err
+	}
 	return &fs, nil
 }
 
@@ -207,7 +229,7 @@ func (s *Stack) StartFunctions(ctx context.Context, appTable string, n int, lock
 // returns the metrics.
 func (fs *Functions) Stop() map[string]MetricCounts {
 	out := map[string]MetricCounts{}
-	for _, f := range []*Function{fs.Stock, fs.Accounts, fs.Rollup} {
+	for _, f := range []*Function{fs.Stock, fs.Accounts, fs.Rollup, fs.Transfers} {
 		f.Stop()
 		m := f.Metrics()
 		out[f.Name] = MetricCounts{m.Contended.Load(), m.Skipped.Load(), m.FailedRecords.Load(), m.ReleaseFailures.Load()}
@@ -226,12 +248,20 @@ func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress fun
 		return err
 	}
 	progress("reserve-stock: done: %d invocations, %d records redelivered", p.Stock.Invocations, p.Stock.Redelivered)
-	progress("account-events: %d events at once", len(l.Accounts))
+	progress("account-events: %d events at once, and account-transfers: %d HTTP requests at once, on the same account", len(l.Accounts), len(l.Transfers))
+	var httpErr error
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		p.Transfers, httpErr = SendHTTP(ctx, fs.Transfers, l.Transfers, 20)
+	}()
 	p.Accounts, err = FireEvents(ctx, fs.Accounts, l.Accounts, 2, 200*time.Millisecond)
-	if err != nil {
+	<-sent
+	if err = errors.Join(err, httpErr); err != nil {
 		return err
 	}
 	progress("account-events: done: %d invocations, %d retried", p.Accounts.Invocations, p.Accounts.Retried)
+	progress("account-transfers: done: %d attempts, %d answered 409 Conflict", p.Transfers.Invocations, p.Transfers.Conflicts)
 	progress("nightly-rollup: %d rounds of %d runs at once", l.Rounds, len(l.Schedule))
 	for range l.Rounds {
 		res, err := FireEvents(ctx, fs.Rollup, l.Schedule, 0, 0)

@@ -23,10 +23,14 @@ const (
 	ReserveStock  = "reserve-stock"
 	AccountEvents = "account-events"
 	NightlyRollup = "nightly-rollup"
+	// AccountTransfers serves POST /accounts/{id}/transfers (HTTP API).
+	AccountTransfers = "account-transfers"
 )
 
 // FunctionNames returns the example functions' names.
-func FunctionNames() []string { return []string{ReserveStock, AccountEvents, NightlyRollup} }
+func FunctionNames() []string {
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers}
+}
 
 // RIEBinary is the emulator's file name in a binary directory.
 const RIEBinary = "aws-lambda-rie"
