@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,7 +185,7 @@ func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, i
 // succeeds: its handler did the work.
 func (in *invocation) complete(ctx context.Context, ev *eventLeases, cl *claimSpec, log *slog.Logger) error {
 	ev.mu.Lock()
-	written := ev.written
+	written, stored := ev.written, ev.stored
 	ev.mu.Unlock()
 	var result []byte
 	if cl.result != nil && !in.o.idem.noResults {
@@ -205,8 +206,8 @@ func (in *invocation) complete(ctx context.Context, ev *eventLeases, cl *claimSp
 		}
 		result = b
 	}
-	if written && result == nil {
-		return nil
+	if written && (result == nil || bytes.Equal(result, stored)) {
+		return nil // the Write's transaction stored all there is
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.releaseBound())
 	defer cancel()

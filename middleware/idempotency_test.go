@@ -497,3 +497,49 @@ func TestWriteWithoutIdempotency(t *testing.T) {
 		t.Errorf("count %d, want 2: without idempotency each delivery writes", n)
 	}
 }
+
+// TestWriteResult: the output stored in the write's own transaction costs
+// no write after the handler, and answers duplicates even when the
+// handler dies (here: panics) right after its write.
+func TestWriteResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	var runs atomic.Int32
+	h := middleware.Wrap(e.c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			out := receipt{Event: ev.ID, Run: runs.Add(1)}
+			if err := middleware.WriteResult(ctx, out, add(table, "a", 1)); err != nil {
+				return receipt{}, err
+			}
+			if ev.ID == "dies" {
+				panic("the process dies after its write")
+			}
+			return out, nil
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
+	e.net.Reset()
+	ctx, _ := lambdaCtx(t, "req", 10*time.Second)
+	if out, err := h(ctx, accountEvent("lives", "x")); err != nil || out.Run != 1 {
+		t.Fatalf("%+v, %v", out, err)
+	}
+	// claim + lock at once; the transaction; the release.
+	if tx, up := e.net.Count("TransactWriteItems"), e.net.Count("UpdateItem"); tx != 1 || up != 3 {
+		t.Errorf("%d transactions and %d UpdateItems, want 1 and 3", tx, up)
+	}
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = h(ctx, accountEvent("dies", "x"))
+	}()
+	for _, id := range []string{"lives", "dies"} {
+		if out, err := h(ctx, accountEvent(id, "x")); err != nil || out.Event != id || out.Run > 2 {
+			t.Errorf("duplicate of %s: %+v, %v; want the stored output", id, out, err)
+		}
+	}
+	if n, r := itemCount(t, table, "a"), runs.Load(); n != 2 || r != 2 {
+		t.Errorf("count %d after %d runs, want 2 and 2", n, r)
+	}
+	big := strings.Repeat("x", lock.MaxResultBytes)
+	if err := middleware.WriteResult(ctx, big, add(table, "a", 1)); !errors.Is(err, middleware.ErrResultTooLarge) {
+		t.Errorf("WriteResult of a result too large: %v, want ErrResultTooLarge", err)
+	}
+}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,8 +23,9 @@ type eventLeases struct {
 	leases []*lock.Lease // by lock ID
 	claim  *lock.Lease   // nil without idempotency
 
-	mu      sync.Mutex // serialises Writes; protects written
+	mu      sync.Mutex // serialises Writes; protects written and stored
 	written bool       // a Write completed the claim
+	stored  []byte     // the result WriteResult stored with the completion
 }
 
 type eventKey struct{}
@@ -40,8 +42,9 @@ type eventKey struct{}
 // When it returns nil, the event is done: a duplicate delivered from then
 // on gets the stored result without running the handler, even if the
 // handler then fails. Wrap's output is stored after the handler returns,
-// by one more write; if that write fails (it is logged), duplicates get
-// ErrNoResult. Make all of an event's writes in one Write: under
+// by one more write; if that write fails (it is logged) or the process
+// dies first, duplicates get ErrNoResult. WriteResult stores the output in
+// the transaction itself and avoids both. Make all of an event's writes in one Write: under
 // WithIdempotency a second one fails with lock.ErrInvalidInput, since the
 // first completed the event.
 //
@@ -54,6 +57,29 @@ type eventKey struct{}
 // dynamodb:ConditionCheckItem besides dynamodb:UpdateItem, and the
 // items' tables their own actions.
 func Write(ctx context.Context, items ...types.TransactWriteItem) error {
+	return write(ctx, nil, items)
+}
+
+// WriteResult is Write that also stores result, as JSON, as the event's
+// output in the same transaction: for a Wrap handler whose output is known
+// when it writes, so that even if its process dies right after the write
+// (before the output could be stored by another write), duplicates get
+// their answer. When the handler then returns an output whose JSON is the
+// same, nothing more is sent; another output replaces it. A result over
+// lock.MaxResultBytes as JSON fails with ErrResultTooLarge before any
+// request. Without idempotency it is Write.
+func WriteResult(ctx context.Context, result any, items ...types.TransactWriteItem) error {
+	b, err := json.Marshal(result)
+	if err != nil {
+		return fmt.Errorf("middleware: WriteResult: the result cannot be encoded as JSON: %w", err)
+	}
+	if len(b) > lock.MaxResultBytes {
+		return fmt.Errorf("%w: %d bytes of JSON, more than lock.MaxResultBytes (%d): store a reference to where the result is kept", ErrResultTooLarge, len(b), lock.MaxResultBytes)
+	}
+	return write(ctx, b, items)
+}
+
+func write(ctx context.Context, result []byte, items []types.TransactWriteItem) error {
 	ev, _ := ctx.Value(eventKey{}).(*eventLeases)
 	if ev == nil {
 		if ls := lock.AllFromContext(ctx); len(ls) > 0 {
@@ -77,11 +103,13 @@ func Write(ctx context.Context, items ...types.TransactWriteItem) error {
 		}
 	}
 	if ev.claim != nil {
-		opts = append(opts, lock.AndComplete(ev.claim, nil))
+		opts = append(opts, lock.AndComplete(ev.claim, result))
 	}
 	if err := first.Write(ctx, items, opts...); err != nil {
 		return err
 	}
-	ev.written = ev.claim != nil
+	if ev.claim != nil {
+		ev.written, ev.stored = true, result
+	}
 	return nil
 }
