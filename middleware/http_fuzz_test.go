@@ -43,8 +43,12 @@ func FuzzHTTPKeys(f *testing.F) {
 		if len(data) > maxFuzzInput {
 			return
 		}
-		deriveAll(t, data, func() []middleware.KeyFunc[events.APIGatewayProxyRequest] { return httpKeys(t, middleware.RESTAPI(), expr) })
-		deriveAll(t, data, func() []middleware.KeyFunc[events.APIGatewayV2HTTPRequest] { return httpKeys(t, middleware.HTTPAPI(), expr) })
+		deriveAll(t, data, func() []middleware.KeyFunc[events.APIGatewayProxyRequest] {
+			return httpKeys(t, middleware.RESTAPI(), expr)
+		})
+		deriveAll(t, data, func() []middleware.KeyFunc[events.APIGatewayV2HTTPRequest] {
+			return httpKeys(t, middleware.HTTPAPI(), expr)
+		})
 		deriveAll(t, data, func() []middleware.KeyFunc[events.LambdaFunctionURLRequest] {
 			return httpKeys(t, middleware.FunctionURL(), expr)
 		})
