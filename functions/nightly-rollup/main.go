@@ -10,24 +10,45 @@ package main
 import (
 	"context"
 	"log"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/dynalock/dynalock/internal/fnenv"
 	"github.com/dynalock/dynalock/internal/rollup"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
 func main() {
-	env, err := fnenv.Setup(context.Background(), os.Getenv)
+	ctx := context.Background()
+	// This example's own settings (its tables and the demo's switches).
+	cfg, err := fnenv.Load(os.Getenv)
 	if err != nil {
 		log.Fatalf("nightly-rollup: %v", err)
 	}
-	h := &rollup.Handler{
-		Job: &rollup.Job{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
-		Log: env.Log,
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// One DynamoDB client for both tables, from the AWS SDK's default
+	// chain (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
+	db, err := lock.NewDynamoDBClient(ctx, "")
+	if err != nil {
+		log.Fatalf("nightly-rollup: %v", err)
 	}
-	lambda.Start(middleware.Wrap(env.Locks, middleware.Constant[events.EventBridgeEvent]("nightly-rollup"), h.Handle,
-		env.Middleware(rollup.LockNamespace, middleware.OnHeld(middleware.Skip))...))
+	var locks *lock.Client // nil runs without locks (WithDisabled)
+	if !cfg.Disabled {
+		if locks, err = lock.NewClient(db, cfg.LockTable); err != nil {
+			log.Fatalf("nightly-rollup: %v", err)
+		}
+	}
+	h := &rollup.Handler{
+		Job: &rollup.Job{DB: db, Table: cfg.AppTable, Think: cfg.WorkDelay},
+		Log: logger,
+	}
+	lambda.Start(middleware.Wrap(locks, middleware.Constant[events.EventBridgeEvent]("nightly-rollup"), h.Handle,
+		middleware.WithNamespace(rollup.LockNamespace),
+		middleware.OnHeld(middleware.Skip),
+		middleware.WithDisabled(cfg.Disabled),
+		middleware.WithLogger(logger),
+		middleware.WithMetrics(os.Stdout)))
 }
