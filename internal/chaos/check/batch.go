@@ -8,8 +8,9 @@ import (
 )
 
 // batches checks the SQS batches handed to the middleware:
-//   - each returned by its deadline (plus the run's scheduling slack): a
-//     batch that does not is stopped by Lambda and redelivered whole;
+//   - each returned by its deadline (plus the run's scheduling slack, and
+//     how long its process was measurably stalled): a batch that does not
+//     is stopped by Lambda and redelivered whole;
 //   - no record failed with lock.ErrInvalidInput: the middleware sizes
 //     every lease itself, so a short time left must give ErrNoTime or an
 //     acquisition error, not a rejected TTL;
@@ -63,11 +64,13 @@ func (r *Report) batches(h *history.History) {
 		}
 		r.SQS.Failed += len(b.Failures)
 		late := b.End.Sub(b.Deadline)
+		stall := stalled(secs)
 		r.SQS.MaxLate = max(r.SQS.MaxLate, late)
-		if late > h.Run.BatchSlack {
+		r.SQS.MaxStall = max(r.SQS.MaxStall, stall)
+		if late > h.Run.BatchSlack+stall {
 			r.SQS.Overdue++
-			r.violate(RuleBatch, "worker %d, batch %d (%d records, FIFO %v, policy %s, heartbeat %v): returned %s after its deadline %s",
-				b.Worker, b.ID, len(b.Records), b.FIFO, b.Policy, b.Heartbeat, late.Round(time.Millisecond), clock(b.Deadline))
+			r.violate(RuleBatch, "worker %d, batch %d (%d records, FIFO %v, policy %s, heartbeat %v): returned %s after its deadline %s (its process stalled %s)",
+				b.Worker, b.ID, len(b.Records), b.FIFO, b.Policy, b.Heartbeat, late.Round(time.Millisecond), clock(b.Deadline), stall.Round(time.Millisecond))
 		}
 		if b.FIFO {
 			r.fifo(b, secs)
@@ -110,6 +113,23 @@ func (r *Report) fifo(b *history.Batch, secs map[string][]*history.Section) {
 			}
 		}
 	}
+}
+
+// stalled measures how long the batch's process could not run: the
+// longest a record's context, ended by its deadline, was seen ending
+// after that deadline. A timer fires late only when the process is not
+// scheduled (a busy machine, a frozen sandbox); a middleware that waits
+// too long has its records' timers fire on time.
+func stalled(secs map[string][]*history.Section) time.Duration {
+	var d time.Duration
+	for _, ss := range secs {
+		for _, s := range ss {
+			if !s.CtxDone.IsZero() && !s.CtxDeadline.IsZero() {
+				d = max(d, s.CtxDone.Sub(s.CtxDeadline))
+			}
+		}
+	}
+	return d
 }
 
 func repeats(keys []string) bool {

@@ -158,6 +158,23 @@ func TestCheckBugClasses(t *testing.T) {
 			rule: check.RuleBatch, detail: "returned 400ms after its deadline",
 		},
 		{
+			// A batch whose process stalled (its record's context, ended
+			// by its deadline, was seen ending 500 ms late) may return as
+			// late; one whose middleware waited on is not excused.
+			name: "a batch that returned late, its process not stalled",
+			bug: func(h *history.History) {
+				sqsBatch(h, 2200, history.ResultReturned, 2800)
+				s := h.Sections[4]
+				s.CtxDeadline, s.CtxDone, s.End = at(1690), at(1695), at(1700)
+			},
+			fixed: func(h *history.History) {
+				sqsBatch(h, 2200, history.ResultReturned, 2800)
+				s := h.Sections[4]
+				s.CtxDeadline, s.CtxDone, s.End = at(1690), at(2190), at(2191)
+			},
+			rule: check.RuleBatch, detail: "returned 600ms after its deadline",
+		},
+		{
 			// Issue 11, bug 6: a record left with less time than the
 			// tolerance fails with ErrInvalidInput.
 			name: "a record failed with invalid input",

@@ -142,14 +142,16 @@ func (r *Report) shortened(s *history.Section) {
 // renew it up to there, no further). An acquire is allowed the time
 // between the middleware's sizing of the lease and the request, and,
 // under the Wait policy, one wait slice (the middleware sizes the lease
-// once per slice).
+// once per slice). Extends (a heartbeat's) get no such allowance: they
+// must not renew the lease past where it was, or past the deadline plus
+// the grace, whichever is later.
 func (r *Report) middlewareLease(h *history.History, s *history.Section, b *history.Batch) {
 	w := h.Workers[s.Worker]
 	if b == nil || w == nil {
 		return
 	}
-	limit := b.Deadline.Add(b.Grace + w.Offset) // by the holder's clock, as stored ends are
-	acquireLimit := limit.Add(25 * time.Millisecond)
+	limit := b.Deadline.Add(b.Grace + w.Offset)                           // by the holder's clock, as stored ends are
+	acquireLimit := limit.Add(max(25*time.Millisecond, h.Run.BatchSlack)) // scheduling between sizing and sending
 	if b.Policy == "wait" {
 		acquireLimit = acquireLimit.Add(time.Second) // middleware.DefaultWaitSlice
 	}

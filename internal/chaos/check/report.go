@@ -54,9 +54,9 @@ type Report struct {
 	// SQS sums up the batches handed to the middleware.
 	SQS struct {
 		Batches, FIFOBatches, Records, RepeatedKeys int
-		Ran, Failed, InvalidInput                   int // records run, reported failed, failed with invalid input
-		Overdue                                     int // batches that outlived their deadline
-		MaxLate                                     time.Duration
+		Ran, Failed, InvalidInput                   int           // records run, reported failed, failed with invalid input
+		Overdue                                     int           // batches that outlived their deadline
+		MaxLate, MaxStall                           time.Duration // latest return after a deadline; longest stall of a batch's process
 	}
 	// Forces counts the operators' force-releases by result; ForcesLanded
 	// those that went through.
@@ -180,8 +180,8 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 		sum(r.Forces), counts(r.Forces), r.ForcesLanded, r.ForcedSections, r.EnteredForced)
 	p("holders' extends", "%d (%s); shortened under a running context %d", sum(r.Extends), counts(r.Extends), r.ShortenedUnderContext)
 	q := r.SQS
-	p("SQS batches", "%d (%d FIFO), %d records (%d repeating a key), %d ran, %d reported failed, %d failed with invalid input; %d outlived their deadline, latest return %s after it (allowed %s); middleware leases extended past deadline + grace %d",
-		q.Batches, q.FIFOBatches, q.Records, q.RepeatedKeys, q.Ran, q.Failed, q.InvalidInput, q.Overdue, q.MaxLate.Round(time.Millisecond), run.BatchSlack, r.MiddlewareOverextended)
+	p("SQS batches", "%d (%d FIFO), %d records (%d repeating a key), %d ran, %d reported failed, %d failed with invalid input; %d outlived their deadline, latest return %s after it (allowed %s, plus its process's measured stall, longest %s); middleware leases extended past deadline + grace %d",
+		q.Batches, q.FIFOBatches, q.Records, q.RepeatedKeys, q.Ran, q.Failed, q.InvalidInput, q.Overdue, q.MaxLate.Round(time.Millisecond), run.BatchSlack, q.MaxStall.Round(time.Millisecond), r.MiddlewareOverextended)
 	failures := maps.Clone(r.Faults)
 	delete(failures, "delay")
 	p("faults injected", "%d failed requests (%s), %d delayed up to %s; %d lock requests landed late, up to %s (%s)",
