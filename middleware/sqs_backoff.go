@@ -125,9 +125,9 @@ func (bo *backoff) settle(i int, f fate) {
 	}
 	f.settled, f.started = true, bo.fates[i].started
 	bo.fates[i] = f
-	if f.v != leave && bo.b.max == 0 {
-		// Read the queue's visibility timeout now, beside the records
-		// still running, if it is not known.
+	if f.v != leave {
+		// Read the queue's attributes now, beside the records still
+		// running, if they are not known.
 		if url, err := QueueURL(bo.recs[i].msg.EventSourceARN); err == nil {
 			ctx, cancel := context.WithTimeout(bo.ctx, bo.b.timeout)
 			if e, started := bo.b.caps.start(ctx, bo.b.client, url); started {
@@ -204,78 +204,111 @@ func (bo *backoff) send() {
 	bo.in.stats.backedOff(done, failed)
 }
 
+// Sentinel delays of plan.
+const (
+	keep   = time.Duration(-1) // the record keeps its visibility timeout
+	broken = time.Duration(-2) // it needs a change it cannot have
+)
+
 // plan returns the changes to make, and the number of records that need
-// one but cannot have it (no queue URL, no cap).
+// one but cannot have it (no queue URL, no queue attributes).
 func (bo *backoff) plan(ctx context.Context) ([]change, int) {
 	bo.mu.Lock()
 	fates := append([]fate(nil), bo.fates...)
 	bo.mu.Unlock()
 	now := time.Now()
-	delays := make(map[int]time.Duration) // head record → its delay; -1: none
+	attrs := map[string]queueAttrs{}
+	attrErrs := map[string]error{}
+	queue := func(url string) (queueAttrs, error) {
+		if q, ok := attrs[url]; ok {
+			return q, nil
+		}
+		if err, ok := attrErrs[url]; ok {
+			return queueAttrs{}, err
+		}
+		e, started := bo.b.caps.start(ctx, bo.b.client, url)
+		if started {
+			bo.mu.Lock()
+			bo.reads = append(bo.reads, e)
+			bo.mu.Unlock()
+		}
+		q, err := e.wait(ctx)
+		if err != nil {
+			attrErrs[url] = err
+			return queueAttrs{}, err
+		}
+		attrs[url] = q
+		return q, nil
+	}
+	delays := make(map[int]time.Duration) // record → its delay, keep or broken
 	var resolve func(i int) time.Duration
 	resolve = func(i int) time.Duration {
 		if d, ok := delays[i]; ok {
 			return d
 		}
-		d := time.Duration(-1)
-		switch f := fates[i]; f.v {
-		case heldLock:
-			d = min(bo.b.backoff(receives(bo.recs[i].msg)), ceilSeconds(f.until.Sub(now)))
-		case handlerFailed:
-			d = bo.b.backoff(receives(bo.recs[i].msg))
+		f := fates[i]
+		d := keep
+		switch f.v {
 		case follows:
 			d = resolve(f.prev)
+		case heldLock, handlerFailed:
+			d = bo.delay(i, f, now, queue)
 		}
 		delays[i] = d
 		return d
 	}
 	var changes []change
 	failed := 0
-	caps := map[string]time.Duration{}
 	for i := range fates {
-		d := resolve(i)
-		if d < 0 {
-			continue
-		}
-		log := bo.in.log.With("messageId", bo.recs[i].msg.MessageId)
-		url, err := QueueURL(bo.recs[i].msg.EventSourceARN)
-		if err != nil {
+		switch d := resolve(i); d {
+		case keep:
+		case broken:
 			failed++
-			log.Warn("visibility not changed: no queue URL", "error", err)
-			continue
+		default:
+			// A follower's own URL: the queue is the same as its head's.
+			url, _ := QueueURL(bo.recs[i].msg.EventSourceARN)
+			changes = append(changes, change{rec: i, url: url, delay: d})
 		}
-		limit, fromQueue := bo.b.max, bo.b.max == 0
-		if fromQueue {
-			var ok bool
-			if limit, ok = caps[url]; !ok {
-				e, started := bo.b.caps.start(ctx, bo.b.client, url)
-				if started {
-					bo.mu.Lock()
-					bo.reads = append(bo.reads, e)
-					bo.mu.Unlock()
-				}
-				if limit, err = e.wait(ctx); err != nil {
-					limit = -1
-				}
-				caps[url] = limit
-			}
-			if limit < 0 {
-				failed++
-				log.Warn("visibility not changed: the queue's visibility timeout is unknown", "error", err)
-				continue
-			}
-		}
-		limit = min(limit.Truncate(time.Second), maxVisibility)
-		switch {
-		case fromQueue && d >= limit:
-			// The queue's own timeout brings it back about as soon.
-			continue
-		case d > limit:
-			d = limit
-		}
-		changes = append(changes, change{rec: i, url: url, delay: d})
 	}
 	return changes, failed
+}
+
+// delay returns the delay of record i, which failed as f says: keep when
+// the queue's own visibility timeout serves as well (the delay would reach
+// it, or the record's next receive is its last before the dead-letter
+// queue), broken when the queue's URL or attributes are not to be had.
+func (bo *backoff) delay(i int, f fate, now time.Time, queue func(string) (queueAttrs, error)) time.Duration {
+	m := bo.recs[i].msg
+	log := bo.in.log.With("messageId", m.MessageId)
+	url, err := QueueURL(m.EventSourceARN)
+	if err != nil {
+		log.Warn("visibility not changed: no queue URL", "error", err)
+		return broken
+	}
+	q, err := queue(url)
+	if err != nil {
+		log.Warn("visibility not changed: the queue's visibility timeout is unknown", "error", err)
+		return broken
+	}
+	n := receives(m)
+	if q.maxReceives > 0 && n >= q.maxReceives-1 {
+		// Its next receive is its last: it comes a visibility timeout
+		// later, as without the backoff, so that a record whose key stays
+		// busy is not dead-lettered within seconds.
+		return keep
+	}
+	d := bo.b.backoff(n)
+	if f.v == heldLock {
+		d = min(d, ceilSeconds(f.until.Sub(now)))
+	}
+	vis := min(q.visibility.Truncate(time.Second), maxVisibility)
+	if d >= vis {
+		return keep // the queue's own timeout brings it back about as soon
+	}
+	if bo.b.max > 0 {
+		d = min(d, bo.b.max.Truncate(time.Second))
+	}
+	return d
 }
 
 // request sends one ChangeMessageVisibilityBatch request and returns the

@@ -62,6 +62,7 @@ func TestBackoffHeldRecords(t *testing.T) {
 		holdFor    time.Duration
 		receives   int
 		queueVis   string // the queue's VisibilityTimeout, seconds
+		redrive    string // its RedrivePolicy
 		opts       []middleware.BackoffOption
 		lo, hi     int  // the range of every entry's VisibilityTimeout
 		none       bool // no change is sent
@@ -71,14 +72,20 @@ func TestBackoffHeldRecords(t *testing.T) {
 		{name: "grows with the receive count", holdFor: time.Minute, receives: 4, queueVis: "180", lo: 4, hi: 8, attributes: 1},
 		{name: "never past the holder's lease end", holdFor: 2500 * time.Millisecond, receives: 10, queueVis: "180", lo: 1, hi: 3, attributes: 1},
 		{name: "at the queue's timeout: left alone", holdFor: time.Minute, receives: 6, queueVis: "5", none: true, attributes: 1},
-		{name: "explicit cap, no attribute read", holdFor: time.Minute, receives: 6, queueVis: "180",
-			opts: []middleware.BackoffOption{middleware.BackoffMax(3 * time.Second)}, lo: 3, hi: 3},
+		{name: "explicit cap", holdFor: time.Minute, receives: 6, queueVis: "180",
+			opts: []middleware.BackoffOption{middleware.BackoffMax(3 * time.Second)}, lo: 3, hi: 3, attributes: 1},
+		{name: "before the last receive", holdFor: time.Minute, receives: 3, queueVis: "180",
+			redrive: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":5}`, lo: 2, hi: 4, attributes: 1},
+		{name: "the last receive before the DLQ waits the queue's timeout", holdFor: time.Minute, receives: 4, queueVis: "180",
+			redrive: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"5"}`, none: true, attributes: 1},
+		{name: "past the last receive", holdFor: time.Minute, receives: 7, queueVis: "180",
+			redrive: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":5}`, none: true, attributes: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			q := newSQSServer(t)
-			q.visibility = tc.queueVis
+			q.visibility, q.redrive = tc.queueVis, tc.redrive
 			e.hold("BLUE-MUG", tc.holdFor)
 			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
 				e.opts(middleware.WithVisibilityBackoff(q.client(), tc.opts...))...)
@@ -99,8 +106,8 @@ func TestBackoffHeldRecords(t *testing.T) {
 				t.Errorf("%d GetQueueAttributes requests, want %d", got, tc.attributes)
 			}
 			for _, r := range q.ops("GetQueueAttributes") {
-				if r.QueueURL != standardURL || !slices.Equal(r.Attributes, []string{"VisibilityTimeout"}) {
-					t.Errorf("GetQueueAttributes %+v, want VisibilityTimeout of %s", r, standardURL)
+				if r.QueueURL != standardURL || !slices.Equal(r.Attributes, []string{"VisibilityTimeout", "RedrivePolicy"}) {
+					t.Errorf("GetQueueAttributes %+v, want VisibilityTimeout and RedrivePolicy of %s", r, standardURL)
 				}
 			}
 			if tc.none {

@@ -36,8 +36,8 @@ const (
 // SQSVisibilityAPI is the part of an SQS client that WithVisibilityBackoff
 // uses; *sqs.Client from github.com/aws/aws-sdk-go-v2/service/sqs has it.
 // The function's role needs sqs:ChangeMessageVisibility on the queues it
-// consumes (an event source mapping's grant includes it) and, unless
-// BackoffMax is given, sqs:GetQueueAttributes (included too).
+// consumes (an event source mapping's grant includes it) and
+// sqs:GetQueueAttributes (included too).
 type SQSVisibilityAPI interface {
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
@@ -49,13 +49,13 @@ type BackoffOption func(*backoffOptions)
 type backoffOptions struct {
 	client        SQSVisibilityAPI
 	initial       time.Duration
-	max           time.Duration // 0: the queue's own visibility timeout
+	max           time.Duration // 0: no cap below the queue's visibility timeout
 	timeout       time.Duration
 	handlerErrors bool
 	// jitter returns a value in [0, n); math/rand/v2's Int64N unless a
 	// test sets it.
 	jitter func(n int64) int64
-	caps   *capCache // the queues' visibility timeouts, when max is 0
+	caps   *capCache // the queues' attributes
 }
 
 // WithVisibilityBackoff makes WrapSQS set, before the handler returns,
@@ -71,9 +71,24 @@ type backoffOptions struct {
 // never later than the first whole second at which the holder's lease
 // (the *lock.HeldError's Holder.ExpiresAt) plus the clock-skew tolerance
 // has ended, when the lock can be taken over even if its holder crashed,
-// and never above the cap (BackoffMax; by default the queue's own
-// visibility timeout, and a record whose delay would reach it is left
-// alone). SQS counts the new timeout from the request.
+// and never above BackoffMax. A record whose delay would reach the queue's
+// own visibility timeout is left alone: that timeout brings it back about
+// as soon. SQS counts the new timeout from the request. The queue's
+// VisibilityTimeout and RedrivePolicy are read with GetQueueAttributes
+// once per queue by each execution environment, when its first record is
+// backed off, beside the batch's other requests; if that read fails, the
+// batch's records keep their visibility timeout.
+//
+// Each retry is a receive, and SQS moves a message to the dead-letter
+// queue at the receive after maxReceiveCount. Backed off from the first
+// receive to the last, a record whose key stays busy would get there
+// within seconds (1 + 2 + 4 + 8 s for five receives) instead of after
+// maxReceiveCount - 1 visibility timeouts. So a record whose next receive
+// is its last (ApproximateReceiveCount ≥ maxReceiveCount - 1) keeps the
+// queue's visibility timeout: its last chance comes a visibility timeout
+// later, as without the backoff, once a burst of contention is over, and
+// a record is dead-lettered no sooner than one visibility timeout after
+// its first receive. Queues without a redrive policy have no last receive.
 //
 // Every record of a batch is settled first (it took its locks, or failed)
 // and then all the changes go out at once, one ChangeMessageVisibilityBatch
@@ -95,16 +110,6 @@ type backoffOptions struct {
 // get one delay, the held record's, and come back together and in order;
 // had they kept the visibility timeout, the group would stay blocked until
 // then.
-//
-// Each retry is a receive, and SQS moves a message to the dead-letter
-// queue after maxReceiveCount of them: a record that finds its lock held
-// at every receive gets there after about BackoffInitial ×
-// (2^(maxReceiveCount-1) - 1) of delays (15 s for 1 s and five receives,
-// jittered down to half that, and sooner when the holders' leases end
-// sooner), against maxReceiveCount - 1 visibility timeouts without the
-// backoff. Size maxReceiveCount (or BackoffInitial) for the longest a key
-// stays busy: a holder that works for long, or a key under constant
-// contention.
 //
 // A failed request or entry never fails the record or the batch: it is
 // logged, counted (VisibilityFailures), and the record waits out its
@@ -133,21 +138,21 @@ func WithVisibilityBackoff(client SQSVisibilityAPI, opts ...BackoffOption) Optio
 func BackoffInitial(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.initial = d } }
 
 // BackoffMax sets the longest delay, at most 12 hours, SQS's limit. The
-// default, 0, is the queue's own visibility timeout, read with
-// GetQueueAttributes once per queue by each execution environment (when
-// its first record is backed off, beside the batch's other requests); if
-// that read fails, the batch's records keep their visibility timeout.
+// default, 0, sets none below the queue's own visibility timeout: a delay
+// that would reach that leaves the record alone.
 func BackoffMax(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.max = d } }
 
 // BackoffHandlerErrors backs off the records whose handler returned an
 // error too (or, on a FIFO queue, that follow such a record in its group),
 // with the same delays, bounded by the cap alone. It turns a failing
 // dependency's retries from one per visibility timeout into a quick
-// series: with maxReceiveCount 5, a record whose handler keeps failing is
-// dead-lettered within about 15 s instead of five visibility timeouts,
-// and so is every record during an outage longer than that. Set it only
-// with a maxReceiveCount (and alarms on the dead-letter queue) sized for
-// that. The default is off: handler errors keep the visibility timeout.
+// series, and its last retry before the dead-letter queue a visibility
+// timeout after the one before: with maxReceiveCount 5, a record whose
+// handler keeps failing is dead-lettered after about 1 + 2 + 4 s and one
+// visibility timeout instead of four, and so is every record during an
+// outage longer than that. Set it only with a maxReceiveCount (and alarms
+// on the dead-letter queue) sized for that. The default is off: handler
+// errors keep the visibility timeout.
 func BackoffHandlerErrors() BackoffOption { return func(b *backoffOptions) { b.handlerErrors = true } }
 
 // BackoffTimeout bounds the visibility requests of one batch, and never

@@ -2,8 +2,10 @@ package middleware
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,17 +49,25 @@ func QueueURL(queueARN string) (string, error) {
 	return "https://sqs." + a.Region + "." + domain + "/" + a.AccountID + "/" + a.Resource, nil
 }
 
-// capCache holds the queues' visibility timeouts, read once per queue.
+// capCache holds the queues' attributes, read once per queue.
 type capCache struct {
 	mu sync.Mutex // protects m
 	m  map[string]*capEntry
 }
 
-// capEntry is one queue's visibility timeout, or the read in progress.
+// capEntry is one queue's attributes, or the read in progress.
 type capEntry struct {
 	done chan struct{} // closed when the read is over
-	d    time.Duration
+	q    queueAttrs
 	err  error
+}
+
+// queueAttrs are the attributes of a queue the backoff follows.
+type queueAttrs struct {
+	// visibility is the queue's visibility timeout.
+	visibility time.Duration
+	// maxReceives is its redrive policy's maxReceiveCount; 0 without one.
+	maxReceives int
 }
 
 func newCapCache() *capCache { return &capCache{m: map[string]*capEntry{}} }
@@ -77,7 +87,7 @@ func (c *capCache) start(ctx context.Context, client SQSVisibilityAPI, url strin
 	c.m[url] = e
 	go func() {
 		defer close(e.done)
-		e.d, e.err = visibilityTimeout(ctx, client, url)
+		e.q, e.err = readAttributes(ctx, client, url)
 		if e.err != nil {
 			c.mu.Lock()
 			delete(c.m, url)
@@ -87,29 +97,47 @@ func (c *capCache) start(ctx context.Context, client SQSVisibilityAPI, url strin
 	return e, true
 }
 
-// wait returns the entry's visibility timeout once read, or ctx's error.
-func (e *capEntry) wait(ctx context.Context) (time.Duration, error) {
+// wait returns the entry's attributes once read, or ctx's error.
+func (e *capEntry) wait(ctx context.Context) (queueAttrs, error) {
 	select {
 	case <-e.done:
-		return e.d, e.err
+		return e.q, e.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("middleware: reading the queue's visibility timeout: %w", context.Cause(ctx))
+		return queueAttrs{}, fmt.Errorf("middleware: reading the queue's attributes: %w", context.Cause(ctx))
 	}
 }
 
-// visibilityTimeout reads the queue's VisibilityTimeout attribute.
-func visibilityTimeout(ctx context.Context, client SQSVisibilityAPI, url string) (time.Duration, error) {
+// readAttributes reads the queue's VisibilityTimeout and RedrivePolicy.
+func readAttributes(ctx context.Context, client SQSVisibilityAPI, url string) (queueAttrs, error) {
 	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(url),
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout},
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameRedrivePolicy},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("middleware: reading the visibility timeout of %s: %w", url, err)
+		return queueAttrs{}, fmt.Errorf("middleware: reading the attributes of %s: %w", url, err)
 	}
 	v := out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)]
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("middleware: queue %s: VisibilityTimeout %q is not a number of seconds", url, v)
+		return queueAttrs{}, fmt.Errorf("middleware: queue %s: VisibilityTimeout %q is not a number of seconds", url, v)
 	}
-	return time.Duration(n) * time.Second, nil
+	q := queueAttrs{visibility: time.Duration(n) * time.Second}
+	if p := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]; p != "" {
+		// {"deadLetterTargetArn":"…","maxReceiveCount":5}; SQS has
+		// written the count both as a number and as a string.
+		var rp struct {
+			MaxReceiveCount json.Number `json:"maxReceiveCount"`
+		}
+		d := json.NewDecoder(strings.NewReader(p))
+		d.UseNumber()
+		m, err := 0, d.Decode(&rp)
+		if err == nil {
+			m, err = strconv.Atoi(strings.Trim(rp.MaxReceiveCount.String(), `"`))
+		}
+		if err != nil || m < 1 {
+			return queueAttrs{}, fmt.Errorf("middleware: queue %s: RedrivePolicy %s has no maxReceiveCount", url, p)
+		}
+		q.maxReceives = m
+	}
+	return q, nil
 }

@@ -27,6 +27,8 @@ type sqsServer struct {
 	requests []sqsRequest
 	// visibility is the VisibilityTimeout GetQueueAttributes reports.
 	visibility string
+	// redrive is the RedrivePolicy it reports; none when empty.
+	redrive string
 	// onChange, when set, answers a ChangeMessageVisibilityBatch request:
 	// the status and body to send back (status 0: the default success).
 	onChange func(sqsRequest) (int, string)
@@ -69,7 +71,7 @@ func (s *sqsServer) serve(w http.ResponseWriter, r *http.Request) {
 	req.ContentType = r.Header.Get("Content-Type")
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
-	onChange, onAttributes, vis := s.onChange, s.onAttributes, s.visibility
+	onChange, onAttributes, vis, redrive := s.onChange, s.onAttributes, s.visibility, s.redrive
 	s.mu.Unlock()
 	status, out := 0, ""
 	switch req.Op {
@@ -90,7 +92,12 @@ func (s *sqsServer) serve(w http.ResponseWriter, r *http.Request) {
 			status, out = onAttributes(req)
 		}
 		if status == 0 {
-			status, out = http.StatusOK, `{"Attributes":{"VisibilityTimeout":"`+vis+`"}}`
+			attrs := map[string]string{"VisibilityTimeout": vis}
+			if redrive != "" {
+				attrs["RedrivePolicy"] = redrive
+			}
+			b, _ := json.Marshal(map[string]any{"Attributes": attrs})
+			status, out = http.StatusOK, string(b)
 		}
 	default:
 		s.t.Errorf("unexpected SQS operation %q", req.Op)

@@ -7,7 +7,8 @@
 // a duplicate is acknowledged from the lock table's record of it.
 //
 // Environment: LOCK_TABLE, APP_TABLE; optional DYNALOCK_DISABLED, LOG_LEVEL,
-// WORK_DELAY, DYNALOCK_IDEMPOTENCY (see package fnenv).
+// WORK_DELAY, DYNALOCK_IDEMPOTENCY (see package fnenv), and
+// SQS_VISIBILITY_BACKOFF (see visibility.go).
 package main
 
 import (
@@ -38,8 +39,15 @@ func main() {
 	if err != nil {
 		log.Fatalf("reserve-stock: %v", err)
 	}
+	backoff, err := visibilityBackoff(context.Background(), os.Getenv)
+	if err != nil {
+		log.Fatalf("reserve-stock: %v", err)
+	}
 	// Each order once (DYNALOCK_IDEMPOTENCY=false turns it off): the
-	// stock write and the order's completion are one transaction.
+	// stock write and the order's completion are one transaction. A
+	// record whose SKU is held comes back in about a second, not after
+	// the queue's visibility timeout (SQS_VISIBILITY_BACKOFF=false: it
+	// does).
 	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware(stock.LockNamespace,
-		fnenv.Idempotent(env, byOrder, middleware.ValidatePayload("body"))...)...))
+		append(fnenv.Idempotent(env, byOrder, middleware.ValidatePayload("body")), backoff...)...)...))
 }

@@ -26,6 +26,7 @@ type Function struct {
 	paths   []string
 	metrics Metrics
 	invoked atomic.Int64
+	sqs     *SQS // the stand-in DeliverSQS delivers from
 }
 
 // Metrics are the sums of the Embedded Metric Format lines a function's

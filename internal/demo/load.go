@@ -13,70 +13,59 @@ import (
 	"github.com/dynalock/dynalock/internal/emulator"
 )
 
-// Queue is how DeliverSQS redelivers, standing in for an SQS queue's
-// visibility timeout and redrive policy.
-type Queue struct {
-	// Visibility is how long a failed record stays invisible before it is
-	// delivered again. SQS waits the queue's visibility timeout; the demo
-	// compresses it.
-	Visibility time.Duration
-	// MaxReceives is how often a record may be delivered before it goes to
-	// the dead-letter queue (maxReceiveCount).
-	MaxReceives int
-}
-
 // SQSResult is what became of an SQS load.
 type SQSResult struct {
-	Batches     int // batches sent, first deliveries
+	Batches     int // batches sent (SendMessageBatch)
 	Records     int // records sent
 	Invocations int // invocations, redeliveries included
-	// Redelivered counts record deliveries after the first: records the
+	// Redelivered counts receives after a message's first: records the
 	// function reported in batchItemFailures, or whose whole invocation
-	// failed, delivered again.
+	// failed, received again.
 	Redelivered int
 	// BatchFailed counts invocations that failed as a whole (a function
-	// error or no response): every record of theirs was redelivered.
+	// error or no response): every record of theirs came back.
 	BatchFailed int
-	// DeadLettered are the IDs of records that failed MaxReceives times.
+	// VisibilityChanges counts the visibility changes the functions made
+	// (WithVisibilityBackoff) that the queue honoured.
+	VisibilityChanges int
+	// DeadLettered are the IDs of records moved to the dead-letter queue
+	// after MaxReceives receives.
 	DeadLettered []string
+	// Latencies are the processed records' times from being sent to the
+	// end of the invocation that processed them, in the order processed.
+	Latencies []time.Duration
 }
 
-// delivery is one batch in the queue.
-type delivery struct {
-	records []events.SQSMessage
-}
+// pollInterval is how long a poller waits when its queue has no visible
+// message. Lambda's pollers long-poll; this is close enough.
+const pollInterval = 10 * time.Millisecond
 
-// DeliverSQS delivers batches to f as an SQS event source mapping with
-// ReportBatchItemFailures does, as many at once as f has emulators: it
-// invokes f with each batch, and delivers again, after q.Visibility, the
-// records the response names in batchItemFailures, or all of the batch's
-// records if the invocation failed. It returns once every record was
-// processed or dead-lettered, or ctx ends.
+// DeliverSQS sends batches to the demo's SQS stand-in (a queue per
+// eventSourceARN, kept as q says) and delivers them to f as Lambda's SQS
+// event source mapping with ReportBatchItemFailures does: pollers, as many
+// per queue as f has emulators, receive up to q.BatchSize visible messages
+// and invoke f with them; the records the response does not name in
+// batchItemFailures are deleted, the others (all of them when the
+// invocation fails) come back when their visibility timeout ends — the
+// queue's, or the one the function set through the SQS API. A message
+// received q.MaxReceives times goes to the dead-letter queue at its next
+// receive. It returns once every record was deleted or dead-lettered, or
+// ctx ends.
 func DeliverSQS(ctx context.Context, f *Function, batches []events.SQSEvent, q Queue) (SQSResult, error) {
+	if f.sqs == nil {
+		return SQSResult{}, fmt.Errorf("demo: %s has no SQS stand-in", f.Name)
+	}
 	res := SQSResult{Batches: len(batches)}
-	total := 0
 	for _, b := range batches {
-		total += len(b.Records)
+		res.Records += len(b.Records)
 	}
-	res.Records = total
-	queue := make(chan delivery, total+len(batches))
-	var (
-		mu      sync.Mutex // protects res and pending
-		pending = total
-		done    = make(chan struct{})
-		timers  []*time.Timer
-	)
-	settle := func(n int) { // n records are done with, for good
-		pending -= n
-		if pending == 0 {
-			close(done)
-		}
+	queues, err := f.sqs.send(batches, q, time.Now())
+	if err != nil {
+		return res, err
 	}
-	for _, b := range batches {
-		queue <- delivery{records: b.Records}
-	}
-	handle := func(d delivery) error {
-		payload, err := json.Marshal(events.SQSEvent{Records: d.records})
+	var mu sync.Mutex // protects res
+	handle := func(queue *sqsQueue, recs []events.SQSMessage) error {
+		payload, err := json.Marshal(events.SQSEvent{Records: recs})
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
@@ -84,8 +73,8 @@ func DeliverSQS(ctx context.Context, f *Function, batches []events.SQSEvent, q Q
 		if err != nil && !errors.Is(err, emulator.ErrNoResponse) {
 			return err
 		}
-		failed := map[string]bool{}
 		whole := err != nil || resp.Err != nil
+		failed := map[string]bool{}
 		if !whole {
 			var out events.SQSEventResponse
 			if err := json.Unmarshal(resp.Payload, &out); err != nil {
@@ -95,67 +84,64 @@ func DeliverSQS(ctx context.Context, f *Function, batches []events.SQSEvent, q Q
 				failed[it.ItemIdentifier] = true
 			}
 		}
+		now := time.Now()
 		mu.Lock()
 		defer mu.Unlock()
 		res.Invocations++
 		if whole {
 			res.BatchFailed++
+			return nil
 		}
-		var again []events.SQSMessage
-		for _, r := range d.records {
-			if !whole && !failed[r.MessageId] {
-				settle(1)
+		for _, r := range recs {
+			if failed[r.MessageId] {
 				continue
 			}
-			if receives(r) >= q.MaxReceives {
-				res.DeadLettered = append(res.DeadLettered, r.MessageId)
-				settle(1)
-				continue
+			if sent, err := queue.delete(r.ReceiptHandle); err == nil {
+				res.Latencies = append(res.Latencies, now.Sub(sent))
 			}
-			again = append(again, redelivered(r))
-		}
-		if len(again) > 0 {
-			res.Redelivered += len(again)
-			timers = append(timers, time.AfterFunc(q.Visibility, func() { queue <- delivery{records: again} }))
 		}
 		return nil
 	}
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range len(f.Instances()) {
-		wg.Go(func() {
-			for {
-				select {
-				case d := <-queue:
-					if err := handle(d); err != nil {
-						errOnce.Do(func() { firstErr = err })
-						cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, queue := range queues {
+		for range len(f.Instances()) {
+			wg.Go(func() {
+				for !queue.settled() {
+					recs := queue.receive(time.Now())
+					if len(recs) == 0 {
+						select {
+						case <-time.After(pollInterval):
+							continue
+						case <-ctx.Done():
+							return
+						}
+					}
+					if err := handle(queue, recs); err != nil {
+						cancel(err)
 						return
 					}
-				case <-done:
-					return
-				case <-ctx.Done():
-					return
 				}
-			}
-		})
+			})
+		}
 	}
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	for _, t := range timers {
-		t.Stop()
+	pending := 0
+	for _, queue := range queues {
+		redelivered, changes, dead := queue.stats()
+		res.Redelivered += redelivered
+		res.VisibilityChanges += changes
+		res.DeadLettered = append(res.DeadLettered, dead...)
+		if !queue.settled() {
+			pending++
+		}
 	}
-	if firstErr != nil {
-		return res, firstErr
+	if err := context.Cause(ctx); err != nil {
+		return res, err
 	}
 	if pending > 0 {
-		return res, fmt.Errorf("demo: %s: %d records not processed: %w", f.Name, pending, context.Cause(ctx))
+		return res, fmt.Errorf("demo: %s: %d queues not drained", f.Name, pending)
 	}
 	return res, nil
 }

@@ -17,6 +17,8 @@ type Report struct {
 	// Locked and Unlocked are the runs with and without locking.
 	Locked, Unlocked *Phase
 	Crash            CrashResult
+	// Backoff is reserve-stock's load without the visibility backoff.
+	Backoff BackoffRun
 	// Held are the locks still held at the end of the locked run.
 	Held    []lock.Record
 	Checks  []Check
@@ -53,6 +55,7 @@ func (r *Report) check() {
 	}
 	add("every order reserved exactly once (no lost update)", skusOK, "%s", strings.Join(skus, ", "))
 	add("no SQS record dead-lettered", len(p.Stock.DeadLettered) == 0, "%d dead-lettered", len(p.Stock.DeadLettered))
+	r.checkBackoff(add)
 	var accs []string
 	accsOK := true
 	for _, a := range p.State.Accounts {
@@ -93,6 +96,8 @@ func (r *Report) Print(w io.Writer) {
 	pf("  %-17s its lease ran %.1fs more: the lock freed itself %.1fs after the kill (+ %s clock-skew tolerance);",
 		"", c.LeaseLeft.Seconds(), c.FreedAfter.Seconds(), tolerance)
 	pf("  %-17s the killed order was redelivered %s and reserved once", "", count(c.Attempts, "time", "times"))
+	pf("")
+	r.printBackoff(w)
 	pf("")
 	pf("Without locking (DYNALOCK_DISABLED=true), the same load:")
 	r.printPhase(w, r.Unlocked)

@@ -243,7 +243,7 @@ func (fs *Functions) Stop() map[string]MetricCounts {
 func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress func(string, ...any)) error {
 	var err error
 	progress("reserve-stock: %d orders in %d SQS batches, %d environments", l.Records(), len(l.Batches), len(fs.Stock.Instances()))
-	p.Stock, err = DeliverSQS(ctx, fs.Stock, l.Batches, Queue{Visibility: 100 * time.Millisecond, MaxReceives: 100})
+	p.Stock, err = DeliverSQS(ctx, fs.Stock, l.Batches, StackQueue())
 	if err != nil {
 		return err
 	}
@@ -388,6 +388,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.Locked = locked
+
+	// The SQS load again, locked, without the visibility backoff.
+	progress("== reserve-stock without the visibility backoff: held records wait out the %s visibility timeout ==", StackQueue().Visibility)
+	if r.Backoff, err = s.RunWithoutBackoff(ctx, s.LockTable+"-app-no-backoff", load.Batches, cfg.Instances, cfg.WorkDelay, StackQueue()); err != nil {
+		return nil, err
+	}
+	progress("reserve-stock without backoff: done in %.1fs: %d invocations, %d records redelivered", r.Backoff.Duration.Seconds(), r.Backoff.Without.Invocations, r.Backoff.Without.Redelivered)
 
 	// Without locking: the same load, a fresh application table.
 	progress("== without locking (DYNALOCK_DISABLED=true) ==")

@@ -48,6 +48,9 @@ type Stack struct {
 	DB *dynamotest.Server
 	// LockTable is the lock table's name.
 	LockTable string
+	// SQS is the stand-in for SQS that DeliverSQS delivers from and the
+	// functions reach through AWS_ENDPOINT_URL_SQS.
+	SQS *SQS
 
 	binDir string
 	logDir string
@@ -102,6 +105,10 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{DB: srv, LockTable: "dynalock-demo-locks-" + strconv.FormatInt(time.Now().UnixMilli(), 36), binDir: binDir, logDir: cfg.LogDir}
+	if s.SQS, err = StartSQS(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := lock.CreateTable(ctx, srv.Client(), s.LockTable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("demo: create the lock table: %w", err)
@@ -133,6 +140,7 @@ func (s *Stack) CreateAppTable(ctx context.Context, name string) error {
 func (s *Stack) Start(ctx context.Context, fn, appTable string, n int, env map[string]string) (*Function, error) {
 	vars := map[string]string{
 		"AWS_ENDPOINT_URL_DYNAMODB":   s.DB.Endpoint,
+		"AWS_ENDPOINT_URL_SQS":        s.SQS.Endpoint,
 		"AWS_ACCESS_KEY_ID":           "local",
 		"AWS_SECRET_ACCESS_KEY":       "local",
 		"AWS_SESSION_TOKEN":           "",
@@ -155,6 +163,7 @@ func (s *Stack) Start(ctx context.Context, fn, appTable string, n int, env map[s
 		list = append(list, k+"="+v)
 	}
 	f := newFunction(fn)
+	f.sqs = s.SQS
 	s.mu.Lock()
 	s.funcs = append(s.funcs, f)
 	if s.counts == nil {
@@ -196,5 +205,6 @@ func (s *Stack) Close() {
 		wg.Go(f.Stop)
 	}
 	wg.Wait()
+	s.SQS.Close()
 	s.DB.Stop()
 }
