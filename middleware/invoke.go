@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -49,8 +50,23 @@ func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker
 	}
 	if inv.err == nil && !inv.o.disabled {
 		inv.skew = c.ClockSkewTolerance(inv.o.lockOpts...)
+		inv.err = inv.checkLockOptions()
 	}
 	return inv
+}
+
+// checkLockOptions reports, once, lock options that no acquire could use,
+// checked as an invocation without a deadline uses them (with a deadline
+// the middleware sets the lease, heartbeat and wait itself).
+func (inv *invoker) checkLockOptions() error {
+	opts := slices.Clone(inv.o.lockOpts)
+	if inv.o.ttl > 0 {
+		opts = append(opts, lock.WithTTL(ceilMillis(inv.o.ttl)))
+	}
+	if err := inv.c.CheckOptions(opts...); err != nil {
+		return fmt.Errorf("middleware: lock options (WithLockOptions): %w", err)
+	}
+	return nil
 }
 
 // invocation is one call of a wrapped handler.
@@ -60,6 +76,8 @@ type invocation struct {
 	stats *stats
 	// deadline is the invocation's deadline; zero when it has none.
 	deadline time.Time
+	// own holds the lease IDs this invocation took, as keys.
+	own sync.Map
 }
 
 func (inv *invoker) begin(ctx context.Context) *invocation {
@@ -116,12 +134,51 @@ func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 			ErrNoTime, max(left, 0).Round(time.Millisecond), in.o.minTimeLeft)
 	}
 	return append(opts,
-		lock.WithTTL(ttl),
+		// Every attempt, a waiter's too, sizes its lease to end at the
+		// deadline plus the grace, however late in a wait it gets in.
+		lock.WithLeaseEnd(in.deadline.Add(in.o.grace)),
 		// A heartbeat would extend the lease past the deadline plus the
 		// grace, so a killed invocation's lock would stay held longer.
 		lock.WithHeartbeat(0),
-		lock.WithReleaseTimeout(max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)),
+		// A release may take its timeout, but must end before the
+		// deadline, however early the handler returned.
+		lock.WithReleaseTimeout(in.o.releaseTimeout),
+		lock.WithReleaseDeadline(in.releaseBy()),
 		lock.WithWait(wait)), nil
+}
+
+// releaseBy is when the releases after the handler, and the clean-ups of
+// acquires cut off, must have ended: just before the deadline, leaving the
+// runtime a moment to send the result.
+func (in *invocation) releaseBy() time.Time {
+	return in.deadline.Add(-min(in.o.reserve/2, 50*time.Millisecond))
+}
+
+// noTime turns an acquire that the deadline less the reserve cut off, or
+// that the lock refused for too short a lease, into ErrNoTime.
+func (in *invocation) noTime(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, lock.ErrLockAlreadyAcquired) || errors.Is(err, ErrNoTime) {
+		return err
+	}
+	if errors.Is(err, lock.ErrLeaseTooShort) || (ctx.Err() != nil && context.Cause(ctx) == in.reserveCause) {
+		return fmt.Errorf("%w: %w", ErrNoTime, err)
+	}
+	return err
+}
+
+// ownLease reports an error whose lock is held by a lease this invocation
+// took (an earlier record of its batch whose release has not gone through):
+// that record is not handled elsewhere, so the policy (Skip, Wait) must not
+// apply; it fails as not acquired.
+func (in *invocation) ownLease(err error) error {
+	var held *lock.HeldError
+	if errors.As(err, &held) {
+		if _, ok := in.own.Load(held.Holder.LeaseID); ok {
+			return fmt.Errorf("%w: %q is held by an earlier record of this batch whose release has not gone through (until %s)",
+				lock.ErrLockAcquisition, held.LockID, held.Holder.ExpiresAt.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return err
 }
 
 // minTTL is the shortest lease the lock grants (lock.MinTTL), so that the
@@ -238,6 +295,7 @@ func (in *invocation) acquire(ctx context.Context, ids []string, cl *claimSpec, 
 		return taken{}, err
 	}
 	t, err := in.attempt(ctx, ids, cl, opts, 0)
+	err = in.noTime(ctx, in.ownLease(err))
 	if errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		in.stats.contention()
 		msg := "lock held"
@@ -251,6 +309,9 @@ func (in *invocation) acquire(ctx context.Context, ids []string, cl *claimSpec, 
 	}
 	if err != nil {
 		return taken{}, err
+	}
+	for _, l := range t.leases {
+		in.own.Store(l.LeaseID(), struct{}{})
 	}
 	in.stats.acquired(time.Since(started))
 	if log.Enabled(ctx, slog.LevelDebug) && len(t.leases) > 0 {
@@ -281,6 +342,9 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
 		}
 		t, err := in.attempt(ctx, ids, cl, opts, slice)
+		if err = in.ownLease(err); errors.Is(err, lock.ErrLeaseTooShort) {
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, held)
+		}
 		if err == nil {
 			log.Info("lock acquired after waiting", "lockIds", ids, "waited", time.Since(started).String())
 			return t, nil

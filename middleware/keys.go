@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -181,12 +183,30 @@ func keyValue(expr string, v any) (string, error) {
 		}
 		return v, nil
 	case json.Number:
-		return v.String(), nil
+		return canonicalNumber(v.String()), nil
 	case float64:
-		return json.Number(fmt.Sprint(v)).String(), nil
+		return canonicalNumber(strconv.FormatFloat(v, 'g', -1, 64)), nil
 	default:
 		return "", keyError(expr, fmt.Sprintf("value of type %s is not a string or number", jsonType(v)), nil)
 	}
+}
+
+// canonicalNumber writes a JSON number one way whatever way it came: 42,
+// 42.0 and 4.2e1 are the key "42", so that producers that write numbers
+// differently (Python's json.dumps(42.0)) still share one lock. Other
+// numbers are written in Go's shortest form.
+func canonicalNumber(s string) string {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return s
+	}
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return s
 }
 
 func jsonType(v any) string {

@@ -42,6 +42,9 @@ const (
 	DefaultWaitSlice = time.Second
 )
 
+// maxSpan bounds the reserve, the grace and the least time left.
+const maxSpan = 24 * time.Hour
+
 // HeldPolicy says what to do with an event whose lock another invocation
 // holds.
 type HeldPolicy int
@@ -133,6 +136,10 @@ func (o options) validate() error {
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", lock.ErrInvalidInput, o.concurrency)
 	case o.reserve < 0 || o.grace < 0 || o.ttl < 0 || o.minTimeLeft < 0:
 		return fmt.Errorf("%w: reserve, grace, TTL and least time left must not be negative", lock.ErrInvalidInput)
+	case o.reserve > maxSpan || o.grace > maxSpan || o.minTimeLeft > maxSpan:
+		// Lambda's longest invocation is 15 minutes; beyond a day the sums
+		// with the deadline could overflow.
+		return fmt.Errorf("%w: reserve, grace and least time left must be at most %s", lock.ErrInvalidInput, maxSpan)
 	case o.releaseTimeout <= 0 || o.waitSlice <= 0:
 		return fmt.Errorf("%w: release timeout and wait slice must be positive", lock.ErrInvalidInput)
 	}

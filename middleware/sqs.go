@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -97,6 +98,9 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 					cancel(r.err)
 				}
 			}()
+			// Failed unless in.record returns: a handler that ends its
+			// goroutine (runtime.Goexit) did not process its record.
+			r.failed, r.err = true, errors.New("middleware: the handler did not return (runtime.Goexit)")
 			r.failed, r.err = in.record(ctx, startBy, recs, r, sem, h)
 		})
 	}
