@@ -9,8 +9,9 @@ import (
 
 // batches checks the SQS batches handed to the middleware:
 //   - each returned by its deadline (plus the run's scheduling slack, and
-//     how long its process was measurably stalled): a batch that does not
-//     is stopped by Lambda and redelivered whole;
+//     how long its process was measurably stalled: a ticker's gaps, or a
+//     record's context seen ending after its deadline): a batch that does
+//     not is stopped by Lambda and redelivered whole;
 //   - no record failed with lock.ErrInvalidInput: the middleware sizes
 //     every lease itself, so a short time left must give ErrNoTime or an
 //     acquisition error, not a rejected TTL;
@@ -64,7 +65,7 @@ func (r *Report) batches(h *history.History) {
 		}
 		r.SQS.Failed += len(b.Failures)
 		late := b.End.Sub(b.Deadline)
-		stall := stalled(secs)
+		stall := max(stalled(secs), overlap(h.Stalls[b.Worker], b.Start, b.End))
 		r.SQS.MaxLate = max(r.SQS.MaxLate, late)
 		r.SQS.MaxStall = max(r.SQS.MaxStall, stall)
 		if late > h.Run.BatchSlack+stall {
@@ -130,6 +131,31 @@ func stalled(secs map[string][]*history.Section) time.Duration {
 		}
 	}
 	return d
+}
+
+// overlap sums how much of the spans lies within [from, to].
+func overlap(spans []history.Span, from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, s := range spans {
+		if a, b := maxTime(s.Start, from), minTime(s.End, to); b.After(a) {
+			d += b.Sub(a)
+		}
+	}
+	return d
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func repeats(keys []string) bool {

@@ -175,6 +175,15 @@ func TestCheckBugClasses(t *testing.T) {
 			rule: check.RuleBatch, detail: "returned 600ms after its deadline",
 		},
 		{
+			name: "a batch that returned late, its process stalled by the ticker's measure",
+			bug:  func(h *history.History) { sqsBatch(h, 2200, history.ResultReturned, 2800) },
+			fixed: func(h *history.History) {
+				sqsBatch(h, 2200, history.ResultReturned, 2800)
+				h.Stalls = map[int][]history.Span{2: {{Start: at(1900), End: at(2450)}}}
+			},
+			rule: check.RuleBatch, detail: "its process stalled 0s",
+		},
+		{
 			// Issue 11, bug 6: a record left with less time than the
 			// tolerance fails with ErrInvalidInput.
 			name: "a record failed with invalid input",

@@ -33,6 +33,7 @@ const (
 	KindBatch    = "batch"    // an SQS batch was handed to the middleware
 	KindBatchEnd = "batchend" // the middleware returned the batch's response, or the batch outlived its deadline
 	KindRecLog   = "reclog"   // the middleware logged a record's failure or a failed release
+	KindStall    = "stall"    // the worker process did not run from Start to Time (a ticker's gap)
 )
 
 // Paths: how a call took its locks.

@@ -25,7 +25,7 @@ func WorkerFile(id int) string { return fmt.Sprintf("worker-%03d.jsonl", id) }
 func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
-		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{},
+		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{}, Stalls: map[int][]Span{},
 		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[leaseToken]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
@@ -284,6 +284,8 @@ func (h *History) fold(w *Worker, events []Event) {
 					r.last = t
 				}
 			}
+		case KindStall:
+			h.Stalls[w.ID] = append(h.Stalls[w.ID], Span{Start: at(e.Start), End: t})
 		case KindBatch:
 			b := &Batch{Worker: w.ID, ID: e.Batch, Start: t, Deadline: at(e.Deadline), Records: e.Records, FIFO: e.FIFO,
 				Grace: time.Duration(e.GraceMs) * time.Millisecond, Reserve: time.Duration(e.Reserve) * time.Millisecond,

@@ -57,6 +57,9 @@ type History struct {
 	// LateLanded counts lock requests held back and landed late
 	// (httpfault.LandLate), by lock operation.
 	LateLanded map[string]int
+	// Stalls are, by worker, the spans in which the process did not run
+	// (a 20 ms ticker saw a gap of more than 100 ms).
+	Stalls map[int][]Span
 	// LateAcquires are, by worker, when acquire requests were sent that
 	// were held back and landed late.
 	LateAcquires map[int][]time.Time
@@ -262,6 +265,9 @@ type Force struct {
 	// item seen later named the lease as force-released.
 	Landed bool
 }
+
+// Span is a span of time.
+type Span struct{ Start, End time.Time }
 
 // Sighting is a lock item seen in an answer: the lock was at lease with
 // token at At or a little earlier.

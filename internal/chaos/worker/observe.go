@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/chaos/history"
@@ -352,5 +353,13 @@ func revertConditions(in *dynamodb.UpdateItemInput) *dynamodb.UpdateItemInput {
 	}
 	c := *in
 	c.ConditionExpression = &cond
+	// DynamoDB refuses names that no expression uses.
+	c.ExpressionAttributeNames = map[string]string{}
+	for k, v := range in.ExpressionAttributeNames {
+		used := strings.Contains(cond, k) || strings.Contains(aws.ToString(in.UpdateExpression), k)
+		if used {
+			c.ExpressionAttributeNames[k] = v
+		}
+	}
 	return &c
 }

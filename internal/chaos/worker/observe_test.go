@@ -57,6 +57,11 @@ func TestRevertConditions(t *testing.T) {
 		if *in.ConditionExpression == *out.ConditionExpression && len(reverts[op]) > 0 {
 			t.Errorf("%s: condition unchanged", op)
 		}
+		for k := range out.ExpressionAttributeNames {
+			if !strings.Contains(*out.ConditionExpression, k) && !strings.Contains(*out.UpdateExpression, k) {
+				t.Errorf("%s: name %s left unused", op, k)
+			}
+		}
 	}
 	if got := len(db.ins); got != 2 || opName(db.ins[0]) != history.OpAcquire || opName(db.ins[1]) != history.OpExtend {
 		t.Errorf("%d requests", got)

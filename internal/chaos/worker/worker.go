@@ -96,12 +96,34 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 	if op != nil {
 		wg.Go(func() { op.run(ctx) })
 	}
+	wg.Go(func() { watchStalls(ctx, rec) })
 	for ctx.Err() == nil {
 		w.round(ctx)
 		sleep(ctx, rand.N(20*time.Millisecond))
 	}
 	wg.Wait()
 	return rec.Close()
+}
+
+// watchStalls records the spans in which this process did not run: a
+// 20 ms ticker that sees more than 100 ms pass between two ticks. The
+// checker allows a batch to return that much later.
+func watchStalls(ctx context.Context, rec *history.Recorder) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			now = time.Now()
+			if now.Sub(last) > 100*time.Millisecond {
+				rec.Record(history.Event{Kind: history.KindStall, Start: history.Nanos(last), Time: history.Nanos(now)})
+			}
+			last = now
+		}
+	}
 }
 
 type worker struct {
