@@ -1,0 +1,77 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/internal/demo"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// A record whose SKU another holder has comes back soon after the holder
+// releases, not after the queue's visibility timeout: reserve-stock sets
+// its visibility through the SDK (WithVisibilityBackoff), and the SQS
+// stand-in honours it.
+func TestHeldRecordReappearsBeforeTheVisibilityTimeout(t *testing.T) {
+	ctx := context.Background()
+	msg := events.SQSMessage{
+		MessageId:      "backoff-msg-1",
+		Body:           `{"orderId":"backoff-1","sku":"BLUE-MUG","quantity":1}`,
+		EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:reserve-stock",
+	}
+	batch := events.SQSEvent{Records: []events.SQSMessage{msg}}
+	ledger := demo.NewLedger()
+	if err := ledger.AddSQS(batch); err != nil {
+		t.Fatal(err)
+	}
+	table, apps := appTable(t, ledger)
+	f, err := stack.Start(ctx, demo.ReserveStock, table, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+
+	// GIVEN another holder of BLUE-MUG's lock, released once the first
+	// delivery has failed
+	locks, err := lock.NewClient(stack.Client(), stack.LockTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := locks.Acquire(ctx, middleware.LockID("sku", "BLUE-MUG"), lock.WithTTL(time.Minute), lock.WithOwner("e2e test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for f.Invocations() < 1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // the invocation returns
+		if err := held.Release(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	// WHEN the record is delivered from a queue with the stack's settings
+	q := demo.StackQueue()
+	res, err := demo.DeliverSQS(ctx, f, []events.SQSEvent{batch}, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN it came back once, after the visibility the function set, well
+	// before the queue's visibility timeout
+	t.Logf("reserved %s after it was sent; %d redeliveries, %d visibility changes", res.Latencies, res.Redelivered, res.VisibilityChanges)
+	if res.Redelivered != 1 || res.VisibilityChanges != 1 || len(res.Latencies) != 1 {
+		t.Fatalf("%+v: want one redelivery after one visibility change", res)
+	}
+	if res.Latencies[0] >= q.Visibility/2 {
+		t.Errorf("reserved %s after it was sent, not well before the visibility timeout %s", res.Latencies[0], q.Visibility)
+	}
+	for _, s := range mustCompare(t, ledger, apps).SKUs {
+		if !s.OK() {
+			t.Errorf("SKU %s: %+v: want the order reserved once", s.SKU, s)
+		}
+	}
+	nothingLocked(t)
+}
