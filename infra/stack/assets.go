@@ -15,11 +15,13 @@ const (
 	NightlyRollup = "nightly-rollup"
 	// AccountTransfers serves the HTTP API's POST /accounts/{id}/transfers.
 	AccountTransfers = "account-transfers"
+	// LowStockAlerts consumes the application table's stream.
+	LowStockAlerts = "low-stock-alerts"
 )
 
 // FunctionNames returns the example functions' names.
 func FunctionNames() []string {
-	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers}
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts}
 }
 
 // DefaultAssetDir is where `make build` puts the Lambda binaries,

@@ -61,6 +61,11 @@ func functionSpecs() []functionSpec {
 		// exclude each other on one account.
 		{name: AccountTransfers, id: "AccountTransfers", timeout: TransfersTimeout, lockNamespace: accounts.LockNamespace,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
+		// The SKU lock namespace, shared with ReserveStock; its alerts are
+		// read with GetItem and written with PutItem (in a lease-checked
+		// transaction).
+		{name: LowStockAlerts, id: "LowStockAlerts", timeout: AlertsTimeout, lockNamespace: stock.LockNamespace, leaseWrites: true,
+			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}},
 	}
 }
 

@@ -11,7 +11,7 @@ func TestEventSourceMappings(t *testing.T) {
 	// GIVEN the example stack
 	f := synth()
 	d := templateOf(t, f.tpl)
-	esms := d.ofType("AWS::Lambda::EventSourceMapping")
+	esms := queueMappings(d) // the stream's mapping: stream_test.go
 	var sources []string
 	for _, id := range esms {
 		p := d.props(id)
@@ -85,6 +85,12 @@ func TestDeadLetterQueuesHaveAlarms(t *testing.T) {
 				q, _, _ := getAtt(dest)
 				dlqs[q] = true
 			}
+			for _, id := range d.ofType("AWS::Lambda::EventSourceMapping") {
+				if dest, ok := d.props(id)["DestinationConfig"].(map[string]any); ok {
+					q, _, _ := getAtt(dest["OnFailure"].(map[string]any)["Destination"])
+					dlqs[q] = true
+				}
+			}
 			for _, id := range d.ofType("AWS::Events::Rule") {
 				for _, target := range list(d.props(id)["Targets"]) {
 					dl, ok := target.(map[string]any)["DeadLetterConfig"].(map[string]any)
@@ -96,8 +102,8 @@ func TestDeadLetterQueuesHaveAlarms(t *testing.T) {
 					dlqs[q] = true
 				}
 			}
-			if len(dlqs) != 4 {
-				t.Errorf("%d dead-letter queues, want 4 (standard, FIFO, two asynchronous functions): %v", len(dlqs), dlqs)
+			if len(dlqs) != 5 {
+				t.Errorf("%d dead-letter queues, want 5 (standard, FIFO, two asynchronous functions, the stream): %v", len(dlqs), dlqs)
 			}
 			// WHEN the alarms are examined
 			alarmed := map[string]int{}
@@ -153,8 +159,8 @@ func TestQueuesAreEncryptedAndTLSOnly(t *testing.T) {
 	}
 	// THEN each is encrypted with SQS-managed keys and refuses plain HTTP
 	queues := d.ofType("AWS::SQS::Queue")
-	if len(queues) != 6 {
-		t.Errorf("%d queues, want 6: %v", len(queues), queues)
+	if len(queues) != 7 {
+		t.Errorf("%d queues, want 7: %v", len(queues), queues)
 	}
 	for _, q := range queues {
 		equal(t, q+" SqsManagedSseEnabled", d.props(q)["SqsManagedSseEnabled"], true)

@@ -77,7 +77,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	}
 	sprops := props.StackProps
 	if sprops.Description == nil {
-		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge, a schedule and an HTTP API")
+		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge, a schedule, an HTTP API and a DynamoDB stream")
 	}
 	s := &ExampleStack{
 		Stack:     awscdk.NewStack(scope, jsii.String(id), &sprops),
@@ -100,6 +100,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	s.addAccountEventsRule(props.AccountEventsPattern, onFailure[AccountEvents])
 	s.addNightlySchedule(onFailure[NightlyRollup])
 	s.addTransfersAPI()
+	s.addLowStockStream(c)
 	s.addOutputs()
 	return s
 }
@@ -137,7 +138,9 @@ func newAppTable(scope constructs.Construct, removal awscdk.RemovalPolicy) awsdy
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
 		},
-		Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
+		Encryption: awsdynamodb.TableEncryption_AWS_MANAGED,
+		// Both images, for LowStockAlerts (addLowStockStream).
+		Stream:        awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 		RemovalPolicy: removal,
 	})
 }

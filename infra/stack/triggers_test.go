@@ -82,6 +82,7 @@ func TestOutputs(t *testing.T) {
 		"AccountEventsFunctionName":    s.Resolve(f.example.Functions[stack.AccountEvents].FunctionName()),
 		"NightlyRollupFunctionName":    s.Resolve(f.example.Functions[stack.NightlyRollup].FunctionName()),
 		"AccountTransfersFunctionName": s.Resolve(f.example.Functions[stack.AccountTransfers].FunctionName()),
+		"LowStockAlertsFunctionName":   s.Resolve(f.example.Functions[stack.LowStockAlerts].FunctionName()),
 		"TransfersApiUrl":              s.Resolve(f.example.HTTPAPI.Url()),
 	}
 	for _, q := range f.example.DeadLetterQueues {
