@@ -5,6 +5,7 @@ package events_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -83,6 +84,9 @@ func TestSampleEvents(t *testing.T) {
 				var e events.DynamoDBEvent
 				decode(t, f, &e)
 				checkDynamoDBStream(t, e)
+				if strings.HasPrefix(f, "dynamodb-stream-stock") {
+					checkStockStream(t, e)
+				}
 			default:
 				t.Errorf("no check for %s: name it sqs-*, eventbridge-account*, schedule*, http-api-*, rest-api-*, function-url-*, alb-*, kinesis-* or dynamodb-stream*", f)
 			}
@@ -199,4 +203,18 @@ func lessSeq(a, b string) bool {
 		return len(a) < len(b)
 	}
 	return a < b
+}
+
+// checkStockStream checks that low-stock-alerts can use every record: a
+// SKU key and a NewImage Available.
+func checkStockStream(t *testing.T, e events.DynamoDBEvent) {
+	t.Helper()
+	for i, r := range e.Records {
+		if keys, err := stock.AlertKey()(context.Background(), r); err != nil || len(keys) != 1 {
+			t.Errorf("record %d: low-stock-alerts' key %v, %v", i, keys, err)
+		}
+		if r.Change.NewImage["Available"].DataType() != events.DataTypeNumber {
+			t.Errorf("record %d: NewImage has no number Available", i)
+		}
+	}
 }
