@@ -31,6 +31,10 @@ const (
 	// TargetBatchRoundTrips is the most round trips of wall time for an
 	// SQS batch of 10 records with distinct keys.
 	TargetBatchRoundTrips = 2
+	// TargetBackoffAddedMs bounds what WithVisibilityBackoff adds to a
+	// batch with held records and others to release, at 10 ms per
+	// request: half a round trip, i.e. nothing beyond noise (issue 13).
+	TargetBackoffAddedMs = 5
 )
 
 // Prices assumed for the cost rows: on-demand request units in US
@@ -122,6 +126,7 @@ func Rows(f Figures) []Row {
 	t.trims()
 	t.handoff()
 	t.batch()
+	t.backoff()
 	t.allocs()
 	t.coldStart()
 	return t.rows
@@ -497,6 +502,27 @@ func (t *table) batch() {
 	}
 	if okBare {
 		r.Floor = "bare handler: " + msf(bare)
+	}
+	t.add(r)
+}
+
+// backoff adds the row of BenchmarkSQSBackoff (issue 13): what
+// WithVisibilityBackoff adds to a batch's wall time at 10 ms per request.
+func (t *table) backoff() {
+	const name = "SQSBackoff/rtt=10ms/held="
+	r := Row{Measure: "SQS batch of 10, 5 held elsewhere, 10 ms per request: wall time added by WithVisibilityBackoff (p50)",
+		Target: fmt.Sprintf("none beyond noise (≤ %s)", msf(TargetBackoffAddedMs))}
+	off, ok1 := t.get(name+"5/backoff=off", "p50-ms")
+	on, ok2 := t.get(name+"5/backoff=on", "p50-ms")
+	r.DynaLock, r.Floor = na, na
+	if ok1 && ok2 {
+		r.DynaLock = fmt.Sprintf("%+.1f ms (%s off, %s on)", on-off, msf(off), msf(on))
+		r.Met = met(on-off <= TargetBackoffAddedMs)
+	}
+	if off10, ok := t.get(name+"10/backoff=off", "p50-ms"); ok {
+		if on10, ok := t.get(name+"10/backoff=on", "p50-ms"); ok {
+			r.Floor = fmt.Sprintf("all 10 held (no release to hide the request behind): %+.1f ms", on10-off10)
+		}
 	}
 	t.add(r)
 }
