@@ -33,6 +33,10 @@ import (
 // deadline less the reserve fails without running, even if the earlier
 // record's handler has not returned.
 //
+// A failed record comes back when the queue's visibility timeout ends;
+// with WithVisibilityBackoff, a record that failed because its lock was
+// held comes back soon after the lock can be free.
+//
 // When every record of a non-empty batch fails, the handler returns the
 // response and an error matching ErrBatchFailed, so that Lambda counts the
 // invocation as failed. If h panics, the other records finish, every lock
