@@ -40,6 +40,9 @@ type Metrics struct {
 	FailedRecords atomic.Int64
 	// ReleaseFailures counts releases that did not go through.
 	ReleaseFailures atomic.Int64
+	// Duplicates counts duplicates of completed events answered from the
+	// store (middleware.WithIdempotency).
+	Duplicates atomic.Int64
 }
 
 func newFunction(name string) *Function {
@@ -151,6 +154,7 @@ func (m *Metrics) add(line []byte) {
 		Skipped         int64
 		FailedRecords   int64
 		ReleaseFailures int64
+		Duplicates      int64
 	}
 	if json.Unmarshal(line, &doc) != nil || doc.AWS == nil {
 		return
@@ -159,4 +163,5 @@ func (m *Metrics) add(line []byte) {
 	m.Skipped.Add(doc.Skipped)
 	m.FailedRecords.Add(doc.FailedRecords)
 	m.ReleaseFailures.Add(doc.ReleaseFailures)
+	m.Duplicates.Add(doc.Duplicates)
 }

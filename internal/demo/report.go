@@ -19,6 +19,9 @@ type Report struct {
 	Crash            CrashResult
 	// Backoff is reserve-stock's load without the visibility backoff.
 	Backoff BackoffRun
+	// Duplicates and DuplicatesOff are the duplicates scenario with the
+	// functions' idempotency and without it.
+	Duplicates, DuplicatesOff *Duplicates
 	// Held are the locks still held at the end of the locked run.
 	Held    []lock.Record
 	Checks  []Check
@@ -81,6 +84,7 @@ func (r *Report) check() {
 		held = append(held, h.LockID)
 	}
 	add("nothing left locked", len(r.Held) == 0, "%s held at the end%s", count(len(r.Held), "lock", "locks"), strings.TrimRight(" "+strings.Join(held, ", "), " "))
+	r.checkDuplicates()
 }
 
 // Print writes the report for a reader.
@@ -124,6 +128,8 @@ func (r *Report) Print(w io.Writer) {
 	if !lost {
 		pf("  (no update was lost this time: the races are a matter of timing; run it again)")
 	}
+	pf("")
+	r.printDuplicates(w)
 	pf("")
 	pf("Checks (with locking):")
 	passed := 0

@@ -416,6 +416,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r.Unlocked = unlocked
+
+	// Duplicates: orders and account events of their own delivered
+	// several times, with idempotency and without it.
+	for _, idem := range []bool{true, false} {
+		progress("== duplicates: the same orders and account events delivered 2-3 times (idempotency %v) ==", idem)
+		dup, err := s.RunDuplicates(ctx, samples, fmt.Sprintf("%s-app-dup-%v", s.LockTable, idem), cfg.Instances, cfg.WorkDelay, idem)
+		if err != nil {
+			return nil, err
+		}
+		progress("duplicates (idempotency %v): %d orders in %d deliveries, %d events in %d deliveries", idem, dup.Orders, dup.OrderDeliveries, dup.Events, dup.EventDeliveries)
+		if idem {
+			r.Duplicates = dup
+		} else {
+			r.DuplicatesOff = dup
+		}
+	}
 	r.Elapsed = time.Since(start)
 	r.check()
 	return r, nil
