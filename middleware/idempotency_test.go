@@ -176,26 +176,26 @@ func TestIdempotentFailureRunsAgain(t *testing.T) {
 			}
 		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()))...)
 	ev := accountEvent("evt-1", "42")
-	call := func() (out receipt, err error, panicked any) {
+	call := func() (out receipt, panicked any, err error) {
 		defer func() { panicked = recover() }()
 		ctx, _ := lambdaCtx(t, "req", 10*time.Second)
 		out, err = h(ctx, ev)
-		return out, err, nil
+		return out, nil, err
 	}
-	if _, err, _ := call(); !errors.Is(err, boom) {
+	if _, _, err := call(); !errors.Is(err, boom) {
 		t.Fatalf("first: %v, want the handler's error", err)
 	}
 	if r := e.claimRecord("evt-1"); r.Held(time.Now()) || !r.DoneUntil.IsZero() {
 		t.Errorf("after an error the record is %+v, want released and not completed", r)
 	}
-	if _, _, p := call(); p == nil {
+	if _, p, _ := call(); p == nil {
 		t.Fatal("second: the panic did not go on")
 	}
 	if r := e.claimRecord("evt-1"); r.Held(time.Now()) || !r.DoneUntil.IsZero() {
 		t.Errorf("after a panic the record is %+v, want released and not completed", r)
 	}
 	for range 2 {
-		if out, err, _ := call(); err != nil || out.Run != 3 {
+		if out, _, err := call(); err != nil || out.Run != 3 {
 			t.Errorf("after the failures: %+v, %v; want run 3's receipt", out, err)
 		}
 	}
