@@ -1,0 +1,109 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/internal/demo"
+	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
+)
+
+// low-stock-alerts under the emulator, given stream-shaped batches: while
+// reserve-stock holds a SKU's lock, the SKU's record is reported as the
+// batch's failure (its own sequence number) and the records after it are
+// not run; redelivered from there once the lock is free, the alert is
+// raised, once, however often the batch comes again.
+func TestLowStockAlertsWhileSKUHeld(t *testing.T) {
+	ctx := context.Background()
+	table := dynamotest.TableName(t)
+	if err := stack.CreateAppTable(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	store := stack.AppsOf(table).Stock
+	f, err := stack.Start(ctx, demo.LowStockAlerts, table, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	invoke := func(recs []events.DynamoDBEventRecord) []string {
+		t.Helper()
+		payload, err := json.Marshal(events.DynamoDBEvent{Records: recs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := f.Invoke(ctx, payload)
+		if err != nil || resp.Err != nil {
+			t.Fatalf("invoke: %v, %v", err, resp.Err)
+		}
+		var out events.DynamoDBEventResponse
+		if err := json.Unmarshal(resp.Payload, &out); err != nil {
+			t.Fatalf("response %s: %v", resp.Payload, err)
+		}
+		var ids []string
+		for _, b := range out.BatchItemFailures {
+			ids = append(ids, b.ItemIdentifier)
+		}
+		return ids
+	}
+
+	// GIVEN reserve-stock holding MUG's lock for 2 s
+	locks, err := lock.NewClient(stack.Client(), stack.LockTable, lock.WithOwner("reserve-stock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.Acquire(ctx, middleware.LockID(stock.LockNamespace, "MUG"), lock.WithTTL(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	batch := []events.DynamoDBEventRecord{
+		demo.StockChange(1, "CUP", 10, 3),
+		demo.StockChange(2, "MUG", 6, 4),
+		demo.StockChange(3, "MUG", 4, 2),
+		demo.StockChange(4, "CUP", 3, 40),
+	}
+	// WHEN the batch is delivered
+	failed := invoke(batch)
+	// THEN MUG's first record is the failure, CUP's alert is raised and
+	// nothing after MUG's record ran (CUP's restock did not clear it)
+	if want := []string{batch[1].Change.SequenceNumber}; !slices.Equal(failed, want) {
+		t.Fatalf("failures %v, want %v", failed, want)
+	}
+	if al, err := store.Alert(ctx, "CUP"); err != nil || al.Status != stock.AlertOpen || al.Raised != 1 {
+		t.Errorf("CUP alert %+v, %v; want open, raised once", al, err)
+	}
+	if al, err := store.Alert(ctx, "MUG"); err == nil {
+		t.Errorf("MUG alert %+v while its lock was held", al)
+	}
+	// WHEN Lambda redelivers from the failed record until it succeeds
+	rest := batch[1:]
+	deadline := time.Now().Add(20 * time.Second)
+	for len(failed) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing %v after 20 s", failed)
+		}
+		time.Sleep(500 * time.Millisecond)
+		failed = invoke(rest)
+	}
+	// AND the whole batch comes once more (a retry after a lost response)
+	if failed := invoke(batch); len(failed) != 0 {
+		t.Fatalf("redelivered batch failures %v", failed)
+	}
+	// THEN MUG has one open alert, and CUP's was cleared by its restock
+	if al, err := store.Alert(ctx, "MUG"); err != nil || al.Status != stock.AlertOpen || al.Raised != 1 || al.Available != 4 {
+		t.Errorf("MUG alert %+v, %v; want open at 4, raised once", al, err)
+	}
+	if al, err := store.Alert(ctx, "CUP"); err != nil || al.Raised != 2 {
+		// The redelivered batch raised CUP again (3 after 40): stream
+		// order, not a duplicate.
+		t.Errorf("CUP alert %+v, %v; want raised twice (low, restocked, low again, restocked)", al, err)
+	} else if al.Status != stock.AlertCleared {
+		t.Errorf("CUP alert %+v, want cleared by the last restock", al)
+	}
+	nothingLocked(t)
+}
