@@ -97,7 +97,9 @@ func TestLowStockStream(t *testing.T) {
 	// stream's ARN, ListStreams (no resource) and nothing else
 	var reads [][]string
 	for _, st := range d.statements(t) {
-		if !isStreamRead(st) && !slices.ContainsFunc(st.actions, func(a string) bool { return strings.HasPrefix(a, "dynamodb:") && (strings.Contains(a, "Stream") || a == "dynamodb:GetRecords") }) {
+		if !isStreamRead(st) && !slices.ContainsFunc(st.actions, func(a string) bool {
+			return strings.HasPrefix(a, "dynamodb:") && (strings.Contains(a, "Stream") || a == "dynamodb:GetRecords")
+		}) {
 			continue
 		}
 		if !slices.Equal(st.roles, []string{role}) {
