@@ -68,7 +68,12 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 			if err != nil {
 				return nil, err
 			}
+			// Events and transactions of their own: the lock table
+			// remembers the load's, and would answer them from the store.
 			e.ID += suffix
+			if e, err = ownTransaction(e, suffix); err != nil {
+				return nil, err
+			}
 			*dst = append(*dst, e)
 		}
 	}
@@ -204,6 +209,21 @@ func renamedRecords(recs []events.SQSMessage, suffix string) ([]events.SQSMessag
 		return nil, err
 	}
 	return out[0].Records, nil
+}
+
+// ownTransaction gives e's detail a transaction ID of its own, if it
+// names one (else the transaction ID is the event's ID).
+func ownTransaction(e events.EventBridgeEvent, suffix string) (events.EventBridgeEvent, error) {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(e.Detail, &probe) != nil || probe["transactionId"] == nil {
+		return e, nil
+	}
+	d, err := withField(e.Detail, "transactionId", suffix)
+	if err != nil {
+		return e, fmt.Errorf("demo: event %s: %w", e.ID, err)
+	}
+	e.Detail = d
+	return e, nil
 }
 
 // redeliveries returns batches as SQS would deliver them again: the same
