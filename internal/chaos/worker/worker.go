@@ -116,8 +116,8 @@ func watchStalls(ctx context.Context, rec *history.Recorder) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			now = time.Now()
+		case <-t.C:
+			now := time.Now()
 			if now.Sub(last) > 100*time.Millisecond {
 				rec.Record(history.Event{Kind: history.KindStall, Start: history.Nanos(last), Time: history.Nanos(now)})
 			}
