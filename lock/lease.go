@@ -27,13 +27,9 @@ type Lease struct {
 	// first's outcome instead of racing it.
 	releaseMu sync.Mutex
 
-	mu  sync.Mutex // protects the fields below
-	end time.Time  // local monotonic end of the lease
-	// storedEnd is the lease's end as stored in the item, by the lock's
-	// clock; at least this (an extend whose answer was lost may have moved
-	// it later).
-	storedEnd time.Time
-	released  bool
+	mu       sync.Mutex // protects the fields below
+	end      time.Time  // local monotonic end of the lease
+	released bool
 	// releaseSent: an earlier Release call failed after sending a request
 	// that may have been applied.
 	releaseSent bool
@@ -53,7 +49,7 @@ func (l *Lease) usable() error {
 
 func newLease(c *Client, id string, req acquireRequest, rec Record, started time.Time) *Lease {
 	return &Lease{client: c, id: id, leaseID: req.leaseID, token: rec.Token, o: req.o, forces: rec.ForceCount,
-		claim: req.claim != nil, end: started.Add(req.o.ttl), storedEnd: req.expiresAt()}
+		claim: req.claim != nil, end: started.Add(req.o.ttl)}
 }
 
 // LockID returns the ID of the lock held.
@@ -259,9 +255,6 @@ func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	l.mu.Lock()
 	if e := started.Add(ttl); e.After(l.end) {
 		l.end = e
-	}
-	if e := ceilMilli(end); e.After(l.storedEnd) {
-		l.storedEnd = e
 	}
 	l.mu.Unlock()
 	return nil
