@@ -65,6 +65,12 @@ type Holder struct {
 type HeldError struct {
 	LockID string
 	Holder Holder
+	// At is the client's clock time that the acquire judged the lock
+	// against: the time its request carried, taken before it was sent, so
+	// an answer delayed by the network or by the SDK's retries still says
+	// when the lock was found held. The lock was held then: Holder's lease
+	// had not ended more than the clock-skew tolerance before At.
+	At time.Time
 }
 
 func (e *HeldError) Error() string {

@@ -295,3 +295,43 @@ func TestLateAcquireAnswer(t *testing.T) {
 		t.Errorf("lock left unreleased: %+v", r)
 	}
 }
+
+// TestHeldErrorSaysWhenItWasJudged: a HeldError's At is the time the
+// acquire judged the lock against, carried in its request, not the time its
+// answer came: an answer delayed in the network (or by the SDK's retries)
+// still says the lock was held then, and its holder's lease had not ended
+// more than the tolerance before At. Waits and retry-after hints count from
+// it.
+func TestHeldErrorSaysWhenItWasJudged(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const delay, tol = 400 * time.Millisecond, 50 * time.Millisecond
+	if _, err := e.client(lock.WithTTL(time.Minute), lock.WithOwner("holder")).TryAcquire(ctx, "judged"); err != nil {
+		t.Fatal(err)
+	}
+	var sent time.Time
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if r.Op == "UpdateItem" && sent.IsZero() {
+			sent = time.Now()
+			return httpfault.Action{Delay: delay}
+		}
+		return httpfault.Action{}
+	}
+	started := time.Now()
+	_, err := e.client(lock.WithClockSkewTolerance(tol)).TryAcquire(ctx, "judged")
+	answered := time.Now()
+	var held *lock.HeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("acquire of a held lock: %v, want a HeldError", err)
+	}
+	if answered.Sub(started) < delay {
+		t.Fatalf("answer came %s after the call, want at least the %s delay", answered.Sub(started), delay)
+	}
+	if held.At.Before(started) || held.At.After(sent) {
+		t.Errorf("At = %s, want between the call (%s) and the request's send (%s), not the answer (%s)",
+			held.At.Format(time.StampMicro), started.Format(time.StampMicro), sent.Format(time.StampMicro), answered.Format(time.StampMicro))
+	}
+	if late := held.At.Sub(held.Holder.ExpiresAt); late > tol {
+		t.Errorf("held at %s, %s after its holder's lease ended: more than the %s tolerance", held.At, late, tol)
+	}
+}

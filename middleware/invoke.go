@@ -343,9 +343,9 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 		}
 		t, err := in.attempt(ctx, ids, cl, opts, slice)
 		if err = in.ownLease(err); errors.Is(err, lock.ErrLeaseTooShort) {
-			// The held answer is from an earlier attempt: say it, but do not
-			// report the lock as held now.
-			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w (earlier: %v)", time.Since(started).Round(time.Millisecond), ErrNoTime, held)
+			// The held answer is from an earlier attempt; its HeldError's At
+			// says when the lock was found held.
+			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, held)
 		}
 		if err == nil {
 			log.Info("lock acquired after waiting", "lockIds", ids, "waited", time.Since(started).String())

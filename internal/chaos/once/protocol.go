@@ -49,10 +49,12 @@ type answer struct {
 	Err string `json:"err,omitempty"`
 	// NoResult: the error is middleware.ErrNoResult.
 	NoResult bool `json:"noResult,omitempty"`
-	// Held and HeldUntil name the lock or claim found held, if that is
-	// the error, and when its holder's lease ends.
+	// Held, HeldUntil and HeldAt name the lock or claim found held, if
+	// that is the error, when its holder's lease ends, and when the acquire
+	// judged it (lock.HeldError's At).
 	Held      string    `json:"held,omitempty"`
 	HeldUntil time.Time `json:"heldUntil,omitzero"`
+	HeldAt    time.Time `json:"heldAt,omitzero"`
 	// Requests are the HTTP requests this delivery sent, by operation.
 	Requests map[string]int `json:"requests"`
 	// Faults are the worker's faults so far, by kind.

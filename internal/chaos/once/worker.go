@@ -133,7 +133,7 @@ func (w *worker) deliver(d delivery) {
 	if err != nil {
 		a.Err, a.NoResult = err.Error(), errors.Is(err, middleware.ErrNoResult)
 		if held := (*lock.HeldError)(nil); errors.As(err, &held) {
-			a.Held, a.HeldUntil = held.LockID, held.Holder.ExpiresAt
+			a.Held, a.HeldUntil, a.HeldAt = held.LockID, held.Holder.ExpiresAt, held.At
 		}
 	}
 	for k, n := range w.net.Faults() {
