@@ -1,8 +1,9 @@
 // Command demo runs DynaLock end to end on this machine, as `make demo`
 // does: the example functions' own bootstrap binaries under the Lambda
 // Runtime Interface Emulator, several execution environments each, against
-// DynamoDB Local; first with locking, with a holder killed mid-handler,
-// then without locking. It prints a report and exits 1 if a check fails.
+// DynamoDB Local; first with locking, with a holder killed mid-handler and
+// low-stock-alerts fed the application table's DynamoDB stream, then
+// without locking. It prints a report and exits 1 if a check fails.
 //
 // With -fn and -event it instead sends one event to one function, as
 // `make invoke` does, and prints the response and the data it touched.
@@ -11,6 +12,7 @@
 //
 //	demo [-bin build/local] [-events events] [-logs .demo/logs] [-instances 4] [-copies 8]
 //	demo -fn reserve-stock -event events/sqs-standard.json
+//	demo -fn low-stock-alerts -event events/dynamodb-stream-stock.json
 package main
 
 import (

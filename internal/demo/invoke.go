@@ -31,6 +31,7 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 		return invokeTransfers(ctx, cfg, file, event, w)
 	}
 	ledger := NewLedger()
+	var skus []string // low-stock-alerts: the SKUs whose alerts to print
 	switch fn {
 	case ReserveStock:
 		var e events.SQSEvent
@@ -64,6 +65,15 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 		}
 		ledger.Transactions["42"] = map[string]int64{}
 		ledger.Transactions["7"] = map[string]int64{}
+	case LowStockAlerts:
+		var e events.DynamoDBEvent
+		if err := json.Unmarshal(event, &e); err != nil {
+			return notFor(file, fn, err.Error())
+		}
+		if len(e.Records) == 0 || e.Records[0].EventSource != "aws:dynamodb" {
+			return notFor(file, fn, "it has no Records from aws:dynamodb")
+		}
+		skus = streamSKUs(e)
 	}
 	s, err := NewStack(ctx, StackConfig{BinDir: cfg.BinDir, LogDir: cfg.LogDir})
 	if err != nil {
@@ -112,6 +122,9 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 		fmt.Fprintf(w, "account %s: balance %s (opened with %s), %s applied\n",
 			a.Account, cents(a.Balance), cents(OpeningBalance), count(a.Applied, "transaction", "transactions"))
 	}
+	if err := printAlerts(ctx, w, s.Client(), table, skus); err != nil {
+		return err
+	}
 	if st.Rollup.Runs > 0 {
 		fmt.Fprintf(w, "rollup: total %s over %s, %s\n",
 			cents(st.Rollup.Total), count(st.Rollup.Accounts, "account", "accounts"), count(st.Rollup.Completed, "run", "runs"))
@@ -126,6 +139,7 @@ var takes = map[string]string{
 	AccountEvents:    "an EventBridge AccountCredited or AccountDebited event, such as events/eventbridge-account.json",
 	NightlyRollup:    "an EventBridge scheduled event, such as events/schedule.json",
 	AccountTransfers: "an API Gateway HTTP API request POST /accounts/{id}/transfers, such as events/http-api-transfer.json",
+	LowStockAlerts:   "a DynamoDB Streams event of the application table with Records, such as events/dynamodb-stream-stock.json",
 }
 
 // notFor is the error for an event file that is not of the kind fn takes.

@@ -17,6 +17,8 @@ type Report struct {
 	// Locked and Unlocked are the runs with and without locking.
 	Locked, Unlocked *Phase
 	Crash            CrashResult
+	// Alerts is low-stock-alerts fed the locked run's stream.
+	Alerts AlertsResult
 	// Backoff is reserve-stock's load without the visibility backoff.
 	Backoff BackoffRun
 	// Duplicates and DuplicatesOff are the duplicates scenario with the
@@ -73,11 +75,15 @@ func (r *Report) check() {
 		"%s recorded, %s failed", count(p.State.Rollup.Overlaps+int64(p.RollupOverlapped), "overlap", "overlaps"), count(p.RollupFailed, "run", "runs"))
 	add("nightly-rollup total equals the balances", p.Final.Total == p.State.Total() && p.Final.Accounts == int64(len(p.State.Accounts)),
 		"%s over %s (want %s over %d)", cents(p.Final.Total), count(p.Final.Accounts, "account", "accounts"), cents(p.State.Total()), len(p.State.Accounts))
+	r.checkAlerts(add)
 	c := r.Crash
 	add("the killed holder's lock freed itself, not before its lease ended", c.FreedAfter > 0 && c.FreedAfter >= c.LeaseLeft+tolerance,
 		"freed %.1fs after the kill; lease ended %.1fs after it, + %s tolerance", c.FreedAfter.Seconds(), c.LeaseLeft.Seconds(), tolerance)
 	m := p.Metrics
-	rel := m[ReserveStock].ReleaseFailures + m[AccountEvents].ReleaseFailures + m[NightlyRollup].ReleaseFailures + m[AccountTransfers].ReleaseFailures
+	var rel int64
+	for _, fn := range FunctionNames() {
+		rel += m[fn].ReleaseFailures
+	}
 	add("every release went through", rel == 0, "%s", count(rel, "release failure", "release failures"))
 	var held []string
 	for _, h := range r.Held {
@@ -91,7 +97,8 @@ func (r *Report) check() {
 func (r *Report) Print(w io.Writer) {
 	pf := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	pf("")
-	pf("DynaLock demo: %d functions × %d Lambda execution environments (RIE), DynamoDB Local", len(FunctionNames()), r.Instances)
+	pf("DynaLock demo: %d functions × %d Lambda execution environments (RIE; %s: 1, as one stream shard gets), DynamoDB Local",
+		len(FunctionNames()), r.Instances, LowStockAlerts)
 	pf("")
 	r.printPhase(w, r.Locked)
 	c := r.Crash
@@ -168,6 +175,7 @@ func (r *Report) printPhase(w io.Writer, p *Phase) {
 	pf("  %-17s %d runs fired %d at a time: %d ran, %d skipped (lock held), %d overlapped another run",
 		NightlyRollup, runs, r.Instances, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
 	pf("  %-17s %s", AccountTransfers, transfersLine(p.Transfers))
+	pf("  %-17s %s", LowStockAlerts, r.alertsLine())
 	pf("  %-17s %s", "state", okMark(p.State.OK(), "every order and transaction counted exactly once", "LOST UPDATES"))
 }
 

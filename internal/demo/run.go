@@ -308,8 +308,9 @@ func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress fun
 	return nil
 }
 
-// Run runs the whole demo: the load with locking, a crash, the load again
-// without locking; and returns the report. An error means the demo could
+// Run runs the whole demo: the load with locking, low-stock-alerts fed the
+// application table's stream meanwhile, a crash, the load again without
+// locking; and returns the report. An error means the demo could
 // not run; failed checks are in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
@@ -348,6 +349,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// low-stock-alerts reads the table's stream all through the phase,
+	// from the seeding on, and contends with reserve-stock for sku/<sku>.
+	alerts, err := s.StartAlerts(ctx, locked.AppTable)
+	if err != nil {
+		return nil, err
+	}
+	defer alerts.cancel()
+	progress("low-stock-alerts: the app table's DynamoDB stream, SKU items only, up to %d records a batch, as Lambda's poller; threshold %d", StreamBatchSize, AlertThreshold)
 	phaseStart := time.Now()
 	if err := RunLoad(ctx, fs, load, locked, progress); err != nil {
 		return nil, err
@@ -378,7 +387,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	progress("crash: the lock freed itself %.1fs after the kill", r.Crash.FreedAfter.Seconds())
 	victim.Stop()
+	if r.Alerts, err = alerts.Finish(ctx); err != nil {
+		return nil, err
+	}
+	st := r.Alerts.Stream
+	progress("low-stock-alerts: done: %d stream records (%d of other items filtered out), %d invocations, %d redeliveries from a failed record (at most %d of one)",
+		st.Records, st.Filtered, st.Invocations, st.Retried, st.MaxRetries)
 	locked.Metrics = fs.Stop()
+	locked.Metrics[LowStockAlerts] = r.Alerts.Metrics
 	locked.Duration = time.Since(phaseStart)
 	apps := s.AppsOf(locked.AppTable)
 	if locked.State, err = ledger.Compare(ctx, apps.Stock, apps.Accounts, apps.Rollup); err != nil {

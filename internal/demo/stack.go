@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/emulator"
@@ -25,11 +26,13 @@ const (
 	NightlyRollup = "nightly-rollup"
 	// AccountTransfers serves POST /accounts/{id}/transfers (HTTP API).
 	AccountTransfers = "account-transfers"
+	// LowStockAlerts consumes the application table's DynamoDB stream.
+	LowStockAlerts = "low-stock-alerts"
 )
 
 // FunctionNames returns the example functions' names.
 func FunctionNames() []string {
-	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers}
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts}
 }
 
 // RIEBinary is the emulator's file name in a binary directory.
@@ -120,11 +123,13 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 func (s *Stack) Client() *dynamodb.Client { return s.DB.Client() }
 
 // CreateAppTable creates an application table named name from
-// appdata.CreateTableInput, as the CDK stack does, and waits until it is
-// active.
+// appdata.CreateTableInput with a stream of both images, as the CDK stack
+// does (for low-stock-alerts), and waits until it is active.
 func (s *Stack) CreateAppTable(ctx context.Context, name string) error {
 	db := s.Client()
-	if _, err := db.CreateTable(ctx, appdata.CreateTableInput(name)); err != nil {
+	in := appdata.CreateTableInput(name)
+	in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages}
+	if _, err := db.CreateTable(ctx, in); err != nil {
 		return fmt.Errorf("demo: create table %s: %w", name, err)
 	}
 	w := dynamodb.NewTableExistsWaiter(db)

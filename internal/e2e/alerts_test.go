@@ -107,3 +107,62 @@ func TestLowStockAlertsWhileSKUHeld(t *testing.T) {
 	}
 	nothingLocked(t)
 }
+
+// low-stock-alerts fed the application table's real DynamoDB stream
+// (DynamoDB Local's), as the demo feeds it: a SKU written below the
+// threshold while its lock is held is retried from its sequence number
+// until the lock is free, then alerted once; a SKU above the threshold
+// gets no alert, and records of other items are filtered out.
+func TestLowStockAlertsFromTheStream(t *testing.T) {
+	ctx := context.Background()
+	table := dynamotest.TableName(t)
+	if err := stack.CreateAppTable(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	apps := stack.AppsOf(table)
+	// GIVEN two SKUs and an account, and low-stock-alerts reading the stream
+	for _, sku := range []string{"MUG", "CUP"} {
+		if err := apps.Stock.Put(ctx, sku, demo.InitialStock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := apps.Accounts.Open(ctx, "42", demo.OpeningBalance); err != nil {
+		t.Fatal(err)
+	}
+	run, err := stack.StartAlerts(ctx, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// AND reserve-stock holding MUG's lock for 2 s
+	locks, err := lock.NewClient(stack.Client(), stack.LockTable, lock.WithOwner("reserve-stock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := locks.Acquire(ctx, middleware.LockID(stock.LockNamespace, "MUG"), lock.WithTTL(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// WHEN MUG falls below the threshold and CUP stays above it
+	for _, o := range []stock.Order{
+		{OrderID: "o-1", SKU: "MUG", Quantity: demo.InitialStock - demo.AlertThreshold + 1},
+		{OrderID: "o-2", SKU: "CUP", Quantity: 1},
+	} {
+		if _, err := apps.Stock.Reserve(ctx, o, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// (Finish waits until every record written so far was processed.)
+	res, err := run.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN MUG's record was retried and MUG alone has an alert, raised once
+	s := res.Stream
+	t.Logf("stream %+v; %d SKU locks found held", s, res.Metrics.Contended)
+	if s.Records != 4 || s.Filtered < 1 || s.Retried < 1 || res.Metrics.Contended < 1 {
+		t.Errorf("stream %+v, %d SKU locks found held; want 4 SKU records, the account's filtered out, MUG's retried", s, res.Metrics.Contended)
+	}
+	if len(res.Alerts) != 1 || res.Alerts[0].SKU != "MUG" || res.Alerts[0].Status != stock.AlertOpen || res.Alerts[0].Raised != 1 {
+		t.Errorf("alerts %+v, want MUG's alone, open, raised once", res.Alerts)
+	}
+	nothingLocked(t)
+}

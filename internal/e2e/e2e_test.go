@@ -68,7 +68,7 @@ func build(ctx context.Context, dir string) error {
 	if err := emulator.BuildRIE(ctx, filepath.Join(dir, demo.RIEBinary)); err != nil {
 		return err
 	}
-	for _, fn := range append(demo.FunctionNames(), demo.LowStockAlerts) {
+	for _, fn := range demo.FunctionNames() {
 		if err := emulator.Build(ctx, "github.com/dynalock/dynalock/functions/"+fn, filepath.Join(dir, fn, "bootstrap")); err != nil {
 			return err
 		}
