@@ -543,3 +543,68 @@ func TestWriteResult(t *testing.T) {
 		t.Errorf("WriteResult of a result too large: %v, want ErrResultTooLarge", err)
 	}
 }
+
+// TestClaimIDInjective: two different (scope, keys) give two claim IDs,
+// even when a key or the scope holds the bytes an encoding could use to
+// separate them (a JSON "\u0000" decodes to NUL), so one event is never
+// answered with another's stored output.
+func TestClaimIDInjective(t *testing.T) {
+	t.Parallel()
+	type claim struct {
+		scope string
+		keys  []string
+	}
+	for _, tc := range []struct {
+		name string
+		a, b claim
+	}{
+		{"NUL moves the boundary between keys", claim{"", []string{"acme", "1\x002"}}, claim{"", []string{"acme\x001", "2"}}},
+		{"NUL moves the boundary between scope and key", claim{"a", []string{"\x00b"}}, claim{"a\x00", []string{"b"}}},
+		{"a key's NUL is a second key", claim{"", []string{"a\x00b"}}, claim{"", []string{"a", "b"}}},
+		{"scope and key swap", claim{"a", []string{"b"}}, claim{"b", []string{"a"}}},
+		{"the scope is not a key", claim{"", []string{"a", "b"}}, claim{"a", []string{"b"}}},
+		{"keys in another order", claim{"", []string{"a", "b"}}, claim{"", []string{"b", "a"}}},
+		{"no key and an empty one", claim{"s", nil}, claim{"s", []string{""}}},
+		{"length bytes in a key", claim{"", []string{"\x00\x00\x00\x00\x00\x00\x00\x01a"}}, claim{"", []string{"", "a"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := middleware.ClaimID("ns", tc.a.scope, tc.a.keys...), middleware.ClaimID("ns", tc.b.scope, tc.b.keys...)
+			if a == b {
+				t.Errorf("scope %q keys %q and scope %q keys %q share the claim %s", tc.a.scope, tc.a.keys, tc.b.scope, tc.b.keys, a)
+			}
+			if again := middleware.ClaimID("ns", tc.a.scope, tc.a.keys...); again != a {
+				t.Errorf("ClaimID is not deterministic: %s, then %s", a, again)
+			}
+		})
+	}
+}
+
+// TestIdempotentKeysWithNUL: two tenants' events whose idempotency keys
+// differ only in where a NUL falls (["acme", "1\x002"] and
+// ["acme\x001", "2"]) are two events: the second's handler runs and gets
+// its own output, not the first's from the store.
+func TestIdempotentKeysWithNUL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var runs atomic.Int32
+	h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			return receipt{Event: ev.ID, Run: runs.Add(1)}, nil
+		}, e.opts(middleware.WithIdempotency(must(middleware.EventBridgeDetailPath("[tenant, order]"))))...)
+	event := func(id, detail string) events.EventBridgeEvent {
+		return events.EventBridgeEvent{ID: id, DetailType: "OrderPlaced", Source: "test", Detail: json.RawMessage(detail)}
+	}
+	first := event("evt-acme", `{"accountId":"a","tenant":"acme","order":"1\u00002"}`)
+	second := event("evt-other", `{"accountId":"b","tenant":"acme\u00001","order":"2"}`)
+	for i, ev := range []events.EventBridgeEvent{first, second, first, second} {
+		ctx, _ := lambdaCtx(t, fmt.Sprintf("req-%d", i), 10*time.Second)
+		out, err := h(ctx, ev)
+		if want := (receipt{Event: ev.ID, Run: int32(i%2 + 1)}); err != nil || out != want {
+			t.Errorf("delivery %d (%s): %+v, %v; want %+v", i+1, ev.ID, out, err, want)
+		}
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times for two events delivered twice each, want 2", n)
+	}
+	e.requireFree("a", "b")
+}
