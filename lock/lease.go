@@ -83,6 +83,14 @@ func (l *Lease) Deadline() time.Time {
 // has moved on so that it cannot be told whether it did, the error matches
 // ErrLockRelease and ErrReleaseUnknown (not ErrLockLost). Other failures
 // match ErrLockRelease and wrap the SDK's error.
+//
+// Releasing a claim that this lease completed (Complete, or Write with
+// AndComplete) is a success and changes nothing, also when every answer
+// to the completion was lost and the caller saw an error: no one holds the
+// lock, and the completion stands, with its result and its expiry (the
+// release never rewrites a released item, so the item's TTL stays the
+// completion's). A later Complete replaces the stored result, as after
+// any completion.
 func (l *Lease) Release(ctx context.Context) error {
 	if err := l.usable(); err != nil {
 		return err
@@ -112,6 +120,12 @@ func (l *Lease) Release(ctx context.Context) error {
 		if err := l.releaseRefused(ccf.Item, sent || seen.earlier()); err != nil {
 			return err
 		}
+		if rec, err := ParseRecord(ccf.Item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
+			// A completion whose answer was lost: the claim is done.
+			l.mu.Lock()
+			l.completed = true
+			l.mu.Unlock()
+		}
 	}
 	l.mu.Lock()
 	l.released = true
@@ -137,7 +151,9 @@ func (l *Lease) releaseRefused(item map[string]types.AttributeValue, maybeSent b
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
 	case rec.LeaseID == l.leaseID && rec.Released && !rec.Forced:
-		return nil // an earlier attempt went through
+		// An earlier attempt went through, or this lease completed its
+		// claim (Complete or AndComplete, its answer lost).
+		return nil
 	case rec.LeaseID == l.leaseID, !maybeSent, l.forced(rec) == forcedYes:
 		// Force-released, or taken over by a lease this holder never
 		// released.

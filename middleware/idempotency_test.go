@@ -13,8 +13,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -607,4 +610,62 @@ func TestIdempotentKeysWithNUL(t *testing.T) {
 		t.Errorf("handler ran %d times for two events delivered twice each, want 2", n)
 	}
 	e.requireFree("a", "b")
+}
+
+// TestLostWriteAnswersKeepTheCompletion: the handler's WriteResult goes
+// through, but every answer to it is lost, so the handler fails and the
+// middleware releases the claim. That release must leave the completion
+// as the transaction wrote it: released when it completed, and kept by
+// DynamoDB's TTL until the retention after the completion expires, not
+// the retention after the release (here a week's expiry, an hour's
+// retention). The retry is answered with the stored output.
+func TestLostWriteAnswersKeepTheCompletion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	const retention = time.Hour
+	db := srv.Client(func(o *dynamodb.Options) {
+		o.HTTPClient = e.net
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), 20*time.Millisecond) // the SDK's retries, quickly
+	})
+	c, err := lock.NewClient(db, e.table, lock.WithClockSkewTolerance(testSkew), lock.WithRetention(retention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	h := middleware.Wrap(c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			out := receipt{Event: ev.ID, Run: runs.Add(1)}
+			return out, middleware.WriteResult(ctx, out, add(table, "a", 1))
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID(), middleware.CompletionExpiry(7*24*time.Hour)))...)
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if r.Op == "TransactWriteItems" {
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		return httpfault.Action{}
+	}
+	ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
+	_, err = h(ctx, accountEvent("evt-1", "x"))
+	e.net.Rule = nil
+	if err == nil || e.net.Faults()[httpfault.DropResponse] < 2 {
+		t.Fatalf("setup: the handler returned %v after %d lost answers; want its Write's error after the SDK's retries", err, e.net.Faults()[httpfault.DropResponse])
+	}
+	r := e.claimRecord("evt-1")
+	if r.CompletedAt.IsZero() || r.Held(time.Now()) {
+		t.Fatalf("setup: the lost transaction did not complete the event: %+v", r)
+	}
+	if !r.ReleasedAt.Equal(r.CompletedAt) {
+		t.Errorf("the claim's release after the failed handler rewrote the completed item: released at %s, completed at %s", r.ReleasedAt, r.CompletedAt)
+	}
+	if keep := r.DoneUntil.Add(retention); r.CleanupAt.Before(keep) {
+		t.Errorf("DynamoDB may delete the completion at %s, %s before the retention after its expiry (%s)", r.CleanupAt, keep.Sub(r.CleanupAt).Round(time.Second), keep)
+	}
+	ctx, _ = lambdaCtx(t, "req-2", 10*time.Second)
+	if out, err := h(ctx, accountEvent("evt-1", "x")); err != nil || out != (receipt{Event: "evt-1", Run: 1}) {
+		t.Errorf("retry: %+v, %v; want the stored output of run 1", out, err)
+	}
+	if n := itemCount(t, table, "a"); n != 1 || runs.Load() != 1 {
+		t.Errorf("count %d after %d runs, want 1 and 1", n, runs.Load())
+	}
+	e.requireFree("a")
 }
