@@ -242,6 +242,15 @@ func (l *Lease) lost(item map[string]types.AttributeValue) *LostError {
 // still the lock's current one; if it is not, the error matches
 // ErrLockLost; other failures wrap the SDK's error. Extend moves Deadline,
 // but not the deadline of a context Do already handed to fn.
+//
+// A lease taken with WithLeaseEnd (as the Lambda middleware takes every
+// lease: it ends at the invocation's deadline plus the grace) is never
+// extended past that end: an extension that would end after it, such as
+// Extend(ctx, 0), is refused with an error matching ErrInvalidInput,
+// before any request. It is refused rather than cut to the end, so that
+// a nil error always means the lease lasts at least ttl from now. One
+// that ends by the fixed end is sent as usual: since the lease already
+// ends there, it tells whether the lease still holds the lock.
 func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := l.usable(); err != nil {
 		return err
@@ -256,6 +265,14 @@ func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 		return ttlTooShort(ttl, l.o.skew)
 	}
 	started := time.Now()
+	if !l.o.leaseEnd.IsZero() {
+		// The fixed end, as the acquire sized its TTL: the local time
+		// left, rounded up to the millisecond.
+		if left := ceilMilliDuration(l.o.leaseEnd.Sub(started)); ttl > left {
+			return invalid("Extend(%s): the lease of %q ends at a fixed time (WithLeaseEnd), %s from now, and is never extended past it",
+				ttl, l.id, max(left, 0))
+		}
+	}
 	end := l.o.clock.Now().Add(ttl)
 	_, err := l.client.db.UpdateItem(ctx, extendInput(l.client.table, l.id, l.leaseID, end, l.o.retention))
 	if err != nil {
