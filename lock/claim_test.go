@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -281,5 +286,112 @@ func TestWriteUnderSeveralLeases(t *testing.T) {
 	}
 	if dup, err := c.Claim(ctx, "event/7", nil); err != nil || dup.Done == nil || string(dup.Done.Result) != "receipt" {
 		t.Errorf("duplicate: %+v, %v; want the stored result", dup, err)
+	}
+}
+
+// item reads the lock's item as stored, every attribute.
+func (e *env) item(id string) map[string]dtypes.AttributeValue {
+	e.t.Helper()
+	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(e.table), Key: map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out.Item
+}
+
+// TestReleaseAfterLostCompletion: a completion (Complete, or Write with
+// AndComplete) goes through and every answer to it, the SDK's retries'
+// too, is lost; its caller sees an error and releases the claim, as the
+// middleware does after a failed handler. That release must not touch the
+// completed item: rewriting its TTL to the release's time plus the
+// retention would let DynamoDB delete, with a completion expiry longer
+// than the retention, a completion that must still answer duplicates. The
+// release is a success (no one holds the lock, the completion stands),
+// the item is what the completion wrote, attribute for attribute, and the
+// lease knows it completed its claim.
+func TestReleaseAfterLostCompletion(t *testing.T) {
+	ctx := context.Background()
+	const expiry, retention = 7 * 24 * time.Hour, time.Hour
+	result := []byte("receipt")
+	for _, tc := range []struct {
+		name string
+		// op and marker select the requests whose answers are lost.
+		op, marker string
+		complete   func(c *lock.Client, app string, claim *lock.Lease) error
+	}{
+		{"Complete", "UpdateItem", "DoneUntil", func(_ *lock.Client, _ string, claim *lock.Lease) error {
+			return claim.Complete(ctx, result)
+		}},
+		{"Write on the claim with AndComplete", "TransactWriteItems", "", func(_ *lock.Client, app string, claim *lock.Lease) error {
+			return claim.Write(ctx, []dtypes.TransactWriteItem{add(app, "a", 0)}, lock.AndComplete(claim, result))
+		}},
+		{"Write on an entity with AndRelease and AndComplete", "TransactWriteItems", "", func(c *lock.Client, app string, claim *lock.Lease) error {
+			entity, err := c.TryAcquire(ctx, "account/a")
+			if err != nil {
+				return err
+			}
+			err = entity.Write(ctx, []dtypes.TransactWriteItem{add(app, "a", 0)}, lock.AndRelease(), lock.AndComplete(claim, result))
+			if rerr := entity.Release(ctx); rerr != nil {
+				t.Errorf("release of the entity lock after its lost transaction: %v", rerr)
+			}
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			app := e.appTable()
+			// The SDK's retries, quickly.
+			db := srv.Client(func(o *dynamodb.Options) {
+				o.HTTPClient = e.net
+				o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), 20*time.Millisecond)
+			})
+			c, err := lock.NewClient(db, e.table, lock.WithClockSkewTolerance(20*time.Millisecond), lock.WithTTL(time.Minute),
+				lock.WithCompletionExpiry(expiry), lock.WithRetention(retention))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const id = "event/lost-completion"
+			cl, err := c.Claim(ctx, id, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.net.Rule = func(r httpfault.Request) httpfault.Action {
+				if r.Op == tc.op && strings.Contains(string(r.Body), tc.marker) {
+					return httpfault.Action{Kind: httpfault.DropResponse}
+				}
+				return httpfault.Action{}
+			}
+			err = tc.complete(c, app, cl.Lease)
+			e.net.Rule = nil
+			if err == nil || e.net.Faults()[httpfault.DropResponse] < 2 {
+				t.Fatalf("setup: the completion returned %v after %d lost answers; want an error after the SDK's retries", err, e.net.Faults()[httpfault.DropResponse])
+			}
+			completed := e.record(id)
+			if completed.CompletedLease != cl.Lease.LeaseID() || !completed.Released {
+				t.Fatalf("setup: the completion did not go through: %+v", completed)
+			}
+			before := e.item(id)
+			if err := cl.Lease.Release(ctx); err != nil {
+				t.Errorf("release of a claim its lease completed: %v, want success", err)
+			}
+			if after := e.item(id); !reflect.DeepEqual(after, before) {
+				r := e.record(id)
+				t.Errorf("the release rewrote the completed item: TTL %s -> %s (the completion answers until %s), released at %s -> %s",
+					completed.CleanupAt, r.CleanupAt, completed.DoneUntil, completed.ReleasedAt, r.ReleasedAt)
+			}
+			if r := e.record(id); r.CleanupAt.Before(r.DoneUntil) {
+				t.Errorf("DynamoDB may delete the completion at %s, before it stops answering at %s", r.CleanupAt, r.DoneUntil)
+			}
+			if err := cl.Lease.Complete(ctx, result); err != nil {
+				t.Errorf("storing the result again after the release: %v; the lease completed its claim", err)
+			}
+			dup, err := e.otherClient().Claim(ctx, id, nil)
+			if err != nil || dup.Done == nil || !bytes.Equal(dup.Done.Result, result) {
+				t.Errorf("duplicate: %+v, %v; want the completion with its result", dup, err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,56 @@ func TestAbandonedAcquireIsBounded(t *testing.T) {
 	defer l.Release(ctx)
 	if by := r.ExpiresAt.Add(tol + 300*time.Millisecond); time.Now().After(by) {
 		t.Errorf("waiter got the lock at %s, later than the abandoned lease's end + tolerance + a wait step (%s)", time.Now(), by)
+	}
+}
+
+// TestExtendFixedEnd: a lease taken with WithLeaseEnd is never extended
+// past that end. An extension that would pass it (Extend(ctx, 0), whose
+// TTL is the one the acquire sized to the end, or any longer TTL) is
+// refused with ErrInvalidInput before any request, and the stored end and
+// Deadline stay; one that ends by the fixed end is not an error and
+// changes nothing (an extend never shortens a lease).
+func TestExtendFixedEnd(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "fixed-end"
+	end := time.Now().Add(3 * time.Second)
+	l, err := e.client(lock.WithLeaseEnd(end)).TryAcquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	stored, deadline := e.record(id).ExpiresAt, l.Deadline()
+	for _, tc := range []struct {
+		name    string
+		ttl     time.Duration
+		wantErr error
+	}{
+		{"the lease's TTL (0)", 0, lock.ErrInvalidInput},
+		{"longer than what is left", time.Minute, lock.ErrInvalidInput},
+		{"just past the end", time.Until(end).Truncate(time.Millisecond) + 50*time.Millisecond, lock.ErrInvalidInput},
+		{"within what is left", time.Second, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.net.Reset()
+			err := l.Extend(ctx, tc.ttl)
+			if tc.wantErr == nil && err != nil || !errors.Is(err, tc.wantErr) {
+				t.Errorf("Extend(%s) with %s left before the lease's fixed end: %v, want %v", tc.ttl, time.Until(end).Round(time.Millisecond), err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				if n := e.net.Total(); n != 0 {
+					t.Errorf("a refused extend sent %d requests", n)
+				}
+				if !strings.Contains(fmt.Sprint(err), "WithLeaseEnd") {
+					t.Errorf("the error does not say why: %v", err)
+				}
+			}
+			if got := e.record(id).ExpiresAt; !got.Equal(stored) || got.After(end.Add(2*time.Millisecond)) {
+				t.Errorf("the stored end moved from %s to %s (fixed end %s)", stored, got, end)
+			}
+			if got := l.Deadline(); !got.Equal(deadline) {
+				t.Errorf("Deadline moved from %s to %s", deadline, got)
+			}
+		})
 	}
 }

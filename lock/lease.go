@@ -83,6 +83,14 @@ func (l *Lease) Deadline() time.Time {
 // has moved on so that it cannot be told whether it did, the error matches
 // ErrLockRelease and ErrReleaseUnknown (not ErrLockLost). Other failures
 // match ErrLockRelease and wrap the SDK's error.
+//
+// Releasing a claim that this lease completed (Complete, or Write with
+// AndComplete) is a success and changes nothing, also when every answer
+// to the completion was lost and the caller saw an error: no one holds the
+// lock, and the completion stands, with its result and its expiry (the
+// release never rewrites a released item, so the item's TTL stays the
+// completion's). A later Complete replaces the stored result, as after
+// any completion.
 func (l *Lease) Release(ctx context.Context) error {
 	if err := l.usable(); err != nil {
 		return err
@@ -112,6 +120,12 @@ func (l *Lease) Release(ctx context.Context) error {
 		if err := l.releaseRefused(ccf.Item, sent || seen.earlier()); err != nil {
 			return err
 		}
+		if rec, err := ParseRecord(ccf.Item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
+			// A completion whose answer was lost: the claim is done.
+			l.mu.Lock()
+			l.completed = true
+			l.mu.Unlock()
+		}
 	}
 	l.mu.Lock()
 	l.released = true
@@ -137,7 +151,9 @@ func (l *Lease) releaseRefused(item map[string]types.AttributeValue, maybeSent b
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
 	case rec.LeaseID == l.leaseID && rec.Released && !rec.Forced:
-		return nil // an earlier attempt went through
+		// An earlier attempt went through, or this lease completed its
+		// claim (Complete or AndComplete, its answer lost).
+		return nil
 	case rec.LeaseID == l.leaseID, !maybeSent, l.forced(rec) == forcedYes:
 		// Force-released, or taken over by a lease this holder never
 		// released.
@@ -226,6 +242,15 @@ func (l *Lease) lost(item map[string]types.AttributeValue) *LostError {
 // still the lock's current one; if it is not, the error matches
 // ErrLockLost; other failures wrap the SDK's error. Extend moves Deadline,
 // but not the deadline of a context Do already handed to fn.
+//
+// A lease taken with WithLeaseEnd (as the Lambda middleware takes every
+// lease: it ends at the invocation's deadline plus the grace) is never
+// extended past that end: an extension that would end after it, such as
+// Extend(ctx, 0), is refused with an error matching ErrInvalidInput,
+// before any request. It is refused rather than cut to the end, so that
+// a nil error always means the lease lasts at least ttl from now. One
+// that ends by the fixed end is sent as usual: since the lease already
+// ends there, it tells whether the lease still holds the lock.
 func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	if err := l.usable(); err != nil {
 		return err
@@ -240,6 +265,14 @@ func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 		return ttlTooShort(ttl, l.o.skew)
 	}
 	started := time.Now()
+	if !l.o.leaseEnd.IsZero() {
+		// The fixed end, as the acquire sized its TTL: the local time
+		// left, rounded up to the millisecond.
+		if left := ceilMilliDuration(l.o.leaseEnd.Sub(started)); ttl > left {
+			return invalid("Extend(%s): the lease of %q ends at a fixed time (WithLeaseEnd), %s from now, and is never extended past it",
+				ttl, l.id, max(left, 0))
+		}
+	}
 	end := l.o.clock.Now().Add(ttl)
 	_, err := l.client.db.UpdateItem(ctx, extendInput(l.client.table, l.id, l.leaseID, end, l.o.retention))
 	if err != nil {

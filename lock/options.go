@@ -248,8 +248,11 @@ func WithReleaseDeadline(t time.Time) Option { return func(o *options) { o.relea
 // after its acquire: each attempt (a waiter's too) computes its TTL from t,
 // so a lease taken late in a wait still ends at t. An attempt with less
 // than MinTTL left before t fails with ErrLeaseTooShort, and a wait ends
-// there. It cannot be combined with a heartbeat. The default, the zero
-// time, is the TTL.
+// there. Such a lease is never extended past t: it cannot be combined
+// with a heartbeat, and Lease.Extend refuses, with ErrInvalidInput and
+// before any request, an extension that would end after t. For callers
+// whose lease must end by a time, such as a Lambda invocation's deadline
+// plus a grace. The default, the zero time, is the TTL.
 func WithLeaseEnd(t time.Time) Option { return func(o *options) { o.leaseEnd = t } }
 
 // releaseContext returns the context a release runs on: one that outlives

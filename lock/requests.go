@@ -117,14 +117,20 @@ func metadataAttr(m map[string]string) types.AttributeValue {
 }
 
 // releaseInput marks leaseID released, if it is still the item's lease
-// and no operator released it. The lease ID stays in the item, so a
-// retried release still matches.
+// and was not released yet: not by its holder (an earlier attempt whose
+// answer was lost), not by the completion of its claim, not by an
+// operator. A release never rewrites a released item, so it cannot move a
+// completion's TTL (its DoneUntil plus the retention) to its own time plus
+// the retention, which could let DynamoDB delete a completion that must
+// still answer duplicates. The lease ID stays in the item, so a retried
+// release finds its own lease released, and its caller is told it went
+// through (Lease.releaseRefused).
 func releaseInput(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:           aws.String(table),
 		Key:                 keyOf(id),
 		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl REMOVE #rby, #rwhy"),
-		ConditionExpression: aws.String("#lease = :lease AND NOT (#forced = :lease)"),
+		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND NOT (#forced = :lease)"),
 		ExpressionAttributeNames: map[string]string{
 			"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#ttl": TTLAttribute, "#lease": attrLease,
 			"#rby": attrReleasedBy, "#rwhy": attrReleaseReason, "#forced": attrForcedLease,

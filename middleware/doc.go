@@ -21,11 +21,13 @@
 //
 // A lock is leased until the invocation's deadline plus a grace
 // ([WithGrace]), so the lock of an invocation that Lambda stops at its
-// timeout frees itself shortly after; a heartbeat passed in the lock
-// options is turned off, so that nothing extends the lease past that. The
-// handler's context ends a reserve ([WithReserve]) before the deadline,
-// leaving time to release the lock, which happens before the wrapped
-// handler returns: nothing the middleware starts runs after it returns.
+// timeout frees itself shortly after. Nothing extends the lease past
+// that: a heartbeat passed in the lock options is turned off, and the
+// handler's own lock.Lease.Extend past it fails with lock.ErrInvalidInput
+// without a request. The handler's context ends a reserve
+// ([WithReserve]) before the deadline, leaving time to release the lock,
+// which happens before the wrapped handler returns: nothing the
+// middleware starts runs after it returns.
 // An event with too little time left for a useful lease, or for the
 // handler ([WithMinTimeLeft]), fails with [ErrNoTime] without taking a
 // lock. Without a deadline (local runs), the lease lasts the TTL

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -61,9 +62,10 @@ type idempotency struct {
 // WithIdempotency makes a wrapper run each event's handler once per
 // idempotency key, however often the event is delivered: key derives the
 // key (SQSMessageID, EventBridgeID, SQSBodyPath("orderId"),
-// EventBridgeDetailPath("transactionId") or any KeyFunc; several keys are
-// joined into one). T must be the wrapper's event type (events.SQSMessage
-// for WrapSQS); another is a configuration error, returned by every call.
+// EventBridgeDetailPath("transactionId") or any KeyFunc; several keys
+// make one key, in their order, whatever bytes they hold: see ClaimID).
+// T must be the wrapper's event type (events.SQSMessage for WrapSQS);
+// another is a configuration error, returned by every call.
 //
 // The key is hashed (SHA-256) into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
@@ -225,17 +227,22 @@ func claimFor[T any](ctx context.Context, inv *invoker, event T, log *slog.Logge
 	return spec, nil
 }
 
-// ClaimID returns the lock ID of the idempotency claim of keys (joined,
-// as WithIdempotency joins a KeyFunc's keys) under namespace and scope
-// (IdempotencyScope; "" for none): LockID(namespace, "idempotency#" + the
-// hex SHA-256 of scope, NUL, and the keys separated by NULs). Operators
-// use it to find an event's record (dynalock show).
+// ClaimID returns the lock ID of the idempotency claim of keys (in the
+// order a KeyFunc gives them) under namespace and scope (IdempotencyScope;
+// "" for none): LockID(namespace, "idempotency#" + the hex SHA-256 of
+// scope and then each key, each preceded by its length in bytes as an
+// 8-byte big-endian integer). The lengths make the encoding injective:
+// keys may hold any bytes (a JSON "\u0000" is a NUL), and no two
+// different scopes and key lists share a claim, which would answer one
+// event with another's stored output. Operators use it to find an event's
+// record (dynalock show).
 func ClaimID(namespace, scope string, keys ...string) string {
 	h := sha256.New()
-	h.Write([]byte(scope))
-	for _, k := range keys {
-		h.Write([]byte{0})
-		h.Write([]byte(k))
+	var n [8]byte
+	for _, s := range append([]string{scope}, keys...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
 	}
 	return LockID(namespace, claimPrefix+hex.EncodeToString(h.Sum(nil)))
 }

@@ -13,8 +13,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -542,4 +545,127 @@ func TestWriteResult(t *testing.T) {
 	if err := middleware.WriteResult(ctx, big, add(table, "a", 1)); !errors.Is(err, middleware.ErrResultTooLarge) {
 		t.Errorf("WriteResult of a result too large: %v, want ErrResultTooLarge", err)
 	}
+}
+
+// TestClaimIDInjective: two different (scope, keys) give two claim IDs,
+// even when a key or the scope holds the bytes an encoding could use to
+// separate them (a JSON "\u0000" decodes to NUL), so one event is never
+// answered with another's stored output.
+func TestClaimIDInjective(t *testing.T) {
+	t.Parallel()
+	type claim struct {
+		scope string
+		keys  []string
+	}
+	for _, tc := range []struct {
+		name string
+		a, b claim
+	}{
+		{"NUL moves the boundary between keys", claim{"", []string{"acme", "1\x002"}}, claim{"", []string{"acme\x001", "2"}}},
+		{"NUL moves the boundary between scope and key", claim{"a", []string{"\x00b"}}, claim{"a\x00", []string{"b"}}},
+		{"a key's NUL is a second key", claim{"", []string{"a\x00b"}}, claim{"", []string{"a", "b"}}},
+		{"scope and key swap", claim{"a", []string{"b"}}, claim{"b", []string{"a"}}},
+		{"the scope is not a key", claim{"", []string{"a", "b"}}, claim{"a", []string{"b"}}},
+		{"keys in another order", claim{"", []string{"a", "b"}}, claim{"", []string{"b", "a"}}},
+		{"no key and an empty one", claim{"s", nil}, claim{"s", []string{""}}},
+		{"length bytes in a key", claim{"", []string{"\x00\x00\x00\x00\x00\x00\x00\x01a"}}, claim{"", []string{"", "a"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := middleware.ClaimID("ns", tc.a.scope, tc.a.keys...), middleware.ClaimID("ns", tc.b.scope, tc.b.keys...)
+			if a == b {
+				t.Errorf("scope %q keys %q and scope %q keys %q share the claim %s", tc.a.scope, tc.a.keys, tc.b.scope, tc.b.keys, a)
+			}
+			if again := middleware.ClaimID("ns", tc.a.scope, tc.a.keys...); again != a {
+				t.Errorf("ClaimID is not deterministic: %s, then %s", a, again)
+			}
+		})
+	}
+}
+
+// TestIdempotentKeysWithNUL: two tenants' events whose idempotency keys
+// differ only in where a NUL falls (["acme", "1\x002"] and
+// ["acme\x001", "2"]) are two events: the second's handler runs and gets
+// its own output, not the first's from the store.
+func TestIdempotentKeysWithNUL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var runs atomic.Int32
+	h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			return receipt{Event: ev.ID, Run: runs.Add(1)}, nil
+		}, e.opts(middleware.WithIdempotency(must(middleware.EventBridgeDetailPath("[tenant, order]"))))...)
+	event := func(id, detail string) events.EventBridgeEvent {
+		return events.EventBridgeEvent{ID: id, DetailType: "OrderPlaced", Source: "test", Detail: json.RawMessage(detail)}
+	}
+	first := event("evt-acme", `{"accountId":"a","tenant":"acme","order":"1\u00002"}`)
+	second := event("evt-other", `{"accountId":"b","tenant":"acme\u00001","order":"2"}`)
+	for i, ev := range []events.EventBridgeEvent{first, second, first, second} {
+		ctx, _ := lambdaCtx(t, fmt.Sprintf("req-%d", i), 10*time.Second)
+		out, err := h(ctx, ev)
+		if want := (receipt{Event: ev.ID, Run: int32(i%2 + 1)}); err != nil || out != want {
+			t.Errorf("delivery %d (%s): %+v, %v; want %+v", i+1, ev.ID, out, err, want)
+		}
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("handler ran %d times for two events delivered twice each, want 2", n)
+	}
+	e.requireFree("a", "b")
+}
+
+// TestLostWriteAnswersKeepTheCompletion: the handler's WriteResult goes
+// through, but every answer to it is lost, so the handler fails and the
+// middleware releases the claim. That release must leave the completion
+// as the transaction wrote it: released when it completed, and kept by
+// DynamoDB's TTL until the retention after the completion expires, not
+// the retention after the release (here a week's expiry, an hour's
+// retention). The retry is answered with the stored output.
+func TestLostWriteAnswersKeepTheCompletion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	table := appTable(t)
+	const retention = time.Hour
+	db := srv.Client(func(o *dynamodb.Options) {
+		o.HTTPClient = e.net
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), 20*time.Millisecond) // the SDK's retries, quickly
+	})
+	c, err := lock.NewClient(db, e.table, lock.WithClockSkewTolerance(testSkew), lock.WithRetention(retention))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	h := middleware.Wrap(c, middleware.Constant[events.EventBridgeEvent]("a"),
+		func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+			out := receipt{Event: ev.ID, Run: runs.Add(1)}
+			return out, middleware.WriteResult(ctx, out, add(table, "a", 1))
+		}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID(), middleware.CompletionExpiry(7*24*time.Hour)))...)
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if r.Op == "TransactWriteItems" {
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		}
+		return httpfault.Action{}
+	}
+	ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
+	_, err = h(ctx, accountEvent("evt-1", "x"))
+	e.net.Rule = nil
+	if err == nil || e.net.Faults()[httpfault.DropResponse] < 2 {
+		t.Fatalf("setup: the handler returned %v after %d lost answers; want its Write's error after the SDK's retries", err, e.net.Faults()[httpfault.DropResponse])
+	}
+	r := e.claimRecord("evt-1")
+	if r.CompletedAt.IsZero() || r.Held(time.Now()) {
+		t.Fatalf("setup: the lost transaction did not complete the event: %+v", r)
+	}
+	if !r.ReleasedAt.Equal(r.CompletedAt) {
+		t.Errorf("the claim's release after the failed handler rewrote the completed item: released at %s, completed at %s", r.ReleasedAt, r.CompletedAt)
+	}
+	if keep := r.DoneUntil.Add(retention); r.CleanupAt.Before(keep) {
+		t.Errorf("DynamoDB may delete the completion at %s, %s before the retention after its expiry (%s)", r.CleanupAt, keep.Sub(r.CleanupAt).Round(time.Second), keep)
+	}
+	ctx, _ = lambdaCtx(t, "req-2", 10*time.Second)
+	if out, err := h(ctx, accountEvent("evt-1", "x")); err != nil || out != (receipt{Event: "evt-1", Run: 1}) {
+		t.Errorf("retry: %+v, %v; want the stored output of run 1", out, err)
+	}
+	if n := itemCount(t, table, "a"); n != 1 || runs.Load() != 1 {
+		t.Errorf("count %d after %d runs, want 1 and 1", n, runs.Load())
+	}
+	e.requireFree("a")
 }

@@ -588,6 +588,73 @@ func TestHeartbeatDoesNotOutliveTheDeadline(t *testing.T) {
 	}
 }
 
+// TestExtendDoesNotOutliveTheDeadline: a handler that extends its own
+// lease (lock.FromContext(ctx).Extend) cannot keep a timed-out
+// invocation's lock held past the deadline plus the grace: every lease the
+// middleware takes ends there (lock.WithLeaseEnd), and an extension past
+// it is refused with lock.ErrInvalidInput, without a request. The stored
+// end never passes the deadline plus the grace.
+func TestExtendDoesNotOutliveTheDeadline(t *testing.T) {
+	t.Parallel()
+	const (
+		timeout = 2 * time.Second
+		grace   = 300 * time.Millisecond
+	)
+	for _, tc := range []struct {
+		name string
+		run  func(e *env, ctx context.Context, h func(context.Context) error) error
+	}{
+		{"Wrap", func(e *env, ctx context.Context, h func(context.Context) error) error {
+			w := middleware.Wrap(e.c, middleware.Constant[string]("job"),
+				func(ctx context.Context, _ string) (struct{}, error) { return struct{}{}, h(ctx) },
+				e.opts(middleware.WithGrace(grace))...)
+			_, err := w(ctx, "x")
+			return err
+		}},
+		{"WrapSQS", func(e *env, ctx context.Context, h func(context.Context) error) error {
+			w := middleware.WrapSQS(e.c, middleware.Constant[events.SQSMessage]("job"),
+				func(ctx context.Context, _ events.SQSMessage) error { return h(ctx) },
+				e.opts(middleware.WithGrace(grace))...)
+			resp, err := w(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-1"}}})
+			if err == nil && len(resp.BatchItemFailures) > 0 {
+				err = errors.New("the record failed")
+			}
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx, deadline := lambdaCtx(t, "req-1", timeout)
+			limit := deadline.Add(grace + 2*time.Millisecond) // the TTL and the stored end are rounded up to the millisecond
+			err := tc.run(e, ctx, func(ctx context.Context) error {
+				lease, ok := lock.FromContext(ctx)
+				if !ok {
+					return errors.New("no lease in the handler's context")
+				}
+				for _, ttl := range []time.Duration{0, time.Minute} {
+					e.net.Reset()
+					err := lease.Extend(ctx, ttl)
+					if !errors.Is(err, lock.ErrInvalidInput) || e.net.Total() != 0 {
+						t.Errorf("Extend(%s) in the handler: %v after %d requests, want lock.ErrInvalidInput and none", ttl, err, e.net.Total())
+					}
+					if end := e.record("job").ExpiresAt; end.After(limit) {
+						t.Errorf("after Extend(%s), the lease ends %s after the deadline plus the grace", ttl, end.Sub(limit))
+					}
+					if d := lease.Deadline(); d.After(limit) {
+						t.Errorf("after Extend(%s), the lease's Deadline is %s after the deadline plus the grace", ttl, d.Sub(limit))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.requireFree("job")
+		})
+	}
+}
+
 // A key function that panics fails the event with a *KeyError that says
 // so, instead of crashing the function.
 func TestWrapKeyFunctionPanics(t *testing.T) {

@@ -176,7 +176,7 @@ func Release(table, id, leaseID string, now time.Time, retention time.Duration) 
 		TableName:           aws.String(table),
 		Key:                 key(id),
 		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl REMOVE #rby, #rwhy"),
-		ConditionExpression: aws.String("#lease = :lease AND NOT (#forced = :lease)"),
+		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND NOT (#forced = :lease)"),
 		ExpressionAttributeNames: map[string]string{
 			"#rel": ReleasedLease, "#relAt": ReleasedAt, "#ttl": TTL, "#lease": Lease,
 			"#rby": ReleasedBy, "#rwhy": ReleaseReason, "#forced": ForcedLease,
