@@ -256,11 +256,22 @@ func WithLeaseEnd(t time.Time) Option { return func(o *options) { o.leaseEnd = t
 // ctx's cancellation, bounded by the release timeout and the release
 // deadline.
 func (o options) releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	timeout := o.releaseTimeout
-	if !o.releaseBy.IsZero() {
-		timeout = max(min(timeout, time.Until(o.releaseBy)), time.Millisecond)
+	now := time.Now()
+	end := now.Add(o.releaseTimeout)
+	if !o.releaseBy.IsZero() && o.releaseBy.Before(end) {
+		// At the release deadline itself, not a duration computed from
+		// an earlier reading of the clock; at least a millisecond.
+		end = later(o.releaseBy, now.Add(time.Millisecond))
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // forAttempt returns the options of one acquire attempt made now: with

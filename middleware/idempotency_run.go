@@ -114,10 +114,10 @@ func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec,
 }
 
 // releaseQuietly releases leases at once, on a context that outlives
-// ctx's end, bounded as a release after a handler is. A failure leaves a
-// lease that ends by itself; it is not the event's error.
+// ctx's end, bounded as a release after a handler is (cleanupContext). A
+// failure leaves a lease that ends by itself; it is not the event's error.
 func (in *invocation) releaseQuietly(ctx context.Context, leases ...*lock.Lease) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.releaseBound())
+	ctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range leases {
@@ -142,25 +142,53 @@ func (in *invocation) releaseBound() time.Duration {
 	return max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)
 }
 
+// cleanupContext returns the context of a claim's release or completion
+// sent now: ctx's values without its cancellation, ending releaseBound
+// from now or at the releases' cut-off (releaseBy), whichever comes first,
+// as the entity locks' releases do (lock.WithReleaseDeadline). Started
+// after the handler used its whole context, a request given the release
+// bound would end at the deadline or after it; then Lambda reports a
+// timeout and the event is delivered again. Past the cut-off the context
+// is already done, and nothing is sent.
+func (in *invocation) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(in.releaseBound())
+	if !in.deadline.IsZero() {
+		if by := in.releaseBy(); by.Before(end) {
+			end = by
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
+}
+
 // runClaimed runs fn under the entity leases of t (if any) and its claim,
-// and completes the claim once fn succeeded, at the same time as the
-// entity locks are released. The claim is released, not completed, when
-// fn fails or panics.
+// and completes the claim once fn succeeded, or releases it, not
+// completed, when fn failed, at the same time as the entity locks are
+// released: all of them end by the releases' cut-off. The claim is
+// released too when fn panics, or when its completion did not go through.
 func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, ids []string, log *slog.Logger, fn func(context.Context) error) error {
 	ev := &eventLeases{leases: t.leases, claim: t.claim}
 	log = log.With("claimId", cl.id)
-	// After a completion, the release sends nothing.
-	defer in.releaseQuietly(work, t.claim)
-	var completion chan error
+	var after chan error // the claim's completion or release, once fn returned
+	defer func() {
+		if after == nil { // fn panicked
+			in.releaseQuietly(work, t.claim)
+		}
+	}()
 	claimed := func(ctx context.Context) error {
 		ctx, stop := context.WithDeadlineCause(ctx, t.claim.Deadline(),
 			fmt.Errorf("middleware: the idempotency claim's lease ends (less the clock-skew tolerance): %w", context.DeadlineExceeded))
 		defer stop()
 		err := fn(context.WithValue(ctx, eventKey{}, ev))
-		if err == nil {
-			completion = make(chan error, 1)
-			go func() { completion <- in.complete(work, ev, cl, log) }()
-		}
+		after = make(chan error, 1)
+		go func() {
+			var cerr error
+			if err == nil {
+				cerr = in.complete(work, ev, cl, log)
+			}
+			// After a completion, the release sends nothing.
+			in.releaseQuietly(work, t.claim)
+			after <- cerr
+		}()
 		return err
 	}
 	var err error
@@ -169,8 +197,8 @@ func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, i
 	} else {
 		err = in.runLeases(work, t.leases, ids, log, claimed)
 	}
-	if completion != nil {
-		if cerr := <-completion; cerr != nil {
+	if after != nil {
+		if cerr := <-after; cerr != nil {
 			return cerr
 		}
 	}
@@ -209,7 +237,7 @@ func (in *invocation) complete(ctx context.Context, ev *eventLeases, cl *claimSp
 	if written && (result == nil || bytes.Equal(result, stored)) {
 		return nil // the Write's transaction stored all there is
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.releaseBound())
+	ctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
 	if err := ev.claim.Complete(ctx, result); err != nil {
 		in.stats.releaseFailure()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -541,5 +544,96 @@ func TestWriteResult(t *testing.T) {
 	big := strings.Repeat("x", lock.MaxResultBytes)
 	if err := middleware.WriteResult(ctx, big, add(table, "a", 1)); !errors.Is(err, middleware.ErrResultTooLarge) {
 		t.Errorf("WriteResult of a result too large: %v, want ErrResultTooLarge", err)
+	}
+}
+
+// slowHTTP, once on is set, records the context deadline of every request
+// and holds it back until that context ends: DynamoDB answering nothing
+// in time.
+type slowHTTP struct {
+	next httpfault.HTTPClient
+	on   atomic.Bool
+
+	mu        sync.Mutex // protects deadlines
+	deadlines []time.Time
+}
+
+func (s *slowHTTP) Do(req *http.Request) (*http.Response, error) {
+	if !s.on.Load() {
+		return s.next.Do(req)
+	}
+	dl, _ := req.Context().Deadline()
+	s.mu.Lock()
+	s.deadlines = append(s.deadlines, dl)
+	s.mu.Unlock()
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	select {
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	case <-t.C:
+		return s.next.Do(req)
+	}
+}
+
+// TestIdempotentCleanUpEndsByTheCutOff: after a handler that used its
+// whole context, the claim's completion (after a success) or release
+// (after an error) ends by the releases' cut-off, 50 ms before the
+// deadline with the default reserve, as the entity locks' release does,
+// however slow DynamoDB is: the invocation returns before its deadline,
+// with the handler's outcome; a completion cut off is logged and counted.
+func TestIdempotentCleanUpEndsByTheCutOff(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wantErr error
+	}{
+		{"completion after a success", nil, nil},
+		{"release after an error", boom, boom},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			// Once the handler is done, DynamoDB answers nothing in time.
+			rec := &slowHTTP{next: e.net.Next}
+			e.net.Next = rec
+			var metrics syncBuffer
+			h := middleware.Wrap(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+				func(ctx context.Context, ev events.EventBridgeEvent) (receipt, error) {
+					<-ctx.Done()
+					rec.on.Store(true)
+					return receipt{Event: ev.ID, Run: 1}, tc.err
+				}, e.opts(middleware.WithIdempotency(middleware.EventBridgeID()), middleware.WithMetrics(&metrics))...)
+			ctx, deadline := lambdaCtx(t, "req-1", 3*time.Second)
+			cutOff := deadline.Add(-50 * time.Millisecond) // min(DefaultReserve/2, 50 ms)
+			out, err := h(ctx, accountEvent("evt-1", "42"))
+			if returned := time.Now(); !returned.Before(deadline) {
+				t.Errorf("the handler returned %s after the deadline", returned.Sub(deadline))
+			}
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && (err != nil || out.Run != 1)) {
+				t.Errorf("%+v, %v; want the handler's outcome (%v)", out, err, tc.wantErr)
+			}
+			rec.mu.Lock()
+			deadlines := slices.Clone(rec.deadlines)
+			rec.mu.Unlock()
+			if len(deadlines) < 2 {
+				t.Fatalf("%d requests after the handler, want the claim's and the lock's", len(deadlines))
+			}
+			for i, dl := range deadlines {
+				if dl.IsZero() || dl.After(cutOff) {
+					t.Errorf("request %d after the handler may run until %s after the releases' cut-off (its deadline %v)", i+1, dl.Sub(cutOff), dl)
+				}
+			}
+			// The claim's and the lock's; the claim whose completion was
+			// cut off also fails its release, which is past the cut-off.
+			if m := emfLine(t, metrics.String()); m["ReleaseFailures"].(float64) < 2 {
+				t.Errorf("ReleaseFailures %v, want at least 2 (the claim's and the lock's)", m["ReleaseFailures"])
+			}
+			if len(e.logLines("lock release failed")) == 0 {
+				t.Errorf("the cut-off release is not logged:\n%s", e.logs)
+			}
+		})
 	}
 }
