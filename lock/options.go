@@ -187,13 +187,28 @@ func WithWait(d time.Duration) Option { return func(o *options) { o.wait = d } }
 func WithOwner(name string) Option { return func(o *options) { o.owner = name } }
 
 // WithMetadata stores m in the lock's item while it is held (attribute
-// Metadata). The default is none.
+// Metadata), replacing the metadata of options before it. A refused
+// acquire's HeldError carries its holder's. The default is none.
 func WithMetadata(m map[string]string) Option {
 	return func(o *options) {
 		o.metadata = make(map[string]string, len(m))
 		for k, v := range m {
 			o.metadata[k] = v
 		}
+	}
+}
+
+// WithMetadataEntry adds key = value to the metadata stored in the lock's
+// item (WithMetadata), keeping the entries set before it: for a library
+// that tags its locks on top of its caller's metadata.
+func WithMetadataEntry(key, value string) Option {
+	return func(o *options) {
+		m := make(map[string]string, len(o.metadata)+1)
+		for k, v := range o.metadata {
+			m[k] = v
+		}
+		m[key] = value
+		o.metadata = m
 	}
 }
 
