@@ -548,9 +548,12 @@ func TestBackoffEndsByTheReleasesCutOff(t *testing.T) {
 				e.opts(middleware.OnHeld(tc.policy), middleware.WithVisibilityBackoff(client, tc.opts...), middleware.WithMetrics(&metrics))...)
 			ctx, deadline := lambdaCtx(t, "req-1", 2*time.Second)
 			cutOff := deadline.Add(-50 * time.Millisecond) // min(DefaultReserve/2, 50 ms)
+			stall := startStallMeter()
 			resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
-			if returned := time.Now(); !returned.Before(deadline) {
-				t.Errorf("the handler returned %s after the deadline", returned.Sub(deadline))
+			// Before the deadline, unless the process was not running for
+			// that long (the requests' own bound is checked below, exactly).
+			if over, stalled := time.Since(deadline), stall.longest(); over > stalled {
+				t.Errorf("the handler returned %s after the deadline (the process stalled %s at most)", over, stalled)
 			}
 			if err != nil {
 				t.Fatal(err)
