@@ -111,7 +111,7 @@ func claimFailed(id string, rec Record, now time.Time, hash string) error {
 	if !rec.DoneUntil.IsZero() && now.Before(rec.DoneUntil) {
 		return &completedError{Completion{Result: rec.Result, CompletedAt: rec.CompletedAt, ExpiresAt: rec.DoneUntil}}
 	}
-	return &HeldError{LockID: id, Holder: rec.Holder, At: now}
+	return &HeldError{LockID: id, Holder: rec.Holder, At: now, Metadata: rec.Metadata}
 }
 
 // Complete marks the claim done and releases it, storing result (at most

@@ -188,7 +188,7 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 		case req.claim != nil:
 			return claimFailed(req.id, rec, req.now, req.claim.payloadHash)
 		}
-		return &HeldError{LockID: req.id, Holder: rec.Holder, At: req.now}
+		return &HeldError{LockID: req.id, Holder: rec.Holder, At: req.now, Metadata: rec.Metadata}
 	}
 	if maybeApplied {
 		c.cleanup(ctx, req)

@@ -71,6 +71,9 @@ type HeldError struct {
 	// when the lock was found held. The lock was held then: Holder's lease
 	// had not ended more than the clock-skew tolerance before At.
 	At time.Time
+	// Metadata is the holder's (WithMetadata), as its item stored it, read
+	// from the same answer; nil when it has none.
+	Metadata map[string]string
 }
 
 func (e *HeldError) Error() string {

@@ -2,6 +2,8 @@ package lock_test
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"os"
 	"testing"
 	"time"
@@ -57,5 +59,50 @@ func TestItemForOperators(t *testing.T) {
 	r = e.record("inspected")
 	if r.RequestID != "" || r.Metadata != nil || r.Released || r.LeaseID != l2.LeaseID() {
 		t.Errorf("next holder's record carries stale fields: %+v", r)
+	}
+}
+
+// TestHeldErrorCarriesMetadata: a refused acquire (or claim) names the
+// holder's metadata, from the same answer; WithMetadataEntry adds one
+// entry to the metadata set before it, while WithMetadata replaces it all.
+func TestHeldErrorCarriesMetadata(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	holder := e.client(lock.WithMetadata(map[string]string{"order": "42"}))
+	if _, err := holder.TryAcquire(ctx, "tagged", lock.WithMetadataEntry("event", "evt-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Claim(ctx, "tagged-claim", nil, lock.WithMetadataEntry("event", "evt-2")); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]map[string]string{
+		"tagged":       {"order": "42", "event": "evt-1"},
+		"tagged-claim": {"order": "42", "event": "evt-2"},
+	} {
+		if got := e.record(id).Metadata; !maps.Equal(got, want) {
+			t.Errorf("%s: stored metadata %v, want %v", id, got, want)
+		}
+		var err error
+		if id == "tagged" {
+			_, err = e.client().TryAcquire(ctx, id)
+		} else {
+			_, err = e.client().Claim(ctx, id, nil)
+		}
+		var held *lock.HeldError
+		if !errors.As(err, &held) || !maps.Equal(held.Metadata, want) {
+			t.Errorf("%s: %v, want a HeldError with metadata %v", id, err, want)
+		}
+	}
+	// A later WithMetadata replaces the entries before it.
+	l, err := e.client().TryAcquire(ctx, "replaced", lock.WithMetadataEntry("event", "evt-1"), lock.WithMetadata(map[string]string{"order": "7"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.record("replaced").Metadata; !maps.Equal(got, map[string]string{"order": "7"}) {
+		t.Errorf("stored metadata %v, want only order 7", got)
+	}
+	_ = l.Release(ctx)
+	if _, err := e.client().TryAcquire(ctx, "bad", lock.WithMetadataEntry("", "x")); !errors.Is(err, lock.ErrInvalidInput) {
+		t.Errorf("empty metadata key: %v, want ErrInvalidInput", err)
 	}
 }

@@ -187,13 +187,28 @@ func WithWait(d time.Duration) Option { return func(o *options) { o.wait = d } }
 func WithOwner(name string) Option { return func(o *options) { o.owner = name } }
 
 // WithMetadata stores m in the lock's item while it is held (attribute
-// Metadata). The default is none.
+// Metadata), replacing the metadata of options before it. A refused
+// acquire's HeldError carries its holder's. The default is none.
 func WithMetadata(m map[string]string) Option {
 	return func(o *options) {
 		o.metadata = make(map[string]string, len(m))
 		for k, v := range m {
 			o.metadata[k] = v
 		}
+	}
+}
+
+// WithMetadataEntry adds key = value to the metadata stored in the lock's
+// item (WithMetadata), keeping the entries set before it: for a library
+// that tags its locks on top of its caller's metadata.
+func WithMetadataEntry(key, value string) Option {
+	return func(o *options) {
+		m := make(map[string]string, len(o.metadata)+1)
+		for k, v := range o.metadata {
+			m[k] = v
+		}
+		m[key] = value
+		o.metadata = m
 	}
 }
 
@@ -259,11 +274,22 @@ func WithLeaseEnd(t time.Time) Option { return func(o *options) { o.leaseEnd = t
 // ctx's cancellation, bounded by the release timeout and the release
 // deadline.
 func (o options) releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	timeout := o.releaseTimeout
-	if !o.releaseBy.IsZero() {
-		timeout = max(min(timeout, time.Until(o.releaseBy)), time.Millisecond)
+	now := time.Now()
+	end := now.Add(o.releaseTimeout)
+	if !o.releaseBy.IsZero() && o.releaseBy.Before(end) {
+		// At the release deadline itself, not a duration computed from
+		// an earlier reading of the clock; at least a millisecond.
+		end = later(o.releaseBy, now.Add(time.Millisecond))
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // forAttempt returns the options of one acquire attempt made now: with

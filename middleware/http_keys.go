@@ -53,41 +53,84 @@ func (t HTTP[Req, Resp]) PathSegment(i int) KeyFunc[Req] {
 }
 
 // Header returns a KeyFunc that gives the request header name, matched
-// without regard to case (API Gateway HTTP APIs and function URLs send
-// names in lower case, REST APIs and load balancers as the client wrote
-// them); of a header sent several times, the first value.
+// without regard to case (API Gateway HTTP APIs, function URLs and load
+// balancers send names in lower case, REST APIs as the client wrote
+// them). Of a header sent several times, it gives the first value where
+// the trigger passes every value (multiValueHeaders: REST APIs, and load
+// balancers with multi-value headers on), never the single-value headers
+// map's, where API Gateway puts the last; else the one value the trigger
+// passes (HTTP APIs and function URLs join the values with commas, a load
+// balancer without multi-value headers passes the last). A handler must
+// read the value its lock was taken on: on a REST API,
+// MultiValueHeaders[name][0], not Headers[name]. A REST API request that
+// carries the header under two spellings ("X-Account", "x-account") with
+// different first values fails as having no key: the event does not say
+// which came first.
 func (t HTTP[Req, Resp]) Header(name string) KeyFunc[Req] {
 	expr := fmt.Sprintf("header %q", name)
 	return func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
-		for k, val := range v.headers {
-			if strings.EqualFold(k, name) {
-				return nonEmpty(expr, []string{val})
+		val, found, ambiguous := firstFold(v.mvHeaders, name, func(vals []string) (string, bool) {
+			if len(vals) == 0 {
+				return "", false
 			}
+			return vals[0], true
+		})
+		if !found {
+			val, found, ambiguous = firstFold(v.headers, name, func(val string) (string, bool) { return val, true })
 		}
-		for k, vals := range v.mvHeaders {
-			if strings.EqualFold(k, name) && len(vals) > 0 {
-				return nonEmpty(expr, vals[:1])
-			}
+		switch {
+		case ambiguous:
+			return nil, keyError(expr, "sent under several spellings with different values (which came first is not known)", nil)
+		case !found:
+			return nil, keyError(expr, "missing", nil)
 		}
-		return nil, keyError(expr, "missing", nil)
+		return nonEmpty(expr, []string{val})
 	}
 }
 
-// Query returns a KeyFunc that gives the query string parameter name: of
-// a parameter given several times, the value the trigger passes in its
-// single-value map (API Gateway HTTP APIs join the values with commas),
-// or else the first. Load balancers pass the query undecoded: the value is
-// decoded.
+// firstFold returns the value first gives of the entry of m whose key is
+// name without regard to case, and whether there is one. Several such
+// entries (a name under several spellings) giving different values are
+// ambiguous: map order is not the request's.
+func firstFold[V any](m map[string]V, name string, first func(V) (string, bool)) (val string, found, ambiguous bool) {
+	for k, entry := range m {
+		if !strings.EqualFold(k, name) {
+			continue
+		}
+		f, ok := first(entry)
+		switch {
+		case !ok:
+		case !found:
+			val, found = f, true
+		case f != val:
+			ambiguous = true
+		}
+	}
+	return val, found, ambiguous
+}
+
+// Query returns a KeyFunc that gives the query string parameter name,
+// matched exactly (query names are case-sensitive). Of a parameter given
+// several times, it gives the first value where the trigger passes every
+// value (multiValueQueryStringParameters: REST APIs, and load balancers
+// with multi-value headers on), never the single-value map's, where API
+// Gateway puts the last; else the one value the trigger passes (HTTP APIs
+// and function URLs join the values with commas, a load balancer without
+// multi-value headers passes the last). A handler must read the value its
+// lock was taken on: on a REST API,
+// MultiValueQueryStringParameters[name][0]. Load balancers pass the query
+// undecoded: the value is decoded.
 func (t HTTP[Req, Resp]) Query(name string) KeyFunc[Req] {
 	expr := fmt.Sprintf("query parameter %q", name)
 	return func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
-		val, ok := v.query[name]
-		if !ok {
-			if vals := v.mvQuery[name]; len(vals) > 0 {
-				val, ok = vals[0], true
-			}
+		var val string
+		ok := false
+		if vals := v.mvQuery[name]; len(vals) > 0 {
+			val, ok = vals[0], true
+		} else {
+			val, ok = v.query[name]
 		}
 		if !ok {
 			return nil, keyError(expr, "missing", nil)

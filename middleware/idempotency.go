@@ -86,6 +86,21 @@ type idempotency struct {
 //   - a duplicate in progress finds the claim held, and the OnHeld policy
 //     applies as for a held lock (Fail, Skip, Wait).
 //
+// Of deliveries of one event that overlap, the one granted the claim runs,
+// under every policy; the others are duplicates in progress. Sent at
+// once, the claim and the entity locks can go one to each of two
+// deliveries: the one that lost the claim lets go of its entity locks at
+// once, and the claim's holder, which recognises them (the middleware
+// names the event's claim in its entity locks' metadata, entry
+// "dynalock.claim"), tries them again instead of being refused, for at
+// most twice the release bound and within its time; past that (the other
+// delivery crashed, or its release failed) its event fails with an error
+// that is not lock.ErrLockAlreadyAcquired, so that it comes back, even
+// under Skip. An entity lock held by another event is a held lock, as
+// always. A new event keeps its one round trip; the race costs its winner
+// the milliseconds until the loser's release lands, and a duplicate that
+// waits (Wait) for a claim held tries the claim alone.
+//
 // What is promised: with Write, the handler's DynamoDB effects and the
 // completion are one transaction, so they happen once, together, or not
 // at all. Without it (or for effects outside DynamoDB: email, HTTP calls,

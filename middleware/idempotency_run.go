@@ -33,8 +33,9 @@ func bindIdempotency[T any](inv *invoker) {
 }
 
 // attempt takes ids and, with cl, the claim, waiting at most wait (opts
-// already carry it): AcquireAll alone without a claim.
-func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, wait time.Duration) (taken, error) {
+// already carry it): AcquireAll alone without a claim. held is the error
+// of the attempt before, if any.
+func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, wait time.Duration, held error) (taken, error) {
 	if cl == nil {
 		leases, err := in.c.AcquireAll(ctx, ids, opts...)
 		return taken{leases: leases}, err
@@ -46,15 +47,19 @@ func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, 
 	}
 	step := lock.DefaultRetryInterval
 	for {
-		t, err := in.takeOnce(ctx, ids, cl, once)
+		// While a duplicate in progress holds the claim, try the claim
+		// alone: taking the entity locks too would only keep them from
+		// that duplicate for a round trip each time.
+		t, err := in.takeOnce(ctx, ids, cl, once, claimHeld(held, cl))
 		if err == nil || wait == 0 || !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 			return t, err
 		}
+		held = err
 		// Never wait while holding anything: takeOnce released it all.
 		sleep := step/2 + rand.N(step-step/2+1)
-		var held *lock.HeldError
-		if errors.As(err, &held) {
-			if free := time.Until(held.Holder.ExpiresAt) + in.skew + time.Millisecond; free < sleep {
+		var h *lock.HeldError
+		if errors.As(err, &h) {
+			if free := time.Until(h.Holder.ExpiresAt) + in.skew + time.Millisecond; free < sleep {
 				sleep = max(free, lock.MinRetryInterval)
 			}
 		}
@@ -76,19 +81,33 @@ func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, 
 	}
 }
 
+// claimMetadataKey is the lock metadata entry (lock.WithMetadataEntry)
+// naming the idempotency claim of the event that holds an entity lock.
+const claimMetadataKey = "dynalock.claim"
+
 // takeOnce sends the claim and the entity locks' AcquireAll at once, one
 // attempt each (opts carry no wait), so that together they cost one round
-// trip of wall time. Unless both are granted it releases what it got. A
-// completed claim wins over everything else: the event is a duplicate,
-// answered whether its entity locks are free or not.
-func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option) (taken, error) {
+// trip of wall time; with claimFirst, the claim alone, and the entity locks
+// after it only if it was granted. Unless both are granted it releases what
+// it got. A completed claim wins over everything else: the event is a
+// duplicate, answered whether its entity locks are free or not.
+//
+// Of concurrent deliveries of one event, the one granted the claim runs:
+// an entity lock it finds held by another delivery of the same event (the
+// lock's metadata names the claim) does not refuse it, since that delivery
+// found the claim held and lets go of its entity locks at once; it tries
+// them again until they are free (retakeFromDuplicate). Without that, two
+// deliveries that each got one of the two could both be refused, and
+// under Skip both acknowledged: the event lost.
+func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, claimFirst bool) (taken, error) {
 	var (
 		wg     sync.WaitGroup
 		leases []*lock.Lease
 		lerr   error
 	)
-	if len(ids) > 0 {
-		wg.Go(func() { leases, lerr = in.c.AcquireAll(ctx, ids, opts...) })
+	entityOpts := append(slices.Clone(opts), lock.WithMetadataEntry(claimMetadataKey, cl.id))
+	if len(ids) > 0 && !claimFirst {
+		wg.Go(func() { leases, lerr = in.c.AcquireAll(ctx, ids, entityOpts...) })
 	}
 	claimOpts := opts
 	if d := in.o.idem.expiry; d > 0 {
@@ -96,6 +115,13 @@ func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec,
 	}
 	claim, cerr := in.c.Claim(ctx, cl.id, cl.payload, claimOpts...)
 	wg.Wait()
+	granted := cerr == nil && claim.Lease != nil
+	if len(ids) > 0 && claimFirst && granted {
+		leases, lerr = in.c.AcquireAll(ctx, ids, entityOpts...)
+	}
+	if granted && lerr != nil && heldByDuplicate(lerr, cl) && !in.ownHolder(lerr) {
+		leases, lerr = in.retakeFromDuplicate(ctx, ids, cl, entityOpts, lerr)
+	}
 	switch {
 	case cerr == nil && claim.Done != nil:
 		in.releaseQuietly(ctx, leases...)
@@ -113,11 +139,88 @@ func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec,
 	return taken{leases: leases, claim: claim.Lease}, nil
 }
 
+// claimHeld reports whether err is the claim cl held: a duplicate of the
+// event in progress.
+func claimHeld(err error, cl *claimSpec) bool {
+	var held *lock.HeldError
+	return errors.As(err, &held) && held.LockID == cl.id
+}
+
+// heldByDuplicate reports whether err is an entity lock held by another
+// delivery of the event whose claim is cl.
+func heldByDuplicate(err error, cl *claimSpec) bool {
+	var held *lock.HeldError
+	return errors.As(err, &held) && held.LockID != cl.id && held.Metadata[claimMetadataKey] == cl.id
+}
+
+// ownHolder reports whether err is a lock held by a lease this invocation
+// took (see ownLease): a release of its own that did not go through, which
+// no wait frees.
+func (in *invocation) ownHolder(err error) bool {
+	var held *lock.HeldError
+	if !errors.As(err, &held) {
+		return false
+	}
+	_, ok := in.own.Load(held.Holder.LeaseID)
+	return ok
+}
+
+// retakeFromDuplicate tries the entity locks ids again, for a delivery that
+// holds its event's claim and found one of them held by another delivery
+// of the event (held): that delivery found the claim held, and lets go at
+// once, in a release bounded as this invocation's are. It stops with the
+// error when a lock is found held by anything else (the policy applies to
+// that), or on another failure. It gives up after twice the release bound
+// (the other delivery crashed, or its release failed: its lease ends by
+// itself, maybe much later), or when no useful lease could be had any
+// more: then the error matches lock.ErrLockAcquisition (ErrNoTime for want
+// of time), never lock.ErrLockAlreadyAcquired, so that the event fails and
+// comes back: under Skip its duplicate was acknowledged already, as in
+// progress, and this delivery must not be.
+func (in *invocation) retakeFromDuplicate(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, held error) ([]*lock.Lease, error) {
+	started := time.Now()
+	patience := started.Add(2 * in.releaseBound())
+	in.log.Debug("entity lock held by another delivery of this event, which did not get the claim: trying again", "claimId", cl.id, "error", held)
+	step := 2 * lock.MinRetryInterval
+	for {
+		sleep := step/2 + rand.N(step-step/2+1)
+		var h *lock.HeldError
+		if errors.As(held, &h) {
+			if free := time.Until(h.Holder.ExpiresAt) + in.skew + time.Millisecond; free < sleep {
+				sleep = max(free, lock.MinRetryInterval)
+			}
+		}
+		next := time.Now().Add(sleep)
+		switch last := in.lastUseful(); {
+		case !last.IsZero() && next.After(last):
+			return nil, fmt.Errorf("middleware: %w: gave up after %s waiting for another delivery of this event to let go of its entity lock: %v",
+				ErrNoTime, time.Since(started).Round(time.Millisecond), held)
+		case next.After(patience):
+			return nil, fmt.Errorf("%w: another delivery of this event, which did not get its claim, kept its entity lock for %s, longer than its release may take: %v",
+				lock.ErrLockAcquisition, time.Since(started).Round(time.Millisecond), held)
+		}
+		timer := time.NewTimer(sleep)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("middleware: %w: gave up after %s waiting for another delivery of this event to let go of its entity lock (%v): %w",
+				ErrNoTime, time.Since(started).Round(time.Millisecond), held, context.Cause(ctx))
+		case <-timer.C:
+		}
+		leases, err := in.c.AcquireAll(ctx, ids, opts...)
+		if err == nil || !heldByDuplicate(err, cl) || in.ownHolder(err) {
+			return leases, err
+		}
+		held = err
+		step = min(step+step/2, lock.DefaultMaxRetryInterval)
+	}
+}
+
 // releaseQuietly releases leases at once, on a context that outlives
-// ctx's end, bounded as a release after a handler is. A failure leaves a
-// lease that ends by itself; it is not the event's error.
+// ctx's end, bounded as a release after a handler is (cleanupContext). A
+// failure leaves a lease that ends by itself; it is not the event's error.
 func (in *invocation) releaseQuietly(ctx context.Context, leases ...*lock.Lease) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.releaseBound())
+	ctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, l := range leases {
@@ -142,25 +245,53 @@ func (in *invocation) releaseBound() time.Duration {
 	return max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)
 }
 
+// cleanupContext returns the context of a claim's release or completion
+// sent now: ctx's values without its cancellation, ending releaseBound
+// from now or at the releases' cut-off (releaseBy), whichever comes first,
+// as the entity locks' releases do (lock.WithReleaseDeadline). Started
+// after the handler used its whole context, a request given the release
+// bound would end at the deadline or after it; then Lambda reports a
+// timeout and the event is delivered again. Past the cut-off the context
+// is already done, and nothing is sent.
+func (in *invocation) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(in.releaseBound())
+	if !in.deadline.IsZero() {
+		if by := in.releaseBy(); by.Before(end) {
+			end = by
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), end)
+}
+
 // runClaimed runs fn under the entity leases of t (if any) and its claim,
-// and completes the claim once fn succeeded, at the same time as the
-// entity locks are released. The claim is released, not completed, when
-// fn fails or panics.
+// and completes the claim once fn succeeded, or releases it, not
+// completed, when fn failed, at the same time as the entity locks are
+// released: all of them end by the releases' cut-off. The claim is
+// released too when fn panics, or when its completion did not go through.
 func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, ids []string, log *slog.Logger, fn func(context.Context) error) error {
 	ev := &eventLeases{leases: t.leases, claim: t.claim}
 	log = log.With("claimId", cl.id)
-	// After a completion, the release sends nothing.
-	defer in.releaseQuietly(work, t.claim)
-	var completion chan error
+	var after chan error // the claim's completion or release, once fn returned
+	defer func() {
+		if after == nil { // fn panicked
+			in.releaseQuietly(work, t.claim)
+		}
+	}()
 	claimed := func(ctx context.Context) error {
 		ctx, stop := context.WithDeadlineCause(ctx, t.claim.Deadline(),
 			fmt.Errorf("middleware: the idempotency claim's lease ends (less the clock-skew tolerance): %w", context.DeadlineExceeded))
 		defer stop()
 		err := fn(context.WithValue(ctx, eventKey{}, ev))
-		if err == nil {
-			completion = make(chan error, 1)
-			go func() { completion <- in.complete(work, ev, cl, log) }()
-		}
+		after = make(chan error, 1)
+		go func() {
+			var cerr error
+			if err == nil {
+				cerr = in.complete(work, ev, cl, log)
+			}
+			// After a completion, the release sends nothing.
+			in.releaseQuietly(work, t.claim)
+			after <- cerr
+		}()
 		return err
 	}
 	var err error
@@ -169,8 +300,8 @@ func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, i
 	} else {
 		err = in.runLeases(work, t.leases, ids, log, claimed)
 	}
-	if completion != nil {
-		if cerr := <-completion; cerr != nil {
+	if after != nil {
+		if cerr := <-after; cerr != nil {
 			return cerr
 		}
 	}
@@ -209,7 +340,7 @@ func (in *invocation) complete(ctx context.Context, ev *eventLeases, cl *claimSp
 	if written && (result == nil || bytes.Equal(result, stored)) {
 		return nil // the Write's transaction stored all there is
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.releaseBound())
+	ctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
 	if err := ev.claim.Complete(ctx, result); err != nil {
 		in.stats.releaseFailure()

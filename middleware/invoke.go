@@ -294,12 +294,12 @@ func (in *invocation) acquire(ctx context.Context, ids []string, cl *claimSpec, 
 	if err != nil {
 		return taken{}, err
 	}
-	t, err := in.attempt(ctx, ids, cl, opts, 0)
+	t, err := in.attempt(ctx, ids, cl, opts, 0, nil)
 	err = in.noTime(ctx, in.ownLease(err))
 	if errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		in.stats.contention()
 		msg := "lock held"
-		if held := (*lock.HeldError)(nil); cl != nil && errors.As(err, &held) && held.LockID == cl.id {
+		if cl != nil && claimHeld(err, cl) {
 			msg = "duplicate in progress: its claim is held"
 		}
 		log.Info(msg, "lockIds", ids, "policy", in.o.held.String(), "error", err)
@@ -341,7 +341,7 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 		if err != nil {
 			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
 		}
-		t, err := in.attempt(ctx, ids, cl, opts, slice)
+		t, err := in.attempt(ctx, ids, cl, opts, slice, held)
 		if err = in.ownLease(err); errors.Is(err, lock.ErrLeaseTooShort) {
 			// The held answer is from an earlier attempt; its HeldError's At
 			// says when the lock was found held.

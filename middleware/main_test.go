@@ -216,3 +216,39 @@ func must[T any](k middleware.KeyFunc[T], err error) middleware.KeyFunc[T] {
 	}
 	return k
 }
+
+// stallMeter measures the longest time this process went without running
+// a ticking goroutine. On a loaded machine a timer fires late, and a
+// handler returns late, only while the process is not scheduled; a bound
+// on when something returned allows that much more, so that it holds
+// under load and still catches a middleware that waits too long (whose
+// timers fire on time).
+type stallMeter struct {
+	stop chan struct{}
+	done chan time.Duration
+}
+
+func startStallMeter() *stallMeter {
+	m := &stallMeter{stop: make(chan struct{}), done: make(chan time.Duration, 1)}
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last, longest := time.Now(), time.Duration(0)
+		for {
+			select {
+			case <-m.stop:
+				m.done <- max(longest, time.Since(last))
+				return
+			case now := <-tick.C:
+				longest, last = max(longest, now.Sub(last)), now
+			}
+		}
+	}()
+	return m
+}
+
+// longest stops the meter and returns the longest gap it saw.
+func (m *stallMeter) longest() time.Duration {
+	close(m.stop)
+	return <-m.done
+}

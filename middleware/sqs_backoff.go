@@ -129,7 +129,7 @@ func (bo *backoff) settle(i int, f fate) {
 		// Read the queue's attributes now, beside the records still
 		// running, if they are not known.
 		if url, err := QueueURL(bo.recs[i].msg.EventSourceARN); err == nil {
-			ctx, cancel := context.WithTimeout(bo.ctx, bo.b.timeout)
+			ctx, cancel := bo.requestContext()
 			if e, started := bo.b.caps.start(ctx, bo.b.client, url); started {
 				bo.reads = append(bo.reads, e)
 				go func() { <-e.done; cancel() }()
@@ -158,6 +158,22 @@ func (bo *backoff) wait() {
 	}
 }
 
+// requestContext returns the context of a visibility request sent now:
+// the invocation's, ending BackoffTimeout from now or at the releases'
+// cut-off (releaseBy, just before the deadline), whichever comes first. A
+// request still running at the deadline would make Lambda report a
+// timeout and deliver the whole batch again, processed records included;
+// one cut off only leaves its records their visibility timeout.
+func (bo *backoff) requestContext() (context.Context, context.CancelFunc) {
+	end := time.Now().Add(bo.b.timeout)
+	if !bo.in.deadline.IsZero() {
+		if by := bo.in.releaseBy(); by.Before(end) {
+			end = by
+		}
+	}
+	return context.WithDeadline(bo.ctx, end)
+}
+
 // change is one record's new visibility.
 type change struct {
 	rec   int
@@ -169,7 +185,7 @@ type change struct {
 // and maxBatchEntries records, all at once.
 func (bo *backoff) send() {
 	defer close(bo.sent)
-	ctx, cancel := context.WithTimeout(bo.ctx, bo.b.timeout)
+	ctx, cancel := bo.requestContext()
 	defer cancel()
 	changes, failed := bo.plan(ctx)
 	var (

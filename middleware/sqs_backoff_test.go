@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -477,4 +479,106 @@ func emfLine(t *testing.T, out string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// deadlineSQS records the deadline of the context of every SQS request the
+// backoff makes, then sends it on.
+type deadlineSQS struct {
+	next middleware.SQSVisibilityAPI
+
+	mu        sync.Mutex // protects deadlines
+	deadlines []time.Time
+}
+
+func (d *deadlineSQS) note(ctx context.Context) {
+	dl, _ := ctx.Deadline() // the zero time without one
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+}
+
+func (d *deadlineSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	d.note(ctx)
+	return d.next.ChangeMessageVisibilityBatch(ctx, in, optFns...)
+}
+
+func (d *deadlineSQS) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	d.note(ctx)
+	return d.next.GetQueueAttributes(ctx, in, optFns...)
+}
+
+// A slow SQS never holds the batch past the releases' cut-off (50 ms
+// before the deadline with the default reserve): every visibility request
+// ends by then, the handler returns before the deadline, and a request cut
+// off is a visibility failure (logged, counted), never a failed batch. Had
+// the requests run to the deadline, Lambda would report a timeout and
+// deliver the whole batch again, processed records included.
+func TestBackoffEndsByTheReleasesCutOff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		slow   string // the operation SQS answers late
+		policy middleware.HeldPolicy
+		opts   []middleware.BackoffOption
+		failed int // VisibilityFailures
+		log    string
+	}{
+		// The held records fail at once; the change's own timeout is
+		// longer than the invocation.
+		{name: "slow change, timeout past the deadline", slow: "ChangeMessageVisibilityBatch", policy: middleware.Fail,
+			opts: []middleware.BackoffOption{middleware.BackoffTimeout(time.Minute)}, failed: 3, log: "visibility not changed"},
+		{name: "slow queue attributes, timeout past the deadline", slow: "GetQueueAttributes", policy: middleware.Fail,
+			opts: []middleware.BackoffOption{middleware.BackoffTimeout(time.Minute)}, failed: 3, log: "visibility timeout is unknown"},
+		// The defaults: std-msg-1 waits for BLUE-MUG until the deadline
+		// less the reserve, then the change gets the default timeout, the
+		// reserve, which reaches the deadline. 3 and 5 gave up waiting
+		// for 1 and keep their visibility timeout.
+		{name: "defaults, a wait that ends at the reserve", slow: "ChangeMessageVisibilityBatch", policy: middleware.Wait,
+			failed: 1, log: "visibility not changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			q := newSQSServer(t)
+			q.delay = map[string]time.Duration{tc.slow: time.Minute}
+			client := &deadlineSQS{next: q.client()}
+			e.hold("BLUE-MUG", time.Minute)
+			var metrics syncBuffer
+			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
+				e.opts(middleware.OnHeld(tc.policy), middleware.WithVisibilityBackoff(client, tc.opts...), middleware.WithMetrics(&metrics))...)
+			ctx, deadline := lambdaCtx(t, "req-1", 2*time.Second)
+			cutOff := deadline.Add(-50 * time.Millisecond) // min(DefaultReserve/2, 50 ms)
+			stall := startStallMeter()
+			resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
+			// Before the deadline, unless the process was not running for
+			// that long (the requests' own bound is checked below, exactly).
+			if over, stalled := time.Since(deadline), stall.longest(); over > stalled {
+				t.Errorf("the handler returned %s after the deadline (the process stalled %s at most)", over, stalled)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := failures(resp), []string{"std-msg-1", "std-msg-3", "std-msg-5"}; !slices.Equal(got, want) {
+				t.Errorf("BatchItemFailures = %v, want %v", got, want)
+			}
+			client.mu.Lock()
+			deadlines := slices.Clone(client.deadlines)
+			client.mu.Unlock()
+			if len(deadlines) == 0 {
+				t.Fatal("no SQS request")
+			}
+			for i, dl := range deadlines {
+				if dl.IsZero() || dl.After(cutOff) {
+					t.Errorf("SQS request %d may run until %s after the releases' cut-off (its deadline %v)", i+1, dl.Sub(cutOff), dl)
+				}
+			}
+			m := emfLine(t, metrics.String())
+			if m["BackedOff"] != 0.0 || m["VisibilityFailures"] != float64(tc.failed) {
+				t.Errorf("BackedOff %v, VisibilityFailures %v; want 0, %d", m["BackedOff"], m["VisibilityFailures"], tc.failed)
+			}
+			if !strings.Contains(e.logs.String(), tc.log) {
+				t.Errorf("log does not mention %q:\n%s", tc.log, e.logs)
+			}
+		})
+	}
 }

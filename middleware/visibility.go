@@ -21,8 +21,9 @@ const (
 
 	// DefaultBackoffTimeout bounds the visibility requests of one batch
 	// (SDK retries included). It equals DefaultReleaseTimeout, since the
-	// requests run beside the releases, and it is never past the
-	// invocation's deadline.
+	// requests run beside the releases, and like them they end by the
+	// releases' cut-off, just before the invocation's deadline (50 ms
+	// before it, or half the reserve if that is less).
 	DefaultBackoffTimeout = DefaultReleaseTimeout
 
 	// maxVisibility is the longest visibility timeout SQS accepts: 12 h.
@@ -111,9 +112,14 @@ type backoffOptions struct {
 // had they kept the visibility timeout, the group would stay blocked until
 // then.
 //
-// A failed request or entry never fails the record or the batch: it is
-// logged, counted (VisibilityFailures), and the record waits out its
-// visibility timeout. With WithMetrics each invocation reports BackedOff
+// No request outlives the batch's releases: each ends BackoffTimeout after
+// it starts or at the releases' cut-off (just before the invocation's
+// deadline), whichever comes first, so that a slow SQS cannot make Lambda
+// report a timeout and deliver the whole batch again. A failed request or
+// entry, or one cut off (which SQS may or may not have applied), never
+// fails the record or the batch: it is logged, counted
+// (VisibilityFailures), and the record waits out its visibility timeout
+// (or comes back at the delay, if the change went through unanswered). With WithMetrics each invocation reports BackedOff
 // (records whose visibility was set) and BackoffDelay (the delays set, in
 // seconds). A nil client turns the backoff off.
 func WithVisibilityBackoff(client SQSVisibilityAPI, opts ...BackoffOption) Option {
@@ -155,9 +161,9 @@ func BackoffMax(d time.Duration) BackoffOption { return func(b *backoffOptions) 
 // errors keep the visibility timeout.
 func BackoffHandlerErrors() BackoffOption { return func(b *backoffOptions) { b.handlerErrors = true } }
 
-// BackoffTimeout bounds the visibility requests of one batch, and never
-// goes past the invocation's deadline. The default is
-// DefaultBackoffTimeout, 500 ms.
+// BackoffTimeout bounds the visibility requests of one batch; they also
+// end by the releases' cut-off, just before the invocation's deadline,
+// however long d is. The default is DefaultBackoffTimeout, 500 ms.
 func BackoffTimeout(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.timeout = d } }
 
 // validate reports backoff options that cannot work; nil when the backoff

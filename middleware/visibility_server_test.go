@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -34,6 +35,9 @@ type sqsServer struct {
 	onChange func(sqsRequest) (int, string)
 	// onAttributes, likewise, for GetQueueAttributes.
 	onAttributes func(sqsRequest) (int, string)
+	// delay holds back the answers of an operation (by name) that long, or
+	// until the client hangs up: a slow SQS.
+	delay map[string]time.Duration
 }
 
 // sqsRequest is one request as the server read it.
@@ -71,8 +75,17 @@ func (s *sqsServer) serve(w http.ResponseWriter, r *http.Request) {
 	req.ContentType = r.Header.Get("Content-Type")
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
-	onChange, onAttributes, vis, redrive := s.onChange, s.onAttributes, s.visibility, s.redrive
+	onChange, onAttributes, vis, redrive, delay := s.onChange, s.onAttributes, s.visibility, s.redrive, s.delay[req.Op]
 	s.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return // the client gave up: nobody reads the answer
+		}
+	}
 	status, out := 0, ""
 	switch req.Op {
 	case "ChangeMessageVisibilityBatch":
