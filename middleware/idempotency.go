@@ -61,9 +61,12 @@ type idempotency struct {
 // WithIdempotency makes a wrapper run each event's handler once per
 // idempotency key, however often the event is delivered: key derives the
 // key (SQSMessageID, EventBridgeID, SQSBodyPath("orderId"),
-// EventBridgeDetailPath("transactionId") or any KeyFunc; several keys are
-// joined into one). T must be the wrapper's event type (events.SQSMessage
-// for WrapSQS); another is a configuration error, returned by every call.
+// EventBridgeDetailPath("transactionId"), KinesisEventID, DynamoDBEventID
+// or any KeyFunc; several keys are joined into one). T must be the
+// wrapper's event type: TIn for Wrap and WrapNoOutput, events.SQSMessage
+// for WrapSQS, and the record type, events.KinesisEventRecord or
+// events.DynamoDBEventRecord, for WrapKinesis and WrapDynamoDBStream;
+// another is a configuration error, returned by every call.
 //
 // The key is hashed (SHA-256) into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
@@ -79,8 +82,9 @@ type idempotency struct {
 //     so a retry runs the handler again;
 //   - a duplicate of a completed event does not run the handler: Wrap
 //     returns the stored output (decoded from its JSON), WrapNoOutput nil,
-//     and WrapSQS acknowledges the record. The EMF metric Duplicates
-//     counts these;
+//     and WrapSQS, WrapKinesis and WrapDynamoDBStream acknowledge the
+//     record (a stream's batch goes on past it). The EMF metric
+//     Duplicates counts these;
 //   - a duplicate in progress finds the claim held, and the OnHeld policy
 //     applies as for a held lock (Fail, Skip, Wait).
 //

@@ -16,10 +16,10 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// invoker holds what a wrapper (Wrap, WrapNoOutput, WrapSQS) shares
-// between invocations: the lock client, the options and the metrics
-// writer. It has no other state, so one process may serve several
-// invocations at once.
+// invoker holds what a wrapper (Wrap, WrapNoOutput, WrapSQS, WrapHTTP,
+// WrapKinesis, WrapDynamoDBStream) shares between invocations: the lock
+// client, the options and the metrics writer. It has no other state, so
+// one process may serve several invocations at once.
 type invoker struct {
 	c       *lock.Client
 	o       options
@@ -436,6 +436,14 @@ func eventID(ctx context.Context, event any) string {
 	case *events.EventBridgeEvent:
 		if e != nil && e.ID != "" {
 			return e.ID
+		}
+	case events.KinesisEventRecord:
+		if e.EventID != "" {
+			return e.EventID
+		}
+	case events.DynamoDBEventRecord:
+		if e.EventID != "" {
+			return e.EventID
 		}
 	case json.RawMessage:
 		var v struct {
