@@ -61,12 +61,14 @@ type idempotency struct {
 // WithIdempotency makes a wrapper run each event's handler once per
 // idempotency key, however often the event is delivered: key derives the
 // key (SQSMessageID, EventBridgeID, SQSBodyPath("orderId"),
-// EventBridgeDetailPath("transactionId"), KinesisEventID, DynamoDBEventID
-// or any KeyFunc; several keys are joined into one). T must be the
-// wrapper's event type: TIn for Wrap and WrapNoOutput, events.SQSMessage
-// for WrapSQS, and the record type, events.KinesisEventRecord or
-// events.DynamoDBEventRecord, for WrapKinesis and WrapDynamoDBStream;
-// another is a configuration error, returned by every call.
+// EventBridgeDetailPath("transactionId"), an HTTP trigger's
+// Header("Idempotency-Key"), KinesisEventID, DynamoDBEventID or any
+// KeyFunc; several keys are joined into one). Every wrapper honours it. T
+// must be the wrapper's event type: TIn for Wrap and WrapNoOutput,
+// events.SQSMessage for WrapSQS, the request type for WrapHTTP, and the
+// record type, events.KinesisEventRecord or events.DynamoDBEventRecord,
+// for WrapKinesis and WrapDynamoDBStream; another is a configuration
+// error, returned by every call.
 //
 // The key is hashed (SHA-256) into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
@@ -82,11 +84,13 @@ type idempotency struct {
 //     so a retry runs the handler again;
 //   - a duplicate of a completed event does not run the handler: Wrap
 //     returns the stored output (decoded from its JSON), WrapNoOutput nil,
-//     and WrapSQS, WrapKinesis and WrapDynamoDBStream acknowledge the
-//     record (a stream's batch goes on past it). The EMF metric
+//     WrapSQS, WrapKinesis and WrapDynamoDBStream acknowledge the record
+//     (a stream's batch goes on past it), and WrapHTTP answers with the
+//     stored response, marked Idempotent-Replayed (see WrapHTTP for its
+//     status codes and which responses it stores). The EMF metric
 //     Duplicates counts these;
 //   - a duplicate in progress finds the claim held, and the OnHeld policy
-//     applies as for a held lock (Fail, Skip, Wait).
+//     applies as for a held lock (Fail, Skip, Wait; WrapHTTP answers 409).
 //
 // What is promised: with Write, the handler's DynamoDB effects and the
 // completion are one transaction, so they happen once, together, or not
