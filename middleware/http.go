@@ -216,16 +216,14 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 // 409. Skip has no answer to give a client, so OnHeld(Skip) is a
 // configuration error. Configuration errors (a nil client, key or h, the
 // zero HTTP, no namespace, a key function of another type than Req for
-// WithIdempotency) are returned by every call.
+// WithIdempotency, an option WrapHTTP cannot apply) are returned by every
+// call.
 func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFunc[Req], h func(context.Context, Req) (Resp, error), opts ...Option) func(context.Context, Req) (Resp, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
-	switch {
-	case inv.err != nil:
-	case trigger.view == nil:
+	if inv.err == nil && trigger.view == nil {
 		inv.err = fmt.Errorf("%w: the zero HTTP trigger: pass RESTAPI(), HTTPAPI(), FunctionURL() or ALB()", lock.ErrInvalidInput)
-	case inv.o.held == Skip:
-		inv.err = fmt.Errorf("%w: OnHeld(Skip) with WrapHTTP: a skipped request would get no answer; use Fail (409 Conflict) or Wait", lock.ErrInvalidInput)
 	}
+	inv.refuseInapplicable(kindHTTP, "WrapHTTP")
 	bindIdempotency[Req](inv)
 	return func(ctx context.Context, req Req) (resp Resp, err error) {
 		if inv.err != nil {

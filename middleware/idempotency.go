@@ -144,7 +144,10 @@ func RunWithoutIdempotencyKey() IdempotencyOption {
 // WithoutResults makes completions store no result: a duplicate of a
 // completed event gets Wrap's zero output. For outputs too large to store
 // (lock.MaxResultBytes) or not worth storing. The default stores Wrap's
-// output as JSON (WrapNoOutput and WrapSQS have none to store).
+// output as JSON. Only Wrap takes it: WrapNoOutput, WrapSQS, WrapKinesis
+// and WrapDynamoDBStream have no output to store, and WrapHTTP must answer
+// a duplicate request with the stored response, so they refuse it as a
+// configuration error.
 func WithoutResults() IdempotencyOption { return func(id *idempotency) { id.noResults = true } }
 
 // CompletionExpiry sets how long a completed event answers its

@@ -38,7 +38,8 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // record itself, and Lambda's own retries of a failed invocation, repeat
 // work. For throughput across keys, raise the event source mapping's
 // ParallelizationFactor (up to 10 batches of one shard at once, with the
-// order of each partition key kept); WithConcurrency does not apply.
+// order of each partition key kept); WithConcurrency is a configuration
+// error.
 //
 // With WithIdempotency (a KeyFunc of events.KinesisEventRecord, such as
 // KinesisEventID(), or KinesisDataPath for an ID the producer wrote), a
@@ -61,6 +62,7 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // fails the invocation with ErrNoSequenceNumber.
 func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(context.Context, events.KinesisEventRecord) error, opts ...Option) func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindStream, "WrapKinesis")
 	bindIdempotency[events.KinesisEventRecord](inv)
 	return func(ctx context.Context, batch events.KinesisEvent) (events.KinesisEventResponse, error) {
 		var resp events.KinesisEventResponse
@@ -87,6 +89,7 @@ func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(
 // acknowledged without running h, as WrapKinesis says.
 func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord], h func(context.Context, events.DynamoDBEventRecord) error, opts ...Option) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindStream, "WrapDynamoDBStream")
 	bindIdempotency[events.DynamoDBEventRecord](inv)
 	return func(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		var resp events.DynamoDBEventResponse
