@@ -396,7 +396,7 @@ func optCases() []optCase {
 		{name: "WithGrace: the lease outlasts the deadline", opts: opt(middleware.WithGrace(3 * time.Second)),
 			check: func(t *testing.T, r *optRun) {
 				_, deadline := r.send(10*time.Second, ev)
-				if got := r.last("e1").leaseEnd; !near(got, deadline.Add(3*time.Second-testSkew), 100*time.Millisecond) {
+				if got := r.last("e1").leaseEnd; !near(got, deadline.Add(3*time.Second-testSkew), 300*time.Millisecond) {
 					t.Errorf("lease ends %s after the deadline (less the tolerance), want 3s", got.Sub(deadline)+testSkew)
 				}
 			}},
