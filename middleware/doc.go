@@ -5,7 +5,10 @@
 // [Wrap] serves handlers of the shape func(context.Context, TIn) (TOut,
 // error) and [WrapNoOutput] those of the shape func(context.Context, TIn)
 // error, such as EventBridge and scheduled handlers; [WrapSQS] serves an
-// SQS batch, locking per record and reporting partial batch failures. (A
+// SQS batch, locking per record and reporting partial batch failures;
+// [WrapHTTP] serves API Gateway, function URL and load balancer requests;
+// [WrapKinesis] and [WrapDynamoDBStream] serve stream batches, record by
+// record in order. (A
 // handler of another shape lambda.Start accepts, such as one without a
 // context, becomes one of these in a closure.) A [KeyFunc] derives the
 // lock keys from the event: a JMESPath expression ([JMESPath],
@@ -41,4 +44,12 @@
 // the handler; [Wait] waits for the lock within the invocation's time, then
 // fails (with an error matching both lock.ErrLockAlreadyAcquired and
 // [ErrNoTime]).
+//
+// # Each event once
+//
+// [WithIdempotency] runs each event's handler once per idempotency key in
+// every wrapper: a duplicate of a completed event is answered from the
+// store ([WrapHTTP] replays the stored response), and [Write] commits the
+// handler's DynamoDB writes with the event's completion. An option that a
+// wrapper cannot apply is a configuration error, never ignored.
 package middleware

@@ -1,11 +1,16 @@
 package middleware
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/dynalock/dynalock/lock"
@@ -22,11 +27,17 @@ type HTTP[Req, Resp any] struct {
 	name    string
 	view    func(Req) httpView
 	respond func(req Req, status int, headers map[string]string, body string) Resp
+	// status returns a response's status code.
+	status func(Resp) int
+	// setHeader sets a header of a response (to req) where the trigger
+	// reads it.
+	setHeader func(req Req, resp *Resp, name, value string)
 }
 
 // httpView is what the middleware reads from a request of any kind.
 type httpView struct {
 	requestID  string
+	method     string
 	path       string
 	headers    map[string]string
 	mvHeaders  map[string][]string
@@ -46,12 +57,16 @@ func RESTAPI() HTTP[events.APIGatewayProxyRequest, events.APIGatewayProxyRespons
 	return HTTP[events.APIGatewayProxyRequest, events.APIGatewayProxyResponse]{
 		name: "API Gateway REST API",
 		view: func(r events.APIGatewayProxyRequest) httpView {
-			return httpView{requestID: r.RequestContext.RequestID, path: r.Path, headers: r.Headers, mvHeaders: r.MultiValueHeaders,
+			return httpView{requestID: r.RequestContext.RequestID, method: r.HTTPMethod, path: r.Path, headers: r.Headers, mvHeaders: r.MultiValueHeaders,
 				query: r.QueryStringParameters, mvQuery: r.MultiValueQueryStringParameters, pathParams: r.PathParameters, hasParams: true,
 				body: r.Body, base64: r.IsBase64Encoded}
 		},
 		respond: func(_ events.APIGatewayProxyRequest, status int, h map[string]string, body string) events.APIGatewayProxyResponse {
 			return events.APIGatewayProxyResponse{StatusCode: status, Headers: h, Body: body}
+		},
+		status: func(r events.APIGatewayProxyResponse) int { return r.StatusCode },
+		setHeader: func(_ events.APIGatewayProxyRequest, r *events.APIGatewayProxyResponse, name, value string) {
+			r.Headers = withHeader(r.Headers, name, value)
 		},
 	}
 }
@@ -62,11 +77,15 @@ func HTTPAPI() HTTP[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPRespo
 	return HTTP[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse]{
 		name: "API Gateway HTTP API",
 		view: func(r events.APIGatewayV2HTTPRequest) httpView {
-			return httpView{requestID: r.RequestContext.RequestID, path: r.RawPath, rawPath: true, headers: r.Headers,
+			return httpView{requestID: r.RequestContext.RequestID, method: r.RequestContext.HTTP.Method, path: r.RawPath, rawPath: true, headers: r.Headers,
 				query: r.QueryStringParameters, pathParams: r.PathParameters, hasParams: true, body: r.Body, base64: r.IsBase64Encoded}
 		},
 		respond: func(_ events.APIGatewayV2HTTPRequest, status int, h map[string]string, body string) events.APIGatewayV2HTTPResponse {
 			return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: h, Body: body}
+		},
+		status: func(r events.APIGatewayV2HTTPResponse) int { return r.StatusCode },
+		setHeader: func(_ events.APIGatewayV2HTTPRequest, r *events.APIGatewayV2HTTPResponse, name, value string) {
+			r.Headers = withHeader(r.Headers, name, value)
 		},
 	}
 }
@@ -79,11 +98,15 @@ func FunctionURL() HTTP[events.LambdaFunctionURLRequest, events.LambdaFunctionUR
 	return HTTP[events.LambdaFunctionURLRequest, events.LambdaFunctionURLResponse]{
 		name: "Lambda function URL",
 		view: func(r events.LambdaFunctionURLRequest) httpView {
-			return httpView{requestID: r.RequestContext.RequestID, path: r.RawPath, rawPath: true, headers: r.Headers,
+			return httpView{requestID: r.RequestContext.RequestID, method: r.RequestContext.HTTP.Method, path: r.RawPath, rawPath: true, headers: r.Headers,
 				query: r.QueryStringParameters, body: r.Body, base64: r.IsBase64Encoded}
 		},
 		respond: func(_ events.LambdaFunctionURLRequest, status int, h map[string]string, body string) events.LambdaFunctionURLResponse {
 			return events.LambdaFunctionURLResponse{StatusCode: status, Headers: h, Body: body}
+		},
+		status: func(r events.LambdaFunctionURLResponse) int { return r.StatusCode },
+		setHeader: func(_ events.LambdaFunctionURLRequest, r *events.LambdaFunctionURLResponse, name, value string) {
+			r.Headers = withHeader(r.Headers, name, value)
 		},
 	}
 }
@@ -100,7 +123,7 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 	return HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse]{
 		name: "Application Load Balancer",
 		view: func(r events.ALBTargetGroupRequest) httpView {
-			return httpView{path: r.Path, rawPath: true, headers: r.Headers, mvHeaders: r.MultiValueHeaders,
+			return httpView{method: r.HTTPMethod, path: r.Path, rawPath: true, headers: r.Headers, mvHeaders: r.MultiValueHeaders,
 				query: r.QueryStringParameters, mvQuery: r.MultiValueQueryStringParameters, queryRaw: true,
 				body: r.Body, base64: r.IsBase64Encoded}
 		},
@@ -115,6 +138,17 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 				resp.Headers = h
 			}
 			return resp
+		},
+		status: func(r events.ALBTargetGroupResponse) int { return r.StatusCode },
+		setHeader: func(req events.ALBTargetGroupRequest, r *events.ALBTargetGroupResponse, name, value string) {
+			if req.MultiValueHeaders != nil {
+				if r.MultiValueHeaders == nil {
+					r.MultiValueHeaders = map[string][]string{}
+				}
+				r.MultiValueHeaders[name] = []string{value}
+				return
+			}
+			r.Headers = withHeader(r.Headers, name, value)
 		},
 	}
 }
@@ -142,6 +176,38 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 // returned as it is (API Gateway then answers 502, as it would without the
 // middleware), after the locks are released; a failed release is logged.
 //
+// With WithIdempotency (Req's key function, typically
+// trigger.Header("Idempotency-Key")), requests follow the IETF draft "The
+// Idempotency-Key HTTP Header Field" (draft-ietf-httpapi-idempotency-key-header):
+//
+//   - a request whose key completed before does not run h: it gets the
+//     response stored then (status, headers, cookies, body, as h returned
+//     it) with the header Idempotent-Replayed: true (ReplayedHeader);
+//   - a request whose key is in progress: 409 Conflict
+//     (ProblemRequestInProgress), Retry-After as for a held lock; with
+//     Wait, it waits for the first and then gets its stored response;
+//   - the key used before for another request: 422
+//     (ProblemIdempotencyKeyReused). The fingerprint compared is the
+//     request's method, path, query and body, not its headers (a retry may
+//     carry a fresh Authorization); ValidatePayload replaces it with what
+//     its expression selects from the request's JSON;
+//   - no key: 400 (ProblemNoIdempotencyKey), unless
+//     RunWithoutIdempotencyKey is set.
+//
+// Every response h returns with a status below 500 is stored, 4xx
+// included: it is the outcome of the request, which its retries get too.
+// A 5xx response reports a failure of the server, which a retry may not
+// meet: it reaches the client but is not stored, and the claim is
+// released so that the retry runs h again, as after an error h returns.
+// Once a Write completed the request, though, its effects are committed,
+// and whatever h then returns is stored. A response whose JSON is larger
+// than lock.MaxResultBytes cannot be stored: the invocation fails with an
+// error matching ErrResultTooLarge (API Gateway: 502) and the claim is
+// released; return a large body by reference. A request whose Write
+// completed it but whose response was never stored (h failed after the
+// Write, or its process died) gets an error matching ErrNoResult. A
+// stored response answers for CompletionExpiry (24 hours).
+//
 // Wait waits within the invocation's deadline less the reserve, as
 // elsewhere. API Gateway stops waiting for a Lambda integration after 29
 // seconds (REST APIs, by default) or 30 (HTTP APIs) and answers 504
@@ -149,16 +215,16 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 // below that, so that a wait that runs out still reaches the client as a
 // 409. Skip has no answer to give a client, so OnHeld(Skip) is a
 // configuration error. Configuration errors (a nil client, key or h, the
-// zero HTTP, no namespace) are returned by every call.
+// zero HTTP, no namespace, a key function of another type than Req for
+// WithIdempotency, an option WrapHTTP cannot apply) are returned by every
+// call.
 func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFunc[Req], h func(context.Context, Req) (Resp, error), opts ...Option) func(context.Context, Req) (Resp, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
-	switch {
-	case inv.err != nil:
-	case trigger.view == nil:
+	if inv.err == nil && trigger.view == nil {
 		inv.err = fmt.Errorf("%w: the zero HTTP trigger: pass RESTAPI(), HTTPAPI(), FunctionURL() or ALB()", lock.ErrInvalidInput)
-	case inv.o.held == Skip:
-		inv.err = fmt.Errorf("%w: OnHeld(Skip) with WrapHTTP: a skipped request would get no answer; use Fail (409 Conflict) or Wait", lock.ErrInvalidInput)
 	}
+	inv.refuseInapplicable(kindHTTP, "WrapHTTP")
+	bindIdempotency[Req](inv)
 	return func(ctx context.Context, req Req) (resp Resp, err error) {
 		if inv.err != nil {
 			return resp, inv.err
@@ -187,19 +253,113 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 			}
 			ids = compactIDs(lockIDs(inv.o.namespace, ks))
 		}
-		outcome, err := in.run(ctx, ids, log, func(ctx context.Context) error {
+		cl, err := claimFor(ctx, inv, req, log)
+		if err != nil {
+			in.stats.failed()
+			log.Warn("no idempotency key: request refused", "error", err)
+			p := noIdempotencyKeyProblem(err)
+			return trigger.respond(req, p.status, p.headers(), p.body()), nil
+		}
+		if cl != nil {
+			if inv.o.idem.payload == nil {
+				cl.payload = v.fingerprint()
+			}
+			cl.result = func() ([]byte, error) { return json.Marshal(resp) }
+		}
+		outcome, done, err := in.runEvent(ctx, ids, cl, log, func(ctx context.Context) error {
 			var herr error
 			resp, herr = h(ctx, req)
+			if herr == nil && cl != nil && trigger.status(resp) >= 500 && !completedByWrite(ctx) {
+				return errServerError
+			}
 			return herr
 		})
-		if outcome == ran {
+		switch {
+		case outcome == ran && errors.Is(err, errServerError):
+			log.Info("server error response not stored: the claim is released, so a retry runs the handler again", "status", trigger.status(resp))
+			return resp, nil
+		case outcome == ran:
+			return resp, err
+		case outcome == answered:
+			if resp, err = replay(trigger, req, done, inv.o.idem); err != nil {
+				in.stats.failed()
+				log.Error("duplicate of a completed request not answered", "error", err)
+			}
 			return resp, err
 		}
 		in.stats.failed()
-		p := in.refusal(ks, err)
-		log.Log(ctx, p.level, "lock not acquired: request refused", "lockIds", ids, "status", p.status, "error", err)
+		p := in.refusal(ks, cl, err)
+		log.Log(ctx, p.level, p.msg, "lockIds", ids, "status", p.status, "error", err)
 		return trigger.respond(req, p.status, p.headers(), p.body()), nil
 	}
+}
+
+// errServerError is what an idempotent request's run returns when h
+// answered with a 5xx response: the claim is released, not completed, and
+// the response goes to the client.
+var errServerError = errors.New("middleware: the handler answered with a server error")
+
+// replay answers a duplicate of a completed request with the response
+// stored when it completed, marked with ReplayedHeader.
+func replay[Req, Resp any](t HTTP[Req, Resp], req Req, done *lock.Completion, id *idempotency) (Resp, error) {
+	var resp Resp
+	if err := decodeResult(done, id, &resp); err != nil {
+		return resp, err
+	}
+	t.setHeader(req, &resp, ReplayedHeader, "true")
+	return resp, nil
+}
+
+// fingerprint returns what tells one request from another under one
+// idempotency key (the draft's idempotency fingerprint): the method, the
+// path, the query (parameters sorted; an ALB's decoded) and the body
+// (decoded from base64 when so marked). A retry sends them all again
+// alike. Headers are left out: a retry may carry a fresh token or date.
+func (v httpView) fingerprint() []byte {
+	q := url.Values{}
+	for k, vals := range v.mvQuery {
+		for _, x := range vals {
+			q.Add(k, v.queryValue(x))
+		}
+	}
+	if len(v.mvQuery) == 0 {
+		for k, x := range v.query {
+			q.Set(k, v.queryValue(x))
+		}
+	}
+	body := []byte(v.body)
+	if v.base64 {
+		if d, err := base64.StdEncoding.DecodeString(v.body); err == nil {
+			body = d
+		}
+	}
+	var b bytes.Buffer
+	for _, part := range []string{strings.ToUpper(v.method), v.path, q.Encode()} {
+		b.WriteString(part)
+		b.WriteByte(0)
+	}
+	b.Write(body)
+	return b.Bytes()
+}
+
+// queryValue returns a query value as sent, decoded when the trigger
+// passes it undecoded (and it decodes).
+func (v httpView) queryValue(x string) string {
+	if v.queryRaw {
+		if d, err := url.QueryUnescape(x); err == nil {
+			return d
+		}
+	}
+	return x
+}
+
+// withHeader returns h with name set to value, making h when it is nil.
+func withHeader(h map[string]string, name, value string) map[string]string {
+	if h == nil {
+		h = make(map[string]string, 1)
+	}
+	h[name] = value
+	return h
 }
 
 // checkKeys returns ks if it holds keys and none is empty.
@@ -216,18 +376,32 @@ func checkKeys(ks []string) ([]string, error) {
 }
 
 // refusal is the problem that answers a request whose handler did not run
-// because of err, a failed acquisition.
-func (in *invocation) refusal(ks []string, err error) problem {
+// because of err, a failed acquisition of its locks and, with cl, its
+// idempotency claim.
+func (in *invocation) refusal(ks []string, cl *claimSpec, err error) problem {
 	var held *lock.HeldError
 	if errors.As(err, &held) {
 		secs := retryAfter(held.Holder.ExpiresAt.Add(in.skew))
+		if cl != nil && held.LockID == cl.id {
+			return problem{status: http.StatusConflict, typ: ProblemRequestInProgress, level: slog.LevelInfo, retryAfter: secs,
+				msg:    "duplicate in progress: request refused",
+				detail: fmt.Sprintf("a request with the same idempotency key is in progress; retry after %s", count(secs, "second"))}
+		}
 		return problem{status: http.StatusConflict, typ: ProblemLockHeld, level: slog.LevelInfo, retryAfter: secs,
+			msg:    "lock not acquired: request refused",
 			detail: fmt.Sprintf("another request for %s is in progress; retry after %s", describeKeys(ks), count(secs, "second"))}
+	}
+	if errors.Is(err, lock.ErrPayloadMismatch) {
+		return problem{status: http.StatusUnprocessableEntity, typ: ProblemIdempotencyKeyReused, level: slog.LevelWarn,
+			msg:    "idempotency key reused for another request: request refused",
+			detail: "the idempotency key was used before for a different request; send a new key with a new request"}
 	}
 	if errors.Is(err, ErrNoTime) {
 		return problem{status: http.StatusServiceUnavailable, typ: ProblemNoTime, level: slog.LevelWarn, retryAfter: 1,
+			msg:    "lock not acquired: request refused",
 			detail: "the request could not be started in the time left; retry after 1 second"}
 	}
 	return problem{status: http.StatusServiceUnavailable, typ: ProblemLockUnavailable, level: slog.LevelError, retryAfter: 1,
+		msg:    "lock not acquired: request refused",
 		detail: "the lock for " + describeKeys(ks) + " could not be taken"}
 }

@@ -28,7 +28,25 @@ const (
 	// ProblemNoTime: 503, the invocation had too little time left to take
 	// the lock (ErrNoTime); retry after Retry-After.
 	ProblemNoTime = "https://github.com/dynalock/dynalock#problem-no-time"
+	// ProblemRequestInProgress: 409, a request with the same idempotency
+	// key is still being handled (WithIdempotency); retry after
+	// Retry-After, to get its response.
+	ProblemRequestInProgress = "https://github.com/dynalock/dynalock#problem-request-in-progress"
+	// ProblemIdempotencyKeyReused: 422, the idempotency key was used
+	// before for a request with another method, path, query or body
+	// (WithIdempotency); a new request needs a new key.
+	ProblemIdempotencyKeyReused = "https://github.com/dynalock/dynalock#problem-idempotency-key-reused"
+	// ProblemNoIdempotencyKey: 400, the request carries no idempotency
+	// key where one is required (WithIdempotency).
+	ProblemNoIdempotencyKey = "https://github.com/dynalock/dynalock#problem-no-idempotency-key"
 )
+
+// ReplayedHeader is the response header, set to "true", that marks a
+// response WrapHTTP replayed from the store for a request whose
+// idempotency key completed before (WithIdempotency), so that a client can
+// tell it from a fresh one. It is the name Stripe's API gives it; the IETF
+// draft names none.
+const ReplayedHeader = "Idempotent-Replayed"
 
 // ProblemContentType is the media type of WrapHTTP's own answers.
 const ProblemContentType = "application/problem+json"
@@ -43,6 +61,7 @@ type problem struct {
 	detail     string
 	retryAfter int // seconds; 0 sends no Retry-After
 	level      slog.Level
+	msg        string // the log message of the refusal
 }
 
 // headers returns the problem's response headers.
@@ -95,6 +114,21 @@ func noKeyProblem(err error) problem {
 		}
 	}
 	return problem{status: http.StatusBadRequest, typ: ProblemNoKey, detail: detail, level: slog.LevelWarn}
+}
+
+// noIdempotencyKeyProblem is the 400 answer to a request without an
+// idempotency key, saying, as noKeyProblem does, what was looked for as
+// far as the middleware's own key functions know.
+func noIdempotencyKeyProblem(err error) problem {
+	detail := "the request has no idempotency key"
+	var ke *KeyError
+	if errors.As(err, &ke) && ke.Expr != "the key function" && ke.Expr != "the idempotency key function" {
+		detail += ": " + ke.Expr
+		if r := strings.TrimPrefix(ke.Reason, "idempotency key: "); r != "" {
+			detail += ": " + r
+		}
+	}
+	return problem{status: http.StatusBadRequest, typ: ProblemNoIdempotencyKey, detail: detail, level: slog.LevelWarn}
 }
 
 // describeKeys quotes the keys a request gave, each cut to

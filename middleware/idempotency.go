@@ -62,10 +62,15 @@ type idempotency struct {
 // WithIdempotency makes a wrapper run each event's handler once per
 // idempotency key, however often the event is delivered: key derives the
 // key (SQSMessageID, EventBridgeID, SQSBodyPath("orderId"),
-// EventBridgeDetailPath("transactionId") or any KeyFunc; several keys
-// make one key, in their order, whatever bytes they hold: see ClaimID).
-// T must be the wrapper's event type (events.SQSMessage for WrapSQS);
-// another is a configuration error, returned by every call.
+// EventBridgeDetailPath("transactionId"), an HTTP trigger's
+// Header("Idempotency-Key"), KinesisEventID, DynamoDBEventID or any
+// KeyFunc; several keys make one key, in their order, whatever bytes they
+// hold: see ClaimID). Every wrapper honours it. T
+// must be the wrapper's event type: TIn for Wrap and WrapNoOutput,
+// events.SQSMessage for WrapSQS, the request type for WrapHTTP, and the
+// record type, events.KinesisEventRecord or events.DynamoDBEventRecord,
+// for WrapKinesis and WrapDynamoDBStream; another is a configuration
+// error, returned by every call.
 //
 // The key is hashed (SHA-256) into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
@@ -81,10 +86,13 @@ type idempotency struct {
 //     so a retry runs the handler again;
 //   - a duplicate of a completed event does not run the handler: Wrap
 //     returns the stored output (decoded from its JSON), WrapNoOutput nil,
-//     and WrapSQS acknowledges the record. The EMF metric Duplicates
-//     counts these;
+//     WrapSQS, WrapKinesis and WrapDynamoDBStream acknowledge the record
+//     (a stream's batch goes on past it), and WrapHTTP answers with the
+//     stored response, marked Idempotent-Replayed (see WrapHTTP for its
+//     status codes and which responses it stores). The EMF metric
+//     Duplicates counts these;
 //   - a duplicate in progress finds the claim held, and the OnHeld policy
-//     applies as for a held lock (Fail, Skip, Wait).
+//     applies as for a held lock (Fail, Skip, Wait; WrapHTTP answers 409).
 //
 // Of deliveries of one event that overlap, the one granted the claim runs,
 // under every policy; the others are duplicates in progress. Sent at
@@ -153,7 +161,10 @@ func RunWithoutIdempotencyKey() IdempotencyOption {
 // WithoutResults makes completions store no result: a duplicate of a
 // completed event gets Wrap's zero output. For outputs too large to store
 // (lock.MaxResultBytes) or not worth storing. The default stores Wrap's
-// output as JSON (WrapNoOutput and WrapSQS have none to store).
+// output as JSON. Only Wrap takes it: WrapNoOutput, WrapSQS, WrapKinesis
+// and WrapDynamoDBStream have no output to store, and WrapHTTP must answer
+// a duplicate request with the stored response, so they refuse it as a
+// configuration error.
 func WithoutResults() IdempotencyOption { return func(id *idempotency) { id.noResults = true } }
 
 // CompletionExpiry sets how long a completed event answers its

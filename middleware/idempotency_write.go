@@ -79,6 +79,18 @@ func WriteResult(ctx context.Context, result any, items ...types.TransactWriteIt
 	return write(ctx, b, items)
 }
 
+// completedByWrite reports whether a Write in ctx, a handler's context,
+// completed its event's claim.
+func completedByWrite(ctx context.Context) bool {
+	ev, _ := ctx.Value(eventKey{}).(*eventLeases)
+	if ev == nil {
+		return false
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.written
+}
+
 func write(ctx context.Context, result []byte, items []types.TransactWriteItem) error {
 	ev, _ := ctx.Value(eventKey{}).(*eventLeases)
 	if ev == nil {

@@ -16,10 +16,10 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// invoker holds what a wrapper (Wrap, WrapNoOutput, WrapSQS) shares
-// between invocations: the lock client, the options and the metrics
-// writer. It has no other state, so one process may serve several
-// invocations at once.
+// invoker holds what a wrapper (Wrap, WrapNoOutput, WrapSQS, WrapHTTP,
+// WrapKinesis, WrapDynamoDBStream) shares between invocations: the lock
+// client, the options and the metrics writer. It has no other state, so
+// one process may serve several invocations at once.
 type invoker struct {
 	c       *lock.Client
 	o       options
@@ -223,16 +223,11 @@ const (
 	answered                // a duplicate of a completed event (WithIdempotency): the handler did not run
 )
 
-// run runs fn for one event under the locks ids (without a lock when ids
-// is empty), on a context that ends the reserve before the deadline.
-func (in *invocation) run(ctx context.Context, ids []string, log *slog.Logger, fn func(context.Context) error) (outcome, error) {
-	out, _, err := in.runEvent(ctx, ids, nil, log, fn)
-	return out, err
-}
-
-// runEvent is run with, when cl is not nil, the event's idempotency
-// claim: a duplicate of a completed event is answered (fn does not run,
-// and the completion comes back).
+// runEvent runs fn for one event under the locks ids (without a lock when
+// ids is empty) and, when cl is not nil, the event's idempotency claim, on
+// a context that ends the reserve before the deadline. A duplicate of a
+// completed event is answered: fn does not run, and the completion comes
+// back.
 func (in *invocation) runEvent(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger, fn func(context.Context) error) (outcome, *lock.Completion, error) {
 	work, cancel, err := in.workContext(ctx)
 	if err != nil {
@@ -436,6 +431,14 @@ func eventID(ctx context.Context, event any) string {
 	case *events.EventBridgeEvent:
 		if e != nil && e.ID != "" {
 			return e.ID
+		}
+	case events.KinesisEventRecord:
+		if e.EventID != "" {
+			return e.EventID
+		}
+	case events.DynamoDBEventRecord:
+		if e.EventID != "" {
+			return e.EventID
 		}
 	case json.RawMessage:
 		var v struct {

@@ -76,7 +76,13 @@ func (p HeldPolicy) String() string {
 	return fmt.Sprintf("HeldPolicy(%d)", int(p))
 }
 
-// Option configures Wrap and WrapSQS.
+// Option configures a wrapper: Wrap, WrapNoOutput, WrapSQS, WrapHTTP,
+// WrapKinesis or WrapDynamoDBStream. No option is accepted and then
+// ignored: one that a wrapper cannot apply (WithConcurrency and
+// WithVisibilityBackoff outside WrapSQS, OnHeld(Skip) with WrapHTTP,
+// WithoutResults where there is no output to go without) is a
+// configuration error, matching lock.ErrInvalidInput, returned by every
+// call of the wrapped handler.
 type Option func(*options)
 
 type options struct {
@@ -84,6 +90,7 @@ type options struct {
 	namespace      string
 	namespaceSet   bool // WithNamespace was given: there is no default
 	concurrency    int
+	concurrencySet bool // WithConcurrency was given: only WrapSQS takes it
 	reserve        time.Duration
 	grace          time.Duration
 	ttl            time.Duration
@@ -146,6 +153,46 @@ func (o options) validate() error {
 	return o.backoff.validate()
 }
 
+// wrapperKind is what a wrapper does with the options that only some
+// wrappers can apply.
+type wrapperKind int
+
+const (
+	kindWrap     wrapperKind = iota // Wrap: one event, an output to store
+	kindNoOutput                    // WrapNoOutput: one event, no output
+	kindSQS                         // WrapSQS: concurrent records with a visibility
+	kindHTTP                        // WrapHTTP: one request, answered by the middleware when h does not run
+	kindStream                      // WrapKinesis, WrapDynamoDBStream: records one at a time, in order
+)
+
+// refuseInapplicable makes an option that the wrapper named name, of kind
+// k, would ignore a configuration error: a wrapper that accepted an option
+// and did nothing with it would let its caller believe in a behaviour it
+// does not have.
+func (inv *invoker) refuseInapplicable(k wrapperKind, name string) {
+	if inv.err != nil {
+		return
+	}
+	o := inv.o
+	switch {
+	case o.concurrencySet && k != kindSQS:
+		why := "it handles one event per invocation"
+		if k == kindStream {
+			why = "a stream's records run one at a time, in order, so that a failure never repeats a record that succeeded; " +
+				"raise the event source mapping's ParallelizationFactor instead"
+		}
+		inv.err = fmt.Errorf("%w: WithConcurrency with %s: only WrapSQS runs records concurrently, and %s", lock.ErrInvalidInput, name, why)
+	case o.backoff != nil && k != kindSQS:
+		inv.err = fmt.Errorf("%w: WithVisibilityBackoff with %s: only SQS records have a visibility timeout to set (WrapSQS)", lock.ErrInvalidInput, name)
+	case o.held == Skip && k == kindHTTP:
+		inv.err = fmt.Errorf("%w: OnHeld(Skip) with %s: a skipped request would get no answer; use Fail (409 Conflict) or Wait", lock.ErrInvalidInput, name)
+	case o.idem != nil && o.idem.noResults && k == kindHTTP:
+		inv.err = fmt.Errorf("%w: WithoutResults with %s: a duplicate request must get the first one's stored response", lock.ErrInvalidInput, name)
+	case o.idem != nil && o.idem.noResults && k != kindWrap:
+		inv.err = fmt.Errorf("%w: WithoutResults with %s: its handler has no output to store", lock.ErrInvalidInput, name)
+	}
+}
+
 // noNamespace explains the configuration error of a wrapper without
 // WithNamespace.
 const noNamespace = `no lock namespace: lock IDs are namespace + "/" + key, and only functions that use the same namespace exclude each other; ` +
@@ -172,8 +219,13 @@ func WithNamespace(namespace string) Option {
 
 // WithConcurrency sets how many SQS records of a batch run at once (records
 // with the same key or, on a FIFO queue, the same message group always run
-// one after the other). The default is DefaultConcurrency, 10.
-func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+// one after the other). The default is DefaultConcurrency, 10. Only
+// WrapSQS takes it: the other wrappers handle one event per invocation, or
+// (WrapKinesis, WrapDynamoDBStream) a stream's records one at a time in
+// order, and refuse it as a configuration error.
+func WithConcurrency(n int) Option {
+	return func(o *options) { o.concurrency, o.concurrencySet = n, true }
+}
 
 // WithReserve sets how long before the invocation's deadline the handler's
 // context ends, leaving time to release the lock. The default is

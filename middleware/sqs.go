@@ -43,6 +43,7 @@ import (
 // is released, and the panic goes on.
 func WrapSQS(c *lock.Client, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...Option) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindSQS, "WrapSQS")
 	bindIdempotency[events.SQSMessage](inv)
 	return func(ctx context.Context, batch events.SQSEvent) (events.SQSEventResponse, error) {
 		if inv.err != nil {

@@ -38,7 +38,23 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // record itself, and Lambda's own retries of a failed invocation, repeat
 // work. For throughput across keys, raise the event source mapping's
 // ParallelizationFactor (up to 10 batches of one shard at once, with the
-// order of each partition key kept); WithConcurrency does not apply.
+// order of each partition key kept); WithConcurrency is a configuration
+// error.
+//
+// With WithIdempotency (a KeyFunc of events.KinesisEventRecord, such as
+// KinesisEventID(), or KinesisDataPath for an ID the producer wrote), a
+// record whose effect completed in an earlier delivery is acknowledged
+// without running h, and the batch goes on: when Lambda delivers a whole
+// batch again (a failed or timed-out invocation, a lost response,
+// bisection), the records that completed are answered from the store and
+// only the rest run. A record whose claim another delivery holds is a
+// record whose lock is held: with Fail, or Wait once the wait is over, it
+// fails, the batch stops there and its sequence number is reported. A
+// record without an idempotency key, or whose key was used before for
+// another payload (ValidatePayload), fails likewise. h's error or panic
+// releases the claim, so the redelivery runs h again; a claim whose
+// invocation was stopped at its timeout frees itself the grace after the
+// deadline.
 //
 // If h panics, its locks are released and the panic goes on: the
 // invocation fails and Lambda retries the batch (or bisects it, with
@@ -46,6 +62,8 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // fails the invocation with ErrNoSequenceNumber.
 func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(context.Context, events.KinesisEventRecord) error, opts ...Option) func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindStream, "WrapKinesis")
+	bindIdempotency[events.KinesisEventRecord](inv)
 	return func(ctx context.Context, batch events.KinesisEvent) (events.KinesisEventResponse, error) {
 		var resp events.KinesisEventResponse
 		if inv.err != nil {
@@ -53,7 +71,7 @@ func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(
 		}
 		in := inv.begin(ctx)
 		defer in.end()
-		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.KinesisEventRecord) (string, string) { return r.Kinesis.SequenceNumber, r.EventID })
+		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.KinesisEventRecord) string { return r.Kinesis.SequenceNumber })
 		if seq != "" {
 			resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: seq}}
 		}
@@ -65,9 +83,14 @@ func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(
 // once per record under the locks key derives from it, with the rules of
 // WrapKinesis: records one at a time in sequence-number order, and at the
 // first failure its sequence number in the response (enable
-// ReportBatchItemFailures) and the later records not run.
+// ReportBatchItemFailures) and the later records not run. With
+// WithIdempotency (a KeyFunc of events.DynamoDBEventRecord, such as
+// DynamoDBEventID()), a record that completed in an earlier delivery is
+// acknowledged without running h, as WrapKinesis says.
 func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord], h func(context.Context, events.DynamoDBEventRecord) error, opts ...Option) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindStream, "WrapDynamoDBStream")
+	bindIdempotency[events.DynamoDBEventRecord](inv)
 	return func(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		var resp events.DynamoDBEventResponse
 		if inv.err != nil {
@@ -75,7 +98,7 @@ func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord],
 		}
 		in := inv.begin(ctx)
 		defer in.end()
-		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.DynamoDBEventRecord) (string, string) { return r.Change.SequenceNumber, r.EventID })
+		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.DynamoDBEventRecord) string { return r.Change.SequenceNumber })
 		if seq != "" {
 			resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: seq}}
 		}
@@ -85,13 +108,13 @@ func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord],
 
 // streamBatch runs the records in order until one fails, and returns that
 // record's sequence number ("" when every record was processed), or
-// ErrNoSequenceNumber when it has none. idOf returns a record's sequence
-// number and event ID.
-func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, recs []R, idOf func(R) (seq, eventID string)) (string, error) {
+// ErrNoSequenceNumber when it has none. seqOf returns a record's sequence
+// number.
+func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, recs []R, seqOf func(R) string) (string, error) {
 	for i, r := range recs {
-		seq, eventID := idOf(r)
+		seq := seqOf(r)
 		log := in.log.With("sequenceNumber", seq)
-		msg, err := streamRecord(ctx, in, key, h, r, eventID, log)
+		msg, err := streamRecord(ctx, in, key, h, r, log)
 		if err == nil {
 			continue
 		}
@@ -107,15 +130,13 @@ func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h f
 }
 
 // streamRecord processes one record and returns why it failed, if it did,
-// with the log message to report it by.
-func streamRecord[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, r R, eventID string, log *slog.Logger) (msg string, err error) {
+// with the log message to report it by. A record that completed before
+// (WithIdempotency) is processed: it is answered without running h.
+func streamRecord[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, r R, log *slog.Logger) (msg string, err error) {
 	var ids []string
 	if !in.o.disabled {
+		// A key error names the record's event ID (see eventID).
 		ids, err = keys(ctx, key, in.o.namespace, r, log)
-		var ke *KeyError
-		if errors.As(err, &ke) && eventID != "" {
-			ke.EventID = eventID // the record's, not the invocation's
-		}
 		if err != nil {
 			if !in.o.runUnkeyed {
 				return "no lock key: record failed", err
@@ -124,15 +145,19 @@ func streamRecord[R any](ctx context.Context, in *invocation, key KeyFunc[R], h 
 			ids = nil
 		}
 	}
+	cl, err := claimFor(ctx, in.invoker, r, log)
+	if err != nil {
+		return "no idempotency key: record failed", err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			panic(p)
 		}
 	}()
-	out, err := in.run(ctx, ids, log, func(ctx context.Context) error { return h(ctx, r) })
+	out, _, err := in.runEvent(ctx, ids, cl, log, func(ctx context.Context) error { return h(ctx, r) })
 	switch {
-	case err == nil || out == skipped:
+	case err == nil || out == skipped || out == answered:
 		return "", nil
 	case out == ran:
 		return "handler failed: record failed", err

@@ -20,6 +20,33 @@ func KinesisPartitionKey() KeyFunc[events.KinesisEventRecord] {
 	}
 }
 
+// KinesisEventID returns a KeyFunc, for WithIdempotency, that identifies
+// a Kinesis record across Lambda's deliveries of it: its event ID (the
+// shard ID and the sequence number, which alone is unique only within its
+// shard) under its stream's ARN, when the event carries one. A producer
+// that puts one message twice (its own retry) makes two records with two
+// IDs: to handle such a message once, key on an ID the producer wrote into
+// the data (KinesisDataPath).
+func KinesisEventID() KeyFunc[events.KinesisEventRecord] {
+	return func(_ context.Context, r events.KinesisEventRecord) ([]string, error) {
+		ks, err := nonEmpty("eventID", []string{r.EventID})
+		if err != nil || r.EventSourceArn == "" {
+			return ks, err
+		}
+		return []string{r.EventSourceArn, r.EventID}, nil
+	}
+}
+
+// DynamoDBEventID returns a KeyFunc, for WithIdempotency, that gives a
+// DynamoDB Streams record's event ID: unique to the change it records, and
+// the same in every delivery of it (its sequence number is unique only
+// within its shard).
+func DynamoDBEventID() KeyFunc[events.DynamoDBEventRecord] {
+	return func(_ context.Context, r events.DynamoDBEventRecord) ([]string, error) {
+		return nonEmpty("eventID", []string{r.EventID})
+	}
+}
+
 // KinesisDataPath returns a KeyFunc that evaluates the JMESPath expression
 // expr over a Kinesis record's data (which the event carries in base64 and
 // aws-lambda-go decodes), decoded as JSON: "accountId" over

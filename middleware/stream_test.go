@@ -215,6 +215,17 @@ func TestStreamKeys(t *testing.T) {
 		{"new image", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Balance"))(ctx0, ddb.Records[0]) }, "997500", ""},
 		{"old image of a REMOVE", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Balance"))(ctx0, remove) }, "1000000", ""},
 		{"no image", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Id"))(ctx0, keysOnly) }, "", "no NewImage or OldImage"},
+		{"DynamoDB event ID", func() ([]string, error) { return middleware.DynamoDBEventID()(ctx0, ddb.Records[0]) }, "c81e728d9d4c2f636f067f89cc148620", ""},
+		{"Kinesis event ID without a stream ARN", func() ([]string, error) {
+			r := kin.Records[0]
+			r.EventSourceArn = ""
+			return middleware.KinesisEventID()(ctx0, r)
+		}, "shardId-000000000000:495903384752106658230984378209856739103848752387901", ""},
+		{"no Kinesis event ID", func() ([]string, error) {
+			r := kin.Records[0]
+			r.EventID = ""
+			return middleware.KinesisEventID()(ctx0, r)
+		}, "", "eventID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,5 +240,10 @@ func TestStreamKeys(t *testing.T) {
 				t.Errorf("keys = %q, %v; want %q", ks, err, tc.want)
 			}
 		})
+	}
+	// Shard IDs repeat across streams: the stream's ARN keeps them apart.
+	r := kin.Records[0]
+	if ks, err := middleware.KinesisEventID()(ctx0, r); err != nil || !slices.Equal(ks, []string{r.EventSourceArn, r.EventID}) {
+		t.Errorf("Kinesis event ID: %q, %v; want the stream ARN and the event ID", ks, err)
 	}
 }

@@ -30,10 +30,12 @@ import (
 // h's context ends the reserve before the invocation's deadline and
 // carries the leases (lock.FromContext, lock.AllFromContext). The locks are
 // released before the handler returns, also when h panics; then the panic
-// goes on. Configuration errors (a nil client, key or h, no namespace)
-// are returned by every call.
+// goes on. Configuration errors (a nil client, key or h, no namespace, an
+// option Wrap cannot apply such as WithConcurrency) are returned by every
+// call.
 func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Context, TIn) (TOut, error), opts ...Option) func(context.Context, TIn) (TOut, error) {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindWrap, "Wrap")
 	bindIdempotency[TIn](inv)
 	return func(ctx context.Context, event TIn) (out TOut, err error) {
 		hooks := &claimHooks{
@@ -58,6 +60,7 @@ func Wrap[TIn, TOut any](c *lock.Client, key KeyFunc[TIn], h func(context.Contex
 // with Wrap.
 func WrapNoOutput[TIn any](c *lock.Client, key KeyFunc[TIn], h func(context.Context, TIn) error, opts ...Option) func(context.Context, TIn) error {
 	inv := newInvoker(c, key != nil, h != nil, opts)
+	inv.refuseInapplicable(kindNoOutput, "WrapNoOutput")
 	bindIdempotency[TIn](inv)
 	return func(ctx context.Context, event TIn) error {
 		return serve(ctx, inv, key, event, func(ctx context.Context) error { return h(ctx, event) }, nil)
