@@ -26,7 +26,7 @@ func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
 		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{}, Stalls: map[int][]Span{},
-		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[leaseToken]*Force{},
+		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, stored: map[string][]StoredEnd{}, forceSent: map[leaseToken]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
 	if err != nil {
@@ -205,6 +205,9 @@ func (h *History) fold(w *Worker, events []Event) {
 			if s.End.IsZero() {
 				s.End, s.EndBy = t, e.Kind
 			}
+			if s.Gone.IsZero() {
+				s.Gone = t
+			}
 			if e.Deadline != 0 {
 				s.Deadline = at(e.Deadline)
 			}
@@ -229,6 +232,9 @@ func (h *History) fold(w *Worker, events []Event) {
 				released := e.Lease != "" && e.RelLease == e.Lease
 				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
 					Released: released, Forced: released && e.Forced == e.Lease})
+			}
+			if e.Result == ResultOK && e.ReqExp != 0 && e.Req != "" && (e.Op == OpAcquire || e.Op == OpExtend) {
+				h.stored[e.Req] = append(h.stored[e.Req], StoredEnd{Op: e.Op, Sent: at(e.Start), At: t, End: time.UnixMilli(e.ReqExp)})
 			}
 			if e.Op == OpRelease && e.Result == ResultRefused && e.Req != "" && e.Lease == e.Req && e.RelLease != e.Req {
 				h.SelfRefused = append(h.SelfRefused, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
@@ -315,6 +321,9 @@ func (h *History) fold(w *Worker, events []Event) {
 	}
 	for _, ss := range secs {
 		for _, s := range ss {
+			if s.Gone.IsZero() {
+				s.Gone = end // it paused or asked to be killed, and died
+			}
 			if !s.End.IsZero() {
 				continue
 			}
@@ -401,6 +410,7 @@ func (h *History) derive() {
 			}
 			s.LastRequest = r.last
 		}
+		s.Stored = h.stored[s.Lease]
 		if s.MaxExp.Before(s.ExpiresAt) {
 			s.MaxExp = s.ExpiresAt
 		}
