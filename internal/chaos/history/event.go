@@ -58,6 +58,7 @@ const (
 	KindRun   = "run"   // the driver's first line: the run's settings
 	KindSpawn = "spawn" // a worker process started
 	KindKill  = "kill"  // the driver sent a worker SIGKILL
+	KindTerm  = "term"  // the driver sent a worker SIGTERM: stop, the run is over
 	KindEnd   = "end"   // a worker process ended
 )
 

@@ -101,10 +101,19 @@ func (h *History) driverEvent(e Event) {
 		if w := h.Workers[e.Worker]; w != nil && !w.Killed() {
 			w.KilledAt, w.KillReason = t, e.Reason
 		}
+	case KindTerm:
+		if w := h.Workers[e.Worker]; w != nil && w.TermedAt.IsZero() {
+			w.TermedAt = t
+		}
 	case KindEnd:
 		if w := h.Workers[e.Worker]; w != nil {
 			w.Ended, w.ExitCode = t, e.Code
-			if e.Code != 0 && !w.Killed() {
+			// A worker asked to stop before it set up its handler (a
+			// replacement spawned just before the end, on a busy
+			// machine) dies of the signal: no failure. A section it left
+			// open would still be reported.
+			termed := e.Code == -1 && !w.TermedAt.IsZero()
+			if e.Code != 0 && !w.Killed() && !termed {
 				h.Problems = append(h.Problems, fmt.Sprintf("worker %d failed (exit code %d): %s", e.Worker, e.Code, e.Err))
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,5 +243,41 @@ func TestLoadStoredEnds(t *testing.T) {
 	}
 	if bs.EndBy != "killme" || !bs.Gone.Equal(time.Unix(0, ns(2000))) || len(bs.Stored) != 1 {
 		t.Errorf("lease b: ended by %s, gone %s, stored %+v; want killme, gone at its kill (2000 ms), one stored end", bs.EndBy, bs.Gone, bs.Stored)
+	}
+}
+
+// TestLoadTermedAtStart: a worker asked to stop while it was still
+// starting dies of the signal (exit code -1) before it records anything:
+// not a failure. One that dies so without being asked is.
+func TestLoadTermedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
+	rec, err := history.Create(filepath.Join(dir, history.DriverFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []history.Event{
+		{Kind: history.KindRun, Time: ns(0), Run: &history.Run{LockIDs: []string{"L"}, Tolerance: 100 * time.Millisecond}},
+		{Kind: history.KindSpawn, Time: ns(0), Worker: 1},
+		{Kind: history.KindSpawn, Time: ns(0), Worker: 2},
+		{Kind: history.KindTerm, Time: ns(10), Worker: 1},
+		{Kind: history.KindEnd, Time: ns(700), Worker: 1, Code: -1},
+		{Kind: history.KindEnd, Time: ns(700), Worker: 2, Code: -1},
+	} {
+		rec.Record(e)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(2000))})
+	os.WriteFile(filepath.Join(dir, history.FinalFile), b, 0o644)
+	h, err := history.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "worker 2 failed") {
+		t.Errorf("problems %q, want worker 2's failure only", h.Problems)
 	}
 }

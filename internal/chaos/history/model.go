@@ -105,7 +105,9 @@ type Worker struct {
 	// "random" or "requested" (the worker asked, mid-section).
 	KilledAt   time.Time
 	KillReason string
-	ExitCode   int
+	// TermedAt is when the driver asked it to stop (SIGTERM), if it did.
+	TermedAt time.Time
+	ExitCode int
 }
 
 // Killed reports whether the driver killed the worker.
