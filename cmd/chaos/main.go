@@ -7,10 +7,12 @@
 // Acquire and Run, and synthetic SQS batches through the middleware. The
 // checker proves that no two holders overlapped (a force-released holder's
 // time after the force aside), tokens strictly increased, no ledger update
-// was lost, no release was misreported, no lease was handed out released,
-// no batch outlived its deadline and no dead holder's lock stayed stuck.
-// It prints the run's figures (the lock operations sent among them) and
-// exits 1 on any violation.
+// was lost, no release was misreported, no lease was taken over before
+// its deadline or stored to end before its holder's context, no fenced
+// write was refused while its lease was valid, no lease was handed out
+// released, no batch outlived its deadline and no dead holder's lock
+// stayed stuck. It prints the run's figures (the lock operations sent
+// among them) and exits 1 on any violation.
 //
 //	chaos [-duration 3m] [-workers 6] [-locks 3] [-dir DIR] [...]
 //

@@ -36,6 +36,40 @@ func sqsBatch(h *history.History, deadline int, result string, end int) *history
 	return b
 }
 
+// earlyTakeover makes worker 1 take the lock at 201 ms, after worker 2
+// left its section at 200 ms but before its release landed and its lease
+// ended (its deadline 510 ms): worker 2's release, at 205 ms, finds lease c
+// and reports it lost. It returns worker 2's section.
+func earlyTakeover(h *history.History) *history.Section {
+	s := h.Sections[1]
+	s.Release, s.Done = history.ResultLost, at(205)
+	s.ReleaseErr = `lock: release: lock "L" lost: its lease ended and another holder took it over`
+	h.Sections[2].Enter, h.Sections[2].End = at(201), at(250)
+	h.Sightings = []history.Sighting{{Lock: "L", Lease: "lease-c", Token: 12, At: at(204)}}
+	return s
+}
+
+// paused makes worker 2 pause at 120 ms, 10 ms into its section, then
+// wake, write late (refused: token 12 came first) and return at 1000 ms;
+// its context ended at its deadline, 510 ms.
+func paused(h *history.History) {
+	s := h.Sections[1]
+	s.EndBy, s.End, s.Gone, s.Zombie, s.CtxDone = "pause", at(120), at(1000), true, at(511)
+	s.Write, s.Late = nil, &history.Write{Start: at(990), End: at(995), Result: history.ResultRefused}
+	s.Release, s.Done = history.ResultLost, at(1001)
+	h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 14, Log: []int64{10, 12, 14}}
+}
+
+// fenced makes worker 2 send its write at 505 ms, inside its context
+// (510 ms), and the fence refuse it, answered at ms; worker 2 leaves just
+// after.
+func fenced(h *history.History, ms int) {
+	s := h.Sections[1]
+	s.Write = &history.Write{Start: at(505), End: at(ms), Result: history.ResultRefused}
+	s.CtxDone, s.End, s.Release = at(511), at(ms+1), history.ResultLost
+	h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 14, Log: []int64{10, 12, 14}}
+}
+
 func TestCheckBugClasses(t *testing.T) {
 	tests := []struct {
 		name string
@@ -43,6 +77,9 @@ func TestCheckBugClasses(t *testing.T) {
 		// history of the same faults with the fix, which must be clean.
 		bug, fixed   func(h *history.History)
 		rule, detail string
+		// not, if set, is in the detail of no violation of the bug's
+		// history: the bug must not be reported for something else.
+		not string
 	}{
 		{
 			// Issue 11, bug 2: worker 2's acquire went through, its answer
@@ -135,12 +172,160 @@ func TestCheckBugClasses(t *testing.T) {
 			rule: check.RuleRelease, detail: "reported lost (ErrLockLost), but it went through",
 		},
 		{
-			name: "lost within the lease",
+			// Worker 1's clock runs far ahead of worker 2's, beyond the
+			// tolerance: it takes the lock at 201 ms, after worker 2 left
+			// its section (200 ms) but before its release landed and long
+			// before its lease's deadline (510 ms). The release finds lease
+			// c in place and reports ErrLockLost, rightly: no item ever
+			// named lease b released. The violation is the takeover, not
+			// the report (the checker used to call it a false ErrLockLost,
+			// "it went through").
+			name: "an early takeover is not a false ErrLockLost",
+			bug: func(h *history.History) {
+				earlyTakeover(h)
+			},
+			// Clocks within the tolerance: the successor comes after the
+			// lease; the holder, stalled past its deadline, finds it lost.
+			fixed: func(h *history.History) {
+				s := h.Sections[1]
+				s.End, s.Release, s.Done = at(690), history.ResultLost, at(700)
+				s.ReleaseErr = `lock: release: lock "L" lost: its lease ended and another holder took it over`
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
+				h.Sightings = []history.Sighting{{Lock: "L", Lease: "lease-c", Token: 12, At: at(699)}}
+			},
+			rule: check.RuleTakeover, detail: "taken over before its deadline 08:00:00.510000: its release, returned at 08:00:00.205000, found the lock taken by lease lease-c (token 12",
+			not: "went through",
+		},
+		{
+			// The same takeover of a lease that a heartbeat renewed (to 900
+			// ms): the checker skipped sections with a heartbeat or extends
+			// of their own.
+			name: "an early takeover of a lease its heartbeat renewed",
+			bug: func(h *history.History) {
+				s := earlyTakeover(h)
+				s.Heartbeat, s.CtxDeadline, s.Deadline = true, time.Time{}, at(900)
+				s.Stored = []history.StoredEnd{
+					{Op: history.OpAcquire, Sent: at(105), At: at(110), End: at(590)},
+					{Op: history.OpExtend, Sent: at(190), At: at(191), End: at(1000)},
+				}
+			},
+			fixed: func(h *history.History) {
+				s := h.Sections[1]
+				s.Heartbeat, s.CtxDeadline, s.Deadline = true, time.Time{}, at(900)
+				s.Stored = []history.StoredEnd{
+					{Op: history.OpAcquire, Sent: at(105), At: at(110), End: at(590)},
+					{Op: history.OpExtend, Sent: at(190), At: at(191), End: at(1000)},
+				}
+				s.Done = at(205)
+			},
+			rule: check.RuleTakeover, detail: "taken over before its deadline 08:00:00.900000",
+		},
+		{
+			// And of a lease its holder extended itself (to 800 ms).
+			name: "an early takeover of a lease its holder extended",
+			bug: func(h *history.History) {
+				s := earlyTakeover(h)
+				s.Extends = []*history.Extend{{Start: at(150), End: at(151), TTL: 400 * time.Millisecond, Result: history.ResultOK, Before: at(510), After: at(800)}}
+				s.Deadline = at(800)
+				h.Sections[1].Done = at(600) // after the context's deadline, before the lease's
+				h.Sightings[0].At = at(599)
+			},
+			rule: check.RuleTakeover, detail: "taken over before its deadline 08:00:00.800000",
+		},
+		{
+			// An extend under -unsafe-conditions: at 300 ms worker 2 asks
+			// for 200 ms, less than is left; the lock stores that end (480
+			// ms by worker 2's clock, 500 ms by the machine's: a deadline of
+			// 400 ms) and keeps its own Deadline() and fn's context (510
+			// ms), which worker 2 works on to the end: the lock is free for
+			// others from about 580 ms, but could be from 500 ms with a
+			// clock 80 ms ahead. The checker compared Deadline() after the
+			// Extend, which never moves earlier, and saw nothing.
+			name: "an extend stored an earlier end under a running context",
 			bug: func(h *history.History) {
 				s := h.Sections[1]
-				s.Release, s.Done = history.ResultLost, at(205)
+				s.Extends = []*history.Extend{{Start: at(300), End: at(301), TTL: 200 * time.Millisecond, Shorter: true, Result: history.ResultOK, Before: at(510), After: at(510)}}
+				s.Stored = []history.StoredEnd{
+					{Op: history.OpAcquire, Sent: at(105), At: at(110), End: at(590)},
+					{Op: history.OpExtend, Sent: at(300), At: at(301), End: at(480)},
+				}
+				s.CtxDone, s.End = at(511), at(512)
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
 			},
-			rule: check.RuleRelease, detail: "before the lease's deadline",
+			// The lock refuses to store an earlier end (Extend returns nil:
+			// the lease already ends later).
+			fixed: func(h *history.History) {
+				s := h.Sections[1]
+				s.Extends = []*history.Extend{{Start: at(300), End: at(301), TTL: 200 * time.Millisecond, Shorter: true, Result: history.ResultOK, Before: at(510), After: at(510)}}
+				s.Stored = []history.StoredEnd{{Op: history.OpAcquire, Sent: at(105), At: at(110), End: at(590)}}
+				s.CtxDone, s.End = at(511), at(512)
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
+			},
+			rule: check.RuleLease, detail: "extend of lease lease-b (token 11), sent at 08:00:00.300000, stored its end as 08:00:00.480000 by its clock: a deadline of 08:00:00.400000, less the tolerance; but its context's deadline was 08:00:00.510000",
+		},
+		{
+			// Under -unsafe-skew: worker 2 pauses at 120 ms, inside its
+			// lease (its context runs to 510 ms), and worker 1, whose
+			// clock runs far ahead, enters at 300 ms. The paused holder may
+			// wake and act at any moment before 510 ms: the checker ended
+			// its exclusive time at the pause and saw no overlap.
+			name: "a successor entered while a paused holder's lease ran",
+			bug: func(h *history.History) {
+				paused(h)
+				h.Sections[2].Enter = at(300)
+			},
+			fixed: func(h *history.History) {
+				paused(h)
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
+			},
+			rule: check.RuleOverlap, detail: "worker 1 (token 12, do) entered at 08:00:00.300000, 210ms before worker 2 (token 11, do, entered 08:00:00.110000, stopped at 08:00:00.120000 by pause)",
+		},
+		{
+			// The same with a holder that asked to be killed at 120 ms and
+			// died at 1100 ms.
+			name: "a successor entered while a holder waiting to be killed held its lease",
+			bug: func(h *history.History) {
+				s := h.Sections[1]
+				s.EndBy, s.End, s.Gone, s.Release, s.Write = "killme", at(120), at(1100), "", nil
+				h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 14, Log: []int64{10, 12, 14}}
+				h.Sections[2].Enter = at(300)
+			},
+			rule: check.RuleOverlap, detail: "before worker 2 (token 11, do, entered 08:00:00.110000, stopped at 08:00:00.120000 by killme)",
+		},
+		{
+			// Under -unsafe-skew: worker 2 sends its write at 505 ms, within
+			// its context (510 ms); worker 1, its clock far ahead, takes
+			// the lock at 520 ms, long before worker 2's lease ends (610
+			// ms by the machine's clock), and writes token 12 at 521 ms;
+			// worker 2's write, answered at 540 ms, is refused. The checker
+			// judged the refusal by the answer's time against the end of
+			// the context, and let it pass.
+			name: "a write fenced off while its lease was valid",
+			bug: func(h *history.History) {
+				fenced(h, 540)
+				h.Sections[2].Enter, h.Sections[2].End = at(520), at(560)
+				h.Sections[2].Write.Start, h.Sections[2].Write.End = at(521), at(522)
+			},
+			// The successor comes after the lease; the write, held up in
+			// the network, is refused after it.
+			fixed: func(h *history.History) {
+				fenced(h, 700)
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
+				h.Sections[2].Write.Start, h.Sections[2].Write.End = at(681), at(682)
+			},
+			rule: check.RuleLedger, detail: "refused by 08:00:00.540000, while its lease was valid until 08:00:00.610000 (its stored end, by its clock): a false fence refusal; token 12 (worker 1, entered 08:00:00.520000)",
+		},
+		{
+			// A write refused before any newer token was in the ledger: the
+			// fence had nothing to refuse it for. The checker only asked
+			// whether a newer token was ever written.
+			name: "a write refused before any newer token was written",
+			bug: func(h *history.History) {
+				fenced(h, 515)
+				h.Sections[2].Enter, h.Sections[2].End = at(680), at(720)
+				h.Sections[2].Write.Start, h.Sections[2].Write.End = at(681), at(682)
+			},
+			rule: check.RuleLedger, detail: "refused by 08:00:00.515000, but no newer token was in the ledger by then (the first, 12, was sent at 08:00:00.681000): a false fence refusal",
 		},
 		{
 			// Issue 11, bug 1: a record whose key function gives one key
@@ -275,6 +460,9 @@ func TestCheckBugClasses(t *testing.T) {
 			found := false
 			for _, v := range r.Violations {
 				found = found || (v.Rule == tt.rule && strings.Contains(v.Detail, tt.detail))
+				if tt.not != "" && strings.Contains(v.Detail, tt.not) {
+					t.Errorf("reported as %q: %v", tt.not, v)
+				}
 			}
 			if !found {
 				t.Errorf("no %s violation mentioning %q; got %v", tt.rule, tt.detail, r.Violations)

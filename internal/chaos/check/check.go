@@ -21,6 +21,7 @@ const (
 	RuleForced   = "forced"   // a lease was handed out from an item that says it is released or force-released
 	RuleRelease  = "release"  // a release was reported wrongly: a force-released lease as released, or a release that went through as lost
 	RuleLease    = "lease"    // a holder's context outlived its lease, a lease outlived what its holder may hold, or a request came after its call returned
+	RuleTakeover = "takeover" // a lease was taken over before its deadline, though nobody released it (clocks further apart than the tolerance)
 	RuleBatch    = "batch"    // an SQS batch outlived its deadline, broke a FIFO group's order, or failed a record with invalid input
 )
 
@@ -48,7 +49,7 @@ func Check(h *history.History) *Report {
 	}
 	for _, id := range h.Run.LockIDs {
 		r.exclusion(id, byLock[id])
-		r.ledger(id, byLock[id], h.Final.Ledgers[id])
+		r.ledger(h, id, byLock[id], h.Final.Ledgers[id])
 		r.final(h, id, byLock[id])
 	}
 	for id := range byLock {
@@ -95,7 +96,7 @@ func (r *Report) exclusion(id string, secs []*history.Section) {
 		if last != nil {
 			if end := ExclusiveEnd(last); !s.Enter.After(end) {
 				r.Overlaps++
-				r.violate(RuleOverlap, "lock %q: worker %d (token %d, %s) entered at %s, %s before worker %d (token %d, %s, entered %s) left its section (at %s, by %s) or its exclusive time ended (%s)",
+				r.violate(RuleOverlap, "lock %q: worker %d (token %d, %s) entered at %s, %s before worker %d (token %d, %s, entered %s, stopped at %s by %s) was out of its exclusive time (%s)",
 					id, s.Worker, s.Token, s.Path, clock(s.Enter), end.Sub(s.Enter), last.Worker, last.Token, last.Path, clock(last.Enter), clock(last.End), last.EndBy, endReason(last))
 			} else if s.Enter.Before(last.End) && last.Forced == nil {
 				r.OverrunsIntoNext++
@@ -117,13 +118,19 @@ func (r *Report) exclusion(id string, secs []*history.Section) {
 // (the deadline fn's context had at entry, or its cancellation), or, with
 // a heartbeat, the lease's last deadline passed, or an operator's
 // force-release of its lease may have landed: whichever came first. A
-// holder that overruns its context's end (stalled by the machine, as by a
-// long GC pause) is past what the lock can promise, and what it sends
-// then is the fence's to refuse (see ledger). The lease's own Deadline()
-// does not bound it when the holder shortened the lease by Extend: the
-// lock must then end the context too, or refuse to shorten.
+// holder that paused, or asked to be killed, has not left its section: it
+// may act again as long as its context runs, until it returns or dies
+// (Gone), so its exclusive time runs on to its context's end as if it
+// were working. A holder that overruns its context's end (stalled by the
+// machine, as by a long GC pause) is past what the lock can promise, and
+// what it sends then is the fence's to refuse (see ledger). The lease's
+// own Deadline() does not bound it when the holder shortened the lease by
+// Extend: the lock must then end the context too, or refuse to shorten.
 func ExclusiveEnd(s *history.Section) time.Time {
 	e := s.End
+	if (s.EndBy == "pause" || s.EndBy == "killme") && s.Gone.After(e) {
+		e = s.Gone
+	}
 	if !s.CtxDeadline.IsZero() && s.CtxDeadline.Before(e) {
 		e = s.CtxDeadline
 	}
@@ -146,6 +153,10 @@ func endReason(s *history.Section) string {
 		return "force-released from " + clock(e)
 	case e.Equal(s.End):
 		return "left at " + clock(e)
+	case e.Equal(s.Gone) && s.EndBy == "pause":
+		return "paused from " + clock(s.End) + ", returned at " + clock(e)
+	case e.Equal(s.Gone):
+		return "stopped from " + clock(s.End) + ", gone at " + clock(e)
 	case e.Equal(s.CtxDone):
 		return "context ended at " + clock(e)
 	case e.Equal(s.CtxDeadline):

@@ -106,7 +106,9 @@ func TestCheckFindsViolations(t *testing.T) {
 			h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 12, Log: []int64{10, 11, 12}}
 		}, check.RuleLedger, "no newer token"},
 		{"fenced off during the lease", func(h *history.History) {
-			h.Sections[1].Write.Result = history.ResultRefused
+			h.Sections[1].Write = &history.Write{Start: at(160), End: at(170), Result: history.ResultRefused}
+			h.Sections[2].Enter = at(150)
+			h.Sections[2].Write.Start, h.Sections[2].Write.End = at(151), at(152)
 			h.Final.Ledgers["L"] = history.LedgerState{Writes: 3, LastToken: 14, Log: []int64{10, 12, 14}}
 		}, check.RuleOverlap, "before its own exclusive time ended"},
 		{"write with no holder", func(h *history.History) {

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -20,10 +21,15 @@ const requestSlack = time.Millisecond
 //   - no force-released lease's release was reported successful;
 //   - no release that went through (the item names the lease released by
 //     its holder) was reported lost;
+//   - no lease was taken over before its deadline (the latest its holder
+//     was granted, by extends and heartbeats too) unless released or
+//     force-released: a release reported lost before it is an early
+//     takeover (clocks further apart than the tolerance);
 //   - no release was refused while the item still held its own lease,
 //     not released (its holder could not free the lock);
-//   - no holder's context outlived its lease after it shortened it by
-//     Extend;
+//   - no lease end stored by an acquire or extend of the holder's came
+//     earlier (less the tolerance) than its context's deadline, with the
+//     holder still inside;
 //   - no lease taken by the middleware was asked to outlast the
 //     invocation's deadline plus the grace (by a heartbeat, say);
 //   - no request for a lease was sent after the call that held it
@@ -34,8 +40,17 @@ func (r *Report) leases(h *history.History) {
 		batches[[2]int{b.Worker, b.ID}] = b
 	}
 	entered := map[string]*history.Section{}
+	byToken := map[string]map[int64]*history.Section{}
 	for _, s := range h.Sections {
 		entered[s.Lease] = s
+		if byToken[s.Lock] == nil {
+			byToken[s.Lock] = map[int64]*history.Section{}
+		}
+		byToken[s.Lock][s.Token] = s
+	}
+	sightings := map[string][]history.Sighting{}
+	for _, g := range h.Sightings {
+		sightings[g.Lock] = append(sightings[g.Lock], g)
 	}
 	for _, g := range h.Grants {
 		if !g.Released && !g.Forced {
@@ -78,16 +93,20 @@ func (r *Report) leases(h *history.History) {
 			r.violate(RuleRelease, "lock %q: worker %d's release of lease %s (token %d) reported success at %s, but an operator force-released the lease (request from %s)",
 				s.Lock, s.Worker, s.Lease, s.Token, clock(s.Done), clock(s.Forced.Start))
 		}
-		if s.Release == history.ResultLost && s.Forced == nil && (s.ReleasedByHolder || r.lostWithinLease(s)) {
+		switch {
+		case s.Release != history.ResultLost || s.Forced != nil:
+		case s.ReleasedByHolder:
 			r.FalseLost++
-			why := "the lock's item names the lease as released by its holder"
-			if !s.ReleasedByHolder {
-				why = "the call returned at " + clock(s.Done) + ", before the lease's deadline " + clock(s.Deadline)
-			}
-			r.violate(RuleRelease, "lock %q: worker %d's release of lease %s (token %d) was reported lost (ErrLockLost), but it went through: %s; error: %s",
-				s.Lock, s.Worker, s.Lease, s.Token, why, s.ReleaseErr)
+			r.violate(RuleRelease, "lock %q: worker %d's release of lease %s (token %d) was reported lost (ErrLockLost), but it went through: the lock's item names the lease as released by its holder; error: %s",
+				s.Lock, s.Worker, s.Lease, s.Token, s.ReleaseErr)
+		case lostWithinLease(s):
+			// No item said the lease was released, and no operator forced
+			// it: the lock was taken from under a lease that still ran.
+			r.EarlyTakeovers++
+			r.violate(RuleTakeover, "lock %q: worker %d's lease %s (token %d) was taken over before its deadline %s: its release, returned at %s, found the lock taken%s, and no item ever named the lease released or force-released; error: %s",
+				s.Lock, s.Worker, s.Lease, s.Token, clock(s.Deadline), clock(s.Done), taker(h, s, sightings[s.Lock], byToken[s.Lock]), s.ReleaseErr)
 		}
-		r.shortened(s)
+		r.shortened(h, s)
 		if s.Path == history.PathSQS {
 			r.middlewareLease(h, s, batches[[2]int{s.Worker, s.Batch}])
 		}
@@ -99,40 +118,115 @@ func (r *Report) leases(h *history.History) {
 }
 
 // lostWithinLease reports whether s's release was reported lost although
-// the call returned before the lease's deadline, with nothing that could
-// have ended the lease early: no heartbeat, no Extend of its own.
-func (r *Report) lostWithinLease(s *history.Section) bool {
-	return !s.Heartbeat && len(s.Extends) == 0 && !s.Done.IsZero() && s.Done.Before(s.Deadline)
+// the call returned before the lease's deadline: the latest its holder
+// was granted (Deadline() when fn returned, which the holder's own extends
+// and its heartbeat's moved on, never back).
+func lostWithinLease(s *history.Section) bool {
+	return !s.Done.IsZero() && s.Done.Before(s.Deadline)
 }
 
-// shortened checks a section whose holder extended its lease to end
-// earlier than its context does: the context must end by the new deadline
-// (or the extend be refused), or a successor may enter while the holder
-// still works within its context.
-func (r *Report) shortened(s *history.Section) {
+// taker describes who took s's lock over before s's lease ended: the first
+// newer token seen in an item after s's holder entered, with its holder
+// and how far apart the two clocks were.
+func taker(h *history.History, s *history.Section, ss []history.Sighting, byToken map[int64]*history.Section) string {
+	g := newerSighting(ss, s.Enter, s.Token)
+	if g == nil {
+		return ""
+	}
+	d := fmt.Sprintf(" by lease %s (token %d, seen at %s", g.Lease, g.Token, clock(g.At))
+	if t := byToken[g.Token]; t != nil {
+		d += fmt.Sprintf(", worker %d entered at %s", t.Worker, clock(t.Enter))
+		if a, b := h.Workers[s.Worker], h.Workers[t.Worker]; a != nil && b != nil {
+			d += fmt.Sprintf("; its clock %s ahead of the holder's, tolerance %s", b.Offset-a.Offset, h.Run.Tolerance)
+		}
+	}
+	return d + ")"
+}
+
+// shortened checks that no lease end stored for s's lease (by its acquire
+// or an extend that went through, the heartbeat's too) came earlier, less
+// the tolerance, than the deadline the lock gave the holder's context,
+// while the holder was still inside and its context running: a successor
+// may enter once the stored end plus the tolerance have passed. The lock
+// must refuse to store an earlier end, or end the context by it. Without a
+// heartbeat, fn's context has one deadline, from the entry, and every end
+// stored is judged against it; with one, the context lasts until the
+// lease's Deadline(), which only moves later: the last end stored is
+// judged against the last deadline. A lock that moves Deadline() earlier
+// on Extend, and leaves the context running, is judged too.
+func (r *Report) shortened(h *history.History, s *history.Section) {
 	for _, x := range s.Extends {
-		switch {
-		case !x.Shorter:
-			r.Extends["longer/"+x.Result]++
-			continue
-		default:
+		if x.Shorter {
 			r.Extends["shorter/"+x.Result]++
+		} else {
+			r.Extends["longer/"+x.Result]++
 		}
-		if x.Result != history.ResultOK || x.After.IsZero() || s.CtxDeadline.IsZero() || !x.After.Before(s.CtxDeadline.Add(-time.Millisecond)) {
+	}
+	for i := 1; i < len(s.Stored); i++ {
+		if s.Stored[i].End.Before(s.Stored[i-1].End) {
+			r.StoredEarlier++
+		}
+	}
+	if s.Void || enteredForced(s) {
+		return
+	}
+	inside := s.End
+	if s.Gone.After(inside) {
+		inside = s.Gone
+	}
+	granted := s.CtxDeadline
+	stored := s.Stored
+	if s.Heartbeat && len(stored) > 0 {
+		if granted.IsZero() || s.Deadline.Before(granted) {
+			granted = s.Deadline
+		}
+		// The end stored last: the last answer's, or a later one of a
+		// request whose answer came earlier but which may have landed
+		// after it (the heartbeat's and the holder's own extends race).
+		last := stored[len(stored)-1]
+		for _, w := range stored {
+			if !w.At.Before(last.Sent) && w.End.After(last.End) {
+				last = w
+			}
+		}
+		stored = []history.StoredEnd{last}
+	}
+	// running reports whether the holder was inside, its context running
+	// and its lease not force-released, past dl. A context that ran to its
+	// deadline ran past dl if its deadline was later; one cancelled before
+	// its deadline (as by a lock that ends it at a lease's new deadline)
+	// is allowed the machine's scheduling to end.
+	running := func(dl, deadline time.Time) bool {
+		ctxRan := deadline.After(dl.Add(time.Millisecond))
+		if !s.CtxDone.IsZero() && s.CtxDone.Before(deadline) {
+			ctxRan = s.CtxDone.After(dl.Add(r.Run.BatchSlack / 2))
+		}
+		return ctxRan && inside.After(dl.Add(time.Millisecond)) && (s.Forced == nil || s.Forced.Start.After(dl))
+	}
+	var offset time.Duration
+	if w := h.Workers[s.Worker]; w != nil {
+		offset = w.Offset
+	}
+	for _, w := range stored {
+		// The deadline the stored end allows, by the machine's clock.
+		dl := w.End.Add(-offset - r.Run.Tolerance)
+		if granted.IsZero() || !running(dl, granted) {
 			continue
 		}
-		// The lease now ends (less the tolerance) at x.After; did the
-		// holder's context go on past it, with the holder still inside?
-		limit := x.After.Add(r.Run.BatchSlack / 2)
-		ctxEnd := s.CtxDeadline
-		if !s.CtxDone.IsZero() && s.CtxDone.Before(ctxEnd) {
-			ctxEnd = s.CtxDone
+		r.ShortenedUnderContext++
+		r.violate(RuleLease, "lock %q: worker %d's %s of lease %s (token %d), sent at %s, stored its end as %s by its clock: a deadline of %s, less the tolerance; but its context's deadline was %s, and the holder stayed inside until %s",
+			s.Lock, s.Worker, w.Op, s.Lease, s.Token, clock(w.Sent), clock(w.End), clock(dl), clock(granted), clock(inside))
+		return
+	}
+	for _, x := range s.Extends {
+		// A lock that moved Deadline() earlier but not the context's.
+		if x.Result != history.ResultOK || x.After.IsZero() || s.CtxDeadline.IsZero() || !running(x.After, s.CtxDeadline) {
+			continue
 		}
-		if ctxEnd.After(limit) && s.End.After(limit) && s.Forced == nil {
-			r.ShortenedUnderContext++
-			r.violate(RuleLease, "lock %q: worker %d's Extend(%s) at %s moved lease %s's deadline to %s, but its context went on to %s with the holder inside until %s",
-				s.Lock, s.Worker, x.TTL, clock(x.Start), s.Lease, clock(x.After), clock(ctxEnd), clock(s.End))
-		}
+		r.ShortenedUnderContext++
+		r.violate(RuleLease, "lock %q: worker %d's Extend(%s) at %s moved lease %s's deadline to %s, but its context's deadline stayed %s, with the holder inside until %s",
+			s.Lock, s.Worker, x.TTL, clock(x.Start), s.Lease, clock(x.After), clock(s.CtxDeadline), clock(inside))
+		return
 	}
 }
 

@@ -27,11 +27,15 @@ type Report struct {
 	Faults                 map[string]int // injected faults by kind
 	Releases               map[string]int // sections by Do's release result; "" = holder died
 	// FalseLost counts releases reported lost (ErrLockLost) although they
-	// went through (a later item names the lease released by its holder),
-	// or although Do returned before the lease's deadline, and no operator
-	// force-released the lease: its answer was lost, and the lock changed
-	// hands before the retry.
+	// went through (a later item names the lease released by its holder)
+	// and no operator force-released the lease: its answer was lost, and
+	// the lock changed hands before the retry.
 	FalseLost int
+	// EarlyTakeovers counts releases reported lost before the lease's
+	// deadline (the latest granted) with no item naming the lease
+	// released and no operator's force: the lock was taken over while the
+	// lease ran.
+	EarlyTakeovers int
 	// ForcedReportedReleased counts force-released leases whose release
 	// was reported successful; LostToForce those rightly reported lost.
 	ForcedReportedReleased, LostToForce int
@@ -45,6 +49,10 @@ type Report struct {
 	// holder's context running past the lease's new deadline.
 	Extends               map[string]int
 	ShortenedUnderContext int
+	// StoredEarlier counts lease ends stored (by an acquire or extend that
+	// went through) earlier than the one stored before them for the same
+	// lease: the lock moved a lease's end back.
+	StoredEarlier int
 	// MiddlewareOverextended counts middleware leases extended past the
 	// invocation's deadline plus the grace.
 	MiddlewareOverextended int
@@ -85,6 +93,10 @@ type Report struct {
 		UnknownLost    int   // no answer, not logged
 		Skipped        int   // not sent: the read failed or the deadline came
 		LostToForces   int64 // increments lost to a force-released holder's write
+		// FalseFenced counts section writes the fence refused although no
+		// newer token could have been in the ledger yet, or while their
+		// holder's lease was still valid.
+		FalseFenced int
 	}
 	// Late sums up paused holders' writes after their lease.
 	Late struct{ Refused, Accepted, Unknown int }
@@ -175,10 +187,10 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	rel := maps.Clone(r.Releases)
 	rel["holder died or batch never returned"] = rel[""]
 	delete(rel, "")
-	p("releases", "%s; reported lost though they went through %d; force-released reported released %d, reported lost %d", counts(rel), r.FalseLost, r.ForcedReportedReleased, r.LostToForce)
+	p("releases", "%s; reported lost though they went through %d; lost to a takeover before the lease's deadline %d; force-released reported released %d, reported lost %d", counts(rel), r.FalseLost, r.EarlyTakeovers, r.ForcedReportedReleased, r.LostToForce)
 	p("operators", "%d force-releases (%s), %d went through; %d sections force-released (%d before their holder began)",
 		sum(r.Forces), counts(r.Forces), r.ForcesLanded, r.ForcedSections, r.EnteredForced)
-	p("holders' extends", "%d (%s); shortened under a running context %d", sum(r.Extends), counts(r.Extends), r.ShortenedUnderContext)
+	p("holders' extends", "%d (%s); lease ends stored earlier than the one before %d; shortened under a running context %d", sum(r.Extends), counts(r.Extends), r.StoredEarlier, r.ShortenedUnderContext)
 	q := r.SQS
 	p("SQS batches", "%d (%d FIFO), %d records (%d repeating a key), %d ran, %d reported failed, %d failed with invalid input; %d outlived their deadline, latest return %s after it (allowed %s, plus its process's measured stall, longest %s); middleware leases extended past deadline + grace %d",
 		q.Batches, q.FIFOBatches, q.Records, q.RepeatedKeys, q.Ran, q.Failed, q.InvalidInput, q.Overdue, q.MaxLate.Round(time.Millisecond), run.BatchSlack, q.MaxStall.Round(time.Millisecond), r.MiddlewareOverextended)
@@ -188,15 +200,15 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 		sum(failures), counts(failures), r.Faults["delay"], run.MaxDelay, sum(r.LateLanded), run.LateMax, counts(r.LateLanded))
 	p("crashes", "%d SIGKILLs (%s); %d holders died holding their lock", sum(r.Kills), counts(r.Kills), r.CrashedHolding)
 	l := r.Ledger
-	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d, outcome unknown %d through / %d not, not sent %d; increments lost to force-released holders %d",
-		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.UnknownApplied, l.UnknownLost, l.Skipped, l.LostToForces)
+	p("ledger", "counters %d, section writes logged %d (log entries %d with late ones); section writes acknowledged %d, through with the answer lost %d, fenced off %d (falsely %d), outcome unknown %d through / %d not, not sent %d; increments lost to force-released holders %d",
+		l.Writes, l.Sections, l.Entries, l.Acked, l.AckLost, l.Refused, l.FalseFenced, l.UnknownApplied, l.UnknownLost, l.Skipped, l.LostToForces)
 	p("paused holders", "late writes refused by the fence %d, let through (no newer write yet) %d, unknown %d", r.Late.Refused, r.Late.Accepted, r.Late.Unknown)
 	p("handovers", "lapsed lease's deadline to next holder >= %s; release to next holder >= %s; longest overrun past a deadline %s (%d into the next holder's time)",
 		r.MinGapLapsed, r.MinGapReleased, max(r.Overrun, 0), r.OverrunsIntoNext)
 	p("stuck after death", "%d dead holders' locks taken by a waiter: longest %s from the death to the next holder (TTL + tolerance + clock spread + one wait step = %s); the waiter got in at most %s after the lease was over by its clock (allowed: one wait step %s + slack %s)",
 		r.Recovered, r.MaxStuck, run.TTLMax+run.Tolerance+r.ClockSpread+run.RetryMax, r.MaxRecoveryAfterFree, run.RetryMax, run.Slack)
-	p("zero checks", "overlaps %d, lost updates %d, token regressions %d, false ErrLockLost %d, batches past their deadline %d",
-		r.Overlaps, r.LostUpdates, r.TokenRegressions, r.FalseLost, q.Overdue)
+	p("zero checks", "overlaps %d, early takeovers %d, shortened under a running context %d, lost updates %d, false fence refusals %d, token regressions %d, false ErrLockLost %d, batches past their deadline %d",
+		r.Overlaps, r.EarlyTakeovers, r.ShortenedUnderContext, r.LostUpdates, l.FalseFenced, r.TokenRegressions, r.FalseLost, q.Overdue)
 	p("violations", "%d", len(r.Violations))
 	for i, v := range r.Violations {
 		if i == maxViolations {

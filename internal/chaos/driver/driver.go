@@ -208,6 +208,7 @@ func (d *driver) stopAll(now bool) {
 			d.kill(id, "shutdown")
 		} else if !p.termed {
 			p.termed = true
+			d.rec.Record(history.Event{Kind: history.KindTerm, Worker: id})
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}

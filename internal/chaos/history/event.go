@@ -58,6 +58,7 @@ const (
 	KindRun   = "run"   // the driver's first line: the run's settings
 	KindSpawn = "spawn" // a worker process started
 	KindKill  = "kill"  // the driver sent a worker SIGKILL
+	KindTerm  = "term"  // the driver sent a worker SIGTERM: stop, the run is over
 	KindEnd   = "end"   // a worker process ended
 )
 
@@ -130,6 +131,11 @@ type Event struct {
 	Before   int64    `json:"dl0,omitempty"`     // an Extend's lease deadline before it
 	Shorter  bool     `json:"shorter,omitempty"` // an Extend asked for less than the time left
 	Req      string   `json:"req,omitempty"`     // a lock call's own lease ID (Lease is the item's)
+	// ReqExp is, on a lockop event of an acquire or an extend, the lease
+	// end the request asked to store (its :exp), in Unix milliseconds by
+	// the holder's clock; ExpiresAt is the end in the answer's item, and an
+	// extend's answer has none. With Result ResultOK the item now holds it.
+	ReqExp int64 `json:"rexp,omitempty"`
 }
 
 // Record is one SQS record of a batch as the worker built it.

@@ -26,7 +26,7 @@ func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
 		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{}, Stalls: map[int][]Span{},
-		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, forceSent: map[leaseToken]*Force{},
+		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, stored: map[string][]StoredEnd{}, forceSent: map[leaseToken]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
 	if err != nil {
@@ -101,10 +101,19 @@ func (h *History) driverEvent(e Event) {
 		if w := h.Workers[e.Worker]; w != nil && !w.Killed() {
 			w.KilledAt, w.KillReason = t, e.Reason
 		}
+	case KindTerm:
+		if w := h.Workers[e.Worker]; w != nil && w.TermedAt.IsZero() {
+			w.TermedAt = t
+		}
 	case KindEnd:
 		if w := h.Workers[e.Worker]; w != nil {
 			w.Ended, w.ExitCode = t, e.Code
-			if e.Code != 0 && !w.Killed() {
+			// A worker asked to stop before it set up its handler (a
+			// replacement spawned just before the end, on a busy
+			// machine) dies of the signal: no failure. A section it left
+			// open would still be reported.
+			termed := e.Code == -1 && !w.TermedAt.IsZero()
+			if e.Code != 0 && !w.Killed() && !termed {
 				h.Problems = append(h.Problems, fmt.Sprintf("worker %d failed (exit code %d): %s", e.Worker, e.Code, e.Err))
 			}
 		}
@@ -205,6 +214,9 @@ func (h *History) fold(w *Worker, events []Event) {
 			if s.End.IsZero() {
 				s.End, s.EndBy = t, e.Kind
 			}
+			if s.Gone.IsZero() {
+				s.Gone = t
+			}
 			if e.Deadline != 0 {
 				s.Deadline = at(e.Deadline)
 			}
@@ -229,6 +241,9 @@ func (h *History) fold(w *Worker, events []Event) {
 				released := e.Lease != "" && e.RelLease == e.Lease
 				h.Grants = append(h.Grants, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
 					Released: released, Forced: released && e.Forced == e.Lease})
+			}
+			if e.Result == ResultOK && e.ReqExp != 0 && e.Req != "" && (e.Op == OpAcquire || e.Op == OpExtend) {
+				h.stored[e.Req] = append(h.stored[e.Req], StoredEnd{Op: e.Op, Sent: at(e.Start), At: t, End: time.UnixMilli(e.ReqExp)})
 			}
 			if e.Op == OpRelease && e.Result == ResultRefused && e.Req != "" && e.Lease == e.Req && e.RelLease != e.Req {
 				h.SelfRefused = append(h.SelfRefused, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
@@ -315,6 +330,9 @@ func (h *History) fold(w *Worker, events []Event) {
 	}
 	for _, ss := range secs {
 		for _, s := range ss {
+			if s.Gone.IsZero() {
+				s.Gone = end // it paused or asked to be killed, and died
+			}
 			if !s.End.IsZero() {
 				continue
 			}
@@ -401,6 +419,7 @@ func (h *History) derive() {
 			}
 			s.LastRequest = r.last
 		}
+		s.Stored = h.stored[s.Lease]
 		if s.MaxExp.Before(s.ExpiresAt) {
 			s.MaxExp = s.ExpiresAt
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +164,120 @@ func TestLoadEvidence(t *testing.T) {
 	}
 	if len(h.Sightings) != 5 || h.LockRequests[history.OpExtend] != 1 || h.LockRequests[history.OpForce] != 1 {
 		t.Errorf("sightings %v, lock requests %v", h.Sightings, h.LockRequests)
+	}
+}
+
+// TestLoadStoredEnds: the lease ends that a section's acquire and extends
+// stored (their answers said they went through) are linked to it, in the
+// order the answers came, and a refused extend's is not; a holder that
+// paused is gone when fn returned, one that asked to be killed when it
+// died.
+func TestLoadStoredEnds(t *testing.T) {
+	dir := t.TempDir()
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
+	ms := func(ms int64) int64 { return 1_800_000_000_000 + ms }
+	record := func(file string, events ...history.Event) {
+		rec, err := history.Create(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			rec.Record(e)
+		}
+		if err := rec.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(history.DriverFile,
+		history.Event{Kind: history.KindRun, Time: ns(0), Run: &history.Run{LockIDs: []string{"L"}, Tolerance: 100 * time.Millisecond}},
+		history.Event{Kind: history.KindSpawn, Time: ns(0), Worker: 1},
+		history.Event{Kind: history.KindKill, Time: ns(2000), Worker: 1, Reason: "requested"},
+		history.Event{Kind: history.KindEnd, Time: ns(2001), Worker: 1, Code: -1},
+	)
+	record(history.WorkerFile(1),
+		history.Event{Kind: history.KindWorker, Time: ns(1)},
+		history.Event{Kind: history.KindCall, Time: ns(5), Call: 1, Path: history.PathDo, Locks: []string{"L"}},
+		history.Event{Kind: history.KindLockOp, Time: ns(9), Start: ns(6), Lock: "L", Op: history.OpAcquire, Result: history.ResultOK, Req: "a", Lease: "a", Token: 10, ExpiresAt: ms(406), ReqExp: ms(406)},
+		history.Event{Kind: history.KindEnter, Time: ns(10), Call: 1, Path: history.PathDo, Lock: "L", Lease: "a", Token: 10, Deadline: ns(306), CtxDl: ns(306)},
+		history.Event{Kind: history.KindLockOp, Time: ns(22), Start: ns(20), Lock: "L", Op: history.OpExtend, Result: history.ResultOK, Req: "a", ReqExp: ms(170)},
+		history.Event{Kind: history.KindLockOp, Time: ns(32), Start: ns(30), Lock: "L", Op: history.OpExtend, Result: history.ResultRefused, Req: "a", ReqExp: ms(130), Lease: "a", Token: 10},
+		history.Event{Kind: history.KindPause, Time: ns(40), Call: 1},
+		history.Event{Kind: history.KindLate, Time: ns(900), Start: ns(890), Call: 1, Lock: "L", Token: 10, Result: history.ResultRefused},
+		history.Event{Kind: history.KindExit, Time: ns(901), Call: 1, Lock: "L", Lease: "a", Deadline: ns(306)},
+		history.Event{Kind: history.KindDone, Time: ns(910), Call: 1, Lock: "L", Lease: "a", Result: history.ResultLost},
+		history.Event{Kind: history.KindCall, Time: ns(1000), Call: 2, Path: history.PathDo, Locks: []string{"L"}},
+		history.Event{Kind: history.KindLockOp, Time: ns(1009), Start: ns(1006), Lock: "L", Op: history.OpAcquire, Result: history.ResultOK, Req: "b", Lease: "b", Token: 11, ExpiresAt: ms(1406), ReqExp: ms(1406)},
+		history.Event{Kind: history.KindEnter, Time: ns(1010), Call: 2, Path: history.PathDo, Lock: "L", Lease: "b", Token: 11, Deadline: ns(1306), CtxDl: ns(1306)},
+		history.Event{Kind: history.KindKillMe, Time: ns(1020), Call: 2},
+	)
+	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(3000))})
+	os.WriteFile(filepath.Join(dir, history.FinalFile), b, 0o644)
+
+	h, err := history.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Problems) != 0 {
+		t.Fatalf("problems: %v", h.Problems)
+	}
+	if len(h.Sections) != 2 {
+		t.Fatalf("%d sections, want 2", len(h.Sections))
+	}
+	a, bs := h.Sections[0], h.Sections[1]
+	want := []history.StoredEnd{
+		{Op: history.OpAcquire, Sent: time.Unix(0, ns(6)), At: time.Unix(0, ns(9)), End: time.UnixMilli(ms(406))},
+		{Op: history.OpExtend, Sent: time.Unix(0, ns(20)), At: time.Unix(0, ns(22)), End: time.UnixMilli(ms(170))},
+	}
+	if len(a.Stored) != len(want) {
+		t.Fatalf("lease a's stored ends %+v, want %+v", a.Stored, want)
+	}
+	for i := range want {
+		if g, w := a.Stored[i], want[i]; g.Op != w.Op || !g.Sent.Equal(w.Sent) || !g.At.Equal(w.At) || !g.End.Equal(w.End) {
+			t.Errorf("lease a's stored end %d = %+v, want %+v", i, g, w)
+		}
+	}
+	if a.EndBy != "pause" || !a.End.Equal(time.Unix(0, ns(40))) || !a.Gone.Equal(time.Unix(0, ns(901))) {
+		t.Errorf("lease a: ended %s by %s, gone %s; want paused at 40 ms, gone at 901 ms", a.End, a.EndBy, a.Gone)
+	}
+	if bs.EndBy != "killme" || !bs.Gone.Equal(time.Unix(0, ns(2000))) || len(bs.Stored) != 1 {
+		t.Errorf("lease b: ended by %s, gone %s, stored %+v; want killme, gone at its kill (2000 ms), one stored end", bs.EndBy, bs.Gone, bs.Stored)
+	}
+}
+
+// TestLoadTermedAtStart: a worker asked to stop while it was still
+// starting dies of the signal (exit code -1) before it records anything:
+// not a failure. One that dies so without being asked is.
+func TestLoadTermedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
+	rec, err := history.Create(filepath.Join(dir, history.DriverFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []history.Event{
+		{Kind: history.KindRun, Time: ns(0), Run: &history.Run{LockIDs: []string{"L"}, Tolerance: 100 * time.Millisecond}},
+		{Kind: history.KindSpawn, Time: ns(0), Worker: 1},
+		{Kind: history.KindSpawn, Time: ns(0), Worker: 2},
+		{Kind: history.KindTerm, Time: ns(10), Worker: 1},
+		{Kind: history.KindEnd, Time: ns(700), Worker: 1, Code: -1},
+		{Kind: history.KindEnd, Time: ns(700), Worker: 2, Code: -1},
+	} {
+		rec.Record(e)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(2000))})
+	os.WriteFile(filepath.Join(dir, history.FinalFile), b, 0o644)
+	h, err := history.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "worker 2 failed") {
+		t.Errorf("problems %q, want worker 2's failure only", h.Problems)
 	}
 }

@@ -77,7 +77,8 @@ type History struct {
 	forcedSeen   map[string]bool // the item named the lease ForcedLease
 	releasedSeen map[string]bool // the item named the lease ReleasedLease and not ForcedLease
 	requests     map[string]*leaseRequests
-	forceSent    map[leaseToken]*Force // the first force request sent for a lease
+	stored       map[string][]StoredEnd // by lease ID
+	forceSent    map[leaseToken]*Force  // the first force request sent for a lease
 }
 
 // leaseToken names one acquisition of a lease ID.
@@ -104,7 +105,9 @@ type Worker struct {
 	// "random" or "requested" (the worker asked, mid-section).
 	KilledAt   time.Time
 	KillReason string
-	ExitCode   int
+	// TermedAt is when the driver asked it to stop (SIGTERM), if it did.
+	TermedAt time.Time
+	ExitCode int
 }
 
 // Killed reports whether the driver killed the worker.
@@ -146,6 +149,11 @@ type Section struct {
 	// "exit", "pause", "killme" or "kill".
 	End   time.Time
 	EndBy string
+	// Gone is when the holder could act no more: fn's return (after a
+	// pause, its end), or the process's death. A holder that paused or
+	// asked to be killed has not left its section: until Gone its context
+	// runs on, and it may act again.
+	Gone time.Time
 	// Zombie is true when the holder paused past its lease and then wrote
 	// late (Late).
 	Zombie bool
@@ -181,6 +189,23 @@ type Section struct {
 	// LastRequest is when the holder's last HTTP request for this lease
 	// was sent.
 	LastRequest time.Time
+	// Stored are the lease ends that the lock client's requests for this
+	// lease stored, as far as their answers tell: its acquire's and its
+	// extends' (the heartbeat's too) that went through, in the order their
+	// answers came.
+	Stored []StoredEnd
+}
+
+// StoredEnd is a lease end that an acquire or extend request stored.
+type StoredEnd struct {
+	// Op is OpAcquire or OpExtend.
+	Op string
+	// Sent is when the lock client sent the request (the first of the
+	// SDK's attempts), At when its answer came: the item held End from
+	// some moment between the two.
+	Sent, At time.Time
+	// End is the lease end stored, by the holder's clock.
+	End time.Time
 }
 
 // Crashed reports whether the holder died before Do returned.

@@ -222,7 +222,8 @@ func (f *faults) rule(r httpfault.Request) httpfault.Action {
 }
 
 // observedDB is the lock client's DynamoDB: it records each UpdateItem
-// with its outcome and what the item in the answer says, and keeps the
+// with its outcome, the lease end an acquire or extend asked to store,
+// and what the item in the answer says, and keeps the
 // stored lease end of each acquire. It passes the lock's per-call options
 // on to the SDK.
 type observedDB struct {
@@ -246,6 +247,9 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	e := history.Event{Kind: history.KindLockOp, Start: history.Nanos(start), Lock: lockID(in), Op: opName(in)}
 	if v, ok := in.ExpressionAttributeValues[":lease"].(*types.AttributeValueMemberS); ok {
 		e.Req = v.Value
+	}
+	if v, ok := in.ExpressionAttributeValues[":exp"].(*types.AttributeValueMemberN); ok && (e.Op == history.OpAcquire || e.Op == history.OpExtend) {
+		e.ReqExp, _ = strconv.ParseInt(v.Value, 10, 64)
 	}
 	var item map[string]types.AttributeValue
 	var ccf *types.ConditionalCheckFailedException
