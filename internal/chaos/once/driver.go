@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -90,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	db := dynamotest.NewClient(cfg.Endpoint)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	d := &driver{cfg: cfg, db: db, rec: rec, lockTable: "once-locks-" + suffix, appTable: "once-app-" + suffix,
-		workers: map[int]*proc{}, inflight: map[int]*sent{}, nextID: 1, txns: map[string]Line{}}
+		workers: map[int]*proc{}, inflight: map[int]*sent{}, nextID: 1, txns: map[string]Line{}, killed: map[int]bool{}}
 	runErr := d.run(ctx, started)
 	if err := errors.Join(runErr, rec.close()); err != nil {
 		return nil, err
@@ -156,6 +157,7 @@ type driver struct {
 	workers  map[int]*proc
 	inflight map[int]*sent   // by delivery number
 	txns     map[string]Line // the transactions noted, by nonce
+	killed   map[int]bool    // the deliveries whose handler asked for a kill
 	stopping bool
 	failures atomic.Int64 // failed deliveries, for the first few's logs
 }
@@ -261,17 +263,27 @@ func (d *driver) plan(ctx context.Context) ([]*copyOf, error) {
 		}
 		pair[i], pair[i+1] = i+1, i
 	}
+	// Kills are spread evenly (a KillRate share of the events), their
+	// points alternating, so that a short run has both.
+	period, kills := 0, 0
+	if c.KillRate > 0 {
+		period = max(1, int(math.Round(1/c.KillRate)))
+	}
 	var copies []*copyOf
 	for i, ev := range evs {
 		path := c.Paths[rand.N(len(c.Paths))]
 		first := &copyOf{event: ev, kind: kindFirst, path: path}
-		if rand.Float64() < c.KillRate {
-			first.kill = []string{KillBefore, KillAfter}[rand.N(2)]
+		if period > 0 && i%period == period/2 {
+			first.kill = []string{KillBefore, KillAfter}[kills%2]
+			kills++
 		}
 		cps := []*copyOf{first}
 		for range rand.N(c.MaxCopies) {
 			kind := kindAfter
 			switch x := rand.Float64(); {
+			case first.kill != "":
+				// A copy sent before the first is acknowledged could
+				// complete the event first, and the kill would not happen.
 			case x < c.ConcurrentRate:
 				kind = kindConcurrent
 			case x < c.ConcurrentRate+c.LostRate:
@@ -370,8 +382,9 @@ func (d *driver) deliverCopy(ctx context.Context, cp *copyOf) error {
 		<-done
 		cp.attempts = append(cp.attempts, s)
 		// The kill goes with the copy's deliveries until one reaches the
-		// handler (it dies there) or its worker died anyway.
-		killed = killed || s.answer == nil || s.answer.Ran
+		// kill point in the handler (and dies there): not one that failed
+		// before it, nor one ended by another delivery's kill.
+		killed = killed || d.killedIn(s.d.N)
 		if s.answer != nil && s.answer.Err == "" {
 			return nil
 		}
@@ -545,6 +558,7 @@ func (d *driver) kill(p *proc, req string, at time.Time) {
 	var point string
 	fmt.Sscan(req, &n, &point)
 	d.mu.Lock()
+	d.killed[n] = true
 	l := Line{Kind: LineKill, Time: at.UnixNano(), Worker: p.id, N: n, Kill: point}
 	if s := p.pending[n]; s != nil {
 		l.Event = s.d.Event.ID
@@ -556,6 +570,13 @@ func (d *driver) kill(p *proc, req string, at time.Time) {
 	slices.Sort(l.Inflight)
 	d.rec.record(l)
 	d.logf("worker %d SIGKILLed mid-handler of delivery %d (%s its write), %d deliveries in flight", p.id, n, point, len(l.Inflight))
+}
+
+// killedIn reports whether delivery n's handler asked for its kill.
+func (d *driver) killedIn(n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.killed[n]
 }
 
 // observe records the tables' final state: every effect item with the
