@@ -234,6 +234,8 @@ func Check(h *History) *Report {
 	}
 	if !h.Complete {
 		r.violate(RuleHistory, "", "no end line: the run was cut short, and the tables' final state may be missing")
+	} else if end := h.Lines[len(h.Lines)-1]; end.Kind == LineEnd && run.Start != 0 {
+		r.Elapsed = time.Duration(end.Time - run.Start)
 	}
 	r.figures(events, deliveries, answers, kills)
 
@@ -664,7 +666,7 @@ func (r *Report) Print(w io.Writer, limit int) {
 	pf("once: faults injected: %s", strings.Join(faults, ", "))
 	pf("once: requests reaching DynamoDB per delivery (median): ran %s; duplicate answered %s", ops(r.RanRequests), ops(r.AnsweredRequests))
 	if r.History != "" {
-		pf("once: history %s (judge it again: go run ./cmd/chaos/once -check FILE)", r.History)
+		pf("once: history %s (judge it again: go run ./cmd/chaos/once -check %s)", r.History, r.History)
 	}
 	if r.Unsafe != "" {
 		pf("once: -unsafe-claims %s: this run breaks a condition the proof relies on; it must FAIL", r.Unsafe)

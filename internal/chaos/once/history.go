@@ -29,10 +29,10 @@ const (
 	// LineRun is the first line: the run's settings ("run").
 	LineRun = "run"
 	// LineEvent is one planned event: "ev", "account", "amount", "keys" and
-	// "hex" (its idempotency key parts), "path", "copies" (each copy's
-	// kind, the first's first), "kill" (the first delivery's kill point,
-	// if any), "pair" (the event whose keys differ from its own only by
-	// where a NUL sits, if any).
+	// "hex" (its idempotency key parts, and their bytes in hex), "path"
+	// (its delivery path), "copies" (each copy's kind, the first's first),
+	// "kill" (its first copy's kill point, if any), "pair" (the event whose
+	// keys differ from its own only by where a NUL sits, if any).
 	LineEvent = "event"
 	// LineDelivery is one delivery handed to a worker: "n", "ev", "copy"
 	// (the copy's index in the event's "copies"), "kind", "attempt" (from
