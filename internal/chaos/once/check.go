@@ -17,7 +17,8 @@ const (
 	// RuleAtMostOnce: no event's effect is applied more than once, ever.
 	RuleAtMostOnce = "effect-at-most-once"
 	// RuleEffectOnce: an event whose handler completed at least once (a
-	// delivery ran and succeeded, or was killed after its write returned)
+	// delivery ran and succeeded, or was killed after its write went
+	// through)
 	// and which has a completion (its claim's record completed by one of
 	// its transactions, or a delivery answered as a duplicate) has its
 	// effect exactly once.
@@ -361,7 +362,7 @@ func (r *Report) checkEvent(run RunInfo, id string, e *eventRecord, txns map[str
 	}
 	for _, k := range e.kills {
 		if k.Kill == KillAfter && completedBy == "" {
-			completedBy = fmt.Sprintf("delivery %d was killed after its write returned", k.N)
+			completedBy = fmt.Sprintf("delivery %d was killed after its write went through", k.N)
 		}
 	}
 	hasCompletion := false

@@ -79,10 +79,11 @@ const (
 	LineRelease = "release"
 	// LineKill is a delivery's handler killed by SIGKILL: "w" (the
 	// worker), "t" (when the signal was sent), "n" and "ev" (the delivery
-	// whose handler asked for it), "kill" (the point: KillBefore its write
-	// or KillAfter it returned), "inflight" (every delivery the worker had
-	// in flight then; those not answered died with it). Two handlers of one
-	// worker asking at once share one signal and have a line each.
+	// whose handler asked for it), "kill" (the point: KillBefore its
+	// write, or KillAfter DynamoDB applied it, whether or not its answer
+	// came back), "inflight" (every delivery the worker had in flight then;
+	// those not answered died with it). Two handlers of one worker asking
+	// at once share one signal and have a line each.
 	LineKill = "kill"
 	// LineEffect is an event's effect item as read from the application
 	// table at the end: "ev", "count" (how many times it was applied),

@@ -40,7 +40,7 @@ type Output struct {
 // Kill points of a delivery's handler.
 const (
 	KillBefore = "before" // after the read, before the write
-	KillAfter  = "after"  // after the write returned, before the handler returns
+	KillAfter  = "after"  // after the write went through (DynamoDB applied it; its answer may have been lost), before the handler returns
 )
 
 // delivery is one delivery sent to a worker (a JSON line on its stdin).

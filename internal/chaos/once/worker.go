@@ -206,7 +206,8 @@ type askKey struct{}
 type inFlight struct {
 	d        delivery
 	ran      atomic.Bool
-	fixedEnd time.Time // the invocation's deadline plus the grace
+	applied  atomic.Bool // DynamoDB answered its transaction with success (the answer may then have been lost)
+	fixedEnd time.Time   // the invocation's deadline plus the grace
 	requests *requestCount
 }
 
@@ -297,11 +298,11 @@ func (w *worker) handle(ctx context.Context, ev Event) (Output, error) {
 			ExpressionAttributeNames:  map[string]string{"#b": "Balance"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":b": appdata.N(balance + ev.Amount)},
 		}})
+	if f.d.Kill == KillAfter && f.applied.Load() {
+		w.die(f.d) // whether or not the answer came back
+	}
 	if err != nil {
 		return Output{}, err
-	}
-	if f.d.Kill == KillAfter {
-		w.die(f.d)
 	}
 	return out, nil
 }
@@ -449,16 +450,23 @@ func (c *requestCount) snapshot() map[string]int {
 	return out
 }
 
-// counting counts each HTTP request (each attempt) against its delivery.
+// counting counts each HTTP request (each attempt) against its delivery,
+// and marks a delivery whose transaction DynamoDB applied: it sits below
+// httpfault, so it sees DynamoDB's answer even when httpfault then drops
+// it.
 type counting struct{ next httpfault.HTTPClient }
 
 func (c counting) Do(req *http.Request) (*http.Response, error) {
+	op := req.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndexByte(op, '.')+1:]
 	if rc, ok := req.Context().Value(countKey{}).(*requestCount); ok {
-		op := req.Header.Get("X-Amz-Target")
-		op = op[strings.LastIndexByte(op, '.')+1:]
 		rc.mu.Lock()
 		rc.n[op]++
 		rc.mu.Unlock()
 	}
-	return c.next.Do(req)
+	resp, err := c.next.Do(req)
+	if f, ok := req.Context().Value(deliveryKey{}).(*inFlight); ok && op == "TransactWriteItems" && err == nil && resp.StatusCode == http.StatusOK {
+		f.applied.Store(true)
+	}
+	return resp, err
 }
