@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +25,7 @@ import (
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/middleware"
 )
 
 // Kinds of copies of an event.
@@ -36,6 +40,8 @@ const (
 // redelivered after every failure.
 type copyOf struct {
 	event    Event
+	index    int    // in its event's copies
+	path     string // the event's delivery path
 	kind     string
 	kill     string // the first delivery's kill point, if any
 	attempts []*sent
@@ -45,6 +51,7 @@ type copyOf struct {
 type sent struct {
 	d        delivery
 	copy     *copyOf
+	attempt  int
 	worker   int
 	at, done time.Time
 	answer   *answer // nil: killed, its answer lost with its worker
@@ -52,69 +59,105 @@ type sent struct {
 	ended    chan struct{}
 }
 
-// Run runs the proof with cfg and returns the checked report. Its error
-// is about running it, not about what the check found.
+// Run runs the proof with cfg, writes its history (cfg.History), and
+// returns the report that Check made of that file. Its error is about
+// running it, not about what the check found.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	started := time.Now()
+	if cfg.History == "" {
+		f, err := os.CreateTemp("", "dynalock-once-*.jsonl")
+		if err != nil {
+			return nil, fmt.Errorf("once: %w", err)
+		}
+		cfg.History = f.Name()
+		f.Close()
+		os.Remove(cfg.History)
+	}
+	rec, err := createHistory(cfg.History)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Endpoint == "" {
 		srv, err := dynamotest.Start(ctx)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, rec.close())
 		}
 		defer srv.Stop()
 		cfg.Endpoint = srv.Endpoint
 	}
 	db := dynamotest.NewClient(cfg.Endpoint)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-	d := &driver{cfg: cfg, db: db, lockTable: "once-locks-" + suffix, appTable: "once-app-" + suffix,
-		workers: map[int]*proc{}, inflight: map[int]*sent{}, faults: map[int]map[string]int{}}
-	if err := lock.CreateTable(ctx, db, d.lockTable); err != nil {
+	d := &driver{cfg: cfg, db: db, rec: rec, lockTable: "once-locks-" + suffix, appTable: "once-app-" + suffix,
+		workers: map[int]*proc{}, inflight: map[int]*sent{}, nextID: 1, txns: map[string]Line{}, killed: map[int]bool{}}
+	runErr := d.run(ctx, started)
+	if err := errors.Join(runErr, rec.close()); err != nil {
 		return nil, err
 	}
-	if _, err := db.CreateTable(ctx, appdata.CreateTableInput(d.appTable)); err != nil {
-		return nil, fmt.Errorf("once: %w", err)
-	}
-	copies, err := d.plan(ctx)
+	h, err := Load(cfg.History)
 	if err != nil {
 		return nil, err
 	}
+	r := Check(h)
+	r.History, r.Elapsed = cfg.History, time.Since(started)
+	return r, nil
+}
+
+// run runs the proof and records its history.
+func (d *driver) run(ctx context.Context, started time.Time) error {
+	cfg := d.cfg
+	if err := lock.CreateTable(ctx, d.db, d.lockTable); err != nil {
+		return err
+	}
+	if _, err := d.db.CreateTable(ctx, appdata.CreateTableInput(d.appTable)); err != nil {
+		return fmt.Errorf("once: %w", err)
+	}
+	d.rec.record(Line{Kind: LineRun, Time: started.UnixNano(), Run: &RunInfo{
+		Events: cfg.Events, Paths: cfg.Paths, Namespace: namespace, OddKeys: cfg.OddKeys, NULPairs: cfg.NULPairs, Unsafe: cfg.Unsafe,
+		CompletionExpiryMs: cfg.CompletionExpiry.Milliseconds(),
+		TimeoutMs:          cfg.Timeout.Milliseconds(), ReserveMs: cfg.Reserve.Milliseconds(), GraceMs: cfg.Grace.Milliseconds(),
+		ToleranceMs: cfg.Tolerance.Milliseconds(), ExtendRate: cfg.ExtendRate, LostCompletionRate: cfg.LostCompletionRate,
+		LockTable: d.lockTable, AppTable: d.appTable, Start: started.UnixNano()}})
+	copies, err := d.plan(ctx)
+	if err != nil {
+		return err
+	}
 	if err := d.warmUp(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	for range cfg.Workers {
 		if err := d.spawn(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	d.logf("%d events, %d copies, %d workers", cfg.Events, len(copies), cfg.Workers)
+	d.logf("%d events, %d copies, %d workers, paths %s; history %s", cfg.Events, len(copies), cfg.Workers, strings.Join(cfg.Paths, ","), cfg.History)
 	runErr := d.deliverAll(ctx, copies)
 	d.stopAll()
 	// Every lease has ended a lease and the tolerance after the last
 	// delivery's start.
 	time.Sleep(cfg.lease() + 2*cfg.Tolerance)
-	r, err := d.check(context.WithoutCancel(ctx), copies)
-	if err := errors.Join(runErr, err); err != nil {
-		return nil, err
+	if err := d.observe(context.WithoutCancel(ctx)); err != nil {
+		return errors.Join(runErr, err)
 	}
-	r.Elapsed = time.Since(started)
-	return r, nil
+	d.rec.record(Line{Kind: LineEnd})
+	return runErr
 }
 
 type driver struct {
 	cfg                 Config
 	db                  *dynamodb.Client
+	rec                 *recorder
 	lockTable, appTable string
 
 	mu       sync.Mutex // protects the fields below
 	nextN    int
 	nextID   int
 	workers  map[int]*proc
-	inflight map[int]*sent // by delivery number
-	kills    int
-	faults   map[int]map[string]int // by worker: the latest counts seen
+	inflight map[int]*sent   // by delivery number
+	txns     map[string]Line // the transactions noted, by nonce
+	killed   map[int]bool    // the deliveries whose handler asked for a kill
 	stopping bool
 	failures atomic.Int64 // failed deliveries, for the first few's logs
 }
@@ -156,35 +199,118 @@ func (d *driver) warmUp(ctx context.Context) error {
 	return nil
 }
 
-// plan makes the events and their copies, and opens their accounts.
+// oddAccounts are the accounts of a run with odd keys: "/", "#",
+// non-ASCII, and four that differ only by where a NUL sits.
+var oddAccounts = []string{"0", "acct/1", "acct#2", "ünï-3", "日本/4#", "n\x00ul", "nu\x00l", "nul\x00", "\x00nul", "🙂/9", "a/b#c/10", "11"}
+
+func (c Config) account(i int) string {
+	if c.OddKeys && i < len(oddAccounts) {
+		return oddAccounts[i]
+	}
+	return strconv.Itoa(i)
+}
+
+// oddKeys are the idempotency keys of every fifth event of a run with odd
+// keys, made from its ID.
+var oddKeys = []func(id string) []string{
+	func(id string) []string { return []string{id + "/x#y"} },
+	func(id string) []string { return []string{"é" + id + "日本🙂"} },
+	func(id string) []string { return []string{id, "part/2#"} },
+	func(id string) []string { return []string{id + "\x00"} },
+	func(id string) []string { return []string{"\x00" + id} },
+	func(id string) []string { return []string{id, "\x00", "#/"} },
+}
+
+// nulPairs are the keys of the pairs of events (every 30th event and the
+// next) whose keys differ only by where a NUL sits, and whether the second
+// carries the same payload (account and amount) as the first: then a
+// shared claim answers it with the first's output; else ValidatePayload
+// refuses it.
+var nulPairs = []struct {
+	a, b func(base string) []string
+	same bool
+}{
+	{func(b string) []string { return []string{b + "\x00", "t"} }, func(b string) []string { return []string{b, "\x00t"} }, true},
+	{func(b string) []string { return []string{b + "\x00t"} }, func(b string) []string { return []string{b, "t"} }, true},
+	{func(b string) []string { return []string{b + "\x00", "t"} }, func(b string) []string { return []string{b, "\x00t"} }, false},
+}
+
+// plan makes the events and their copies, records them, and opens their
+// accounts.
 func (d *driver) plan(ctx context.Context) ([]*copyOf, error) {
 	c := d.cfg
 	for a := range c.Accounts {
 		if _, err := d.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &d.appTable, Item: map[string]types.AttributeValue{
-			appdata.PartitionKey: appdata.S(accountID(strconv.Itoa(a))), "Balance": appdata.N(0)}}); err != nil {
+			appdata.PartitionKey: appdata.S(accountID(c.account(a))), "Balance": appdata.N(0)}}); err != nil {
 			return nil, fmt.Errorf("once: %w", err)
 		}
 	}
-	var copies []*copyOf
-	for i := range c.Events {
-		ev := Event{ID: fmt.Sprintf("e-%05d", i), Account: strconv.Itoa(rand.N(c.Accounts)), Amount: 1 + rand.Int64N(100)}
-		first := &copyOf{event: ev, kind: kindFirst}
-		if rand.Float64() < c.KillRate {
-			first.kill = []string{killBefore, killAfter}[rand.N(2)]
+	evs := make([]Event, c.Events)
+	pair := map[int]int{}
+	for i := range evs {
+		id := fmt.Sprintf("e-%05d", i)
+		evs[i] = Event{ID: id, Account: c.account(rand.N(c.Accounts)), Amount: 1 + rand.Int64N(100), Keys: []string{id}}
+		if c.OddKeys && i%5 == 0 {
+			evs[i].Keys = oddKeys[(i/5)%len(oddKeys)](id)
 		}
-		copies = append(copies, first)
+	}
+	for i := 10; c.NULPairs && i+1 < len(evs); i += 30 {
+		p := nulPairs[(i/30)%len(nulPairs)]
+		base := fmt.Sprintf("p-%05d", i)
+		evs[i].Keys, evs[i+1].Keys = p.a(base), p.b(base)
+		if p.same {
+			evs[i+1].Account, evs[i+1].Amount = evs[i].Account, evs[i].Amount
+		}
+		pair[i], pair[i+1] = i+1, i
+	}
+	// Kills are spread evenly (a KillRate share of the events), their
+	// points alternating, so that a short run has both.
+	period, kills := 0, 0
+	if c.KillRate > 0 {
+		period = max(1, int(math.Round(1/c.KillRate)))
+	}
+	var copies []*copyOf
+	for i, ev := range evs {
+		path := c.Paths[rand.N(len(c.Paths))]
+		first := &copyOf{event: ev, kind: kindFirst, path: path}
+		if period > 0 && i%period == period/2 {
+			first.kill = []string{KillBefore, KillAfter}[kills%2]
+			kills++
+		}
+		cps := []*copyOf{first}
 		for range rand.N(c.MaxCopies) {
 			kind := kindAfter
 			switch x := rand.Float64(); {
+			case first.kill != "":
+				// A copy sent before the first is acknowledged could
+				// complete the event first, and the kill would not happen.
 			case x < c.ConcurrentRate:
 				kind = kindConcurrent
 			case x < c.ConcurrentRate+c.LostRate:
 				kind = kindLost
 			}
-			copies = append(copies, &copyOf{event: ev, kind: kind})
+			cps = append(cps, &copyOf{event: ev, kind: kind, path: path, index: len(cps)})
 		}
+		l := Line{Kind: LineEvent, Event: ev.ID, Account: ev.Account, Amount: ev.Amount, Keys: ev.Keys, Hex: hexKeys(ev.Keys),
+			Path: path, Kill: first.kill}
+		for _, cp := range cps {
+			l.Copies = append(l.Copies, cp.kind)
+		}
+		if j, ok := pair[i]; ok {
+			l.Pair = evs[j].ID
+		}
+		d.rec.record(l)
+		copies = append(copies, cps...)
 	}
 	return copies, nil
+}
+
+// claimOf is the claim ID the middleware derives for ev in this run.
+func (d *driver) claimOf(ev Event) string {
+	if d.cfg.Unsafe == UnsafeShared {
+		return middleware.ClaimID(namespace, "", pairOf(ev.ID))
+	}
+	return middleware.ClaimID(namespace, "", ev.Keys...)
 }
 
 // deliverAll delivers every event's copies, each until it is answered
@@ -237,24 +363,35 @@ func (d *driver) deliverAll(ctx context.Context, copies []*copyOf) error {
 }
 
 // deliverCopy delivers cp until an answer without an error (or
-// MaxAttempts), redelivering after each failure as SQS or Lambda would.
-// The first copy's kill point, if any, goes with its first delivery: the
-// kind "lost answer" has the first's answer ignored, as its copy is sent
-// while the first still runs.
+// MaxAttempts, or MismatchAttempts refusals with ErrPayloadMismatch),
+// redelivering after each failure as SQS or Lambda would. The first
+// copy's kill point, if any, goes with its deliveries until one runs the
+// handler: the kind "lost answer" has the first's answer ignored, as its
+// copy is sent while the first still runs.
 func (d *driver) deliverCopy(ctx context.Context, cp *copyOf) error {
+	mismatches, killed := 0, false
 	for attempt := range d.cfg.MaxAttempts {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s := &sent{copy: cp, d: delivery{Event: cp.event, Timeout: d.cfg.Timeout}}
-		if attempt == 0 {
+		s := &sent{copy: cp, attempt: attempt, d: delivery{Event: cp.event, Path: cp.path, Timeout: d.cfg.Timeout}}
+		if !killed {
 			s.d.Kill = cp.kill
 		}
 		done := d.send(s)
 		<-done
 		cp.attempts = append(cp.attempts, s)
+		// The kill goes with the copy's deliveries until one reaches the
+		// kill point in the handler (and dies there): not one that failed
+		// before it, nor one ended by another delivery's kill.
+		killed = killed || d.killedIn(s.d.N)
 		if s.answer != nil && s.answer.Err == "" {
 			return nil
+		}
+		if s.answer != nil && s.answer.Mismatch {
+			if mismatches++; mismatches >= d.cfg.MismatchAttempts {
+				return nil // as a queue's dead-letter queue would take it; the check judges it
+			}
 		}
 		time.Sleep(d.cfg.Retry/2 + rand.N(d.cfg.Retry))
 	}
@@ -284,6 +421,9 @@ func (d *driver) send(s *sent) <-chan struct{} {
 		d.inflight[s.d.N] = s
 		p.pending[s.d.N] = s
 		d.mu.Unlock()
+		ev := s.d.Event
+		d.rec.record(Line{Kind: LineDelivery, Time: s.at.UnixNano(), N: s.d.N, Event: ev.ID, Copy: s.copy.index, CopyOf: s.copy.kind,
+			Attempt: s.attempt, Worker: p.id, Path: s.d.Path, Keys: ev.Keys, Hex: hexKeys(ev.Keys), Claim: d.claimOf(ev), Kill: s.d.Kill})
 		b, _ := json.Marshal(s.d)
 		p.wmu.Lock()
 		_, _ = p.stdin.Write(append(b, '\n')) // a dead worker's reaper ends s
@@ -299,19 +439,20 @@ func (d *driver) finish(p *proc, n int, a *answer, killedAt time.Time) {
 	s := d.inflight[n]
 	delete(d.inflight, n)
 	delete(p.pending, n)
-	if a != nil {
-		if d.faults[p.id] == nil {
-			d.faults[p.id] = map[string]int{}
-		}
-		for k, v := range a.Faults {
-			d.faults[p.id][k] = max(d.faults[p.id][k], v)
-		}
-	}
 	d.mu.Unlock()
-	if s != nil {
-		s.answer, s.done, s.killedAt = a, time.Now(), killedAt
-		close(s.ended)
+	if s == nil {
+		return
 	}
+	s.answer, s.done, s.killedAt = a, time.Now(), killedAt
+	if a != nil {
+		l := Line{Kind: LineAnswer, Time: s.done.UnixNano(), N: n, Event: s.d.Event.ID, Worker: p.id, Res: a.Res, Ran: a.Ran, Out: a.Out,
+			Err: a.Err, Held: a.Held, NoResult: a.NoResult, Mismatch: a.Mismatch, Deadline: a.Deadline.UnixNano(), Requests: a.Requests, Faults: a.Faults}
+		if !a.HeldUntil.IsZero() {
+			l.Until, l.HeldAt = a.HeldUntil.UnixNano(), a.HeldAt.UnixNano()
+		}
+		d.rec.record(l)
+	}
+	close(s.ended)
 }
 
 // spawn starts a worker process.
@@ -322,7 +463,8 @@ func (d *driver) spawn() error {
 	d.mu.Unlock()
 	wc := workerConfig{ID: id, Endpoint: d.cfg.Endpoint, LockTable: d.lockTable, AppTable: d.appTable,
 		Reserve: d.cfg.Reserve, Grace: d.cfg.Grace, Tolerance: d.cfg.Tolerance, Wait: rand.N(2) == 0,
-		FaultRate: d.cfg.FaultRate, DelayRate: d.cfg.DelayRate, LateRate: d.cfg.LateRate, MaxDelay: d.cfg.MaxDelay, LateMax: d.cfg.LateMax}
+		FaultRate: d.cfg.FaultRate, DelayRate: d.cfg.DelayRate, LateRate: d.cfg.LateRate, MaxDelay: d.cfg.MaxDelay, LateMax: d.cfg.LateMax,
+		ExtendRate: d.cfg.ExtendRate, LostCompletionRate: d.cfg.LostCompletionRate, Unsafe: d.cfg.Unsafe, CompletionExpiry: d.cfg.CompletionExpiry}
 	b, _ := json.Marshal(wc)
 	cmd := d.cfg.Command()
 	cmd.Env = append(os.Environ(), EnvWorker+"="+string(b))
@@ -347,7 +489,7 @@ func (d *driver) spawn() error {
 	return nil
 }
 
-// read relays p's answers and kill requests, then reaps it: its
+// read relays p's answers, notes and kill requests, then reaps it: its
 // deliveries still pending end without an answer.
 func (d *driver) read(p *proc, stdout io.Reader, wait func()) {
 	sc := bufio.NewScanner(stdout)
@@ -355,26 +497,38 @@ func (d *driver) read(p *proc, stdout io.Reader, wait func()) {
 	var killedAt time.Time
 	for sc.Scan() {
 		line := sc.Text()
-		if n, ok := strings.CutPrefix(line, killLine); ok {
-			killedAt = time.Now()
-			_ = p.process.Signal(syscall.SIGKILL)
-			d.mu.Lock()
-			d.kills++
-			d.mu.Unlock()
-			d.logf("worker %d SIGKILLed mid-handler of delivery %s", p.id, n)
-			break
+		if req, ok := strings.CutPrefix(line, killLine); ok {
+			// What the worker wrote before it died is read on: notes of
+			// transactions sent, answers given.
+			if killedAt.IsZero() {
+				killedAt = time.Now()
+				_ = p.process.Signal(syscall.SIGKILL)
+			}
+			d.kill(p, req, killedAt)
+			continue
 		}
-		var a answer
-		if err := json.Unmarshal([]byte(line), &a); err != nil {
+		var m message
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			d.logf("worker %d: %v: %q", p.id, err, line)
 			continue
 		}
-		if a.Err != "" && d.failures.Add(1) <= 5 {
-			d.logf("worker %d: delivery %d failed: %s", p.id, a.N, a.Err)
+		switch {
+		case m.Note != nil:
+			if m.Note.Kind == LineTxn {
+				d.mu.Lock()
+				d.txns[m.Note.Nonce] = *m.Note
+				d.mu.Unlock()
+			}
+			d.rec.record(*m.Note)
+		case m.Answer != nil:
+			a := m.Answer
+			if a.Err != "" && d.failures.Add(1) <= 5 {
+				d.logf("worker %d: delivery %d failed: %s", p.id, a.N, a.Err)
+			}
+			d.finish(p, a.N, a, time.Time{})
 		}
-		d.finish(p, a.N, &a, time.Time{})
 	}
-	_, _ = io.Copy(io.Discard, stdout)
+	_, _ = io.Copy(io.Discard, stdout) // after a scan error: let the worker end
 	wait()
 	d.mu.Lock()
 	p.dead = true
@@ -396,6 +550,104 @@ func (d *driver) read(p *proc, stdout io.Reader, wait func()) {
 			d.logf("respawn: %v", err)
 		}
 	}
+}
+
+// kill records the SIGKILL of p, which req ("N point") asked for.
+func (d *driver) kill(p *proc, req string, at time.Time) {
+	var n int
+	var point string
+	fmt.Sscan(req, &n, &point)
+	d.mu.Lock()
+	d.killed[n] = true
+	l := Line{Kind: LineKill, Time: at.UnixNano(), Worker: p.id, N: n, Kill: point}
+	if s := p.pending[n]; s != nil {
+		l.Event = s.d.Event.ID
+	}
+	for m := range p.pending {
+		l.Inflight = append(l.Inflight, m)
+	}
+	d.mu.Unlock()
+	slices.Sort(l.Inflight)
+	d.rec.record(l)
+	d.logf("worker %d SIGKILLed mid-handler of delivery %d (%s its write), %d deliveries in flight", p.id, n, point, len(l.Inflight))
+}
+
+// killedIn reports whether delivery n's handler asked for its kill.
+func (d *driver) killedIn(n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.killed[n]
+}
+
+// observe records the tables' final state: every effect item with the
+// transactions that wrote it, every account's balance, every claim's and
+// lock's record.
+func (d *driver) observe(ctx context.Context) error {
+	d.mu.Lock()
+	txns := maps.Clone(d.txns)
+	d.mu.Unlock()
+	p := dynamodb.NewScanPaginator(d.db, &dynamodb.ScanInput{TableName: aws.String(d.appTable), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("once: scan: %w", err)
+		}
+		for _, it := range page.Items {
+			item := &appdata.Decoder{Item: it}
+			id := item.String(appdata.PartitionKey)
+			if ev, ok := strings.CutPrefix(id, "effect#"); ok {
+				l := Line{Kind: LineEffect, Event: ev, Count: item.Int("Count")}
+				if ws, ok := it["Writes"].(*types.AttributeValueMemberL); ok {
+					for _, v := range ws.Value {
+						m, _ := v.(*types.AttributeValueMemberM)
+						if m == nil {
+							continue
+						}
+						wd := &appdata.Decoder{Item: m.Value}
+						w := Write{Nonce: wd.String("nonce"), N: int(wd.Int("n")), Worker: int(wd.Int("w"))}
+						if t, ok := txns[w.Nonce]; ok {
+							w.Claim, w.Lease = t.Claim, t.Lease
+						}
+						l.Writes = append(l.Writes, w)
+					}
+				}
+				d.rec.record(l)
+			} else if acct, ok := strings.CutPrefix(id, "account#"); ok {
+				d.rec.record(Line{Kind: LineBalance, Account: acct, Balance: item.Int("Balance")})
+			}
+		}
+	}
+	now := time.Now()
+	p = dynamodb.NewScanPaginator(d.db, &dynamodb.ScanInput{TableName: aws.String(d.lockTable), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("once: scan: %w", err)
+		}
+		for _, it := range page.Items {
+			r, err := lock.ParseRecord(it)
+			if err != nil {
+				return err
+			}
+			l := Line{Kind: LineLock, Time: now.UnixNano(), Lock: r.LockID, Lease: r.LeaseID, Released: r.Released,
+				Expires: r.ExpiresAt.UnixMilli(), HeldNow: r.Held(now)}
+			if isClaim(r.LockID) {
+				l.Kind, l.Lock, l.Claim = LineStored, "", r.LockID
+				l.CompletedLease, l.Payload = r.CompletedLease, r.PayloadHash
+				if r.Result != nil {
+					l.Result = strp(string(r.Result))
+				}
+				if !r.CompletedAt.IsZero() {
+					l.CompletedAt, l.DoneUntil = r.CompletedAt.UnixMilli(), r.DoneUntil.UnixMilli()
+				}
+				if !r.CleanupAt.IsZero() {
+					l.Cleanup = r.CleanupAt.UnixMilli()
+				}
+			}
+			d.rec.record(l)
+		}
+	}
+	return nil
 }
 
 // stopAll closes the workers' input, so that they finish what they have
