@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/bench/internal/capacity"
 	"github.com/dynalock/dynalock/bench/internal/rawreq"
 	"github.com/dynalock/dynalock/lock"
@@ -142,9 +143,9 @@ func itemSize(ctx context.Context, b *testing.B, db *dynamodb.Client, table, key
 // sizes by DynamoDB's rules, with typical holder details: DynaLock's
 // acquire, extend, release, contended attempt (computed: a failed
 // condition reports none), an operator's force-release, a token-fenced
-// write of one application item, and Lease.Write of that item with
-// AndRelease; the floors'
-// acquire and release; the peer's acquire (a consistent GetItem and a
+// write of one application item, and Lease.Complete with that item (the
+// write and the release in one transaction); the floors' acquire and
+// release; the peer's acquire (a consistent GetItem and a
 // PutItem), heartbeat, release and contended attempt (a consistent
 // GetItem). It also reports the largest size of each one's lock item. One
 // op is one of each operation; the figures are per operation.
@@ -161,14 +162,14 @@ func BenchmarkCapacity(b *testing.B) {
 	if err := createAppTable(ctx, plain, appTable); err != nil {
 		b.Fatal(err)
 	}
-	opts := []lock.Option{lock.WithOwner(typicalOwner), lock.WithMetadata(typicalMetadata)}
+	pk := admin.Table.PartitionKey
 
 	b.Run("impl=dynalock", func(b *testing.B) {
-		c, err := lock.NewClient(db, table, opts...)
+		c, err := newClient(db, table, lock.Config{Owner: typicalOwner, Metadata: typicalMetadata})
 		if err != nil {
 			b.Fatal(err)
 		}
-		other, err := lock.NewClient(db, table, lock.WithOwner(strings.Replace(typicalOwner, "4f1c", "9a9a", 1)))
+		other, err := newClient(db, table, lock.Config{Owner: strings.Replace(typicalOwner, "4f1c", "9a9a", 1)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -178,17 +179,17 @@ func BenchmarkCapacity(b *testing.B) {
 		size := 0
 		for range b.N {
 			m.take()
-			l, err := c.TryAcquire(ctx, id)
+			l, err := c.Lock(id).Acquire(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
 			add("acquire")
-			size = max(size, itemSize(ctx, b, plain, table, lock.PartitionKey, id))
+			size = max(size, itemSize(ctx, b, plain, table, pk, id))
 			if err := l.Extend(ctx, 0); err != nil {
 				b.Fatal(err)
 			}
 			add("extend")
-			if _, err := other.TryAcquire(ctx, id); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+			if _, err := other.Lock(id).Acquire(ctx); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 				b.Fatalf("contended attempt: %v", err)
 			}
 			add("contended")
@@ -200,24 +201,24 @@ func BenchmarkCapacity(b *testing.B) {
 				b.Fatal(err)
 			}
 			add("release")
-			size = max(size, itemSize(ctx, b, plain, table, lock.PartitionKey, id))
+			size = max(size, itemSize(ctx, b, plain, table, pk, id))
 
-			if l, err = c.TryAcquire(ctx, id); err != nil {
+			if l, err = c.Lock(id).Acquire(ctx); err != nil {
 				b.Fatal(err)
 			}
 			m.take()
-			if _, err := db.UpdateItem(ctx, lock.ForceReleaseInput(table, id, l.LeaseID(), l.FencingToken(),
+			if _, err := db.UpdateItem(ctx, admin.ForceReleaseInput(table, id, l.LeaseID(), l.FencingToken(),
 				"ops@example.com", "stuck after deploy 42", time.Now())); err != nil {
 				b.Fatal(err)
 			}
 			add("force-release")
-			size = max(size, itemSize(ctx, b, plain, table, lock.PartitionKey, id))
+			size = max(size, itemSize(ctx, b, plain, table, pk, id))
 
-			if l, err = c.TryAcquire(ctx, id); err != nil {
+			if l, err = c.Lock(id).Acquire(ctx); err != nil {
 				b.Fatal(err)
 			}
 			m.take()
-			if err := l.Write(ctx, []types.TransactWriteItem{{Update: appWrite(appTable, id, l.FencingToken(), false)}}, lock.AndRelease()); err != nil {
+			if err := l.Complete(ctx, nil, types.TransactWriteItem{Update: appWrite(appTable, id, l.FencingToken(), false)}); err != nil {
 				b.Fatal(err)
 			}
 			add("write-release")
@@ -240,13 +241,13 @@ func BenchmarkCapacity(b *testing.B) {
 		var owner string
 		floorUsage(b, m, func(ctx context.Context) error {
 			owner = rawreq.NewID()
-			_, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, id, owner, time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+			_, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, id, owner, time.Now(), defaults.TTL, defaults.Skew))
 			return err
 		}, func(ctx context.Context) error {
 			_, err := db.UpdateItem(ctx, rawreq.MinimalRelease(table, id, owner))
 			return err
 		})
-		b.ReportMetric(float64(itemSize(ctx, b, plain, table, lock.PartitionKey, id)), "item-bytes")
+		b.ReportMetric(float64(itemSize(ctx, b, plain, table, pk, id)), "item-bytes")
 	})
 
 	b.Run("impl=peer", func(b *testing.B) {
@@ -353,11 +354,11 @@ func BenchmarkWaiters(b *testing.B) {
 	if err := createPeerTable(ctx, plain, peerTable); err != nil {
 		b.Fatal(err)
 	}
-	holder, err := lock.NewClient(plain, table, lock.WithOwner(typicalOwner), lock.WithMetadata(typicalMetadata))
+	holder, err := newClient(plain, table, lock.Config{Owner: typicalOwner, Metadata: typicalMetadata})
 	if err != nil {
 		b.Fatal(err)
 	}
-	waiter, err := lock.NewClient(ddb, table, lock.WithOwner("waiter"))
+	waiter, err := newClient(ddb, table, lock.Config{Owner: "waiter"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func BenchmarkWaiters(b *testing.B) {
 		var pLocks []*dynamolock.Lock
 		for i := range waiters {
 			id := fmt.Sprintf("wait-%d-%d", n, i)
-			l, err := holder.TryAcquire(ctx, id)
+			l, err := holder.Lock(id).Acquire(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -389,7 +390,7 @@ func BenchmarkWaiters(b *testing.B) {
 		var wg sync.WaitGroup
 		for i := range waiters {
 			id := fmt.Sprintf("wait-%d-%d", n, i)
-			wg.Go(func() { _, _ = waiter.Acquire(wctx, id, lock.WithWait(lock.WaitForever)) })
+			wg.Go(func() { _, _ = waiter.Lock(id).Acquire(wctx, lock.WithWait(lock.WaitForever)) })
 			wg.Go(func() { _, _ = pWaiter.AcquireLockWithContext(wctx, id) })
 		}
 		time.Sleep(waitSteadyAt)

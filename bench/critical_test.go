@@ -23,8 +23,8 @@ const (
 	// release. 3 requests.
 	csFenced = "fenced"
 	// csWrite is DynaLock with a lease-checked commit-and-release:
-	// acquire, then Lease.Write with AndRelease, the write and the release
-	// in one TransactWriteItems. 2 requests.
+	// acquire, then Lease.Complete with the write, the write and the
+	// release in one TransactWriteItems. 2 requests.
 	csWrite = "write"
 	// csPeer is the peer with the same write as csFenced: its acquire (a
 	// consistent GetItem and a PutItem), the write, its release. 4
@@ -85,17 +85,17 @@ func updateInput(u *types.Update) *dynamodb.UpdateItemInput {
 func newCriticalSection(impl string, db *dynamodb.Client, table, peerTable, appTable, id string) (cycleFunc, error) {
 	switch impl {
 	case csFenced, csWrite:
-		c, err := lock.NewClient(db, table)
+		c, err := newClient(db, table, lock.Config{})
 		if err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {
-			l, err := c.TryAcquire(ctx, id)
+			l, err := c.Lock(id).Acquire(ctx)
 			if err != nil {
 				return err
 			}
 			if impl == csWrite {
-				return l.Write(ctx, []types.TransactWriteItem{{Update: appWrite(appTable, id, l.FencingToken(), false)}}, lock.AndRelease())
+				return l.Complete(ctx, nil, types.TransactWriteItem{Update: appWrite(appTable, id, l.FencingToken(), false)})
 			}
 			if _, err := db.UpdateItem(ctx, updateInput(appWrite(appTable, id, l.FencingToken(), true))); err != nil {
 				return errors.Join(err, l.Release(ctx))
@@ -132,8 +132,8 @@ var csDelays = []time.Duration{0, 5 * time.Millisecond}
 // BenchmarkCriticalSection measures the shape most users have, one worker
 // doing acquire, one conditional write to an application table, release,
 // on loopback and with 5 ms added to every request: DynaLock with a
-// token-fenced write (3 requests), DynaLock with Lease.Write and
-// AndRelease (2 requests), the peer with the same write (4 requests),
+// token-fenced write (3 requests), DynaLock with Lease.Complete of the
+// write (2 requests), the peer with the same write (4 requests),
 // interleaved. One op is the whole set of rounds; it reports each one's
 // sections/s (as cycles/s), the ratios, and the requests of one section.
 func BenchmarkCriticalSection(b *testing.B) {

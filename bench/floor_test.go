@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/bench/internal/capacity"
 	"github.com/dynalock/dynalock/bench/internal/rawreq"
 	"github.com/dynalock/dynalock/lock"
@@ -42,11 +43,11 @@ func TestFloorReplaysLock(t *testing.T) {
 	if got := counter.Count("UpdateItem"); got != 6 {
 		t.Errorf("3 floor cycles sent %d UpdateItem requests, want 6", got)
 	}
-	c, err := lock.NewClient(db, table)
+	c, err := newClient(db, table, lock.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := c.TryAcquire(ctx, "floor")
+	l, err := c.Lock("floor").Acquire(ctx)
 	if err != nil {
 		t.Fatalf("lock not free after floor cycles: %v", err)
 	}
@@ -63,7 +64,7 @@ func token(ctx context.Context, t *testing.T, db *dynamodb.Client, table string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := lock.ParseRecord(out.Item)
+	rec, err := admin.Parse(out.Item)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +81,11 @@ func TestRawRequestsMatchLock(t *testing.T) {
 	db, _ := newDB(srv)
 	table := lockTable(t, db)
 	rec := &recorder{db: db}
-	c, err := lock.NewClient(rec, table, lock.WithOwner("owner"))
+	c, err := newClient(rec, table, lock.Config{Owner: "owner"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := c.TryAcquire(ctx, "raw")
+	l, err := c.Lock("raw").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,8 @@ func TestRawRequestsMatchLock(t *testing.T) {
 	now := time.Now()
 	raw := []*dynamodb.UpdateItemInput{
 		rawreq.Acquire{Table: table, ID: "raw", LeaseID: l.LeaseID(), Owner: "owner", Host: host, RequestID: "req-1",
-			Now: now, TTL: lock.DefaultTTL, Skew: lock.DefaultClockSkewTolerance, Retention: lock.DefaultRetention}.Input(),
-		rawreq.Release(table, "raw", l.LeaseID(), now, lock.DefaultRetention),
+			Now: now, TTL: defaults.TTL, Skew: defaults.Skew, Retention: defaults.Retention}.Input(),
+		rawreq.Release(table, "raw", l.LeaseID(), now, defaults.Retention),
 	}
 	if len(rec.ins) != 2 {
 		t.Fatalf("a cycle sent %d requests", len(rec.ins))
@@ -117,11 +118,11 @@ func TestRawRequestsMatchLock(t *testing.T) {
 	// The hand-written acquire goes through on the lock's item too.
 	lease := rawreq.NewID()
 	a := rawreq.Acquire{Table: table, ID: "raw", LeaseID: lease, Owner: "owner", Host: host, RequestID: "req-2",
-		Now: time.Now(), TTL: lock.DefaultTTL, Skew: lock.DefaultClockSkewTolerance, Retention: lock.DefaultRetention}
+		Now: time.Now(), TTL: defaults.TTL, Skew: defaults.Skew, Retention: defaults.Retention}
 	if _, err := db.UpdateItem(ctx, a.Input()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpdateItem(ctx, rawreq.Release(table, "raw", lease, time.Now(), lock.DefaultRetention)); err != nil {
+	if _, err := db.UpdateItem(ctx, rawreq.Release(table, "raw", lease, time.Now(), defaults.Retention)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,7 +134,7 @@ func TestMinimalCycle(t *testing.T) {
 	db, _ := newDB(srv)
 	table := lockTable(t, db)
 	now := time.Now()
-	out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "a", now, lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+	out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "a", now, defaults.TTL, defaults.Skew))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestMinimalCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "b", now, lock.DefaultTTL, lock.DefaultClockSkewTolerance)); err == nil {
+	if _, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "b", now, defaults.TTL, defaults.Skew)); err == nil {
 		t.Fatal("a second holder acquired a held lock")
 	}
 	if _, err := db.UpdateItem(ctx, rawreq.MinimalRelease(table, "m", "b")); err == nil {
@@ -153,7 +154,7 @@ func TestMinimalCycle(t *testing.T) {
 	if err := minimalCycle(db, table, "m")(ctx); err != nil {
 		t.Fatal(err)
 	}
-	out, err = db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "c", time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+	out, err = db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "m", "c", time.Now(), defaults.TTL, defaults.Skew))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,17 +171,17 @@ func TestCapacityRules(t *testing.T) {
 	m := &meter{}
 	db := newMeteredDB(m)
 	table := lockTable(t, db)
-	c, err := lock.NewClient(db, table, lock.WithMetadata(map[string]string{"big": strings.Repeat("x", 1500)}))
+	c, err := newClient(db, table, lock.Config{Metadata: map[string]string{"big": strings.Repeat("x", 1500)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		l, err := c.TryAcquire(ctx, "big")
+		l, err := c.Lock("big").Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: new(true),
-			Key: map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: "big"}}})
+			Key: map[string]types.AttributeValue{admin.Table.PartitionKey: &types.AttributeValueMemberS{Value: "big"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

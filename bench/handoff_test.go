@@ -85,9 +85,9 @@ func waiterStep(attempts int) time.Duration {
 	if attempts < 2 {
 		return 0
 	}
-	step := lock.DefaultRetryInterval
+	step := defaults.RetryInterval
 	for range attempts - 2 {
-		step = min(step+step/2, lock.DefaultMaxRetryInterval)
+		step = min(step+step/2, defaults.MaxRetry)
 	}
 	return step
 }
@@ -96,7 +96,7 @@ func waiterStep(attempts int) time.Duration {
 func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 	ctx := context.Background()
 	db, _ := newDB(srv)
-	holder, err := lock.NewClient(db, table, lock.WithOwner("holder"))
+	holder, err := newClient(db, table, lock.Config{Owner: "holder"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 	for i := range waiters {
 		var wdb *dynamodb.Client
 		wdb, counters[i] = newDB(srv)
-		if waiters[i], err = lock.NewClient(wdb, table, lock.WithOwner(fmt.Sprint("waiter-", i))); err != nil {
+		if waiters[i], err = newClient(wdb, table, lock.Config{Owner: fmt.Sprint("waiter-", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -113,7 +113,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 	out := make([]handoff, 0, rounds)
 	for r := range rounds {
 		id := fmt.Sprint("handoff-", r)
-		held, err := holder.TryAcquire(ctx, id)
+		held, err := holder.Lock(id).Acquire(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 		for i, w := range waiters {
 			wg.Go(func() {
 				n := counters[i].Total()
-				l, err := w.Acquire(wctx, id, lock.WithWait(lock.WaitForever))
+				l, err := w.Lock(id).Acquire(wctx, lock.WithWait(lock.WaitForever))
 				if err != nil {
 					return // cancelled: another waiter won
 				}
@@ -240,7 +240,7 @@ const (
 // waits from then on. It reports how long after the end of the holder's
 // lease, by the holder's clock, the waiter has the lock; 4 trials run at
 // once, on distinct IDs. DynaLock waits out its clock-skew tolerance
-// (lock.DefaultClockSkewTolerance, 1 s) past the lease's end. The waiter
+// (lock.Config.ClockSkewTolerance, 1 s by default) past the lease's end. The waiter
 // watches from the holder's acquire on, the peer's best case; then again
 // with a waiter that arrives late, at 75 % of the lease (arrive=75%): the
 // peer must watch a whole lease from its first look, DynaLock only the
@@ -259,11 +259,11 @@ func BenchmarkTakeover(b *testing.B) {
 			arrive, suffix = takeoverLate, "/arrive=75%"
 		}
 		b.Run("impl=dynalock"+suffix, func(b *testing.B) {
-			holder, err := lock.NewClient(db, table, lock.WithOwner("dies"), lock.WithTTL(takeoverTTL))
+			holder, err := newClient(db, table, lock.Config{Owner: "dies", TTL: takeoverTTL})
 			if err != nil {
 				b.Fatal(err)
 			}
-			waiter, err := lock.NewClient(db, table, lock.WithOwner("waiter"))
+			waiter, err := newClient(db, table, lock.Config{Owner: "waiter"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -271,13 +271,13 @@ func BenchmarkTakeover(b *testing.B) {
 			for n := range b.N {
 				all = append(all, trials(b, func(i int) (time.Duration, error) {
 					id := fmt.Sprintf("takeover-%d-%d%s", n, i, suffix)
-					l, err := holder.TryAcquire(ctx, id)
+					l, err := holder.Lock(id).Acquire(ctx)
 					if err != nil {
 						return 0, err
 					}
-					end := l.Deadline().Add(lock.DefaultClockSkewTolerance) // the lease's end
+					end := l.Deadline().Add(holder.Config().ClockSkewTolerance) // the lease's end
 					time.Sleep(arrive)
-					w, err := waiter.Acquire(ctx, id, lock.WithWait(lock.WaitForever))
+					w, err := waiter.Lock(id).Acquire(ctx, lock.WithWait(lock.WaitForever))
 					if err != nil {
 						return 0, err
 					}

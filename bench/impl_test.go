@@ -55,12 +55,12 @@ func newCycle(ctx context.Context, impl string, db *dynamodb.Client, table, id s
 	case implMinimal:
 		return minimalCycle(db, table, id), nil
 	case implDynaLock:
-		c, err := lock.NewClient(db, table)
+		c, err := newClient(db, table, lock.Config{})
 		if err != nil {
 			return nil, err
 		}
 		return func(ctx context.Context) error {
-			l, err := c.TryAcquire(ctx, id)
+			l, err := c.Lock(id).Acquire(ctx)
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,8 @@ func newCycle(ctx context.Context, impl string, db *dynamodb.Client, table, id s
 	return nil, fmt.Errorf("unknown implementation %q", impl)
 }
 
-// recorder passes UpdateItem requests on and keeps their inputs.
+// recorder passes UpdateItem requests on and keeps their inputs; it
+// passes TransactWriteItems on without keeping them.
 type recorder struct {
 	db lock.DynamoDBAPI
 
@@ -96,6 +97,10 @@ func (r *recorder) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 	r.ins = append(r.ins, in)
 	r.mu.Unlock()
 	return r.db.UpdateItem(ctx, in, opts...)
+}
+
+func (r *recorder) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return r.db.TransactWriteItems(ctx, in, opts...)
 }
 
 // floor is the pair of requests of one DynaLock cycle, sent again as they
@@ -120,11 +125,11 @@ func withLease(in *dynamodb.UpdateItemInput, leaseID string) *dynamodb.UpdateIte
 // captureFloor records a DynaLock acquire + release of id.
 func captureFloor(ctx context.Context, db *dynamodb.Client, table, id string) (floor, error) {
 	rec := &recorder{db: db}
-	c, err := lock.NewClient(rec, table)
+	c, err := newClient(rec, table, lock.Config{})
 	if err != nil {
 		return floor{}, err
 	}
-	l, err := c.TryAcquire(ctx, id)
+	l, err := c.Lock(id).Acquire(ctx)
 	if err != nil {
 		return floor{}, err
 	}
@@ -151,7 +156,7 @@ func (f floor) cycle(ctx context.Context) error {
 func minimalCycle(db *dynamodb.Client, table, id string) cycleFunc {
 	return func(ctx context.Context) error {
 		owner := rawreq.NewID()
-		out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, id, owner, time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+		out, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, id, owner, time.Now(), defaults.TTL, defaults.Skew))
 		if err != nil {
 			return err
 		}

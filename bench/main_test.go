@@ -15,6 +15,7 @@ import (
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/bench"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
@@ -68,20 +69,27 @@ func newHTTPClient() *awshttp.BuildableClient {
 func lockTable(tb testing.TB, db *dynamodb.Client) string {
 	tb.Helper()
 	name := dynamotest.TableName(tb)
-	if err := lock.CreateTable(context.Background(), db, name); err != nil {
+	if err := admin.CreateTable(context.Background(), db, name); err != nil {
 		tb.Fatal(err)
 	}
 	return name
 }
 
+// newClient returns a lock client of table over db, with the rest of cfg
+// (owner, TTL, metadata); its zero value is the lock's defaults.
+func newClient(db lock.DynamoDBAPI, table string, cfg lock.Config) (*lock.Client, error) {
+	cfg.TableName, cfg.DynamoDB = table, db
+	return lock.NewClient(context.Background(), cfg)
+}
+
 // warmUp runs every implementation's cycle, and a critical section with
-// Lease.Write, on 8 workers for the warm-up time, so that DynamoDB
+// Lease.Complete, on 8 workers for the warm-up time, so that DynamoDB
 // Local's JIT has compiled their request paths.
 func warmUp(s *dynamotest.Server) error {
 	ctx := context.Background()
 	db, _ := newDB(s)
 	name := "warmup-" + strconv.Itoa(os.Getpid())
-	if err := lock.CreateTable(ctx, db, name); err != nil {
+	if err := admin.CreateTable(ctx, db, name); err != nil {
 		return err
 	}
 	if err := createPeerTable(ctx, db, name+"-peer"); err != nil {
@@ -91,7 +99,7 @@ func warmUp(s *dynamotest.Server) error {
 		return err
 	}
 	// Each implementation's cycle, and the critical section with
-	// Lease.Write, whose transactions take another path in DynamoDB Local.
+	// Lease.Complete, whose transactions take another path in DynamoDB Local.
 	warmed := append(slices.Clone(implNames), csWrite)
 	per := *warmup / time.Duration(len(warmed))
 	for _, impl := range warmed {

@@ -22,8 +22,8 @@ type op struct {
 // BenchmarkOps measures the single operations: DynamoDB requests per
 // operation (req/op) and latency (ns/op, p50-ms) of an acquire, a release,
 // an extend and a contended attempt (one try on a lock another holder
-// has), for DynaLock and the peer; DynaLock's Lease.Write of one
-// application item with AndRelease (a TransactWriteItems) and, beside
+// has), for DynaLock and the peer; DynaLock's Lease.Complete with one
+// application item (a TransactWriteItems) and, beside
 // it, the token-fenced UpdateItem of that item alone; and both floors'
 // acquire and release, whose latency is the round trip the other figures
 // are counted in.
@@ -58,7 +58,7 @@ func BenchmarkOps(b *testing.B) {
 	var owner string
 	mAcquire := func(ctx context.Context) error {
 		owner = rawreq.NewID()
-		_, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "ops-minimal", owner, time.Now(), lock.DefaultTTL, lock.DefaultClockSkewTolerance))
+		_, err := db.UpdateItem(ctx, rawreq.MinimalAcquire(table, "ops-minimal", owner, time.Now(), defaults.TTL, defaults.Skew))
 		return err
 	}
 	mRelease := func(ctx context.Context) error {
@@ -75,21 +75,21 @@ func BenchmarkOps(b *testing.B) {
 		b.Run("impl=minimal/op="+o.name, func(b *testing.B) { measureOp(b, counter, o.op) })
 	}
 
-	c, err := lock.NewClient(db, table, lock.WithOwner("bench"))
+	c, err := newClient(db, table, lock.Config{Owner: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	other, err := lock.NewClient(db, table, lock.WithOwner("other"))
+	other, err := newClient(db, table, lock.Config{Owner: "other"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	held, err := other.TryAcquire(ctx, "ops-held")
+	held, err := other.Lock("ops-held").Acquire(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer held.Release(ctx)
 	var lease *lock.Lease
-	acquire := func(ctx context.Context) (err error) { lease, err = c.TryAcquire(ctx, "ops"); return err }
+	acquire := func(ctx context.Context) (err error) { lease, err = c.Lock("ops").Acquire(ctx); return err }
 	release := func(ctx context.Context) error { return lease.Release(ctx) }
 	dynaOps := []struct {
 		name string
@@ -99,14 +99,14 @@ func BenchmarkOps(b *testing.B) {
 		{"release", op{before: acquire, do: release}},
 		{"extend", op{before: acquire, do: func(ctx context.Context) error { return lease.Extend(ctx, 0) }, after: release}},
 		{"write-release", op{before: acquire, do: func(ctx context.Context) error {
-			return lease.Write(ctx, []types.TransactWriteItem{{Update: appWrite(appTable, "ops", lease.FencingToken(), false)}}, lock.AndRelease())
+			return lease.Complete(ctx, nil, types.TransactWriteItem{Update: appWrite(appTable, "ops", lease.FencingToken(), false)})
 		}}},
 		{"app-write", op{before: acquire, do: func(ctx context.Context) error {
 			_, err := db.UpdateItem(ctx, updateInput(appWrite(appTable, "ops", lease.FencingToken(), true)))
 			return err
 		}, after: release}},
 		{"contended", op{do: func(ctx context.Context) error {
-			_, err := c.TryAcquire(ctx, "ops-held")
+			_, err := c.Lock("ops-held").Acquire(ctx)
 			if errors.Is(err, lock.ErrLockAlreadyAcquired) {
 				return nil
 			}

@@ -59,14 +59,11 @@ func sqsBatches(b *testing.B, prefix string, delay time.Duration, impls []string
 	tl := &timeline{next: counter}
 	db := srv.Client(func(o *dynamodb.Options) { o.HTTPClient = tl })
 	table := lockTable(b, db)
-	c, err := lock.NewClient(db, table)
+	c, err := newClient(db, table, lock.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	bySKU, err := middleware.SQSBodyPath("sku")
-	if err != nil {
-		b.Fatal(err)
-	}
+	bySKU := middleware.SQSBody("sku")
 	batch := events.SQSEvent{Records: make([]events.SQSMessage, batchSize)}
 	for i := range batch.Records {
 		batch.Records[i] = events.SQSMessage{
@@ -93,8 +90,8 @@ func sqsBatches(b *testing.B, prefix string, delay time.Duration, impls []string
 			}
 			return events.SQSEventResponse{}, nil
 		},
-		"disabled": middleware.WrapSQS(c, bySKU, nothing, quiet, middleware.WithNamespace("bench"), middleware.WithDisabled(true)),
-		"dynalock": middleware.WrapSQS(c, bySKU, nothing, quiet, middleware.WithNamespace("bench")),
+		"disabled": wrapSQS(b, c, bySKU, nothing, quiet, middleware.WithNamespace("bench"), middleware.WithDisabled(true)),
+		"dynalock": wrapSQS(b, c, bySKU, nothing, quiet, middleware.WithNamespace("bench")),
 		"floor": func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
 			var wg sync.WaitGroup
 			errs := make([]error, len(floors))
@@ -116,6 +113,16 @@ func sqsBatches(b *testing.B, prefix string, delay time.Duration, impls []string
 	for _, impl := range impls {
 		b.Run(prefix+"impl="+impl, func(b *testing.B) { runBatches(b, handlers[impl], batch, counter, tl) })
 	}
+}
+
+// wrapSQS is middleware.WrapSQS, failing b if the wrapper is refused.
+func wrapSQS(b *testing.B, c *lock.Client, key middleware.Key[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...middleware.Option) sqsHandler {
+	b.Helper()
+	w, err := middleware.WrapSQS(c, key, h, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
 }
 
 // runBatches invokes h with batch b.N times, each under a Lambda context

@@ -210,7 +210,7 @@ func lessSeq(a, b string) bool {
 func checkStockStream(t *testing.T, e events.DynamoDBEvent) {
 	t.Helper()
 	for i, r := range e.Records {
-		if keys, err := stock.AlertKey()(context.Background(), r); err != nil || len(keys) != 1 {
+		if keys, err := stock.SKUKeys(context.Background(), r); err != nil || len(keys) != 1 {
 			t.Errorf("record %d: low-stock-alerts' key %v, %v", i, keys, err)
 		}
 		if r.Change.NewImage["Available"].DataType() != events.DataTypeNumber {

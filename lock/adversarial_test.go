@@ -7,30 +7,29 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
 const reviewAcquireMarker = "if_not_exists" // in an acquire's body only
 const reviewReleaseMarker = "ReleasedAt"    // in a release's body (and a force-release's)
 
-// reviewFaultedClient returns a lock client on a faulted connection of its
-// own (another process with its own network), and that connection.
-func (e *env) reviewFaultedClient(opts ...lock.Option) (*lock.Client, *httpfault.Client) {
+// reviewFaultedClient returns a lock client of cfg on a faulted connection
+// of its own (another process with its own network), and that connection.
+func (e *env) reviewFaultedClient(cfg lock.Config) (*lock.Client, *httpfault.Client) {
 	e.t.Helper()
 	net := &httpfault.Client{Next: awshttp.NewBuildableClient()}
 	db := srv.Client(func(o *dynamodb.Options) { o.HTTPClient = net })
-	c, err := lock.NewClient(db, e.table, append([]lock.Option{lock.WithClockSkewTolerance(20 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c, net
+	return e.clientOn(db, cfg), net
 }
 
 // TestRetriedAcquireAfterForceAndHandoff: an acquire's first attempt
@@ -48,7 +47,7 @@ func TestRetriedAcquireAfterForceAndHandoff(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "review-resurrected"
-	other := e.otherClient(lock.WithTTL(time.Minute))
+	other := e.otherClient(lock.Config{TTL: time.Minute})
 	attempts := 0
 	var betweenErr error
 	e.net.Rule = func(r httpfault.Request) httpfault.Action {
@@ -66,7 +65,7 @@ func TestRetriedAcquireAfterForceAndHandoff(t *testing.T) {
 		return httpfault.Action{}
 	}
 	ran := false
-	err := e.client(lock.WithTTL(time.Minute)).Do(ctx, id, func(ctx context.Context) error {
+	err := e.client(lock.Config{TTL: time.Minute}).Lock(id).Do(ctx, func(ctx context.Context) error {
 		ran = true
 		l, _ := lock.FromContext(ctx)
 		if r := e.record(id); r.LeaseID != l.LeaseID() || !r.Held(time.Now()) {
@@ -91,7 +90,7 @@ func TestRetriedAcquireAfterForceAndHandoff(t *testing.T) {
 	if r := e.record(id); r.Held(time.Now()) {
 		t.Errorf("after Do returned the lock is still held, until %s: %+v", r.ExpiresAt.Format(time.RFC3339Nano), r)
 	}
-	if l, err := other.TryAcquire(ctx, id); err != nil {
+	if l, err := other.Lock(id).Acquire(ctx); err != nil {
 		t.Errorf("another holder cannot take the lock after Do returned: %v", err)
 	} else {
 		_ = l.Release(ctx)
@@ -116,13 +115,13 @@ func TestReleaseAfterExpiryTakeover(t *testing.T) {
 	e := newEnv(t)
 	const id = "review-expired"
 	const ttl = 300 * time.Millisecond
-	a, err := e.client(lock.WithTTL(ttl)).TryAcquire(ctx, id)
+	a, err := e.client(lock.Config{TTL: ttl}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	storedEnd := e.record(id).ExpiresAt
-	b := e.otherClient(lock.WithTTL(time.Minute))
-	c, netC := e.reviewFaultedClient(lock.WithTTL(time.Minute))
+	b := e.otherClient(lock.Config{TTL: time.Minute})
+	c, netC := e.reviewFaultedClient(lock.Config{TTL: time.Minute})
 	n := 0
 	var bErr error
 	netC.Rule = func(r httpfault.Request) httpfault.Action {
@@ -139,7 +138,7 @@ func TestReleaseAfterExpiryTakeover(t *testing.T) {
 		}
 		return httpfault.Action{}
 	}
-	cl, err := c.TryAcquire(ctx, id)
+	cl, err := c.Lock(id).Acquire(ctx)
 	netC.Rule = nil
 	if err != nil || bErr != nil || n < 2 {
 		t.Fatalf("setup: C's acquire %v after %d attempts, B's handoff %v", err, n, bErr)
@@ -180,7 +179,7 @@ func TestConcurrentReleases(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "review-concurrent-release"
-	l, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
+	l, err := e.client(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,60 +203,13 @@ func TestConcurrentReleases(t *testing.T) {
 	if n := e.net.Count("UpdateItem"); n != 1 {
 		t.Errorf("two concurrent releases sent %d requests, want 1", n)
 	}
-	if _, err := e.otherClient().TryAcquire(ctx, id); err != nil {
+	if _, err := e.otherClient(lock.Config{}).Lock(id).Acquire(ctx); err != nil {
 		t.Errorf("lock not free after the releases: %v", err)
 	}
 }
 
-// TestRunAfterAmbiguousRelease: a release goes through but its answer
-// is lost (one attempt: the SDK gives up), so Release returns a plain
-// ErrLockRelease, which GUARANTEES.md describes as "the lock stays held
-// until its lease ends". The lock is in fact free, and B takes it. The
-// holder, believing it still holds the lock, runs work under its lease
-// with Run: Run accepts the lease (it only checks the local "released"
-// flag) and hands fn a live context for the rest of the minute-long lease
-// while B holds the lock. Promise 1 (two holders inside fn within their
-// contexts) and Run's "a released lease ... returns ErrInvalidInput".
-func TestRunAfterAmbiguousRelease(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	const id = "review-run-after-release"
-	c, err := lock.NewClient(e.oneAttempt(), e.table, lock.WithClockSkewTolerance(20*time.Millisecond), lock.WithTTL(time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := c.TryAcquire(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.net.Rule = dropFirst("UpdateItem", reviewReleaseMarker)
-	relErr := a.Release(ctx)
-	e.net.Rule = nil
-	if relErr == nil || !errors.Is(relErr, lock.ErrLockRelease) {
-		t.Fatalf("setup: release with its only answer lost: %v, want ErrLockRelease", relErr)
-	}
-	b, err := e.otherClient(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
-	if err != nil {
-		t.Fatalf("setup: the release went through, so B should get the lock: %v", err)
-	}
-	defer b.Release(ctx)
-	ran := false
-	err = lock.Run(ctx, []*lock.Lease{a}, func(fctx context.Context) error {
-		ran = true
-		if r := e.record(id); fctx.Err() == nil && r.LeaseID == b.LeaseID() && r.Held(time.Now()) {
-			dl, _ := fctx.Deadline()
-			t.Errorf("two holders: fn runs under A's lease %s (context live until %s) while B's lease %s holds the lock",
-				a.LeaseID(), time.Until(dl).Round(time.Second), b.LeaseID())
-		}
-		return nil
-	})
-	if ran || err == nil {
-		t.Errorf("Run with a lease whose release went through (Release said %q): ran fn %v, returned %v; want an error (ErrInvalidInput) without running fn", relErr, ran, err)
-	}
-}
-
-// TestSkewOverflow: MinTTL computes 2*skew, which overflows
-// for a tolerance above 2^62 ns (146 years), so MinTTL is 1 ms and the
+// TestSkewOverflow: the minimum TTL is 2*skew, which overflows
+// for a tolerance above 2^62 ns (146 years), so it was 1 ms and the
 // options are accepted. Every acquire then sends a request, takes the lock,
 // finds its deadline (end less the tolerance) long past, cleans up and
 // fails as ErrLockAcquisition: the very "fails every acquire as an outage"
@@ -267,7 +219,7 @@ func TestSkewOverflow(t *testing.T) {
 	e := newEnv(t)
 	huge := time.Duration(1 << 62)
 	t.Run("NewClient", func(t *testing.T) {
-		c, err := lock.NewClient(e.db, e.table, lock.WithClockSkewTolerance(huge), lock.WithTTL(time.Second))
+		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.db, ClockSkewTolerance: huge, TTL: time.Second})
 		if err != nil {
 			if !errors.Is(err, lock.ErrInvalidInput) {
 				t.Errorf("NewClient: %v, want ErrInvalidInput", err)
@@ -275,14 +227,14 @@ func TestSkewOverflow(t *testing.T) {
 			return
 		}
 		e.net.Reset()
-		_, err = c.TryAcquire(ctx, "review-skew")
+		_, err = c.Lock("review-skew").Acquire(ctx)
 		if n := e.net.Total(); !errors.Is(err, lock.ErrInvalidInput) || n != 0 {
-			t.Errorf("tolerance %s with TTL 1s accepted by NewClient; TryAcquire sent %d requests and returned %v, want ErrInvalidInput and none", huge, n, err)
+			t.Errorf("tolerance %s with TTL 1s accepted by NewClient; Acquire sent %d requests and returned %v, want ErrInvalidInput and none", huge, n, err)
 		}
 	})
 	t.Run("per call", func(t *testing.T) {
 		e.net.Reset()
-		_, err := e.client().TryAcquire(ctx, "review-skew-call", lock.WithClockSkewTolerance(huge), lock.WithTTL(time.Second))
+		_, err := e.client(lock.Config{}).Lock("review-skew-call").Acquire(ctx, lockopt.Skew(huge), lockopt.TTL(time.Second))
 		if n := e.net.Total(); !errors.Is(err, lock.ErrInvalidInput) || n != 0 {
 			t.Errorf("tolerance %s with TTL 1s per call: %d requests sent, returned %v, want ErrInvalidInput and none", huge, n, err)
 		}
@@ -290,28 +242,30 @@ func TestSkewOverflow(t *testing.T) {
 }
 
 // TestZeroLease: a Lease not made by an acquire (its zero value) is
-// refused with ErrInvalidInput by every method and by Run, which does not
-// run fn. Before, Run ran fn and then crashed the process from a release
+// refused with ErrInvalidInput by every method, and so are a Lock and a
+// Client not made by their constructors: their Do does not run fn. Before,
+// running fn under a zero Lease crashed the process from a release
 // goroutine no caller could recover. Promise 7.
 func TestZeroLease(t *testing.T) {
 	ctx := context.Background()
 	zero := new(lock.Lease)
 	ran := false
+	fn := func(context.Context) error { ran = true; return nil }
 	for name, call := range map[string]func() error{
-		"Release":  func() error { return zero.Release(ctx) },
-		"Extend":   func() error { return zero.Extend(ctx, 0) },
-		"Write":    func() error { return zero.Write(ctx, nil) },
-		"Complete": func() error { return zero.Complete(ctx, nil) },
-		"Run": func() error {
-			return lock.Run(ctx, []*lock.Lease{zero}, func(context.Context) error { ran = true; return nil })
-		},
+		"Release":        func() error { return zero.Release(ctx) },
+		"Extend":         func() error { return zero.Extend(ctx, 0) },
+		"Write":          func() error { return zero.Write(ctx) },
+		"Complete":       func() error { return zero.Complete(ctx, nil) },
+		"Lock.Do":        func() error { return new(lock.Lock).Do(ctx, fn) },
+		"Client.Lock.Do": func() error { return new(lock.Client).Lock("zero").Do(ctx, fn) },
+		"Client.Claim":   func() error { _, err := new(lock.Client).Claim(ctx, "zero", nil); return err },
 	} {
 		if err := call(); !errors.Is(err, lock.ErrInvalidInput) {
-			t.Errorf("%s with a zero Lease: %v, want ErrInvalidInput", name, err)
+			t.Errorf("%s of a zero value: %v, want ErrInvalidInput", name, err)
 		}
 	}
 	if ran {
-		t.Error("Run ran fn under a zero Lease")
+		t.Error("Do ran fn without a lease")
 	}
 }
 
@@ -325,7 +279,7 @@ func TestOutageWhileWaiting(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "review-outage-held"
-	b, err := e.otherClient(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
+	b, err := e.otherClient(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +300,7 @@ func TestOutageWhileWaiting(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err = e.client(lock.WithWait(lock.WaitForever), lock.WithRetryInterval(20*time.Millisecond, 50*time.Millisecond)).Acquire(wctx, id)
+	_, err = e.client(lock.Config{}).Lock(id).Acquire(wctx, lock.WithWait(lock.WaitForever), lockopt.RetryInterval(20*time.Millisecond, 50*time.Millisecond))
 	e.net.Rule = nil
 	if n < 2 || relErr != nil {
 		t.Fatalf("setup: %d acquire attempts, B's release %v", n, relErr)
@@ -365,37 +319,60 @@ func TestOutageWhileWaiting(t *testing.T) {
 // the owner, which are not checked. Two metadata keys that differ only in
 // invalid bytes become one key on the wire. Promise 7 (invalid options
 // fail with ErrInvalidInput and send nothing) — or, if accepted, the
-// stored values must be what was given.
+// stored values must be what was given. Both ways of setting them are
+// checked: the client's Config, and one call's options.
 func TestInvalidUTF8Options(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	t.Run("metadata keys", func(t *testing.T) {
-		e.net.Reset()
-		l, err := e.client().TryAcquire(ctx, "review-utf8-meta", lock.WithMetadata(map[string]string{"k\xff": "a", "k\xfe": "b"}))
-		if err == nil {
-			defer l.Release(ctx)
-			r := e.record("review-utf8-meta")
+	meta := map[string]string{"k\xff": "a", "k\xfe": "b"}
+	for _, tt := range []struct {
+		name, id string
+		cfg      lock.Config
+		opt      lock.Option
+		// stored says what is wrong with an accepted acquire's item.
+		stored func(r admin.Record) string
+	}{
+		{"metadata keys", "review-utf8-meta", lock.Config{Metadata: meta}, lockopt.Metadata(meta), func(r admin.Record) string {
 			if len(r.Metadata) != 2 {
-				t.Errorf("metadata of two keys stored as %q", r.Metadata)
+				return fmt.Sprintf("metadata of two keys stored as %q", r.Metadata)
 			}
-			return
-		}
-		if n := e.net.Total(); !errors.Is(err, lock.ErrInvalidInput) || n != 0 {
-			t.Errorf("metadata keys not valid UTF-8: %d requests sent, error %v; want ErrInvalidInput and none", n, err)
-		}
-	})
-	t.Run("owner", func(t *testing.T) {
-		e.net.Reset()
-		l, err := e.client().TryAcquire(ctx, "review-utf8-owner", lock.WithOwner("me\xff"))
-		if err == nil {
-			defer l.Release(ctx)
-			if got := e.record("review-utf8-owner").Owner; got != l.Owner() {
-				t.Errorf("owner %q stored as %q (HeldError and operators see another name)", l.Owner(), got)
+			return ""
+		}},
+		{"owner", "review-utf8-owner", lock.Config{Owner: "me\xff"}, lockopt.Owner("me\xff"), func(r admin.Record) string {
+			if r.Owner != "me\xff" {
+				return fmt.Sprintf("owner %q stored as %q (HeldError and operators see another name)", "me\xff", r.Owner)
 			}
-			return
+			return ""
+		}},
+	} {
+		check := func(t *testing.T, l *lock.Lease, err error) {
+			t.Helper()
+			if err == nil {
+				defer l.Release(ctx)
+				if msg := tt.stored(e.record(tt.id)); msg != "" {
+					t.Error(msg)
+				}
+				return
+			}
+			if n := e.net.Total(); !errors.Is(err, lock.ErrInvalidInput) || n != 0 {
+				t.Errorf("%s not valid UTF-8: %d requests sent, error %v; want ErrInvalidInput and none", tt.name, n, err)
+			}
 		}
-		if n := e.net.Total(); !errors.Is(err, lock.ErrInvalidInput) || n != 0 {
-			t.Errorf("owner not valid UTF-8: %d requests sent, error %v; want ErrInvalidInput and none", n, err)
-		}
-	})
+		t.Run(tt.name+" in Config", func(t *testing.T) {
+			e.net.Reset()
+			cfg := tt.cfg
+			cfg.TableName, cfg.DynamoDB, cfg.ClockSkewTolerance = e.table, e.db, testSkew
+			c, err := lock.NewClient(ctx, cfg)
+			var l *lock.Lease
+			if err == nil {
+				l, err = c.Lock(tt.id).Acquire(ctx)
+			}
+			check(t, l, err)
+		})
+		t.Run(tt.name+" per call", func(t *testing.T) {
+			e.net.Reset()
+			l, err := e.client(lock.Config{}).Lock(tt.id).Acquire(ctx, tt.opt)
+			check(t, l, err)
+		})
+	}
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -15,16 +15,16 @@ import (
 func BenchmarkAcquireRelease(b *testing.B) {
 	ctx := context.Background()
 	table := "bench-" + strconv.Itoa(b.N)
-	if err := lock.CreateTable(ctx, srv.Client(), table); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), table); err != nil {
 		b.Fatal(err)
 	}
-	c, err := lock.NewClient(srv.Client(func(o *dynamodb.Options) {}), table)
+	c, err := lock.NewClient(ctx, lock.Config{TableName: table, DynamoDB: srv.Client()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		l, err := c.TryAcquire(ctx, "bench-"+strconv.Itoa(i%64))
+		l, err := c.Lock("bench-" + strconv.Itoa(i%64)).Acquire(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package lock
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,45 +18,35 @@ import (
 // limit is 400 KB, and the lock's own attributes need some of it.
 const MaxResultBytes = 350 * 1024
 
-// DefaultCompletionExpiry is how long a completed claim answers its
-// duplicates (WithCompletionExpiry): a day, longer than SQS's and
-// EventBridge's retries of one event and than a client's retries of one
-// request.
-const DefaultCompletionExpiry = 24 * time.Hour
-
 // ErrPayloadMismatch means a claim's key was claimed earlier with another
 // payload: the same idempotency key was reused for a different request.
 var ErrPayloadMismatch = errors.New("lock: idempotency key reused with another payload")
 
 // Claim is what Client.Claim found: either a lease to do the work under,
-// or the stored completion of an earlier holder that did it.
+// or the completion of an earlier holder that did it.
 type Claim struct {
-	// Lease is set when the work is to be done: the key was never
+	// Lease is set when the work is to be done: the claim was never
 	// completed, or its completion expired, or its earlier holder released
-	// it without completing. Complete it (Lease.Complete, or Lease.Write
-	// with AndComplete) when the work is done, or release it so that a
-	// retry can do it.
+	// it without completing. Complete it (Lease.Complete) when the work is
+	// done, or release it so that a retry can do it.
 	Lease *Lease
-	// Done is set instead when the key was completed and the completion
-	// has not expired: the work must not run again.
-	Done *Completion
-}
-
-// Completion is a completed claim, as stored.
-type Completion struct {
-	// Result is what the completing holder stored (nil if nothing).
-	Result []byte
-	// CompletedAt is when it was completed, and ExpiresAt until when it
-	// answers duplicates, by the completing holder's clock.
-	CompletedAt, ExpiresAt time.Time
+	// Done is set instead when the claim was completed and the completion
+	// has not expired: the work must not run again. Result is what the
+	// completing holder stored (nil if nothing), and CompletedAt when, by
+	// its clock.
+	Done        bool
+	Result      []byte
+	CompletedAt time.Time
 }
 
 // Claim is Acquire for work that must be done once per id, such as one
 // event's effects: it acquires the lock id unless a holder completed it
-// earlier and that completion has not expired, which one conditional write
-// decides. payload, if not nil, is what the work is for (an event's body):
-// its SHA-256 is stored, and a later claim of id with another payload
-// fails with ErrPayloadMismatch instead of running or answering.
+// earlier and that completion has not expired (Config.CompletionExpiry),
+// which one conditional write decides. payload, if not nil, is what the
+// work is for (an event's body): its SHA-256 is stored, and a later claim
+// of id with another payload fails with ErrPayloadMismatch instead of
+// running or answering. To lock the entities the work changes as well,
+// acquire them beside it and Join the two leases.
 //
 // A held claim (a duplicate in progress) is a *HeldError, and Claim waits
 // as Acquire does (WithWait). Other failures match ErrLockAcquisition.
@@ -64,7 +55,7 @@ type Completion struct {
 // of the entities it changes: a claim is the lock of the work, not of the
 // entity.
 func (c *Client) Claim(ctx context.Context, id string, payload []byte, opts ...Option) (Claim, error) {
-	o, err := c.callOptions(id, opts)
+	o, err := c.callOptions([]string{id}, opts)
 	if err != nil {
 		return Claim{}, err
 	}
@@ -82,49 +73,46 @@ func (c *Client) Claim(ctx context.Context, id string, payload []byte, opts ...O
 	return claim, err
 }
 
+// claimAttempt sends one claim request.
 func (c *Client) claimAttempt(ctx context.Context, id string, o options, hash string) (Claim, error) {
-	l, err := c.attemptAs(ctx, id, o, &claimOf{payloadHash: hash})
-	if err == nil {
-		return Claim{Lease: l}, nil
-	}
+	cl, err := c.attemptAs(ctx, id, newLeaseID(), o, &claimOf{payloadHash: hash})
 	var done *completedError
-	if errors.As(err, &done) {
-		return Claim{Done: &done.Completion}, nil
+	switch {
+	case errors.As(err, &done):
+		return Claim{Done: true, Result: done.result, CompletedAt: done.completedAt}, nil
+	case err != nil:
+		return Claim{}, err
 	}
-	return Claim{}, err
+	return Claim{Lease: &Lease{locks: []*part{cl}, claim: cl}}, nil
 }
 
 // claimOf makes an acquire a claim: a payload hash to store and compare.
 type claimOf struct{ payloadHash string }
 
 // completedError is how an attempt reports a completed claim to Claim.
-type completedError struct{ Completion }
+type completedError struct {
+	result      []byte
+	completedAt time.Time
+}
 
 func (e *completedError) Error() string { return "lock: claim completed" }
 
 // claimFailed judges the item a claim's failed condition found: a
 // completion, another payload, or a holder.
-func claimFailed(id string, rec Record, now time.Time, hash string) error {
+func claimFailed(id string, rec record, now time.Time, hash string) error {
 	if hash != "" && rec.PayloadHash != "" && rec.PayloadHash != hash {
 		return fmt.Errorf("%w: %q", ErrPayloadMismatch, id)
 	}
 	if !rec.DoneUntil.IsZero() && now.Before(rec.DoneUntil) {
-		return &completedError{Completion{Result: rec.Result, CompletedAt: rec.CompletedAt, ExpiresAt: rec.DoneUntil}}
+		return &completedError{result: rec.Result, completedAt: rec.CompletedAt}
 	}
-	return &HeldError{LockID: id, Holder: rec.Holder, At: now, Metadata: rec.Metadata}
+	return &HeldError{LockID: id, Holder: holderOf(rec), At: now, Metadata: rec.Metadata}
 }
 
-// Complete marks the claim done and releases it, storing result (at most
-// MaxResultBytes; nil stores none) for the duplicates that Claim answers
-// until WithCompletionExpiry has passed: one conditional write, which goes
-// through only while this lease holds the claim. If the lease was lost,
-// the error matches ErrLockLost and nothing is stored: the work may run
-// again. When the work is DynamoDB writes, pass AndComplete to Write
-// instead, so that the writes and the completion happen together.
-//
-// After a completion (by Complete or AndComplete), Complete replaces the
-// stored result: for work whose result is known only after its writes.
-func (l *Lease) Complete(ctx context.Context, result []byte) error {
+// complete marks the claim done and releases it, storing result: one
+// conditional write, which goes through only while this lease holds the
+// claim. After a completion, it replaces the stored result.
+func (l *part) complete(ctx context.Context, result []byte) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
@@ -132,6 +120,9 @@ func (l *Lease) Complete(ctx context.Context, result []byte) error {
 	completed := l.completed
 	l.mu.Unlock()
 	if completed {
+		if result == nil {
+			return nil // nothing to replace the stored result with
+		}
 		return l.amendResult(ctx, result)
 	}
 	if err := l.checkComplete(result); err != nil {
@@ -149,20 +140,41 @@ func (l *Lease) Complete(ctx context.Context, result []byte) error {
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: complete %q: %w", l.id, err)
 		}
-		if rec, perr := ParseRecord(ccf.Item); perr != nil || rec.CompletedLease != l.leaseID {
+		rec, perr := parseRecord(ccf.Item)
+		if perr != nil || rec.CompletedLease != l.leaseID {
 			return fmt.Errorf("lock: complete %q: %w", l.id, l.lost(ccf.Item))
 		}
-		// An earlier attempt went through; its answer was lost.
+		// An earlier completion by this lease went through, its answer
+		// lost: the item says what it stored. Store result in its place
+		// if it differs.
+		l.mu.Lock()
+		l.released, l.completed = true, true
+		l.stored, l.storedKnown = rec.Result, true
+		l.mu.Unlock()
+		if result == nil {
+			return nil
+		}
+		return l.amendResult(ctx, result)
 	}
 	l.mu.Lock()
 	l.released, l.completed = true, true
+	l.stored, l.storedKnown = result, true
 	l.mu.Unlock()
 	return nil
 }
 
 // amendResult replaces the result of the claim this lease completed, if
 // the completion is still this lease's.
-func (l *Lease) amendResult(ctx context.Context, result []byte) error {
+func (l *part) amendResult(ctx context.Context, result []byte) error {
+	l.mu.Lock()
+	same := l.storedKnown && bytes.Equal(l.stored, result) && (l.stored == nil) == (result == nil)
+	l.mu.Unlock()
+	if same {
+		return nil // stored already: nothing to send
+	}
+	l.mu.Lock()
+	l.storedKnown = false // until this write's outcome is known
+	l.mu.Unlock()
 	if len(result) > MaxResultBytes {
 		return invalid("Complete: a result of %d bytes is more than the %d a lock item can hold; store it elsewhere and complete with a reference to it, or with none", len(result), MaxResultBytes)
 	}
@@ -181,17 +193,20 @@ func (l *Lease) amendResult(ctx context.Context, result []byte) error {
 	if _, err := l.client.db.UpdateItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			return fmt.Errorf("lock: store the result of %q: %w", l.id, &LostError{LockID: l.id, Reason: "its completion was replaced by a later claim's"})
+			return fmt.Errorf("lock: store the result of %q: %w", l.id, &lostError{LockID: l.id, Reason: "its completion was replaced by a later claim's"})
 		}
 		return fmt.Errorf("lock: store the result of %q: %w", l.id, err)
 	}
+	l.mu.Lock()
+	l.stored, l.storedKnown = result, true
+	l.mu.Unlock()
 	return nil
 }
 
-func (l *Lease) checkComplete(result []byte) error {
+func (l *part) checkComplete(result []byte) error {
 	switch {
 	case !l.claim:
-		return invalid("Complete: the lease of %q is not a claim (use Client.Claim)", l.id)
+		return invalid("Complete: a result given to the lease of %q, which holds no claim (use Client.Claim): it would be dropped", l.id)
 	case len(result) > MaxResultBytes:
 		return invalid("Complete: a result of %d bytes is more than the %d a lock item can hold; store it elsewhere and complete with a reference to it, or with none", len(result), MaxResultBytes)
 	}
@@ -199,26 +214,26 @@ func (l *Lease) checkComplete(result []byte) error {
 	released := l.released
 	l.mu.Unlock()
 	if released {
-		return &LostError{LockID: l.id, Reason: "its holder released it before completing"}
+		return &lostError{LockID: l.id, Reason: "its holder released it before completing"}
 	}
 	return nil
 }
 
 // completion is the write that completes and releases the claim, on the
 // condition that this lease holds it.
-func (l *Lease) completion(result []byte) *types.Update {
-	now := l.o.clock.Now()
-	until := now.Add(l.o.completionExpiry)
+func (l *part) completion(result []byte) *types.Update {
+	now := l.o.Now()
+	until := now.Add(l.o.CompletionExpiry)
 	set := "SET #rel = :lease, #relAt = :now, #doneAt = :now, #done = :until, #doneLease = :lease, #ttl = :ttl"
 	values := map[string]types.AttributeValue{
 		":lease": sAttr(l.leaseID),
 		":now":   nAttr(now.UnixMilli()),
 		":until": nAttr(until.UnixMilli()),
-		":ttl":   nAttr(cleanupAt(until, l.o.retention)),
+		":ttl":   nAttr(cleanupAt(until, l.o.Retention)),
 	}
 	names := map[string]string{
 		"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#doneAt": attrCompletedAt, "#done": attrDoneUntil,
-		"#doneLease": attrCompletedLease, "#ttl": TTLAttribute, "#lease": attrLease, "#result": attrResult,
+		"#doneLease": attrCompletedLease, "#ttl": ttlAttribute, "#lease": attrLease, "#result": attrResult,
 	}
 	expr := set + ", #result = :result"
 	if result == nil {
@@ -237,12 +252,9 @@ func (l *Lease) completion(result []byte) *types.Update {
 	}
 }
 
-// AndComplete makes Write complete the claim, storing result, in the same
-// transaction as the writes: the work's effects and its completion happen
-// together or not at all, so a duplicate either finds the completion or
-// finds nothing done. claim may be the lease Write is called on, or
-// another (the lock of an entity the work changes, with its claim beside
-// it).
-func AndComplete(claim *Lease, result []byte) WriteOption {
-	return func(o *writeOptions) { o.complete, o.result = claim, result }
+// isCompleted reports whether this lease completed its claim.
+func (l *part) isCompleted() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.completed
 }

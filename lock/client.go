@@ -8,127 +8,63 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	"github.com/dynalock/dynalock/internal/lockitem"
 )
 
-// MaxLockIDBytes is DynamoDB's limit on a partition key's size.
-const MaxLockIDBytes = 2048
-
-// DynamoDBAPI is the part of *dynamodb.Client that the lock uses: one
-// conditional UpdateItem per acquire, release and extend. Pass a
-// *dynamodb.Client configured as you like, or anything with this method.
-type DynamoDBAPI interface {
-	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-}
-
-// Client acquires, releases and extends locks on any lock ID in one table.
-// It is safe for concurrent use and holds no state between calls besides
-// its configuration.
+// Client serves locks on any lock ID in one table, over one DynamoDB
+// client. It is safe for concurrent use and holds no state between calls
+// besides its configuration.
 type Client struct {
 	db    DynamoDBAPI
 	table string
-	opts  options
+	opts  options // the settings of every call, before its options
+	cfg   Config  // as resolved by NewClient
 	host  string
 }
 
-// NewClient returns a Client for the lock table named table. opts set the
-// defaults of every call; each call may override them.
-func NewClient(db DynamoDBAPI, table string, opts ...Option) (*Client, error) {
-	if db == nil {
-		return nil, invalid("nil DynamoDB client")
-	}
-	if table == "" {
-		return nil, invalid("empty table name")
-	}
-	o := defaultOptions().with(opts)
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	return &Client{db: db, table: table, opts: o, host: hostName()}, nil
+// Lock returns the lock of ids: one lock ID, or several taken together,
+// all or none (a key given twice is taken once). It sends nothing; Do and
+// Acquire report IDs that cannot be lock IDs (empty, not valid UTF-8,
+// longer than DynamoDB's 2048-byte key limit).
+func (c *Client) Lock(ids ...string) *Lock {
+	return &Lock{client: c, ids: append([]string(nil), ids...)}
 }
 
-// Table returns the name of the client's lock table.
-func (c *Client) Table() string { return c.table }
-
-// ClockSkewTolerance returns the clock-skew tolerance of a call with opts
-// (WithClockSkewTolerance): a holder's context ends this long before its
-// lease does, and a lease's TTL must be at least MinTTL of it.
-func (c *Client) ClockSkewTolerance(opts ...Option) time.Duration { return c.opts.with(opts).skew }
-
-// TryAcquire makes one attempt to acquire the lock id: one DynamoDB request.
-// It returns a *HeldError (matching ErrLockAlreadyAcquired) if another
-// holder has it, whatever the wait option says.
-func (c *Client) TryAcquire(ctx context.Context, id string, opts ...Option) (*Lease, error) {
-	o, err := c.callOptions(id, opts)
-	if err != nil {
-		return nil, err
+// callOptions merges opts into the client's and checks them and ids.
+func (c *Client) callOptions(ids []string, opts []Option) (options, error) {
+	for _, id := range ids {
+		if err := validateLockID(id); err != nil {
+			return options{}, err
+		}
 	}
-	return c.attempt(ctx, id, o)
+	o := with(c.opts, opts)
+	if !o.LeaseEnd.IsZero() {
+		o.Heartbeat = 0 // a lease with a fixed end is never extended past it
+	}
+	return o, validate(o)
 }
 
-// Acquire acquires the lock id. If another holder has it, Acquire keeps
-// trying, with jittered backoff, for as long as the wait option allows
-// (WithWait; the default is one attempt) and ctx lasts; then it returns the
-// last *HeldError. It blocks while it waits. Other failures return at once,
-// matching ErrLockAcquisition and wrapping the SDK's error.
-func (c *Client) Acquire(ctx context.Context, id string, opts ...Option) (*Lease, error) {
-	o, err := c.callOptions(id, opts)
-	if err != nil {
-		return nil, err
-	}
-	var lease *Lease
-	err = c.retryWhileHeld(ctx, o, func() (time.Time, error) {
-		var err error
-		lease, err = c.attempt(ctx, id, o)
-		return heldUntil(err), err
-	})
-	return lease, err
-}
-
-// CheckOptions reports whether opts, on top of the client's, could be
-// used by a call, without sending anything: the error matches
-// ErrInvalidInput. For code that takes lock options from its own callers
-// and wants to refuse bad ones early, as the Lambda middleware does.
-func (c *Client) CheckOptions(opts ...Option) error { return c.opts.with(opts).validate() }
-
-// callOptions merges opts into the client's and checks them and id.
-func (c *Client) callOptions(id string, opts []Option) (options, error) {
-	if err := ValidateLockID(id); err != nil {
-		return options{}, err
-	}
-	o := c.opts.with(opts)
-	return o, o.validate()
-}
-
-// ValidateLockID reports whether id can be a lock ID: not empty, valid
+// validateLockID reports whether id can be a lock ID: not empty, valid
 // UTF-8 and within DynamoDB's key size limit.
-func ValidateLockID(id string) error {
-	switch {
-	case id == "":
-		return invalid("empty lock ID")
-	case len(id) > MaxLockIDBytes:
-		return invalid("lock ID of %d bytes is longer than DynamoDB's %d-byte key limit", len(id), MaxLockIDBytes)
-	case !utf8.ValidString(id):
-		// DynamoDB would store it with U+FFFD in place of the bad bytes,
-		// so two different IDs could name one lock.
-		return invalid("lock ID %q is not valid UTF-8", id)
+func validateLockID(id string) error {
+	if err := lockitem.CheckID(id); err != nil {
+		return invalid("%v", err)
 	}
 	return nil
 }
 
-// attempt sends one acquire request.
-func (c *Client) attempt(ctx context.Context, id string, o options) (*Lease, error) {
-	return c.attemptAs(ctx, id, o, nil)
+// attempt sends one acquire request for lease leaseID.
+func (c *Client) attempt(ctx context.Context, id, leaseID string, o options) (*part, error) {
+	return c.attemptAs(ctx, id, leaseID, o, nil)
 }
 
 // attemptAs sends one acquire request, or a claim's when claim is set.
-func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *claimOf) (*Lease, error) {
-	o, err := o.forAttempt()
+func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, claim *claimOf) (*part, error) {
+	o, err := forAttempt(o)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +72,7 @@ func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *cla
 	// read before the clock that the stored lease end comes from, so the
 	// local end is never later than the stored one.
 	started := time.Now()
-	req := acquireRequest{table: c.table, id: id, leaseID: newLeaseID(), o: o, host: c.host, now: o.clock.Now(), claim: claim}
+	req := acquireRequest{table: c.table, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now(), claim: claim}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
@@ -145,14 +81,14 @@ func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *cla
 	if err != nil {
 		return nil, c.acquireFailed(ctx, req, err, seen.any())
 	}
-	rec, err := ParseRecord(out.Attributes)
+	rec, err := parseRecord(out.Attributes)
 	if err != nil || rec.LeaseID != req.leaseID {
 		// Cannot happen with DynamoDB; do not leave the lock behind.
 		c.cleanup(ctx, req)
 		return nil, fmt.Errorf("%w: %q: unexpected item after acquire: %v", ErrLockAcquisition, id, err)
 	}
 	lease := newLease(c, id, req, rec, started)
-	if !time.Now().Before(lease.Deadline()) {
+	if !time.Now().Before(lease.deadline()) {
 		// The answer came so late that the lease is over (less the
 		// tolerance): a holder could not use it safely.
 		c.cleanup(ctx, req)
@@ -169,7 +105,7 @@ func (c *Client) attemptAs(ctx context.Context, id string, o options, claim *cla
 func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error, maybeApplied bool) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		rec, perr := ParseRecord(ccf.Item)
+		rec, perr := parseRecord(ccf.Item)
 		switch {
 		case perr != nil:
 			return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, perr)
@@ -188,14 +124,14 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 		case req.claim != nil:
 			return claimFailed(req.id, rec, req.now, req.claim.payloadHash)
 		}
-		return &HeldError{LockID: req.id, Holder: rec.Holder, At: req.now, Metadata: rec.Metadata}
+		return &HeldError{LockID: req.id, Holder: holderOf(rec), At: req.now, Metadata: rec.Metadata}
 	}
 	if maybeApplied {
 		c.cleanup(ctx, req)
 	}
 	if isKeySchemaMismatch(err) {
-		return fmt.Errorf("%w: %q: %w: table %q: its partition key must be %s (S), with no sort key (see lock.Table): %w",
-			ErrLockAcquisition, req.id, ErrNotLockTable, c.table, PartitionKey, err)
+		return fmt.Errorf("%w: %q: %w: table %q: its partition key must be %s (S), with no sort key (see admin.Table): %w",
+			ErrLockAcquisition, req.id, lockitem.ErrNotLockTable, c.table, partitionKey, err)
 	}
 	return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, err)
 }
@@ -217,9 +153,9 @@ func isKeySchemaMismatch(err error) bool {
 // on a context that outlives ctx's cancellation, bounded by the release
 // timeout. Its own failure leaves at most a lease that ends by its TTL.
 func (c *Client) cleanup(ctx context.Context, req acquireRequest) {
-	ctx, cancel := req.o.releaseContext(ctx)
+	ctx, cancel := releaseContext(ctx, req.o)
 	defer cancel()
-	_, _ = c.db.UpdateItem(ctx, releaseInput(c.table, req.id, req.leaseID, req.o.clock.Now(), req.o.retention))
+	_, _ = c.db.UpdateItem(ctx, releaseInput(c.table, req.id, req.leaseID, req.o.Now(), req.o.Retention))
 }
 
 // heldUntil returns the end of the holder's lease when err is a

@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
-// skewedClock is a holder's clock that runs offset ahead of (or behind) the
-// real one.
-type skewedClock time.Duration
-
-func (s skewedClock) Now() time.Time { return time.Now().Add(time.Duration(s)) }
+// skewedClock returns a holder's clock that runs offset ahead of (or
+// behind) the real one.
+func skewedClock(offset time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(offset) }
+}
 
 // TestContention runs many holders, each with its own DynamoDB connection
 // and a clock skewed within the tolerance, through one lock and checks
@@ -40,12 +41,10 @@ func TestContention(t *testing.T) {
 	for h := range holders {
 		// Clocks from -skew/2 to +skew/2: pairwise apart by less than skew.
 		offset := skewedClock(time.Duration(h)*skew/holders - skew/2)
-		c := e.otherClient(lock.WithClockSkewTolerance(skew), lock.WithClock(offset),
-			lock.WithOwner(fmt.Sprintf("holder-%d", h)), lock.WithWait(lock.WaitForever),
-			lock.WithRetryInterval(2*time.Millisecond, 20*time.Millisecond))
+		c := e.otherClient(lock.Config{ClockSkewTolerance: skew, Now: offset, Owner: fmt.Sprintf("holder-%d", h)})
 		wg.Go(func() {
 			for range rounds {
-				err := c.Do(ctx, "contended", func(ctx context.Context) error {
+				err := c.Lock("contended").Do(ctx, func(ctx context.Context) error {
 					if inside.Add(1) != 1 {
 						overlap.Add(1)
 					}
@@ -56,7 +55,7 @@ func TestContention(t *testing.T) {
 					time.Sleep(time.Millisecond)
 					inside.Add(-1)
 					return nil
-				})
+				}, lock.WithWait(lock.WaitForever), lockopt.RetryInterval(2*time.Millisecond, 20*time.Millisecond))
 				if err != nil {
 					t.Errorf("holder %d: %v", h, err)
 					return

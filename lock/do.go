@@ -7,70 +7,73 @@ import (
 	"time"
 )
 
-// Do acquires the lock id, runs fn and releases the lock when fn returns,
-// returns an error or panics (the release comes first, then the panic goes
-// on). By default it makes one attempt to acquire, as the original DynaLock
-// does; WithWait makes it wait.
+// Lock is a lock on one lock ID, or on several taken together: what New
+// returns (the original DynaLock's object) and what Client.Lock names.
+type Lock struct {
+	client *Client
+	ids    []string
+}
+
+// Acquire acquires the lock (every lock ID of it, all or none) and returns
+// the lease. By default it makes one attempt, as the original DynaLock
+// does: one DynamoDB request per lock ID, sent at once. With WithWait it
+// keeps trying a held lock, with jittered backoff, for as long as the wait
+// allows and ctx lasts; it never waits while holding any of the IDs, so
+// callers taking overlapping sets in any order cannot deadlock. It blocks
+// while it waits.
 //
-// fn's context carries the lease (see FromContext) and ends at the lease's
+// A held lock is a *HeldError (matching ErrLockAlreadyAcquired and
+// ErrLockAcquisition); other failures match ErrLockAcquisition and wrap
+// the SDK's error. Release the lease when done, or use Do.
+func (l *Lock) Acquire(ctx context.Context, opts ...Option) (*Lease, error) {
+	if l == nil || l.client == nil {
+		return nil, invalid("a Lock must come from New or Client.Lock")
+	}
+	ids := sortedIDs(l.ids)
+	if len(ids) == 0 {
+		return nil, invalid("no lock IDs: name them with Client.Lock")
+	}
+	o, err := l.client.callOptions(ids, opts)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := l.client.acquireParts(ctx, ids, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Lease{locks: parts}, nil
+}
+
+// Do acquires the lock, runs fn and releases the lock when fn returns,
+// returns an error or panics (the release comes first, then the panic goes
+// on). By default it makes one attempt to acquire, as the original
+// DynaLock does; WithWait makes it wait.
+//
+// fn's context carries the lease (FromContext) and ends at the lease's
 // Deadline: the lease's end less the clock-skew tolerance. Extending the
 // lease from fn does not move that deadline; to run longer than the TTL,
-// use a heartbeat (WithHeartbeat): then the context has no such deadline
-// but is cancelled, with a cause matching ErrLockLost, if the lease is
-// lost. The heartbeat has stopped by the time Do returns.
+// configure a heartbeat (Config.Heartbeat): then the context has no such
+// deadline but is cancelled, with a cause matching ErrLockLost, if the
+// lease is lost. The heartbeat has stopped by the time Do returns. The
+// release runs on a context that outlives ctx's cancellation, bounded to
+// a few seconds.
 //
 // Do returns fn's error. If the release fails as well, it returns both,
 // joined; if the lock is not acquired, fn does not run and Do returns the
 // acquisition error.
-func (c *Client) Do(ctx context.Context, id string, fn func(context.Context) error, opts ...Option) error {
+func (l *Lock) Do(ctx context.Context, fn func(context.Context) error, opts ...Option) (err error) {
 	if fn == nil {
 		return invalid("nil function")
 	}
-	lease, err := c.Acquire(ctx, id, opts...)
+	lease, err := l.Acquire(ctx, opts...)
 	if err != nil {
 		return err
 	}
-	return Run(ctx, []*Lease{lease}, fn)
-}
-
-// DoAll is Do over several locks, acquired all or none by AcquireAll.
-// fn's context ends at the earliest of their deadlines; FromContext returns
-// the first lease by ID and AllFromContext all of them.
-func (c *Client) DoAll(ctx context.Context, ids []string, fn func(context.Context) error, opts ...Option) error {
-	if fn == nil {
-		return invalid("nil function")
-	}
-	leases, err := c.AcquireAll(ctx, ids, opts...)
-	if err != nil {
-		return err
-	}
-	return Run(ctx, leases, fn)
-}
-
-// Run runs fn under leases that the caller acquired, as Do does: fn's
-// context carries them and ends with the earliest lease (or is cancelled
-// when a heartbeat finds one lost), and every lease is released when fn
-// returns or panics, on a context that outlives ctx's cancellation. A nil
-// or already released lease would leave fn without exclusion: then Run
-// releases the other leases and returns ErrInvalidInput without running
-// fn.
-func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (err error) {
-	if err := checkRun(leases, fn); err != nil {
-		var held []*Lease
-		for _, l := range leases {
-			if l != nil && l.client != nil {
-				held = append(held, l)
-			}
-		}
-		if len(held) > 0 {
-			err = errors.Join(err, releaseAll(ctx, held, held[0].o))
-		}
-		return err
-	}
-	fnCtx, stop := workContext(ctx, leases)
+	parts := lease.parts()
+	fnCtx, stop := workContext(ctx, parts)
 	defer func() {
 		stop()
-		relErr := releaseAll(ctx, leases, leases[0].o)
+		relErr := releaseAll(ctx, parts, parts[0].o)
 		if r := recover(); r != nil {
 			panic(r)
 		}
@@ -78,37 +81,19 @@ func Run(ctx context.Context, leases []*Lease, fn func(context.Context) error) (
 			err = errors.Join(err, relErr)
 		}
 	}()
-	return fn(context.WithValue(fnCtx, leaseKey{}, leases))
-}
-
-func checkRun(leases []*Lease, fn func(context.Context) error) error {
-	if len(leases) == 0 || fn == nil {
-		return invalid("Run needs leases and a function")
-	}
-	for i, l := range leases {
-		if l == nil || l.client == nil {
-			return invalid("Run: lease %d of %d is nil or not from an acquire", i+1, len(leases))
-		}
-		l.mu.Lock()
-		releasing := l.releasing || l.released
-		l.mu.Unlock()
-		if releasing {
-			return invalid("Run: the lease of %q was released, or its release was tried", l.id)
-		}
-	}
-	return nil
+	return fn(NewContext(fnCtx, lease))
 }
 
 // workContext returns the context fn runs under and a function that ends it
 // and waits for the heartbeats, if any, to stop.
-func workContext(ctx context.Context, leases []*Lease) (context.Context, func()) {
-	deadline := leases[0].Deadline()
+func workContext(ctx context.Context, leases []*part) (context.Context, func()) {
+	deadline := leases[0].deadline()
 	heartbeat := false
 	for _, l := range leases {
-		if d := l.Deadline(); d.Before(deadline) {
+		if d := l.deadline(); d.Before(deadline) {
 			deadline = d
 		}
-		heartbeat = heartbeat || l.o.heartbeat > 0
+		heartbeat = heartbeat || l.o.Heartbeat > 0
 	}
 	if !heartbeat {
 		cause := fmt.Errorf("lock: lease of %q ends (less the clock-skew tolerance): %w", leases[0].id, context.DeadlineExceeded)
@@ -134,27 +119,27 @@ func workContext(ctx context.Context, leases []*Lease) (context.Context, func())
 // ctx with a cause matching ErrLockLost if an extension finds the lock
 // lost, or if the lease's deadline comes before an extension succeeds.
 // With no heartbeat interval, it only enforces the deadline.
-func (l *Lease) heartbeat(ctx context.Context, cancel context.CancelCauseFunc) {
-	interval := l.o.heartbeat
+func (l *part) heartbeat(ctx context.Context, cancel context.CancelCauseFunc) {
+	interval := l.o.Heartbeat
 	if interval <= 0 {
 		interval = WaitForever
 	}
 	next := time.NewTimer(interval)
 	defer next.Stop()
 	for {
-		deadline := time.NewTimer(time.Until(l.Deadline()))
+		deadline := time.NewTimer(time.Until(l.deadline()))
 		select {
 		case <-ctx.Done():
 			deadline.Stop()
 			return
 		case <-deadline.C:
-			cancel(&LostError{LockID: l.id, Reason: "no heartbeat succeeded before the lease ended"})
+			cancel(&lostError{LockID: l.id, Reason: "no heartbeat succeeded before the lease ended"})
 			return
 		case <-next.C:
 		}
 		deadline.Stop()
-		reqCtx, cancelReq := context.WithDeadline(ctx, l.Deadline())
-		err := l.Extend(reqCtx, 0)
+		reqCtx, cancelReq := context.WithDeadline(ctx, l.deadline())
+		err := l.extend(reqCtx, 0)
 		cancelReq()
 		if errors.Is(err, ErrLockLost) {
 			cancel(err)

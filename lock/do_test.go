@@ -3,13 +3,16 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -19,16 +22,16 @@ func TestHeartbeat(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const ttl = 600 * time.Millisecond
-	c := e.client(lock.WithTTL(ttl), lock.WithHeartbeat(ttl/4))
-	other := e.otherClient()
-	err := c.Do(ctx, "beat", func(ctx context.Context) error {
+	c := e.client(lock.Config{TTL: ttl, Heartbeat: ttl / 4})
+	other := e.otherClient(lock.Config{})
+	err := c.Lock("beat").Do(ctx, func(ctx context.Context) error {
 		for range 8 { // 8 × 150 ms: twice the TTL
 			select {
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			case <-time.After(ttl / 4):
 			}
-			if _, err := other.TryAcquire(ctx, "beat"); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+			if _, err := other.Lock("beat").Acquire(ctx); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 				t.Errorf("another holder got in while the heartbeat ran: %v", err)
 			}
 		}
@@ -48,15 +51,15 @@ func TestHeartbeat(t *testing.T) {
 func TestLostLockCancelsFn(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client(lock.WithTTL(600*time.Millisecond), lock.WithHeartbeat(100*time.Millisecond))
-	err := c.Do(ctx, "stolen", func(ctx context.Context) error {
+	c := e.client(lock.Config{TTL: 600 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	err := c.Lock("stolen").Do(ctx, func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
-		in := lock.ForceReleaseInput(e.table, "stolen", l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
+		in := admin.ForceReleaseInput(e.table, "stolen", l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
 		// Not fn's ctx: the next heartbeat may cancel it at any moment now.
 		if _, err := srv.Client().UpdateItem(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.otherClient().TryAcquire(context.Background(), "stolen"); err != nil {
+		if _, err := e.otherClient(lock.Config{}).Lock("stolen").Acquire(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -80,7 +83,7 @@ func TestHeartbeatOutage(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const ttl = 400 * time.Millisecond
-	c := e.client(lock.WithTTL(ttl), lock.WithHeartbeat(100*time.Millisecond))
+	c := e.client(lock.Config{TTL: ttl, Heartbeat: 100 * time.Millisecond})
 	var outage atomic.Bool // set once fn runs; the rule is in place before the heartbeat starts
 	e.net.Rule = func(r httpfault.Request) httpfault.Action {
 		if outage.Load() && strings.Contains(string(r.Body), extendMarker) {
@@ -88,7 +91,7 @@ func TestHeartbeatOutage(t *testing.T) {
 		}
 		return httpfault.Action{}
 	}
-	err := c.Do(ctx, "outage", func(ctx context.Context) error {
+	err := c.Lock("outage").Do(ctx, func(ctx context.Context) error {
 		outage.Store(true)
 		l, _ := lock.FromContext(ctx)
 		deadline := l.Deadline()
@@ -109,17 +112,17 @@ func TestHeartbeatOutage(t *testing.T) {
 func TestDoReleasesOnPanic(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client()
+	c := e.client(lock.Config{})
 	func() {
 		defer func() {
 			if r := recover(); r != "boom" {
 				t.Errorf("recovered %v, want the original panic", r)
 			}
 		}()
-		_ = c.Do(ctx, "panics", func(context.Context) error { panic("boom") })
+		_ = c.Lock("panics").Do(ctx, func(context.Context) error { panic("boom") })
 		t.Error("Do returned instead of panicking")
 	}()
-	l, err := e.otherClient().TryAcquire(ctx, "panics")
+	l, err := e.otherClient(lock.Config{}).Lock("panics").Acquire(ctx)
 	if err != nil {
 		t.Fatalf("lock not released after a panic: %v", err)
 	}
@@ -132,7 +135,7 @@ func TestDoReturnsFnError(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	boom := errors.New("boom")
-	err := e.client().Do(ctx, "fails", func(context.Context) error { return boom })
+	err := e.client(lock.Config{}).Lock("fails").Do(ctx, func(context.Context) error { return boom })
 	if err != boom {
 		t.Fatalf("Do: %v, want fn's error itself", err)
 	}
@@ -146,16 +149,16 @@ func TestDoReturnsFnError(t *testing.T) {
 func TestWait(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	holder, err := e.otherClient().TryAcquire(ctx, "waited")
+	holder, err := e.otherClient(lock.Config{}).Lock("waited").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := e.client()
+	c := e.client(lock.Config{})
 	ran := false
 	noop := func(context.Context) error { ran = true; return nil }
 
 	e.net.Reset()
-	if err := c.Do(ctx, "waited", noop); !errors.Is(err, lock.ErrLockAlreadyAcquired) || ran {
+	if err := c.Lock("waited").Do(ctx, noop); !errors.Is(err, lock.ErrLockAlreadyAcquired) || ran {
 		t.Fatalf("default Do on a held lock: %v (ran %v), want ErrLockAlreadyAcquired at once", err, ran)
 	}
 	if n := e.net.Total(); n != 1 {
@@ -163,7 +166,7 @@ func TestWait(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := c.Do(ctx, "waited", noop, lock.WithWait(200*time.Millisecond)); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+	if err := c.Lock("waited").Do(ctx, noop, lock.WithWait(200*time.Millisecond)); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("Do with a wait limit on a held lock: %v", err)
 	}
 	if waited := time.Since(start); waited < 200*time.Millisecond {
@@ -175,61 +178,77 @@ func TestWait(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		_ = holder.Release(ctx)
 	})
-	if err := c.Do(ctx, "waited", noop, lock.WithWait(5*time.Second)); err != nil || !ran {
+	if err := c.Lock("waited").Do(ctx, noop, lock.WithWait(5*time.Second)); err != nil || !ran {
 		t.Fatalf("Do waiting for a release: %v", err)
 	}
 	wg.Wait()
 
 	ctx2, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := e.otherClient().TryAcquire(ctx, "waited"); err != nil {
+	if _, err := e.otherClient(lock.Config{}).Lock("waited").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The context ends during a sleep (the lock held: ErrLockAlreadyAcquired)
 	// or, now and then, during an attempt (unknown: ErrLockAcquisition with
 	// the context's error).
-	_, err = c.Acquire(ctx2, "waited", lock.WithWait(lock.WaitForever))
+	_, err = c.Lock("waited").Acquire(ctx2, lock.WithWait(lock.WaitForever))
 	if !errors.Is(err, lock.ErrLockAlreadyAcquired) && !(errors.Is(err, lock.ErrLockAcquisition) && errors.Is(err, context.DeadlineExceeded)) {
 		t.Errorf("Acquire until the context ends: %v", err)
 	}
 }
 
-// TestAcquireAll: a set of locks is taken all or none, and two callers
-// taking the same set in opposite orders both finish.
-func TestAcquireAll(t *testing.T) {
+// TestSeveralIDs: the lock of several IDs is taken all or none, and
+// callers taking the same IDs in any order (an ID given twice is taken
+// once) all finish. fn's lease holds every ID, under one lease ID.
+func TestSeveralIDs(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client()
-	blocker, err := e.otherClient().TryAcquire(ctx, "b")
+	c := e.client(lock.Config{})
+	blocker, err := e.otherClient(lock.Config{}).Lock("b").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AcquireAll(ctx, []string{"a", "b", "c"}); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
-		t.Fatalf("AcquireAll with one held: %v", err)
+	if _, err := c.Lock("a", "b", "c").Acquire(ctx); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Fatalf("Acquire of a, b, c with b held: %v", err)
 	}
 	for _, id := range []string{"a", "c"} {
 		if r := e.record(id); r.Held(time.Now()) {
-			t.Errorf("%s left held after a failed AcquireAll", id)
+			t.Errorf("%s left held after a failed Acquire", id)
 		}
 	}
 	_ = blocker.Release(ctx)
 
 	var wg sync.WaitGroup
-	for _, ids := range [][]string{{"x", "y", "z"}, {"z", "y", "x"}, {"y", "x"}} {
+	for _, ids := range [][]string{{"x", "y", "z"}, {"z", "y", "x"}, {"y", "x", "y"}} {
 		wg.Go(func() {
 			for range 5 {
-				err := c.DoAll(ctx, ids, func(ctx context.Context) error {
-					if n := len(lock.AllFromContext(ctx)); n != len(ids) {
-						t.Errorf("%d leases in fn's context, want %d", n, len(ids))
+				err := c.Lock(ids...).Do(ctx, func(ctx context.Context) error {
+					l, _ := lock.FromContext(ctx)
+					tokens := l.Tokens()
+					for _, id := range ids {
+						if r := e.record(id); tokens[id] == 0 || r.LeaseID != l.LeaseID() || r.Token != tokens[id] {
+							t.Errorf("fn's lease %s (tokens %v) does not hold %s: %+v", l.LeaseID(), tokens, id, r)
+						}
+					}
+					if len(tokens) != len(sortedSet(ids)) || l.LockID() != "" || l.FencingToken() != 0 {
+						t.Errorf("lease of %v: tokens %v, lock ID %q, fencing token %d; want one token per ID, no lock ID, token 0",
+							ids, tokens, l.LockID(), l.FencingToken())
 					}
 					time.Sleep(2 * time.Millisecond)
 					return nil
-				}, lock.WithWait(10*time.Second), lock.WithRetryInterval(2*time.Millisecond, 20*time.Millisecond))
+				}, lock.WithWait(10*time.Second), lockopt.RetryInterval(2*time.Millisecond, 20*time.Millisecond))
 				if err != nil {
-					t.Errorf("DoAll %v: %v", ids, err)
+					t.Errorf("Do %v: %v", ids, err)
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// sortedSet returns ids sorted, each once.
+func sortedSet(ids []string) []string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }

@@ -2,60 +2,28 @@ package lock
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/url"
+	"errors"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/internal/ddbclient"
 )
 
-// NewDynamoDBClient returns the DynamoDB client that New uses, for callers
-// that share one client among the lock and their own tables (NewClient).
-// It loads credentials, region and endpoint through the AWS SDK's default
-// chain (environment variables such as AWS_REGION and
-// AWS_ENDPOINT_URL_DYNAMODB, shared config files, IAM roles); region, when
-// not empty, overrides the chain's. It sends no request.
-//
-// With no region from either, it returns an error matching
-// ErrInvalidInput: every request would fail. Against an endpoint on this
-// machine (DynamoDB Local), it turns off response checksum validation,
-// since DynamoDB Local sends no checksum with its error responses and the
-// SDK would log a warning for every contended acquire; against anything
-// else validation stays on. optFns adjust the client further.
-func NewDynamoDBClient(ctx context.Context, region string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	var loadOpts []func(*config.LoadOptions) error
-	if region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("lock: load AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return nil, invalid("no AWS region: set Config.Region, or AWS_REGION in the environment " +
-			"(any region works with DynamoDB Local)")
-	}
-	quiet := func(o *dynamodb.Options) {
-		// o.BaseEndpoint is the endpoint the chain found (AWS_ENDPOINT_URL_DYNAMODB,
-		// AWS_ENDPOINT_URL, endpoint_url in the config file), if any.
-		o.DisableValidateResponseChecksum = isLoopback(aws.ToString(o.BaseEndpoint))
-	}
-	return dynamodb.NewFromConfig(awsCfg, append([]func(*dynamodb.Options){quiet}, optFns...)...), nil
+// DynamoDBAPI is the part of *dynamodb.Client that the lock uses: one
+// conditional UpdateItem per acquire, release and extend, and
+// TransactWriteItems for Lease.Write and Lease.Complete with items. Pass a
+// *dynamodb.Client configured as you like (Config.DynamoDB), or anything
+// with these methods.
+type DynamoDBAPI interface {
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// isLoopback reports whether endpoint is a URL on this machine
-// (localhost or a loopback address), such as DynamoDB Local's
-// http://127.0.0.1:8000.
-func isLoopback(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Host == "" {
-		return false
+// newDynamoDBClient builds the client NewClient uses when Config names
+// none: the AWS SDK's default chain, with region overriding its region.
+func newDynamoDBClient(ctx context.Context, region string) (DynamoDBAPI, error) {
+	db, err := ddbclient.New(ctx, region)
+	if errors.Is(err, ddbclient.ErrNoRegion) {
+		return nil, invalid("%v", err)
 	}
-	if u.Hostname() == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(u.Hostname())
-	return ip != nil && ip.IsLoopback()
+	return db, err
 }

@@ -39,11 +39,6 @@ var (
 	// ErrLockLost. Either way the lock is no longer this holder's.
 	ErrReleaseUnknown = errors.New("lock: release outcome unknown")
 
-	// ErrLeaseTooShort means an acquire with WithLeaseEnd came too close to
-	// the lease's end: less than MinTTL was left. It also matches
-	// ErrLockAcquisition.
-	ErrLeaseTooShort = errors.New("lock: too little time left before the lease's end")
-
 	// ErrInvalidInput means an argument or option was rejected before any
 	// request was sent.
 	ErrInvalidInput = errors.New("lock: invalid input")
@@ -71,7 +66,7 @@ type HeldError struct {
 	// when the lock was found held. The lock was held then: Holder's lease
 	// had not ended more than the clock-skew tolerance before At.
 	At time.Time
-	// Metadata is the holder's (WithMetadata), as its item stored it, read
+	// Metadata is the holder's (Config.Metadata), as its item stored it, read
 	// from the same answer; nil when it has none.
 	Metadata map[string]string
 }
@@ -86,9 +81,9 @@ func (e *HeldError) Is(target error) bool {
 	return target == ErrLockAlreadyAcquired || target == ErrLockAcquisition
 }
 
-// LostError reports a lock that is no longer the holder's. Holder is the
+// lostError reports a lock that is no longer the holder's. Holder is the
 // lock's current holder when there is one. It matches ErrLockLost.
-type LostError struct {
+type lostError struct {
 	LockID string
 	// Holder is the lock's holder at the time, if any.
 	Holder *Holder
@@ -96,7 +91,7 @@ type LostError struct {
 	Reason string
 }
 
-func (e *LostError) Error() string {
+func (e *lostError) Error() string {
 	if e.Holder != nil {
 		return fmt.Sprintf("lock: %q lost: %s (now held by %s)", e.LockID, e.Reason, describeHolder(*e.Holder))
 	}
@@ -104,7 +99,7 @@ func (e *LostError) Error() string {
 }
 
 // Is reports whether target is ErrLockLost.
-func (e *LostError) Is(target error) bool { return target == ErrLockLost }
+func (e *lostError) Is(target error) bool { return target == ErrLockLost }
 
 func describeHolder(h Holder) string {
 	s := fmt.Sprintf("%q (token %d", h.Owner, h.Token)

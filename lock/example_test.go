@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,18 +72,24 @@ func Example_customTTL() {
 	// This code is not protected by the lock
 }
 
-// The original DynaLock's third example: handling a lock that cannot be
-// acquired. Here another worker holds it.
+// The original DynaLock's third example: handling the three errors. Here
+// another worker holds the lock, so it cannot be acquired.
 func Example_errorHandling() {
 	ctx := context.Background()
-	other, _ := lock.New(ctx, lock.Config{
-		TableName: "my_lock_table", Region: "us-west-2", LockID: "api_lock_err",
-		Options: []lock.Option{lock.WithOwner("worker-1")},
-	})
-	held, _ := other.Acquire(ctx)
+	cfg := lock.Config{TableName: "my_lock_table", Region: "us-west-2", LockID: "api_lock_err"}
+	other, err := lock.New(ctx, lock.Config{TableName: cfg.TableName, Region: cfg.Region, LockID: cfg.LockID, Owner: "worker-1"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	held, err := other.Acquire(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer held.Release(ctx)
 
-	dl, err := lock.New(ctx, lock.Config{TableName: "my_lock_table", Region: "us-west-2", LockID: "api_lock_err"})
+	dl, err := lock.New(ctx, cfg)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -96,6 +104,10 @@ func Example_errorHandling() {
 	var heldErr *lock.HeldError
 	if errors.As(err, &heldErr) {
 		fmt.Println("Held by", heldErr.Holder.Owner, "- already acquired:", errors.Is(err, lock.ErrLockAlreadyAcquired))
+	}
+	if errors.Is(err, lock.ErrLockRelease) {
+		// The code ran; the lock ends by itself when its TTL passes.
+		fmt.Println("Failed to release lock")
 	}
 	// Output:
 	// Failed to acquire lock
@@ -113,54 +125,54 @@ func ExampleFromContext() {
 	}
 	var tokens []int64
 	for range 2 {
-		_ = dl.Do(ctx, func(ctx context.Context) error {
-			l, _ := lock.FromContext(ctx)
-			tokens = append(tokens, l.FencingToken())
+		err := dl.Do(ctx, func(ctx context.Context) error {
+			lease, _ := lock.FromContext(ctx)
+			tokens = append(tokens, lease.FencingToken())
 			return nil
 		})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
 	}
 	fmt.Println("second token is greater:", tokens[1] > tokens[0])
 	// Output: second token is greater: true
 }
 
-// A Client serves many lock IDs over one DynamoDB client: here a worker
-// waits up to five seconds for an order's lock, which another holds for a
-// moment.
-func ExampleClient_Acquire() {
+// A Client serves every lock ID of a table over one DynamoDB client, as a
+// service or a Lambda function keeps it; Lock names the lock of one ID.
+func ExampleClient_Lock() {
 	ctx := context.Background()
-	locks, err := lock.NewClient(srv.Client(), exampleTable, lock.WithTTL(30*time.Second))
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table", TTL: 30 * time.Second})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	other, _ := locks.TryAcquire(ctx, "order#42")
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_ = other.Release(context.WithoutCancel(ctx))
-	}()
-
-	lease, err := locks.Acquire(ctx, "order#42", lock.WithWait(5*time.Second))
+	err = locks.Lock("order/42").Do(ctx, func(ctx context.Context) error {
+		lease, _ := lock.FromContext(ctx)
+		fmt.Println("holding", lease.LockID())
+		return nil
+	})
 	if err != nil {
 		fmt.Println(err)
-		return
 	}
-	defer lease.Release(context.WithoutCancel(ctx))
-	fmt.Println("holding", lease.LockID(), "- token above the last holder's:", lease.FencingToken() > other.FencingToken())
-	// Output: holding order#42 - token above the last holder's: true
+	// Output: holding order/42
 }
 
-// DoAll takes several locks all or none, in one round trip of wall time;
-// callers naming the same IDs in any order cannot deadlock.
-func ExampleClient_DoAll() {
+// A lock of several IDs is taken all or none, in one round trip of wall
+// time; callers naming the same IDs in any order cannot deadlock. One
+// lease holds them all, with a fencing token per ID.
+func ExampleClient_Lock_severalIDs() {
 	ctx := context.Background()
-	locks, err := lock.NewClient(srv.Client(), exampleTable)
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	err = locks.DoAll(ctx, []string{"account#2", "account#1"}, func(ctx context.Context) error {
-		for _, l := range lock.AllFromContext(ctx) {
-			fmt.Println("holding", l.LockID())
+	err = locks.Lock("account/2", "account/1").Do(ctx, func(ctx context.Context) error {
+		lease, _ := lock.FromContext(ctx)
+		for _, id := range slices.Sorted(maps.Keys(lease.Tokens())) {
+			fmt.Println("holding", id)
 		}
 		return nil
 	})
@@ -168,40 +180,157 @@ func ExampleClient_DoAll() {
 		fmt.Println(err)
 	}
 	// Output:
-	// holding account#1
-	// holding account#2
+	// holding account/1
+	// holding account/2
 }
 
-// A lease applies an application's write only while it holds the lock, and
-// releases the lock in the same transaction: acquire and write-and-release
-// are the whole critical section's two requests. No token attribute is
-// needed in the application's items: DynamoDB checks the lease itself.
+// A lease may outlive one function call: Acquire it, and Release it when
+// done. Here a worker waits up to five seconds for a job's lock, which
+// another holds for a moment.
+func ExampleLock_Acquire() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	job := locks.Lock("job/nightly")
+	other, err := job.Acquire(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = other.Release(ctx)
+	}()
+
+	lease, err := job.Acquire(ctx, lock.WithWait(5*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer lease.Release(ctx)
+	fmt.Println("holding", lease.LockID(), "- token above the last holder's:", lease.FencingToken() > other.FencingToken())
+	// Output: holding job/nightly - token above the last holder's: true
+}
+
+// Write applies an application's writes only while the lease holds the
+// lock, in one transaction with that check: no token attribute is needed
+// in the application's items, DynamoDB checks the lease itself. The lock
+// stays held.
 func ExampleLease_Write() {
 	ctx := context.Background()
-	locks, err := lock.NewClient(srv.Client(), exampleTable)
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	lease, err := locks.Acquire(ctx, "account/acct-1")
+	lease, err := locks.Lock("account/acct-1").Acquire(ctx)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	defer lease.Release(ctx)
 	deposit := types.TransactWriteItem{Update: &types.Update{
-		TableName:                 aws.String(exampleAccounts),
+		TableName:                 aws.String("accounts"),
 		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "acct-1"}},
 		UpdateExpression:          aws.String("ADD balance :amount"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":amount": &types.AttributeValueMemberN{Value: "25"}},
 	}}
-	if err := lease.Write(ctx, []types.TransactWriteItem{deposit}, lock.AndRelease()); err != nil {
+	if err := lease.Write(ctx, deposit); err != nil {
 		if errors.Is(err, lock.ErrLockLost) {
 			fmt.Println("the lock was lost: nothing was written")
 		}
 		fmt.Println(err)
 		return
 	}
+	fmt.Println("deposited, under the lock")
+	// Output: deposited, under the lock
+}
+
+// Complete applies the last writes and releases the lock in the same
+// transaction: acquire and complete are the whole critical section's two
+// requests.
+func ExampleLease_Complete() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lease, err := locks.Lock("account/acct-3").Acquire(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	deposit := types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String("accounts"),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "acct-3"}},
+		UpdateExpression:          aws.String("ADD balance :amount"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":amount": &types.AttributeValueMemberN{Value: "10"}},
+	}}
+	if err := lease.Complete(ctx, nil, deposit); err != nil {
+		// Nothing was written. The lock is still held unless it was lost.
+		_ = lease.Release(ctx)
+		fmt.Println(err)
+		return
+	}
 	fmt.Println("deposited, and the lock released in the same request")
+	// Output: deposited, and the lock released in the same request
+}
+
+// Claim does a unit of work once however often it is delivered, such as an
+// SQS message: the first delivery takes the claim, then the lock of the
+// account it changes, joined to it, and Complete stores the result,
+// applies the deposit and releases both in one transaction. A duplicate
+// gets the stored result instead.
+func ExampleClient_Claim() {
+	ctx := context.Background()
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: "my_lock_table"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	messageID := fmt.Sprint(time.Now().UnixNano()) // an SQS message's ID, say
+	body := []byte(`{"account":"acct-2","amount":5}`)
+	handle := func() (string, error) {
+		claim, err := locks.Claim(ctx, "message/"+messageID, body)
+		if err != nil {
+			return "", err // a delivery in progress holds it, or DynamoDB failed: retry later
+		}
+		if claim.Done {
+			return "a duplicate, answered with " + string(claim.Result), nil
+		}
+		account, err := locks.Lock("account/acct-2").Acquire(ctx)
+		if err != nil {
+			_ = claim.Lease.Release(ctx)
+			return "", err
+		}
+		if claim.Lease, err = lock.Join(claim.Lease, account); err != nil {
+			return "", err
+		}
+		deposit := types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String("accounts"),
+			Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "acct-2"}},
+			UpdateExpression:          aws.String("ADD balance :amount"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":amount": &types.AttributeValueMemberN{Value: "5"}},
+		}}
+		if err := claim.Lease.Complete(ctx, []byte("receipt-1"), deposit); err != nil {
+			_ = claim.Lease.Release(ctx) // let a retry do the work
+			return "", err
+		}
+		return "deposited", nil
+	}
+	for range 2 {
+		out, err := handle()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(out)
+	}
 	// Output:
-	// deposited, and the lock released in the same request
+	// deposited
+	// a duplicate, answered with receipt-1
 }

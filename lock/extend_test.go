@@ -22,9 +22,9 @@ func TestExtendNeverShortens(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "shorten"
-	c := e.client(lock.WithTTL(3 * time.Second))
-	other := e.otherClient()
-	err := c.Do(ctx, id, func(ctx context.Context) error {
+	c := e.client(lock.Config{TTL: 3 * time.Second})
+	other := e.otherClient(lock.Config{})
+	err := c.Lock(id).Do(ctx, func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
 		before, deadline := e.record(id).ExpiresAt, l.Deadline()
 		if err := l.Extend(ctx, 100*time.Millisecond); err != nil {
@@ -40,7 +40,7 @@ func TestExtendNeverShortens(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatalf("fn's context ended early: %v", context.Cause(ctx))
 		}
-		if o, err := other.TryAcquire(ctx, id); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		if o, err := other.Lock(id).Acquire(ctx); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 			if err == nil {
 				_ = o.Release(ctx)
 			}
@@ -59,7 +59,7 @@ func TestStaleExtendLandsLate(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "stale-extend"
-	l, err := e.client(lock.WithTTL(time.Second)).TryAcquire(ctx, id)
+	l, err := e.client(lock.Config{TTL: time.Second}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestAbandonedAcquireIsBounded(t *testing.T) {
 	}
 	built := time.Now()
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	_, err := e.client(lock.WithTTL(ttl)).TryAcquire(short, id)
+	_, err := e.client(lock.Config{TTL: ttl}).Lock(id).Acquire(short)
 	cancel()
 	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("abandoned acquire: %v, want ErrLockAcquisition", err)
@@ -124,8 +124,8 @@ func TestAbandonedAcquireIsBounded(t *testing.T) {
 	if limit := built.Add(ttl + 5*time.Millisecond); r.ExpiresAt.After(limit) {
 		t.Errorf("the abandoned lease ends %s, after its request's build time plus the TTL %s", r.ExpiresAt, limit)
 	}
-	w := e.otherClient(lock.WithWait(5 * time.Second))
-	l, err := w.Acquire(ctx, id)
+	w := e.otherClient(lock.Config{})
+	l, err := w.Lock(id).Acquire(ctx, lock.WithWait(5*time.Second))
 	if err != nil {
 		t.Fatalf("waiter did not get the abandoned lock: %v", err)
 	}
@@ -146,7 +146,7 @@ func TestExtendFixedEnd(t *testing.T) {
 	e := newEnv(t)
 	const id = "fixed-end"
 	end := time.Now().Add(3 * time.Second)
-	l, err := e.client(lock.WithLeaseEnd(end)).TryAcquire(ctx, id)
+	l, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithLeaseEnd(end))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -33,7 +34,7 @@ func TestLostAcquireResponse(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	e.net.Rule = dropFirst("UpdateItem", "if_not_exists")
-	l, err := e.client().TryAcquire(ctx, "lost-acquire")
+	l, err := e.client(lock.Config{}).Lock("lost-acquire").Acquire(ctx)
 	if err != nil {
 		t.Fatalf("acquire with a lost response: %v", err)
 	}
@@ -54,8 +55,8 @@ func TestLostAcquireResponse(t *testing.T) {
 func TestLostReleaseResponse(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client()
-	l, err := c.TryAcquire(ctx, "lost-release")
+	c := e.client(lock.Config{})
+	l, err := c.Lock("lost-release").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestLostReleaseResponse(t *testing.T) {
 	if got := e.net.Faults()[httpfault.DropResponse]; got != 1 {
 		t.Fatalf("%d responses dropped, want 1", got)
 	}
-	if _, err := e.otherClient().TryAcquire(ctx, "lost-release"); err != nil {
+	if _, err := e.otherClient(lock.Config{}).Lock("lost-release").Acquire(ctx); err != nil {
 		t.Errorf("lock not free after release: %v", err)
 	}
 }
@@ -77,7 +78,7 @@ func TestLostReleaseResponse(t *testing.T) {
 func TestLostReleaseThenTakenOver(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	l, err := e.client().TryAcquire(ctx, "lost-handoff")
+	l, err := e.client(lock.Config{}).Lock("lost-handoff").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestLostReleaseThenTakenOver(t *testing.T) {
 			return httpfault.Action{Kind: httpfault.DropResponse}
 		}
 		if dropped && next == nil { // the retry: first let another holder in
-			next, err = e.otherClient().TryAcquire(ctx, "lost-handoff")
+			next, err = e.otherClient(lock.Config{}).Lock("lost-handoff").Acquire(ctx)
 		}
 		return httpfault.Action{}
 	}
@@ -116,11 +117,11 @@ func TestAcquireOutcomeUnknown(t *testing.T) {
 		}
 		return httpfault.Action{}
 	}
-	_, err := e.client().TryAcquire(ctx, "unknown")
+	_, err := e.client(lock.Config{}).Lock("unknown").Acquire(ctx)
 	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("acquire with every response lost: %v, want ErrLockAcquisition only", err)
 	}
-	l, err := e.otherClient().TryAcquire(ctx, "unknown")
+	l, err := e.otherClient(lock.Config{}).Lock("unknown").Acquire(ctx)
 	if err != nil {
 		t.Fatalf("lock left held after an acquire of unknown outcome: %v", err)
 	}
@@ -134,11 +135,11 @@ func TestOutages(t *testing.T) {
 	e := newEnv(t)
 
 	t.Run("missing table", func(t *testing.T) {
-		c, err := lock.NewClient(srv.Client(), "no-such-table")
+		c, err := lock.NewClient(ctx, lock.Config{TableName: "no-such-table", DynamoDB: srv.Client()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.TryAcquire(ctx, "x")
+		_, err = c.Lock("x").Acquire(ctx)
 		var notFound *dtypes.ResourceNotFoundException
 		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) || !errors.As(err, &notFound) {
 			t.Errorf("got %v, want ErrLockAcquisition wrapping ResourceNotFoundException", err)
@@ -147,21 +148,21 @@ func TestOutages(t *testing.T) {
 	t.Run("throttled", func(t *testing.T) {
 		e.net.Rule = func(httpfault.Request) httpfault.Action { return httpfault.Action{Kind: httpfault.Throttle} }
 		defer func() { e.net.Rule = nil }()
-		c, err := lock.NewClient(e.oneAttempt(), e.table)
+		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.TryAcquire(ctx, "x")
+		_, err = c.Lock("x").Acquire(ctx)
 		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) || !strings.Contains(err.Error(), "Throttling") {
 			t.Errorf("got %v, want ErrLockAcquisition wrapping ThrottlingException", err)
 		}
 	})
 	t.Run("release during an outage", func(t *testing.T) {
-		c, err := lock.NewClient(e.oneAttempt(), e.table)
+		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := c.TryAcquire(ctx, "y")
+		l, err := c.Lock("y").Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,11 +178,11 @@ func TestOutages(t *testing.T) {
 	})
 	t.Run("unreachable", func(t *testing.T) {
 		db := dynamoAt("http://127.0.0.1:1")
-		c, err := lock.NewClient(db, e.table)
+		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: db})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.TryAcquire(ctx, "x")
+		_, err = c.Lock("x").Acquire(ctx)
 		if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 			t.Errorf("got %v, want ErrLockAcquisition", err)
 		}
@@ -192,42 +193,50 @@ func TestOutages(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client()
+	c := e.client(lock.Config{})
 	noop := func(context.Context) error { return nil }
-	held, err := c.TryAcquire(ctx, "held")
+	held, err := c.Lock("held").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Release(ctx)
+	newClient := func(cfg lock.Config) error {
+		cfg.DynamoDB = e.db
+		_, err := lock.NewClient(ctx, cfg)
+		return err
+	}
 	tests := []struct {
 		name string
 		call func() error
 	}{
-		{"empty lock ID", func() error { _, err := c.TryAcquire(ctx, ""); return err }},
-		{"lock ID over 2048 bytes", func() error { _, err := c.Acquire(ctx, strings.Repeat("x", 2049)); return err }},
-		{"negative TTL", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(-time.Second)) }},
-		{"TTL not above the tolerance", func() error { return c.Do(ctx, "id", noop, lock.WithTTL(10*time.Millisecond)) }},
+		{"empty lock ID", func() error { _, err := c.Lock("").Acquire(ctx); return err }},
+		{"lock ID over 2048 bytes", func() error { _, err := c.Lock(strings.Repeat("x", 2049)).Acquire(ctx); return err }},
+		{"one of several lock IDs empty", func() error { _, err := c.Lock("id", "").Acquire(ctx); return err }},
+		{"negative TTL", func() error { return newClient(lock.Config{TableName: e.table, TTL: -time.Second}) }},
+		{"negative TTL of a call", func() error { return c.Lock("id").Do(ctx, noop, lockopt.TTL(-time.Second)) }},
+		{"TTL not above the tolerance", func() error {
+			return newClient(lock.Config{TableName: e.table, TTL: 10 * time.Millisecond, ClockSkewTolerance: testSkew})
+		}},
+		{"TTL of a call not above the tolerance", func() error { return c.Lock("id").Do(ctx, noop, lockopt.TTL(10*time.Millisecond)) }},
 		{"TTL just above the default tolerance", func() error {
-			dc, err := lock.NewClient(e.db, e.table)
-			if err != nil {
-				return err
-			}
-			err = dc.Do(ctx, "id", noop, lock.WithTTL(1001*time.Millisecond))
-			if err != nil && !strings.Contains(err.Error(), "WithClockSkewTolerance") {
-				t.Errorf("%v does not name the option that fixes it", err)
+			err := newClient(lock.Config{TableName: e.table, TTL: 1001 * time.Millisecond})
+			if err != nil && !strings.Contains(err.Error(), "Config.ClockSkewTolerance") {
+				t.Errorf("%v does not name the setting that fixes it", err)
 			}
 			return err
 		}},
 		{"extend TTL under twice the tolerance", func() error { return held.Extend(ctx, 30*time.Millisecond) }},
-		{"negative wait", func() error { return c.Do(ctx, "id", noop, lock.WithWait(-1)) }},
+		{"negative wait", func() error { return c.Lock("id").Do(ctx, noop, lock.WithWait(-1)) }},
 		{"heartbeat as long as the TTL", func() error {
-			return c.Do(ctx, "id", noop, lock.WithTTL(time.Second), lock.WithHeartbeat(time.Second))
+			return newClient(lock.Config{TableName: e.table, TTL: time.Second, Heartbeat: time.Second, ClockSkewTolerance: testSkew})
 		}},
-		{"heartbeat under the minimum", func() error { return c.Do(ctx, "id", noop, lock.WithHeartbeat(time.Nanosecond)) }},
-		{"nil fn", func() error { return c.Do(ctx, "id", nil) }},
-		{"no IDs", func() error { _, err := c.AcquireAll(ctx, nil); return err }},
-		{"empty table name", func() error { _, err := lock.NewClient(e.db, ""); return err }},
-		{"nil client", func() error { _, err := lock.NewClient(nil, "t"); return err }},
+		{"heartbeat under the minimum", func() error {
+			return newClient(lock.Config{TableName: e.table, Heartbeat: time.Nanosecond})
+		}},
+		{"nil fn", func() error { return c.Lock("id").Do(ctx, nil) }},
+		{"no IDs", func() error { _, err := c.Lock().Acquire(ctx); return err }},
+		{"empty table name", func() error { return newClient(lock.Config{}) }},
+		{"lock ID given to NewClient", func() error { return newClient(lock.Config{TableName: e.table, LockID: "id"}) }},
 		{"Config without table", func() error {
 			_, err := lock.New(ctx, lock.Config{LockID: "id"})
 			return err
@@ -253,8 +262,9 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.TryAcquire(ctx, strings.Repeat("x", lock.MaxLockIDBytes)); err != nil {
-		t.Errorf("a lock ID of exactly %d bytes: %v", lock.MaxLockIDBytes, err)
+	const maxLockIDBytes = 2048 // DynamoDB's key limit
+	if _, err := c.Lock(strings.Repeat("x", maxLockIDBytes)).Acquire(ctx); err != nil {
+		t.Errorf("a lock ID of exactly %d bytes: %v", maxLockIDBytes, err)
 	}
 }
 
@@ -287,7 +297,7 @@ func TestLateAcquireAnswer(t *testing.T) {
 		}
 		return httpfault.Action{}
 	}
-	_, err := e.client(lock.WithTTL(ttl)).TryAcquire(ctx, "late")
+	_, err := e.client(lock.Config{TTL: ttl}).Lock("late").Acquire(ctx)
 	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("acquire answered past its deadline: %v, want ErrLockAcquisition", err)
 	}
@@ -306,7 +316,7 @@ func TestHeldErrorSaysWhenItWasJudged(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const delay, tol = 400 * time.Millisecond, 50 * time.Millisecond
-	if _, err := e.client(lock.WithTTL(time.Minute), lock.WithOwner("holder")).TryAcquire(ctx, "judged"); err != nil {
+	if _, err := e.client(lock.Config{TTL: time.Minute, Owner: "holder"}).Lock("judged").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var sent time.Time
@@ -318,7 +328,7 @@ func TestHeldErrorSaysWhenItWasJudged(t *testing.T) {
 		return httpfault.Action{}
 	}
 	started := time.Now()
-	_, err := e.client(lock.WithClockSkewTolerance(tol)).TryAcquire(ctx, "judged")
+	_, err := e.client(lock.Config{ClockSkewTolerance: tol}).Lock("judged").Acquire(ctx)
 	answered := time.Now()
 	var held *lock.HeldError
 	if !errors.As(err, &held) {

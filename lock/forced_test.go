@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -15,11 +16,11 @@ import (
 // forceRelease releases id's current lease as an operator's tool does:
 // it reads the item and sends ForceReleaseInput with the lease and token
 // it saw.
-func (e *env) forceRelease(id string) lock.Record {
+func (e *env) forceRelease(id string) admin.Record {
 	e.t.Helper()
 	ctx := context.Background()
 	r := e.record(id)
-	in := lock.ForceReleaseInput(e.table, id, r.LeaseID, r.Token, "operator", "test", time.Now())
+	in := admin.ForceReleaseInput(e.table, id, r.LeaseID, r.Token, "operator", "test", time.Now())
 	if _, err := srv.Client().UpdateItem(ctx, in); err != nil {
 		e.t.Fatalf("force-release of %q: %v", id, err)
 	}
@@ -49,7 +50,7 @@ func TestForceReleaseDuringRetriedAcquire(t *testing.T) {
 		}
 		return httpfault.Action{}
 	}
-	l, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
+	l, err := e.client(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
 	e.net.Rule = nil
 	if attempts < 2 {
 		t.Fatalf("%d acquire attempts, want a retry", attempts)
@@ -59,7 +60,7 @@ func TestForceReleaseDuringRetriedAcquire(t *testing.T) {
 		if r := e.record(id); r.LeaseID != l.LeaseID() || !r.Held(time.Now()) {
 			t.Errorf("handed out lease %s from an item that is not held by it: %+v", l.LeaseID(), r)
 		}
-		if other, err := e.otherClient().TryAcquire(ctx, id); err == nil {
+		if other, err := e.otherClient(lock.Config{}).Lock(id).Acquire(ctx); err == nil {
 			t.Fatalf("two holders: lease %s (token %d) and lease %s (token %d)", l.LeaseID(), l.FencingToken(), other.LeaseID(), other.FencingToken())
 		}
 		return
@@ -67,7 +68,7 @@ func TestForceReleaseDuringRetriedAcquire(t *testing.T) {
 	if !errors.Is(err, lock.ErrLockAcquisition) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Errorf("acquire whose lease was force-released before its answer: %v, want ErrLockAcquisition, not held", err)
 	}
-	if _, err := e.otherClient().TryAcquire(ctx, id); err != nil {
+	if _, err := e.otherClient(lock.Config{}).Lock(id).Acquire(ctx); err != nil {
 		t.Errorf("the force-released lock is not free: %v", err)
 	}
 }
@@ -79,12 +80,12 @@ func TestEveryForcedLeaseIsLost(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "forced-twice"
-	a, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
+	a, err := e.client(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.forceRelease(id)
-	b, err := e.otherClient(lock.WithTTL(time.Minute)).TryAcquire(ctx, id)
+	b, err := e.otherClient(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +112,11 @@ func TestLostReleaseRetriedAfterLeaseEnd(t *testing.T) {
 	e := newEnv(t)
 	const id = "late-retry"
 	const ttl = 300 * time.Millisecond
-	l, err := e.client(lock.WithTTL(ttl)).TryAcquire(ctx, id)
+	l, err := e.client(lock.Config{TTL: ttl}).Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := e.otherClient(lock.WithTTL(time.Minute))
+	other := e.otherClient(lock.Config{TTL: time.Minute})
 	var next *lock.Lease
 	var otherErr error
 	dropped := false
@@ -126,9 +127,9 @@ func TestLostReleaseRetriedAfterLeaseEnd(t *testing.T) {
 		}
 		if dropped && next == nil && otherErr == nil {
 			var first *lock.Lease
-			if first, otherErr = other.TryAcquire(ctx, id); otherErr == nil {
+			if first, otherErr = other.Lock(id).Acquire(ctx); otherErr == nil {
 				if otherErr = first.Release(ctx); otherErr == nil {
-					next, otherErr = other.TryAcquire(ctx, id)
+					next, otherErr = other.Lock(id).Acquire(ctx)
 				}
 			}
 			time.Sleep(time.Until(l.Deadline()) + 2*ttl) // the retry lands after the lease's end
@@ -143,63 +144,6 @@ func TestLostReleaseRetriedAfterLeaseEnd(t *testing.T) {
 	defer next.Release(ctx)
 	if errors.Is(err, lock.ErrLockLost) || !errors.Is(err, lock.ErrReleaseUnknown) || !errors.Is(err, lock.ErrLockRelease) {
 		t.Errorf("release that went through in time, retried after the lease's end: %v, want ErrReleaseUnknown, not ErrLockLost", err)
-	}
-}
-
-// TestRunRejectsBadLeases: Run with a nil or released lease fails with
-// ErrInvalidInput without running fn (it would run without exclusion), and
-// releases the leases it was given.
-func TestRunRejectsBadLeases(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t)
-	c := e.client()
-	for _, tt := range []struct {
-		name  string
-		bad   func() *lock.Lease
-		extra bool // also pass a good lease, which Run must release
-	}{
-		{"nil lease", func() *lock.Lease { return nil }, true},
-		{"released lease", func() *lock.Lease {
-			l, err := c.TryAcquire(ctx, "run-released")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := l.Release(ctx); err != nil {
-				t.Fatal(err)
-			}
-			return l
-		}, true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			leases := []*lock.Lease{tt.bad()}
-			var good *lock.Lease
-			if tt.extra {
-				var err error
-				if good, err = c.TryAcquire(ctx, "run-good"); err != nil {
-					t.Fatal(err)
-				}
-				leases = append(leases, good)
-			}
-			ran := false
-			var err error
-			func() {
-				defer func() {
-					if p := recover(); p != nil {
-						err = errors.New("panicked")
-					}
-				}()
-				err = lock.Run(ctx, leases, func(context.Context) error { ran = true; return nil })
-			}()
-			if ran || !errors.Is(err, lock.ErrInvalidInput) {
-				t.Errorf("Run: ran fn %v, error %v; want ErrInvalidInput without running fn", ran, err)
-			}
-			if good != nil {
-				if r := e.record("run-good"); !r.Released {
-					t.Errorf("the good lease passed to Run was not released: %+v", r)
-					_ = good.Release(ctx)
-				}
-			}
-		})
 	}
 }
 
@@ -221,29 +165,29 @@ func TestRetriedReleaseJudged(t *testing.T) {
 				return err
 			}
 			time.Sleep(time.Until(l.Deadline()) + 2*ttl)
-			_, err := other.TryAcquire(context.Background(), l.LockID())
+			_, err := other.Lock(l.LockID()).Acquire(context.Background())
 			return err
 		}, lock.ErrReleaseUnknown},
 		{"not sent, force-released, taken over", httpfault.ResetBeforeSend, func(e *env, l *lock.Lease, other *lock.Client) error {
 			e.forceRelease(l.LockID())
-			_, err := other.TryAcquire(context.Background(), l.LockID())
+			_, err := other.Lock(l.LockID()).Acquire(context.Background())
 			return err
 		}, lock.ErrLockLost},
 		{"not sent, force-released twice", httpfault.ResetBeforeSend, func(e *env, l *lock.Lease, other *lock.Client) error {
 			e.forceRelease(l.LockID())
-			if _, err := other.TryAcquire(context.Background(), l.LockID()); err != nil {
+			if _, err := other.Lock(l.LockID()).Acquire(context.Background()); err != nil {
 				return err
 			}
 			e.forceRelease(l.LockID())
-			_, err := other.TryAcquire(context.Background(), l.LockID())
+			_, err := other.Lock(l.LockID()).Acquire(context.Background())
 			return err
 		}, lock.ErrReleaseUnknown},
 		{"released, then another lease force-released", httpfault.DropResponse, func(e *env, l *lock.Lease, other *lock.Client) error {
-			if _, err := other.TryAcquire(context.Background(), l.LockID()); err != nil {
+			if _, err := other.Lock(l.LockID()).Acquire(context.Background()); err != nil {
 				return err
 			}
 			e.forceRelease(l.LockID())
-			_, err := other.TryAcquire(context.Background(), l.LockID())
+			_, err := other.Lock(l.LockID()).Acquire(context.Background())
 			return err
 		}, nil},
 	}
@@ -252,11 +196,11 @@ func TestRetriedReleaseJudged(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t)
 			id := "judged"
-			l, err := e.client(lock.WithTTL(ttl)).TryAcquire(ctx, id)
+			l, err := e.client(lock.Config{TTL: ttl}).Lock(id).Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			other := e.otherClient(lock.WithTTL(time.Minute))
+			other := e.otherClient(lock.Config{TTL: time.Minute})
 			faulted, betweenDone := false, false
 			var betweenErr error
 			e.net.Rule = func(r httpfault.Request) httpfault.Action {
@@ -295,7 +239,7 @@ func TestRetriedReleaseJudged(t *testing.T) {
 // handoff lets other take id and release it.
 func handoff(other *lock.Client, id string) error {
 	ctx := context.Background()
-	l, err := other.TryAcquire(ctx, id)
+	l, err := other.Lock(id).Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -317,16 +261,13 @@ func TestForcedLeaseWithOpaqueClient(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "opaque"
-	c, err := lock.NewClient(optionsDropped{e.db}, e.table, lock.WithClockSkewTolerance(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := c.TryAcquire(ctx, id)
+	c := e.clientOn(optionsDropped{e.db}, lock.Config{})
+	a, err := c.Lock(id).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.forceRelease(id)
-	if _, err := e.otherClient().TryAcquire(ctx, id); err != nil {
+	if _, err := e.otherClient(lock.Config{}).Lock(id).Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.forceRelease(id)

@@ -9,12 +9,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -39,34 +42,39 @@ func fuzzTable(f *testing.F) string {
 	name := fmt.Sprintf("fuzz-%s-%d", f.Name(), time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := lock.CreateTable(ctx, srv.Client(), name); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), name); err != nil {
 		f.Fatal(err)
 	}
 	return name
 }
 
+// maxLockIDBytes is DynamoDB's limit on a partition key's size.
+const maxLockIDBytes = 2048
+
 // FuzzLockID: any string either is rejected as a lock ID, with
 // ErrInvalidInput and no request sent, or is a key that DynamoDB takes as
-// it is: the lock is acquired under exactly that ID and released.
+// it is: the lock is acquired under exactly that ID and released. The
+// rejected are exactly the empty, those longer than DynamoDB's key limit
+// and those not valid UTF-8.
 func FuzzLockID(f *testing.F) {
 	// "\xff" is not UTF-8: the SDK sends it as U+FFFD, so every such ID
 	// would share one lock, and 2048 of them exceed DynamoDB's key limit.
-	for _, id := range []string{"", "orders/42", "日本語", "\x00", "\xff", strings.Repeat("k", lock.MaxLockIDBytes), strings.Repeat("k", lock.MaxLockIDBytes+1)} {
+	for _, id := range []string{"", "orders/42", "日本語", "\x00", "\xff", strings.Repeat("k", maxLockIDBytes), strings.Repeat("k", maxLockIDBytes+1)} {
 		f.Add(id)
 	}
 	table := fuzzTable(f)
 	f.Fuzz(func(t *testing.T, id string) {
 		ctx := context.Background()
 		fdb := newFuzzDB()
-		c, err := lock.NewClient(fdb.db, table, lock.WithTTL(time.Minute))
+		c, err := lock.NewClient(ctx, lock.Config{TableName: table, DynamoDB: fdb.db, TTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		verr := lock.ValidateLockID(id)
-		l, err := c.TryAcquire(ctx, id)
-		if verr != nil {
-			if !errors.Is(verr, lock.ErrInvalidInput) || !errors.Is(err, lock.ErrInvalidInput) {
-				t.Fatalf("ValidateLockID(%q) = %v and TryAcquire = %v, want ErrInvalidInput from both", id, verr, err)
+		valid := id != "" && len(id) <= maxLockIDBytes && utf8.ValidString(id)
+		l, err := c.Lock(id).Acquire(ctx)
+		if !valid {
+			if !errors.Is(err, lock.ErrInvalidInput) {
+				t.Fatalf("Acquire of lock ID %q (%d bytes) = %v, want ErrInvalidInput", id, len(id), err)
 			}
 			if n := fdb.net.Total(); n != 0 {
 				t.Fatalf("invalid lock ID %q: %d requests sent, want none", id, n)
@@ -111,12 +119,12 @@ func storedKey(ctx context.Context, table, leaseID string) (string, error) {
 	if len(out.Items) != 1 {
 		return "", fmt.Errorf("%d items hold lease %s, want 1", len(out.Items), leaseID)
 	}
-	r, err := lock.ParseRecord(out.Items[0])
+	r, err := admin.Parse(out.Items[0])
 	return r.LockID, err
 }
 
 func keyOf(id string) map[string]dtypes.AttributeValue {
-	return map[string]dtypes.AttributeValue{lock.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}}
+	return map[string]dtypes.AttributeValue{admin.Table.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}}
 }
 
 // fuzzOptions are the fuzzed option values; durations in nanoseconds.
@@ -125,29 +133,57 @@ type fuzzOptions struct {
 	owner, metaKey, metaValue                                  string
 }
 
-func (f fuzzOptions) options() []lock.Option {
-	opts := []lock.Option{
-		lock.WithTTL(time.Duration(f.ttl)),
-		lock.WithClockSkewTolerance(time.Duration(f.skew)),
-		lock.WithWait(time.Duration(f.wait)),
-		lock.WithHeartbeat(time.Duration(f.heartbeat)),
-		lock.WithRetention(time.Duration(f.retention)),
-		lock.WithRetryInterval(time.Duration(f.first), time.Duration(f.max)),
-		lock.WithReleaseTimeout(time.Duration(f.release)),
-		lock.WithOwner(f.owner),
+func (f fuzzOptions) metadata() map[string]string {
+	if f.metaKey == "" && f.metaValue == "" {
+		return nil
 	}
-	if f.metaKey != "" || f.metaValue != "" {
-		opts = append(opts, lock.WithMetadata(map[string]string{f.metaKey: f.metaValue}))
+	return map[string]string{f.metaKey: f.metaValue}
+}
+
+// config returns what of f a client's Config holds.
+func (f fuzzOptions) config(table string, db lock.DynamoDBAPI) lock.Config {
+	return lock.Config{
+		TableName:          table,
+		DynamoDB:           db,
+		TTL:                time.Duration(f.ttl),
+		ClockSkewTolerance: time.Duration(f.skew),
+		Heartbeat:          time.Duration(f.heartbeat),
+		Owner:              f.owner,
+		Metadata:           f.metadata(),
+	}
+}
+
+// clientOptions are what Config has no field for, given to each call.
+func (f fuzzOptions) clientOptions() []lock.Option {
+	return []lock.Option{
+		lock.WithWait(time.Duration(f.wait)),
+		lockopt.Retention(time.Duration(f.retention)),
+		lockopt.RetryInterval(time.Duration(f.first), time.Duration(f.max)),
+		lockopt.ReleaseTimeout(time.Duration(f.release)),
+	}
+}
+
+// callOptions are all of f as options of one call.
+func (f fuzzOptions) callOptions() []lock.Option {
+	opts := append(f.clientOptions(),
+		lockopt.TTL(time.Duration(f.ttl)),
+		lockopt.Skew(time.Duration(f.skew)),
+		lockopt.Heartbeat(time.Duration(f.heartbeat)),
+		lockopt.Owner(f.owner),
+	)
+	if m := f.metadata(); m != nil {
+		opts = append(opts, lockopt.Metadata(m))
 	}
 	return opts
 }
 
 var fuzzSeq atomic.Int64
 
-// FuzzOptions: any combination of options, given to NewClient or to one
-// call, either is rejected with ErrInvalidInput before any request is sent
-// or gives a working lock. Nothing panics. The waits are kept short: a
-// held lock is tried for at most a few milliseconds.
+// FuzzOptions: any combination of settings, given to NewClient in its
+// Config (what Config has no field for going to each call) or to one
+// call as options, either is rejected with ErrInvalidInput before any
+// request is sent or gives a working lock. Nothing panics. The waits are
+// kept short: a held lock is tried for at most a few milliseconds.
 func FuzzOptions(f *testing.F) {
 	ms := int64(time.Millisecond)
 	for _, s := range []struct {
@@ -158,9 +194,12 @@ func FuzzOptions(f *testing.F) {
 		{fuzzOptions{500 * ms, 100 * ms, 5 * ms, 100 * ms, 1, 1, 1, 1, "worker-1", "k", "v"}, true},
 		{fuzzOptions{1, 0, 0, 0, 1, 1, 1, 1, "o", "", ""}, false},                    // TTL below a millisecond
 		{fuzzOptions{100 * ms, 100 * ms, 0, 0, 1, 1, 1, 1, "o", "", ""}, true},       // tolerance = TTL
+		{fuzzOptions{100 * ms, 100 * ms, 0, 0, 1, 1, 1, 1, "o", "", ""}, false},      // tolerance = TTL
 		{fuzzOptions{100 * ms, 10 * ms, -1, 95 * ms, 1, 2, 1, 0, "", "", ""}, false}, // everything wrong
 		{fuzzOptions{math.MaxInt64 / ms * ms, 0, math.MaxInt64, 0, math.MaxInt64, math.MaxInt64 / 2, math.MaxInt64, math.MaxInt64, "o", "k", "x"}, true},
-		{fuzzOptions{60_000 * ms, 1000 * ms, 0, 0, 1, 1, 1, 1, "o", "", "empty key"}, false}, // metadata key DynamoDB refuses
+		{fuzzOptions{math.MaxInt64 / ms * ms, math.MaxInt64, 0, 0, 1, 1, 1, 1, "o", "", ""}, false}, // the largest tolerance
+		{fuzzOptions{60_000 * ms, 1000 * ms, 0, 0, 1, 1, 1, 1, "o", "", "empty key"}, false},        // metadata key DynamoDB refuses
+		{fuzzOptions{-ms, -ms, 0, -ms, 1, 1, 1, 1, "o\xff", "k\xff", "v"}, false},                   // negative and not UTF-8
 	} {
 		o := s.o
 		f.Add(o.ttl, o.skew, o.wait, o.heartbeat, o.retention, o.first, o.max, o.release, o.owner, o.metaKey, o.metaValue, s.perCall)
@@ -171,23 +210,24 @@ func FuzzOptions(f *testing.F) {
 		// Keep each run short: a wait of at most 20 ms, on a lock that is free.
 		fo.wait = min(fo.wait, int64(20*time.Millisecond))
 		fdb := newFuzzDB()
-		var clientOpts, callOpts []lock.Option
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cfg, callOpts := fo.config(table, fdb.db), fo.clientOptions()
 		if perCall {
-			callOpts = fo.options()
-		} else {
-			clientOpts = fo.options()
+			cfg, callOpts = lock.Config{TableName: table, DynamoDB: fdb.db}, fo.callOptions()
 		}
-		c, err := lock.NewClient(fdb.db, table, clientOpts...)
+		c, err := lock.NewClient(ctx, cfg)
 		if err != nil {
 			if !errors.Is(err, lock.ErrInvalidInput) {
 				t.Fatalf("NewClient(%+v) = %v, want ErrInvalidInput or success", fo, err)
 			}
+			if n := fdb.net.Total(); n != 0 {
+				t.Fatalf("NewClient(%+v) sent %d requests", fo, n)
+			}
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
 		id := fmt.Sprintf("fuzz-options-%d", fuzzSeq.Add(1))
-		l, err := c.Acquire(ctx, id, callOpts...)
+		l, err := c.Lock(id).Acquire(ctx, callOpts...)
 		if errors.Is(err, lock.ErrInvalidInput) {
 			if n := fdb.net.Total(); n != 0 {
 				t.Fatalf("options %+v rejected after %d requests, want none", fo, n)
@@ -203,22 +243,22 @@ func FuzzOptions(f *testing.F) {
 	})
 }
 
-// TestWaitWithHugeRetryInterval: retry intervals that NewClient accepts
+// TestWaitWithHugeRetryInterval: retry intervals that a call accepts
 // never make a waiter panic, however large. Growing a wait step near
 // math.MaxInt64 by half must not overflow into a negative step.
 func TestWaitWithHugeRetryInterval(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	if _, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, "held"); err != nil {
+	if _, err := e.client(lock.Config{TTL: time.Minute}).Lock("held").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := e.otherClient(lock.WithWait(500*time.Millisecond), lock.WithRetryInterval(7*time.Duration(1e18), math.MaxInt64))
+	c := e.otherClient(lock.Config{})
 	defer func() {
 		if r := recover(); r != nil {
 			t.Fatalf("Acquire panicked: %v", r)
 		}
 	}()
-	_, err := c.Acquire(ctx, "held")
+	_, err := c.Lock("held").Acquire(ctx, lock.WithWait(500*time.Millisecond), lockopt.RetryInterval(7*time.Duration(1e18), math.MaxInt64))
 	if !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("Acquire of a held lock: %v, want ErrLockAlreadyAcquired", err)
 	}
@@ -232,11 +272,11 @@ func TestWaitWithHugeRetryInterval(t *testing.T) {
 func TestLostReleaseThenTakenOverTwice(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	l, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, "handoff-twice")
+	l, err := e.client(lock.Config{TTL: time.Minute}).Lock("handoff-twice").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := e.otherClient()
+	other := e.otherClient(lock.Config{})
 	var next *lock.Lease
 	var otherErr error
 	dropped := false
@@ -247,9 +287,9 @@ func TestLostReleaseThenTakenOverTwice(t *testing.T) {
 		}
 		if dropped && next == nil && otherErr == nil { // the retry: first let another holder in, out, and in again
 			var first *lock.Lease
-			if first, otherErr = other.TryAcquire(ctx, "handoff-twice"); otherErr == nil {
+			if first, otherErr = other.Lock("handoff-twice").Acquire(ctx); otherErr == nil {
 				if otherErr = first.Release(ctx); otherErr == nil {
-					next, otherErr = other.TryAcquire(ctx, "handoff-twice")
+					next, otherErr = other.Lock("handoff-twice").Acquire(ctx)
 				}
 			}
 		}

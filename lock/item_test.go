@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -17,11 +18,10 @@ import (
 // after release it says so, and the TTL clean-up comes after the retention.
 func TestItemForOperators(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(lock.WithOwner("billing-worker"), lock.WithMetadata(map[string]string{"order": "42"}),
-		lock.WithRetention(time.Hour))
+	c := e.client(lock.Config{Owner: "billing-worker", Metadata: map[string]string{"order": "42"}})
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-123"})
 	before := time.Now().Truncate(time.Millisecond)
-	l, err := c.TryAcquire(ctx, "inspected")
+	l, err := c.Lock("inspected").Acquire(ctx, lockopt.Retention(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestItemForOperators(t *testing.T) {
 
 	// The next holder without metadata or request ID leaves none of the
 	// previous holder's behind.
-	l2, err := e.client().TryAcquire(context.Background(), "inspected")
+	l2, err := e.client(lock.Config{}).Lock("inspected").Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,16 +63,17 @@ func TestItemForOperators(t *testing.T) {
 }
 
 // TestHeldErrorCarriesMetadata: a refused acquire (or claim) names the
-// holder's metadata, from the same answer; WithMetadataEntry adds one
-// entry to the metadata set before it, while WithMetadata replaces it all.
+// holder's metadata, from the same answer; a per-call entry
+// (lockopt.MetadataEntry, as the middleware tags its entity locks) adds to
+// the client's metadata.
 func TestHeldErrorCarriesMetadata(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	holder := e.client(lock.WithMetadata(map[string]string{"order": "42"}))
-	if _, err := holder.TryAcquire(ctx, "tagged", lock.WithMetadataEntry("event", "evt-1")); err != nil {
+	holder := e.client(lock.Config{Metadata: map[string]string{"order": "42"}})
+	if _, err := holder.Lock("tagged").Acquire(ctx, lockopt.MetadataEntry("event", "evt-1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := holder.Claim(ctx, "tagged-claim", nil, lock.WithMetadataEntry("event", "evt-2")); err != nil {
+	if _, err := holder.Claim(ctx, "tagged-claim", nil, lockopt.MetadataEntry("event", "evt-2")); err != nil {
 		t.Fatal(err)
 	}
 	for id, want := range map[string]map[string]string{
@@ -84,25 +85,19 @@ func TestHeldErrorCarriesMetadata(t *testing.T) {
 		}
 		var err error
 		if id == "tagged" {
-			_, err = e.client().TryAcquire(ctx, id)
+			_, err = e.client(lock.Config{}).Lock(id).Acquire(ctx)
 		} else {
-			_, err = e.client().Claim(ctx, id, nil)
+			_, err = e.client(lock.Config{}).Claim(ctx, id, nil)
 		}
 		var held *lock.HeldError
 		if !errors.As(err, &held) || !maps.Equal(held.Metadata, want) {
 			t.Errorf("%s: %v, want a HeldError with metadata %v", id, err, want)
 		}
 	}
-	// A later WithMetadata replaces the entries before it.
-	l, err := e.client().TryAcquire(ctx, "replaced", lock.WithMetadataEntry("event", "evt-1"), lock.WithMetadata(map[string]string{"order": "7"}))
-	if err != nil {
-		t.Fatal(err)
+	if got := holder.Config().Metadata; !maps.Equal(got, map[string]string{"order": "42"}) {
+		t.Errorf("a per-call entry changed the client's metadata: %v", got)
 	}
-	if got := e.record("replaced").Metadata; !maps.Equal(got, map[string]string{"order": "7"}) {
-		t.Errorf("stored metadata %v, want only order 7", got)
-	}
-	_ = l.Release(ctx)
-	if _, err := e.client().TryAcquire(ctx, "bad", lock.WithMetadataEntry("", "x")); !errors.Is(err, lock.ErrInvalidInput) {
+	if _, err := e.client(lock.Config{}).Lock("bad").Acquire(ctx, lockopt.MetadataEntry("", "x")); !errors.Is(err, lock.ErrInvalidInput) {
 		t.Errorf("empty metadata key: %v, want ErrInvalidInput", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 		} {
 			os.Setenv(k, v)
 		}
-		if err := lock.CreateTable(context.Background(), s.Client(), exampleTable); err != nil {
+		if err := admin.CreateTable(context.Background(), s.Client(), exampleTable); err != nil {
 			return err
 		}
 		return createAccounts(s.Client())
@@ -74,29 +75,41 @@ func newEnv(t *testing.T) *env {
 	e.db = srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := lock.CreateTable(ctx, srv.Client(), e.table); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), e.table); err != nil {
 		t.Fatal(err)
 	}
 	e.net.Reset()
 	return e
 }
 
-// client returns a lock client over e's counted connection. Tests use a
-// small clock-skew tolerance so short TTLs stay possible.
-func (e *env) client(opts ...lock.Option) *lock.Client {
+// testSkew is the clock-skew tolerance of the tests' clients, small so
+// that short TTLs stay possible.
+const testSkew = 20 * time.Millisecond
+
+// client returns a lock client of cfg over e's counted connection, on e's
+// table, with a tolerance of testSkew unless cfg sets one. What Config
+// has no field for (waits, retention, retry and release bounds) the tests
+// pass per call.
+func (e *env) client(cfg lock.Config) *lock.Client {
 	e.t.Helper()
-	c, err := lock.NewClient(e.db, e.table, append([]lock.Option{lock.WithClockSkewTolerance(20 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
+	return e.clientOn(e.db, cfg)
 }
 
-// otherClient returns a lock client on a connection of its own, as
-// another process would have.
-func (e *env) otherClient(opts ...lock.Option) *lock.Client {
+// otherClient is client on a connection of its own, as another process
+// would have.
+func (e *env) otherClient(cfg lock.Config) *lock.Client {
 	e.t.Helper()
-	c, err := lock.NewClient(srv.Client(), e.table, append([]lock.Option{lock.WithClockSkewTolerance(20 * time.Millisecond)}, opts...)...)
+	return e.clientOn(srv.Client(), cfg)
+}
+
+// clientOn is client over db.
+func (e *env) clientOn(db lock.DynamoDBAPI, cfg lock.Config) *lock.Client {
+	e.t.Helper()
+	cfg.TableName, cfg.DynamoDB = e.table, db
+	if cfg.ClockSkewTolerance == 0 {
+		cfg.ClockSkewTolerance = testSkew
+	}
+	c, err := lock.NewClient(context.Background(), cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -104,9 +117,9 @@ func (e *env) otherClient(opts ...lock.Option) *lock.Client {
 }
 
 // record reads the lock's item.
-func (e *env) record(id string) lock.Record {
+func (e *env) record(id string) admin.Record {
 	e.t.Helper()
-	r, _, err := lock.ReadRecord(context.Background(), srv.Client(), e.table, id)
+	r, _, err := admin.Read(context.Background(), srv.Client(), e.table, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,52 +8,45 @@ import (
 	"time"
 )
 
-// AcquireAll acquires every lock in ids, all or none. It sends the acquire
-// requests at once, so the set costs one round trip of wall time. If any
-// lock is held, it releases those it got and, as far as the wait option
-// allows, tries the whole set again after a wait step. It never waits while
-// holding a lock, so callers taking overlapping sets in any order cannot
-// deadlock. Duplicate IDs are taken once; the leases come back in sorted
-// ID order.
-func (c *Client) AcquireAll(ctx context.Context, ids []string, opts ...Option) ([]*Lease, error) {
-	if len(ids) == 0 {
-		return nil, invalid("no lock IDs")
-	}
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	var o options
-	for _, id := range ids {
-		var err error
-		if o, err = c.callOptions(id, opts); err != nil {
-			return nil, err
-		}
-	}
-	var leases []*Lease
+// acquireParts acquires every lock in ids (sorted, without repeats), all
+// or none. It sends the acquire requests at once, so the set costs one
+// round trip of wall time, under one lease ID. If any lock is held, it
+// releases those it got and, as far as the wait option allows, tries the
+// whole set again after a wait step. It never waits while holding a lock,
+// so callers taking overlapping sets in any order cannot deadlock.
+func (c *Client) acquireParts(ctx context.Context, ids []string, o options) ([]*part, error) {
+	var parts []*part
 	err := c.retryWhileHeld(ctx, o, func() (time.Time, error) {
 		var err error
-		leases, err = c.attemptAll(ctx, ids, o)
+		parts, err = c.attemptAll(ctx, ids, newLeaseID(), o)
 		return heldUntil(err), err
 	})
-	return leases, err
+	return parts, err
 }
 
-// attemptAll sends one acquire per ID concurrently. If any fails, it
+// sortedIDs returns ids sorted, each once.
+func sortedIDs(ids []string) []string {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// attemptAll sends one acquire per ID concurrently, all for lease leaseID. If any fails, it
 // releases the others and returns the first error by ID order, preferring
 // a failure other than a held lock.
-func (c *Client) attemptAll(ctx context.Context, ids []string, o options) ([]*Lease, error) {
+func (c *Client) attemptAll(ctx context.Context, ids []string, leaseID string, o options) ([]*part, error) {
 	if len(ids) == 1 {
-		l, err := c.attempt(ctx, ids[0], o)
+		l, err := c.attempt(ctx, ids[0], leaseID, o)
 		if err != nil {
 			return nil, err
 		}
-		return []*Lease{l}, nil
+		return []*part{l}, nil
 	}
-	leases := make([]*Lease, len(ids))
+	leases := make([]*part, len(ids))
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		wg.Go(func() { leases[i], errs[i] = c.attempt(ctx, id, o) })
+		wg.Go(func() { leases[i], errs[i] = c.attempt(ctx, id, leaseID, o) })
 	}
 	wg.Wait()
 	first := firstError(errs)
@@ -83,14 +76,14 @@ func firstError(errs []error) error {
 // releaseAll releases every non-nil lease concurrently on a context that
 // outlives ctx's cancellation (o.releaseContext), and returns their errors
 // joined.
-func releaseAll(ctx context.Context, leases []*Lease, o options) error {
-	ctx, cancel := o.releaseContext(ctx)
+func releaseAll(ctx context.Context, leases []*part, o options) error {
+	ctx, cancel := releaseContext(ctx, o)
 	defer cancel()
 	errs := make([]error, len(leases))
 	var wg sync.WaitGroup
 	for i, l := range leases {
 		if l != nil {
-			wg.Go(func() { errs[i] = l.Release(ctx) })
+			wg.Go(func() { errs[i] = l.release(ctx) })
 		}
 	}
 	wg.Wait()

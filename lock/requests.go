@@ -39,7 +39,7 @@ type acquireRequest struct {
 }
 
 // expiresAt is the lease's end as stored in the item.
-func (r acquireRequest) expiresAt() time.Time { return ceilMilli(r.now.Add(r.o.ttl)) }
+func (r acquireRequest) expiresAt() time.Time { return ceilMilli(r.now.Add(r.o.TTL)) }
 
 // ceilMilli rounds t up to the millisecond, the precision of stored lease
 // ends: rounding up keeps a stored end at or after the holder's local one.
@@ -52,19 +52,19 @@ func ceilMilli(t time.Time) time.Time {
 
 func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	names := map[string]string{
-		"#id": PartitionKey, "#ttl": TTLAttribute, "#lease": attrLease, "#owner": attrOwner,
+		"#id": partitionKey, "#ttl": ttlAttribute, "#lease": attrLease, "#owner": attrOwner,
 		"#tok": attrToken, "#exp": attrExpiresAt, "#acq": attrAcquiredAt, "#rel": attrReleasedLease,
 		"#forced": attrForcedLease,
 	}
-	cutoff := r.now.Add(-r.o.skew)
+	cutoff := r.now.Add(-r.o.Skew)
 	values := map[string]types.AttributeValue{
 		":lease":     sAttr(r.leaseID),
-		":owner":     sAttr(r.o.owner),
+		":owner":     sAttr(r.o.Owner),
 		":seed":      nAttr(r.now.UnixMicro()),
 		":one":       nAttr(1),
 		":exp":       nAttr(r.expiresAt().UnixMilli()),
 		":now":       nAttr(r.now.UnixMilli()),
-		":ttl":       nAttr(cleanupAt(r.expiresAt(), r.o.retention)),
+		":ttl":       nAttr(cleanupAt(r.expiresAt(), r.o.Retention)),
 		":cutoff":    nAttr(cutoff.UnixMilli()),
 		":cutoffSec": nAttr(cutoff.Unix()),
 	}
@@ -82,7 +82,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	}
 	optional("#host", attrHost, sAttr(r.host), r.host != "")
 	optional("#req", attrRequestID, sAttr(r.requestID), r.requestID != "")
-	optional("#meta", attrMetadata, metadataAttr(r.o.metadata), len(r.o.metadata) > 0)
+	optional("#meta", attrMetadata, metadataAttr(r.o.Metadata), len(r.o.Metadata) > 0)
 	cond := acquireCondition
 	if r.claim != nil {
 		// A claim also needs no unexpired completion; it clears an expired
@@ -116,34 +116,6 @@ func metadataAttr(m map[string]string) types.AttributeValue {
 	return &types.AttributeValueMemberM{Value: out}
 }
 
-// releaseInput marks leaseID released, if it is still the item's lease
-// and was not released yet: not by its holder (an earlier attempt whose
-// answer was lost), not by the completion of its claim, not by an
-// operator. A release never rewrites a released item, so it cannot move a
-// completion's TTL (its DoneUntil plus the retention) to its own time plus
-// the retention, which could let DynamoDB delete a completion that must
-// still answer duplicates. The lease ID stays in the item, so a retried
-// release finds its own lease released, and its caller is told it went
-// through (Lease.releaseRefused).
-func releaseInput(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
-	return &dynamodb.UpdateItemInput{
-		TableName:           aws.String(table),
-		Key:                 keyOf(id),
-		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl REMOVE #rby, #rwhy"),
-		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND NOT (#forced = :lease)"),
-		ExpressionAttributeNames: map[string]string{
-			"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#ttl": TTLAttribute, "#lease": attrLease,
-			"#rby": attrReleasedBy, "#rwhy": attrReleaseReason, "#forced": attrForcedLease,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":lease": sAttr(leaseID),
-			":now":   nAttr(now.UnixMilli()),
-			":ttl":   nAttr(cleanupAt(now, retention)),
-		},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-}
-
 // extendInput moves the end of leaseID to end, if it is still the item's
 // lease, was not released, and its stored end is not later: an extend
 // never shortens a lease, so a stale extend that lands after a later one
@@ -155,7 +127,7 @@ func extendInput(table, id, leaseID string, end time.Time, retention time.Durati
 		UpdateExpression:    aws.String("SET #exp = :exp, #ttl = :ttl"),
 		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND #exp <= :exp"),
 		ExpressionAttributeNames: map[string]string{
-			"#exp": attrExpiresAt, "#ttl": TTLAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
+			"#exp": attrExpiresAt, "#ttl": ttlAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": sAttr(leaseID),
@@ -164,24 +136,4 @@ func extendInput(table, id, leaseID string, end time.Time, retention time.Durati
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-}
-
-// ForceReleaseInput is the request an operator's tool sends to release a
-// lock it has seen held with leaseID and token, recording who did it and
-// why. It fails with a ConditionalCheckFailedException (carrying the
-// current item) if the lock has changed hands or was released since. The
-// holder's own release and extend then fail with ErrLockLost. It counts
-// itself in the item's ForceCount, which lets a holder whose release was
-// retried tell this release from its own.
-func ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
-	in := releaseInput(table, id, leaseID, now, DefaultRetention)
-	in.UpdateExpression = aws.String("SET #rel = :lease, #forced = :lease, #relAt = :now, #ttl = :ttl, #rby = :by, #rwhy = :why ADD #fc :one")
-	in.ConditionExpression = aws.String("#lease = :lease AND #tok = :tok AND NOT (#rel = :lease)")
-	in.ExpressionAttributeNames["#tok"] = attrToken
-	in.ExpressionAttributeNames["#fc"] = attrForceCount
-	in.ExpressionAttributeValues[":one"] = nAttr(1)
-	in.ExpressionAttributeValues[":by"] = sAttr(by)
-	in.ExpressionAttributeValues[":why"] = sAttr(reason)
-	in.ExpressionAttributeValues[":tok"] = nAttr(token)
-	return in
 }

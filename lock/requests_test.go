@@ -15,7 +15,7 @@ import (
 func TestRequestsPerOperation(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	c := e.client(lock.WithTTL(200 * time.Millisecond))
+	c := e.client(lock.Config{TTL: 200 * time.Millisecond})
 
 	step := func(name string, want int, f func() error) {
 		t.Helper()
@@ -28,18 +28,18 @@ func TestRequestsPerOperation(t *testing.T) {
 		}
 	}
 	var l *lock.Lease
-	step("acquire new lock", 1, func() (err error) { l, err = c.TryAcquire(ctx, "rq"); return err })
+	step("acquire new lock", 1, func() (err error) { l, err = c.Lock("rq").Acquire(ctx); return err })
 	step("extend", 1, func() error { return l.Extend(ctx, 0) })
 	step("contended attempt", 1, func() error {
-		_, err := c.TryAcquire(ctx, "rq")
+		_, err := c.Lock("rq").Acquire(ctx)
 		if !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 			return err
 		}
 		return nil
 	})
 	step("release", 1, func() error { return l.Release(ctx) })
-	step("acquire released lock", 1, func() (err error) { l, err = c.TryAcquire(ctx, "rq"); return err })
+	step("acquire released lock", 1, func() (err error) { l, err = c.Lock("rq").Acquire(ctx); return err })
 	time.Sleep(300 * time.Millisecond) // let the lease (200 ms) and tolerance (20 ms) pass
-	step("acquire expired lock", 1, func() (err error) { l, err = c.TryAcquire(ctx, "rq"); return err })
-	step("Do", 2, func() error { return c.Do(ctx, "rq-do", func(context.Context) error { return nil }) })
+	step("acquire expired lock", 1, func() (err error) { l, err = c.Lock("rq").Acquire(ctx); return err })
+	step("Do", 2, func() error { return c.Lock("rq-do").Do(ctx, func(context.Context) error { return nil }) })
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -28,15 +29,15 @@ func TestAcquireOnWrongTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := lock.NewClient(srv.Client(), name)
+	c, err := lock.NewClient(ctx, lock.Config{TableName: name, DynamoDB: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.TryAcquire(ctx, "x")
-	if !errors.Is(err, lock.ErrLockAcquisition) || !errors.Is(err, lock.ErrNotLockTable) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
+	_, err = c.Lock("x").Acquire(ctx)
+	if !errors.Is(err, lock.ErrLockAcquisition) || !errors.Is(err, admin.ErrNotLockTable) || errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Fatalf("acquire on a table keyed by pk: %v, want ErrLockAcquisition and ErrNotLockTable", err)
 	}
-	if !strings.Contains(err.Error(), lock.PartitionKey+" (S)") || !strings.Contains(err.Error(), name) {
-		t.Errorf("%v does not say that table %q needs partition key %s (S)", err, name, lock.PartitionKey)
+	if !strings.Contains(err.Error(), admin.Table.PartitionKey+" (S)") || !strings.Contains(err.Error(), name) {
+		t.Errorf("%v does not say that table %q needs partition key %s (S)", err, name, admin.Table.PartitionKey)
 	}
 }

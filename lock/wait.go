@@ -12,17 +12,17 @@ import (
 // lock (heldUntil returns the zero time), the wait limit passes or ctx
 // ends. Between attempts it sleeps one jittered wait step, never longer
 // than until the holder's lease plus the clock-skew tolerance has passed,
-// never shorter than MinRetryInterval (but for a last attempt at the wait
+// never shorter than minRetryInterval (but for a last attempt at the wait
 // limit). When ctx ends during an attempt, the attempt's own error comes
 // back (ErrLockAcquisition, wrapping the context's), naming the holder last
 // seen: whether the lock was still held cannot be told, so it is not
 // reported as held.
 func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (heldUntil time.Time, err error)) error {
 	var giveUp time.Time
-	if o.wait > 0 && o.wait != WaitForever {
-		giveUp = time.Now().Add(o.wait)
+	if o.Wait > 0 && o.Wait != WaitForever {
+		giveUp = time.Now().Add(o.Wait)
 	}
-	step := o.retryInterval
+	step := o.RetryInterval
 	var lastHeld error
 	for {
 		until, err := try()
@@ -31,17 +31,17 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 			return nil
 		case until.IsZero() && lastHeld != nil && ctx.Err() != nil:
 			return gaveUp(err, lastHeld)
-		case until.IsZero() || o.wait == 0:
+		case until.IsZero() || o.Wait == 0:
 			return err
 		}
 		lastHeld = err
 		sleep := jitter(step)
 		// The holder's lease ends at until by its clock; ours may be ahead or
 		// behind by the tolerance. Try again as soon as it can be taken over.
-		if untilFree := until.Sub(o.clock.Now()) + o.skew + time.Millisecond; untilFree < sleep {
+		if untilFree := until.Sub(o.Now()) + o.Skew + time.Millisecond; untilFree < sleep {
 			sleep = untilFree
 		}
-		sleep = max(sleep, MinRetryInterval)
+		sleep = max(sleep, minRetryInterval)
 		if !giveUp.IsZero() {
 			remaining := time.Until(giveUp)
 			if remaining <= 0 {
@@ -56,7 +56,7 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func() (held
 			return err
 		case <-t.C:
 		}
-		step = grow(step, o.maxRetry)
+		step = grow(step, o.MaxRetry)
 	}
 }
 

@@ -10,105 +10,136 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// MaxWriteItems is how many items one Write may carry: DynamoDB's 100
+// maxWriteItems is how many items one Write may carry: DynamoDB's 100
 // actions per transaction, less the lease's own check.
-const MaxWriteItems = 99
+const maxWriteItems = 99
 
-// TransactWriteAPI is the part of *dynamodb.Client that Lease.Write uses
-// beside DynamoDBAPI. A *dynamodb.Client has it.
-type TransactWriteAPI interface {
+// transactWriteAPI is the part of DynamoDBAPI that Write uses.
+type transactWriteAPI interface {
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // ErrWriteConditionFailed means a condition of one of the caller's items
-// in a Lease.Write failed, so nothing was written. Errors matching it are
-// *WriteConditionError values, which say which item.
+// in a Write or Complete failed, so nothing was written. The error names
+// the item (its position among the items, its table) and DynamoDB's
+// reason.
 var ErrWriteConditionFailed = errors.New("lock: a write's condition failed")
 
-// WriteConditionError reports the caller's item whose condition failed in
-// a Lease.Write. It matches ErrWriteConditionFailed.
-type WriteConditionError struct {
-	// Index is the item's position in the items given to Write.
-	Index int
-	// Table is the item's table.
-	Table string
-	// Item is the item as it was, when the request asked for it
-	// (ReturnValuesOnConditionCheckFailure ALL_OLD).
-	Item map[string]types.AttributeValue
-	// Message is DynamoDB's.
+// writeConditionError reports the caller's item whose condition failed.
+type writeConditionError struct {
+	Index   int
+	Table   string
 	Message string
 }
 
-func (e *WriteConditionError) Error() string {
+func (e *writeConditionError) Error() string {
 	return fmt.Sprintf("lock: condition of write %d (table %q) failed: %s", e.Index, e.Table, e.Message)
 }
 
-// Is reports whether target is ErrWriteConditionFailed.
-func (e *WriteConditionError) Is(target error) bool { return target == ErrWriteConditionFailed }
+func (e *writeConditionError) Is(target error) bool { return target == ErrWriteConditionFailed }
 
-// WriteOption configures one Lease.Write.
-type WriteOption func(*writeOptions)
-
+// writeOptions say what a transaction does beside the caller's items.
 type writeOptions struct {
 	release  bool
-	complete *Lease // a claim to complete in the transaction
+	complete *part // a claim to complete in the transaction
 	result   []byte
-	others   []*Lease // further leases the writes need
+	others   []*part // further locks the writes need
 }
-
-// AlsoUnder makes Write check, in the same transaction, that each of
-// others still holds its lock too (and release it as well, with
-// AndRelease): for writes that need several locks, such as the leases of
-// DoAll.
-func AlsoUnder(others ...*Lease) WriteOption {
-	return func(o *writeOptions) { o.others = append(o.others, others...) }
-}
-
-// AndRelease makes Write release the lock in the same transaction as the
-// writes: the writes and the release are one request, and they happen
-// together or not at all. The default is to keep the lock.
-func AndRelease() WriteOption { return func(o *writeOptions) { o.release = true } }
 
 // Write applies items — Put, Update, Delete or ConditionCheck actions on
 // any tables in the lock table's account and region — in one
-// TransactWriteItems, together with a check that this lease still holds the
-// lock: its lease ID is the lock's current one and it was neither released
-// nor force-released. So the writes happen only while no other holder can
-// have the lock, even if this holder was paused past its lease: it is
-// fencing without a token attribute in the application's items, and it
-// holds after the lease's deadline as long as nobody has taken the lock
-// over since.
+// TransactWriteItems, together with a check that this lease still holds
+// every one of its locks (and its claim): its lease ID is each lock's
+// current one and none was released or force-released. So the writes
+// happen only while no other holder can have the locks, even if this
+// holder was paused past its lease: it is fencing without a token
+// attribute in the application's items, and it holds after the lease's
+// deadline as long as nobody has taken a lock over since. The lease stays
+// held; Complete writes and releases in one step.
 //
-// If the lease was lost, nothing is written and the error matches
+// If a lock was lost, nothing is written and the error matches
 // ErrLockLost. If one of the items' own conditions failed, nothing is
-// written and the error is a *WriteConditionError naming the item. Other
-// failures wrap the SDK's error; after one that left the outcome unknown
-// (no answer), the writes may or may not have been applied. The SDK's
-// retries of one Write are harmless: they carry the same
-// ClientRequestToken, which DynamoDB applies at most once within ten
-// minutes.
+// written and the error matches ErrWriteConditionFailed. Other failures
+// wrap the SDK's error; after one that left the outcome unknown (no
+// answer), the writes may or may not have been applied. The SDK's retries
+// of one Write are harmless: they carry the same ClientRequestToken, which
+// DynamoDB applies at most once within ten minutes.
 //
-// The DynamoDB client must implement TransactWriteAPI, as a
-// *dynamodb.Client does; the lock item costs its transaction's share of
-// capacity (a transactional check or write of about 0.5 KB).
-func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts ...WriteOption) error {
+// At most 100 actions fit in a transaction: the items and one per lock.
+// Each lock item costs its transaction's share of capacity (a
+// transactional check or write of about 0.5 KB).
+func (l *Lease) Write(ctx context.Context, items ...types.TransactWriteItem) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
-	db, ok := l.client.db.(TransactWriteAPI)
+	if len(items) == 0 {
+		return invalid("Write: no items")
+	}
+	parts := l.parts()
+	return parts[0].write(ctx, items, writeOptions{others: parts[1:]})
+}
+
+// Complete ends the work done under the lease: it applies items (if any),
+// stores result as the claim's result (for a lease from Claim; at most
+// MaxResultBytes, nil for none) and releases every lock, in one
+// transaction on the condition that the lease still holds them all. So a
+// duplicate of the work finds either the effects and the completion, or
+// neither. A lease of one lock without items sends one conditional write
+// instead of a transaction.
+//
+// A completed claim answers its duplicates with result until the
+// completion expires (Config.CompletionExpiry). Complete again after a
+// completion replaces the stored result with a non-nil one (for work whose
+// result is known only after its writes); with nil it keeps what was
+// stored. Release after a completion changes nothing. A result
+// given to a lease without a claim is refused with ErrInvalidInput, before
+// any request: it would be dropped.
+//
+// If a lock or the claim was lost, nothing is written and the error
+// matches ErrLockLost: the work may run again. A failed condition of one of
+// the items matches ErrWriteConditionFailed. Other failures wrap the SDK's
+// error, as Write's do.
+func (l *Lease) Complete(ctx context.Context, result []byte, items ...types.TransactWriteItem) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if l.claim == nil && result != nil {
+		return invalid("Complete: a result given to a lease that holds no claim (use Client.Claim): it would be dropped")
+	}
+	if len(result) > MaxResultBytes {
+		return invalid("Complete: a result of %d bytes is more than the %d a lock item can hold; store it elsewhere and complete with a reference to it, or with none", len(result), MaxResultBytes)
+	}
+	parts := l.parts()
+	if len(items) == 0 && len(parts) == 1 {
+		if parts[0] == l.claim {
+			return parts[0].complete(ctx, result)
+		}
+		return parts[0].release(ctx)
+	}
+	if l.claim != nil && l.claim.isCompleted() {
+		// Completed by an earlier Complete of this lease (with items: the
+		// locks were released with it): only the result may change.
+		if len(items) > 0 {
+			return invalid("Complete: the claim %q was completed already, with its writes; nothing more may be written under it", l.claim.id)
+		}
+		return l.claim.complete(ctx, result)
+	}
+	o := writeOptions{release: true, others: parts[1:]}
+	if l.claim != nil {
+		o.complete, o.result = l.claim, result
+	}
+	return parts[0].write(ctx, items, o)
+}
+
+// write applies items with the lease checks (and release, completion)
+// that o asks for: the caller's items, then one action per lock involved.
+func (l *part) write(ctx context.Context, items []types.TransactWriteItem, o writeOptions) error {
+	db, ok := l.client.db.(transactWriteAPI)
 	switch {
 	case !ok:
 		return invalid("Write: the DynamoDB client (%T) has no TransactWriteItems method", l.client.db)
-	case len(items) == 0:
-		return invalid("Write: no items")
-	case len(items) > MaxWriteItems:
-		return invalid("Write: %d items, more than the %d a transaction can carry beside the lease's check", len(items), MaxWriteItems)
-	}
-	var o writeOptions
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
+	case len(items)+len(o.others)+1 > maxWriteItems+1:
+		return invalid("Write: %d items and %d locks, more than the 100 actions a transaction can carry", len(items), len(o.others)+1)
 	}
 	if err := l.checkWrite(); err != nil {
 		return err
@@ -116,7 +147,7 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 	// The transaction: the caller's items, then one action per lease
 	// involved, each conditional on that lease holding its lock.
 	all := append(make([]types.TransactWriteItem, 0, len(items)+2), items...)
-	var leases []*Lease
+	var leases []*part
 	if c := o.complete; c != nil {
 		if err := c.usable(); err != nil {
 			return err
@@ -131,7 +162,7 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 		leases = append(leases, c)
 	}
 	seen := map[string]bool{}
-	for _, x := range append([]*Lease{l}, o.others...) {
+	for _, x := range append([]*part{l}, o.others...) {
 		if x == o.complete {
 			continue
 		}
@@ -149,30 +180,49 @@ func (l *Lease) Write(ctx context.Context, items []types.TransactWriteItem, opts
 		all = append(all, x.leaseCheck(o.release))
 		leases = append(leases, x)
 	}
-	if len(all) > MaxWriteItems+1 {
+	if len(all) > maxWriteItems+1 {
 		return invalid("Write: %d items and %d leases, more than the 100 actions a transaction can carry", len(items), len(leases))
 	}
-	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all})
+	var sent attempts
+	earlier := false
+	_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: all}, sent.option())
 	if err != nil {
-		return writeFailed(err, all, leases)
+		err = writeFailed(err, all, leases, o.release)
+		if errors.Is(err, errFinishedEarlier) {
+			earlier = true // an earlier Complete of this lease went through
+		} else {
+			if o.release && sent.any() {
+				for _, x := range leases {
+					x.mu.Lock()
+					x.finishSent = true
+					x.mu.Unlock()
+				}
+			}
+			return err
+		}
 	}
 	for _, x := range leases {
 		if x == o.complete || o.release {
 			x.mu.Lock()
 			x.released = true
-			x.completed = x.completed || x == o.complete
+			if x == o.complete {
+				x.completed = true
+				// After an earlier Complete went through, what it stored
+				// is not known here.
+				x.stored, x.storedKnown = o.result, !earlier
+			}
 			x.mu.Unlock()
 		}
 	}
 	return nil
 }
 
-func (l *Lease) checkWrite() error {
+func (l *part) checkWrite() error {
 	l.mu.Lock()
 	released := l.released
 	l.mu.Unlock()
 	if released {
-		return &LostError{LockID: l.id, Reason: "its holder released it before the write"}
+		return &lostError{LockID: l.id, Reason: "its holder released it before the write"}
 	}
 	return nil
 }
@@ -180,7 +230,7 @@ func (l *Lease) checkWrite() error {
 // leaseCheck is the transaction's action on the lock item: a condition
 // that the lease holds the lock, or, with release, the release itself on
 // the same condition.
-func (l *Lease) leaseCheck(release bool) types.TransactWriteItem {
+func (l *part) leaseCheck(release bool) types.TransactWriteItem {
 	const held = "#lease = :lease AND NOT (#rel = :lease)"
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
@@ -192,7 +242,7 @@ func (l *Lease) leaseCheck(release bool) types.TransactWriteItem {
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
-	in := releaseInput(l.client.table, l.id, l.leaseID, l.o.clock.Now(), l.o.retention)
+	in := releaseInput(l.client.table, l.id, l.leaseID, l.o.Now(), l.o.Retention)
 	delete(in.ExpressionAttributeNames, "#forced") // the condition below covers it: forced leases are released
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName:                           in.TableName,
@@ -208,13 +258,16 @@ func (l *Lease) leaseCheck(release bool) types.TransactWriteItem {
 // writeFailed turns a failed transaction into the error Write returns: a
 // lease's loss first, then the caller's failed condition, else the SDK's
 // error. leases are those of the last actions of all, in order.
-func writeFailed(err error, all []types.TransactWriteItem, leases []*Lease) error {
+func writeFailed(err error, all []types.TransactWriteItem, leases []*part, finishing bool) error {
 	last := leases[len(leases)-1]
 	var tc *types.TransactionCanceledException
 	if !errors.As(err, &tc) || len(tc.CancellationReasons) != len(all) {
 		return fmt.Errorf("lock: write under %q: %w", last.id, err)
 	}
 	first := len(all) - len(leases)
+	if finishing && finishedEarlier(tc.CancellationReasons[first:], leases) {
+		return errFinishedEarlier
+	}
 	for i, l := range leases {
 		if r := tc.CancellationReasons[first+i]; aws.ToString(r.Code) == "ConditionalCheckFailed" {
 			return fmt.Errorf("lock: write under %q: %w", l.id, l.lost(r.Item))
@@ -222,10 +275,36 @@ func writeFailed(err error, all []types.TransactWriteItem, leases []*Lease) erro
 	}
 	for i, r := range tc.CancellationReasons[:first] {
 		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			return &WriteConditionError{Index: i, Table: tableOf(all[i]), Item: r.Item, Message: aws.ToString(r.Message)}
+			return &writeConditionError{Index: i, Table: tableOf(all[i]), Message: aws.ToString(r.Message)}
 		}
 	}
 	return fmt.Errorf("lock: write under %q: %w", last.id, err)
+}
+
+// errFinishedEarlier says that a Complete's transaction was refused
+// because an earlier Complete of the same lease, whose answer was lost,
+// went through.
+var errFinishedEarlier = errors.New("lock: an earlier Complete of this lease went through")
+
+// finishedEarlier reports whether every lock's condition of a Complete
+// failed on an item that this very lease released (or, for the claim,
+// completed), after a Complete of this lease whose outcome was unknown:
+// then that one went through, writes and all, and this one changes
+// nothing.
+func finishedEarlier(reasons []types.CancellationReason, leases []*part) bool {
+	for i, l := range leases {
+		l.mu.Lock()
+		sent := l.finishSent
+		l.mu.Unlock()
+		if !sent || aws.ToString(reasons[i].Code) != "ConditionalCheckFailed" {
+			return false
+		}
+		rec, err := parseRecord(reasons[i].Item)
+		if err != nil || rec.LeaseID != l.leaseID || !rec.Released || rec.Forced || (l.claim && rec.CompletedLease != l.leaseID) {
+			return false
+		}
+	}
+	return true
 }
 
 func tableOf(it types.TransactWriteItem) string {

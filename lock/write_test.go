@@ -3,7 +3,9 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,14 +63,14 @@ func (e *env) count(table, pk string) int {
 }
 
 // TestWrite: a lease applies the caller's writes only while it holds the
-// lock, and optionally releases it in the same transaction.
+// lock (Write), and with Complete releases it in the same transaction.
 func TestWrite(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
 		// before runs between the acquire and the write.
 		before    func(e *env, l *lock.Lease)
-		opts      []lock.WriteOption
+		release   bool // Complete, not Write
 		below     int
 		wantErr   error
 		wantN     int
@@ -76,13 +78,13 @@ func TestWrite(t *testing.T) {
 		wantCount int  // TransactWriteItems requests
 	}{
 		{name: "held", wantN: 1, wantHeld: true},
-		{name: "held, and release", opts: []lock.WriteOption{lock.AndRelease()}, wantN: 1},
+		{name: "held, and release", release: true, wantN: 1},
 		{name: "force-released", before: func(e *env, l *lock.Lease) { e.forceRelease(l.LockID()) }, wantErr: lock.ErrLockLost},
 		{name: "force-released, with release", before: func(e *env, l *lock.Lease) { e.forceRelease(l.LockID()) },
-			opts: []lock.WriteOption{lock.AndRelease()}, wantErr: lock.ErrLockLost},
+			release: true, wantErr: lock.ErrLockLost},
 		{name: "taken over after the lease's end", before: func(e *env, l *lock.Lease) {
 			time.Sleep(time.Until(l.Deadline()) + 200*time.Millisecond)
-			if _, err := e.otherClient().TryAcquire(context.Background(), l.LockID()); err != nil {
+			if _, err := e.otherClient(lock.Config{}).Lock(l.LockID()).Acquire(context.Background()); err != nil {
 				e.t.Fatal(err)
 			}
 		}, wantErr: lock.ErrLockLost},
@@ -90,13 +92,14 @@ func TestWrite(t *testing.T) {
 			time.Sleep(time.Until(l.Deadline()) + 200*time.Millisecond)
 		}, wantN: 1, wantHeld: false},
 		{name: "the caller's condition fails", below: 1, before: func(e *env, l *lock.Lease) {}, wantErr: lock.ErrWriteConditionFailed, wantHeld: true},
+		{name: "the caller's condition fails, with release", below: 1, release: true, wantErr: lock.ErrWriteConditionFailed, wantHeld: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			app := e.appTable()
 			id := "write"
-			l, err := e.client(lock.WithTTL(time.Second)).TryAcquire(ctx, id)
+			l, err := e.client(lock.Config{TTL: time.Second}).Lock(id).Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,13 +113,16 @@ func TestWrite(t *testing.T) {
 			}
 			before := e.count(app, "a")
 			e.net.Reset()
-			err = l.Write(ctx, []dtypes.TransactWriteItem{add(app, "a", tt.below)}, tt.opts...)
+			if tt.release {
+				err = l.Complete(ctx, nil, add(app, "a", tt.below))
+			} else {
+				err = l.Write(ctx, add(app, "a", tt.below))
+			}
 			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Write: %v, want %v", err, tt.wantErr)
 			}
-			var ce *lock.WriteConditionError
-			if errors.As(err, &ce) && (ce.Index != 0 || ce.Table != app || ce.Item == nil) {
-				t.Errorf("condition error %+v does not name item 0 of %q with its old value", ce, app)
+			if want := fmt.Sprintf("write 0 (table %q)", app); errors.Is(err, lock.ErrWriteConditionFailed) && !strings.Contains(err.Error(), want) {
+				t.Errorf("condition error %q does not name item 0 of %q", err, app)
 			}
 			if got := e.count(app, "a") - before; got != tt.wantN {
 				t.Errorf("the write was applied %d times, want %d", got, tt.wantN)
@@ -128,8 +134,8 @@ func TestWrite(t *testing.T) {
 			if held := r.LeaseID == l.LeaseID() && !r.Released; held != (tt.wantHeld || tt.name == "past the deadline, nobody took over") {
 				t.Errorf("after the write the item is %+v", r)
 			}
-			if len(tt.opts) > 0 && tt.wantErr == nil {
-				if _, err := e.otherClient().TryAcquire(ctx, id); err != nil {
+			if tt.release && tt.wantErr == nil {
+				if _, err := e.otherClient(lock.Config{}).Lock(id).Acquire(ctx); err != nil {
 					t.Errorf("the lock is not free after a write that released it: %v", err)
 				}
 				if err := l.Release(ctx); err != nil {
@@ -149,7 +155,7 @@ func TestWriteLostAnswer(t *testing.T) {
 		t.Run("release="+strconv.FormatBool(release), func(t *testing.T) {
 			e := newEnv(t)
 			app := e.appTable()
-			l, err := e.client(lock.WithTTL(time.Minute)).TryAcquire(ctx, "lost-write")
+			l, err := e.client(lock.Config{TTL: time.Minute}).Lock("lost-write").Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,11 +165,11 @@ func TestWriteLostAnswer(t *testing.T) {
 				}
 				return httpfault.Action{}
 			}
-			var opts []lock.WriteOption
 			if release {
-				opts = append(opts, lock.AndRelease())
+				err = l.Complete(ctx, nil, add(app, "a", 0))
+			} else {
+				err = l.Write(ctx, add(app, "a", 0))
 			}
-			err = l.Write(ctx, []dtypes.TransactWriteItem{add(app, "a", 0)}, opts...)
 			e.net.Rule = nil
 			if n := e.net.Count("TransactWriteItems"); n != 2 {
 				t.Fatalf("%d transaction attempts, want a retry", n)
@@ -181,30 +187,31 @@ func TestWriteLostAnswer(t *testing.T) {
 	}
 }
 
-// TestWriteBadInput: what Write cannot do is refused before any request.
+// TestWriteBadInput: what Write and Complete cannot do is refused before
+// any request.
 func TestWriteBadInput(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	l, err := e.client().TryAcquire(ctx, "write-input")
+	c := e.client(lock.Config{})
+	l, err := c.Lock("write-input").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Release(ctx)
-	opaque, err := lock.NewClient(optionsDropped{e.db}, e.table, lock.WithClockSkewTolerance(20*time.Millisecond))
+	two, err := c.Lock("write-input-2", "write-input-3").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ol, err := opaque.TryAcquire(ctx, "write-input-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ol.Release(ctx)
-	many := make([]dtypes.TransactWriteItem, lock.MaxWriteItems+1)
+	defer two.Release(ctx)
+	// DynamoDB's 100 actions per transaction, less one per lock.
+	const maxWriteItems = 99
+	many := make([]dtypes.TransactWriteItem, maxWriteItems+1)
 	e.net.Reset()
 	for name, call := range map[string]func() error{
-		"no items":                 func() error { return l.Write(ctx, nil) },
-		"too many items":           func() error { return l.Write(ctx, many) },
-		"client without transacts": func() error { return ol.Write(ctx, []dtypes.TransactWriteItem{{}}) },
+		"no items":                              func() error { return l.Write(ctx) },
+		"too many items":                        func() error { return l.Write(ctx, many...) },
+		"too many items to complete":            func() error { return l.Complete(ctx, nil, many...) },
+		"too many items for a lease of two IDs": func() error { return two.Write(ctx, many[:maxWriteItems]...) },
 	} {
 		if err := call(); !errors.Is(err, lock.ErrInvalidInput) {
 			t.Errorf("%s: %v, want ErrInvalidInput", name, err)

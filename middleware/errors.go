@@ -8,27 +8,28 @@ import (
 var (
 	// ErrNoKey means no lock key could be derived from an event: the path
 	// is missing, the body is not JSON, or the value is empty or not a
-	// string or number. Errors matching it are *KeyError values.
+	// string or number. The error names the expression, the event and what
+	// was wrong.
 	ErrNoKey = errors.New("middleware: no lock key")
 
-	// ErrBatchFailed means every record of an SQS batch failed. WrapSQS
+	// errBatchFailed means every record of an SQS batch failed. WrapSQS
 	// returns it, with the response naming every record, so that Lambda
 	// counts the invocation as failed and backs off.
-	ErrBatchFailed = errors.New("middleware: every record of the batch failed")
+	errBatchFailed = errors.New("middleware: every record of the batch failed")
 
 	// ErrNoTime means the invocation had too little time left to take a
 	// lock and run the handler: its deadline less the reserve had passed,
 	// a lease until the deadline plus the grace would have been shorter
-	// than the lock accepts (lock.MinTTL, twice its clock-skew tolerance),
+	// than the lock accepts (twice its clock-skew tolerance),
 	// or the handler would have had less than WithMinTimeLeft. A wait that
 	// runs out of time returns an error matching both ErrNoTime and
 	// lock.ErrLockAlreadyAcquired.
 	ErrNoTime = errors.New("middleware: not enough time left before the invocation's deadline")
 )
 
-// KeyError reports an event from which no lock key could be derived. It
+// keyErr reports an event from which no lock key could be derived. It
 // matches ErrNoKey.
-type KeyError struct {
+type keyErr struct {
 	// Expr is the expression or field the key was read from.
 	Expr string
 	// EventID identifies the event: an SQS message ID, an EventBridge event
@@ -39,9 +40,12 @@ type KeyError struct {
 	Reason string
 	// Err is the underlying error, if any (such as a JSON syntax error).
 	Err error
+	// foreign is set when Err is a KeyFunc's own error, which only the log
+	// may show (WrapHTTP's answers name the middleware's reasons only).
+	foreign bool
 }
 
-func (e *KeyError) Error() string {
+func (e *keyErr) Error() string {
 	s := fmt.Sprintf("middleware: no lock key from %s", e.Expr)
 	if e.EventID != "" {
 		s += fmt.Sprintf(" in event %q", e.EventID)
@@ -56,23 +60,24 @@ func (e *KeyError) Error() string {
 }
 
 // Is reports whether target is ErrNoKey.
-func (e *KeyError) Is(target error) bool { return target == ErrNoKey }
+func (e *keyErr) Is(target error) bool { return target == ErrNoKey }
 
 // Unwrap returns the underlying error.
-func (e *KeyError) Unwrap() error { return e.Err }
+func (e *keyErr) Unwrap() error { return e.Err }
 
-func keyError(expr, reason string, err error) *KeyError {
-	return &KeyError{Expr: expr, Reason: reason, Err: err}
+func keyError(expr, reason string, err error) *keyErr {
+	return &keyErr{Expr: expr, Reason: reason, Err: err}
 }
 
-// withEventID returns err as a *KeyError naming eventID. An error that is
-// not a *KeyError (from a custom KeyFunc) is wrapped in one.
-func withEventID(err error, eventID string) *KeyError {
-	var ke *KeyError
+// withEventID returns err, from the Key named name, as a *keyErr naming
+// eventID. An error that is not a *keyErr (a KeyFunc's own) is wrapped in
+// one that names the Key.
+func withEventID(err error, name, eventID string) *keyErr {
+	var ke *keyErr
 	if errors.As(err, &ke) {
 		cp := *ke
 		cp.EventID = eventID
 		return &cp
 	}
-	return &KeyError{Expr: "the key function", EventID: eventID, Err: err}
+	return &keyErr{Expr: name, EventID: eventID, Err: err, foreign: true}
 }

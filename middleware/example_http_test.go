@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,13 +21,17 @@ import (
 func ExampleWrapHTTP() {
 	ctx := context.Background()
 	api := middleware.HTTPAPI()
-	lambda.Start(middleware.WrapHTTP(newLockClient(ctx), api, api.PathParameter("id"),
+	h, err := middleware.WrapHTTP(newLockClient(ctx), api, api.PathParameter("id"),
 		func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			lease, _ := lock.FromContext(ctx)
 			_ = lease.FencingToken() // guard the balance write with it
 			return events.APIGatewayV2HTTPResponse{StatusCode: 201}, nil
 		},
-		middleware.WithNamespace("account")))
+		middleware.WithNamespace("account"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }
 
 // What a client gets while another invocation holds the lock: a 409
@@ -35,18 +40,25 @@ func ExampleWrapHTTP_conflict() {
 	ctx := context.Background()
 	locks := newLockClient(ctx)
 	// Another invocation holds account/example-7 for 10 s.
-	other, err := locks.Acquire(ctx, "account/example-7", lock.WithTTL(10*time.Second), lock.WithOwner("account-events"))
+	elsewhere, err := lock.NewClient(ctx, lock.Config{TableName: os.Getenv("LOCK_TABLE"), TTL: 10 * time.Second, Owner: "account-events"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	other, err := elsewhere.Lock("account/example-7").Acquire(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer other.Release(ctx)
 
 	api := middleware.RESTAPI()
-	h := middleware.WrapHTTP(locks, api, api.PathParameter("id"),
+	h, err := middleware.WrapHTTP(locks, api, api.PathParameter("id"),
 		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return events.APIGatewayProxyResponse{StatusCode: 201}, nil
 		},
 		middleware.WithNamespace("account"), middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
 	resp, err := h(ctx, events.APIGatewayProxyRequest{HTTPMethod: "POST", PathParameters: map[string]string{"id": "example-7"}})
 	if err != nil {
 		log.Fatal(err)
@@ -63,23 +75,27 @@ func ExampleWrapHTTP_conflict() {
 // for Lambda to deliver it again from that record.
 func ExampleWrapKinesis() {
 	ctx := context.Background()
-	lambda.Start(middleware.WrapKinesis(newLockClient(ctx), middleware.KinesisPartitionKey(),
+	h, err := middleware.WrapKinesis(newLockClient(ctx), middleware.KinesisPartitionKey(),
 		func(ctx context.Context, r events.KinesisEventRecord) error {
 			_ = r.Kinesis.Data // the record's JSON, already base64-decoded
 			return nil
 		},
-		middleware.WithNamespace("account")))
-}
-
-// A DynamoDB Streams function keyed by the changed item's SKU attribute,
-// from its new image (or its old one, for a deletion).
-func ExampleDynamoDBImagePath() {
-	ctx := context.Background()
-	bySKU, err := middleware.DynamoDBImagePath("Sku")
+		middleware.WithNamespace("account"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	lambda.Start(middleware.WrapDynamoDBStream(newLockClient(ctx), bySKU,
+	lambda.Start(h)
+}
+
+// A DynamoDB Streams function keyed by the changed item's key attribute
+// Sku: one change of an item at a time, in order.
+func ExampleDynamoDBKeys() {
+	ctx := context.Background()
+	h, err := middleware.WrapDynamoDBStream(newLockClient(ctx), middleware.DynamoDBKeys("Sku"),
 		func(ctx context.Context, r events.DynamoDBEventRecord) error { return nil },
-		middleware.WithNamespace("sku")))
+		middleware.WithNamespace("sku"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }

@@ -23,7 +23,7 @@ func newLockClient(ctx context.Context) *lock.Client {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := lock.NewClient(dynamodb.NewFromConfig(cfg), os.Getenv("LOCK_TABLE"))
+	c, err := lock.NewClient(ctx, lock.Config{TableName: os.Getenv("LOCK_TABLE"), DynamoDB: dynamodb.NewFromConfig(cfg)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -41,11 +41,7 @@ type reservation struct {
 // records whose SKU is locked elsewhere go back to the queue.
 func ExampleWrapSQS() {
 	ctx := context.Background()
-	bySKU, err := middleware.SQSBodyPath("sku")
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(middleware.WrapSQS(newLockClient(ctx), bySKU,
+	h, err := middleware.WrapSQS(newLockClient(ctx), middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			var r reservation
 			if err := json.Unmarshal([]byte(m.Body), &r); err != nil {
@@ -55,41 +51,45 @@ func ExampleWrapSQS() {
 			_ = lease.FencingToken() // guard the stock write with it
 			return nil
 		},
-		middleware.WithNamespace("sku"))) // lock IDs "sku/BLUE-MUG"
+		middleware.WithNamespace("sku")) // lock IDs "sku/BLUE-MUG"
+	if err != nil {
+		log.Fatal(err) // a configuration error, at start-up
+	}
+	lambda.Start(h)
 }
 
 // An EventBridge-triggered function that handles one account at a time,
 // waiting for a lock that another invocation holds.
 func ExampleWrap_eventBridge() {
 	ctx := context.Background()
-	byAccount, err := middleware.EventBridgeDetailPath("accountId")
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(middleware.Wrap(newLockClient(ctx), byAccount,
+	h, err := middleware.Wrap(newLockClient(ctx), middleware.EventBridgeDetail("accountId"),
 		func(ctx context.Context, e events.EventBridgeEvent) (struct{}, error) {
 			return struct{}{}, nil
 		},
 		middleware.WithNamespace("account"),
-		middleware.OnHeld(middleware.Wait)))
+		middleware.WithOnHeld(middleware.Wait))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }
 
 // An EventBridge-triggered function whose handler returns only an error,
 // the commonest shape: one invocation at a time per account.
 func ExampleWrapNoOutput() {
 	ctx := context.Background()
-	byAccount, err := middleware.EventBridgeDetailPath("accountId")
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(middleware.WrapNoOutput(newLockClient(ctx), byAccount,
+	h, err := middleware.WrapNoOutput(newLockClient(ctx), middleware.EventBridgeDetail("accountId"),
 		func(ctx context.Context, e events.EventBridgeEvent) error {
 			lease, _ := lock.FromContext(ctx)
 			_ = lease.FencingToken() // guard the account's write with it
 			return nil
 		},
 		middleware.WithNamespace("account"),
-		middleware.OnHeld(middleware.Wait)))
+		middleware.WithOnHeld(middleware.Wait))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }
 
 // Two functions that write the same accounts: one applies payments from
@@ -103,24 +103,19 @@ func ExampleWithNamespace() {
 	locks := newLockClient(ctx)
 	quiet := middleware.WithLogger(slog.New(slog.DiscardHandler))
 
-	byDetail, err := middleware.EventBridgeDetailPath("accountId")
-	if err != nil {
-		log.Fatal(err)
-	}
-	accountEvents := middleware.WrapNoOutput(locks, byDetail,
+	accountEvents, err := middleware.WrapNoOutput(locks, middleware.EventBridgeDetail("accountId"),
 		func(ctx context.Context, e events.EventBridgeEvent) error {
 			lease, _ := lock.FromContext(ctx)
 			fmt.Println("account-events: handling", e.DetailType, "under", lease.LockID())
 			return nil
 		},
 		middleware.WithNamespace("account"), quiet)
-	credited := events.EventBridgeEvent{ID: "event-1", DetailType: "AccountCredited", Detail: json.RawMessage(`{"accountId":"42"}`)}
-
-	byBody, err := middleware.SQSBodyPath("accountId")
 	if err != nil {
 		log.Fatal(err)
 	}
-	payments := middleware.WrapSQS(locks, byBody,
+	credited := events.EventBridgeEvent{ID: "event-1", DetailType: "AccountCredited", Detail: json.RawMessage(`{"accountId":"42"}`)}
+
+	payments, err := middleware.WrapSQS(locks, middleware.SQSBody("accountId"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			lease, _ := lock.FromContext(ctx)
 			fmt.Println("payments: applying", m.MessageId, "under", lease.LockID())
@@ -131,6 +126,9 @@ func ExampleWithNamespace() {
 			return nil
 		},
 		middleware.WithNamespace("account"), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	resp, err := payments(ctx, events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "payment-1", Body: `{"accountId":"42","amount":10}`},
@@ -149,13 +147,17 @@ func ExampleWithNamespace() {
 // skipped.
 func ExampleWrap_schedule() {
 	ctx := context.Background()
-	lambda.Start(middleware.Wrap(newLockClient(ctx), middleware.ScheduleARN(),
+	h, err := middleware.Wrap(newLockClient(ctx), middleware.Constant[events.EventBridgeEvent]("nightly-rollup"),
 		func(ctx context.Context, e events.EventBridgeEvent) (string, error) {
 			return "rolled up", nil
 		},
 		middleware.WithNamespace("job"),
-		middleware.OnHeld(middleware.Skip),
-		middleware.WithMetrics(os.Stdout)))
+		middleware.WithOnHeld(middleware.Skip),
+		middleware.WithMetrics(os.Stdout))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }
 
 // Any JSON event, keyed by a JMESPath expression that names several keys:
@@ -167,26 +169,33 @@ func ExampleJMESPath() {
 		To     string `json:"to"`
 		Amount int    `json:"amount"`
 	}
-	byAccounts, err := middleware.JMESPath[transfer]("[from, to]")
-	if err != nil {
-		log.Fatal(err)
-	}
-	lambda.Start(middleware.Wrap(newLockClient(ctx), byAccounts,
+	h, err := middleware.Wrap(newLockClient(ctx), middleware.JMESPath[transfer]("[from, to]"),
 		func(ctx context.Context, t transfer) (int, error) {
 			return t.Amount, nil
 		},
-		middleware.WithNamespace("account")))
+		middleware.WithNamespace("account"))
+	if err != nil {
+		log.Fatal(err) // also an expression that does not compile
+	}
+	lambda.Start(h)
 }
 
 // A key from any Go function.
-func ExampleKey() {
+func ExampleKeyFunc() {
 	ctx := context.Background()
-	byTenant := middleware.Key("tenant header", func(e events.APIGatewayProxyRequest) string {
-		return e.Headers["x-tenant"]
+	byTenant := middleware.KeyFunc("tenant header", func(_ context.Context, e events.APIGatewayProxyRequest) ([]string, error) {
+		if t := e.Headers["x-tenant"]; t != "" {
+			return []string{t}, nil
+		}
+		return nil, fmt.Errorf("%w: no x-tenant header", middleware.ErrNoKey)
 	})
-	lambda.Start(middleware.Wrap(newLockClient(ctx), byTenant,
+	h, err := middleware.Wrap(newLockClient(ctx), byTenant,
 		func(ctx context.Context, e events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 		},
-		middleware.WithNamespace("tenant")))
+		middleware.WithNamespace("tenant"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }

@@ -21,7 +21,7 @@ import (
 // response. RESTAPI, HTTPAPI, FunctionURL and ALB return the four kinds;
 // WrapHTTP takes one, so a handler whose request or response belongs to
 // another kind is a compile error. Its methods make the trigger's key
-// functions (PathParameter, PathSegment, Header, Query, BodyPath). The
+// functions (PathParameter, PathSegment, Header, Query, Body). The
 // zero value is not usable: WrapHTTP reports it as a configuration error.
 type HTTP[Req, Resp any] struct {
 	name    string
@@ -162,7 +162,7 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 //     a new holder can take the lock over even if the holder never
 //     releases it; it is an upper bound, as a holder usually releases
 //     sooner;
-//   - no key in the request: 400 Bad Request (unless RunUnkeyed is set,
+//   - no key in the request: 400 Bad Request (unless WithRunUnkeyed is given,
 //     which runs h without a lock);
 //   - DynamoDB could not be asked (network, throttling, permissions): 503
 //     Service Unavailable, Retry-After: 1;
@@ -182,53 +182,49 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 //
 //   - a request whose key completed before does not run h: it gets the
 //     response stored then (status, headers, cookies, body, as h returned
-//     it) with the header Idempotent-Replayed: true (ReplayedHeader);
+//     it) with the header Idempotent-Replayed: true (replayedHeader);
 //   - a request whose key is in progress: 409 Conflict
-//     (ProblemRequestInProgress), Retry-After as for a held lock; with
+//     (problemRequestInProgress), Retry-After as for a held lock; with
 //     Wait, it waits for the first and then gets its stored response;
 //   - the key used before for another request: 422
-//     (ProblemIdempotencyKeyReused). The fingerprint compared is the
+//     (problemIdempotencyKeyReused). The fingerprint compared is the
 //     request's method, path, query and body, not its headers (a retry may
-//     carry a fresh Authorization); ValidatePayload replaces it with what
-//     its expression selects from the request's JSON;
-//   - no key: 400 (ProblemNoIdempotencyKey), unless
-//     RunWithoutIdempotencyKey is set.
+//     carry a fresh Authorization);
+//   - no key: 400 (problemNoIdempotencyKey).
 //
 // Every response h returns with a status below 500 is stored, 4xx
 // included: it is the outcome of the request, which its retries get too.
 // A 5xx response reports a failure of the server, which a retry may not
 // meet: it reaches the client but is not stored, and the claim is
 // released so that the retry runs h again, as after an error h returns.
-// Once a Write completed the request, though, its effects are committed,
-// and whatever h then returns is stored. A response whose JSON is larger
+// (A handler that completed the claim itself with lease.Complete has
+// committed its effects: a 5xx it then returns is not stored either, and
+// its duplicates get an error, not a response.) A response whose JSON is larger
 // than lock.MaxResultBytes cannot be stored: the invocation fails with an
 // error matching ErrResultTooLarge (API Gateway: 502) and the claim is
-// released; return a large body by reference. A request whose Write
-// completed it but whose response was never stored (h failed after the
-// Write, or its process died) gets an error matching ErrNoResult. A
-// stored response answers for CompletionExpiry (24 hours).
+// released; return a large body by reference. A stored response answers
+// for the lock client's Config.CompletionExpiry (24 hours).
 //
 // Wait waits within the invocation's deadline less the reserve, as
 // elsewhere. API Gateway stops waiting for a Lambda integration after 29
 // seconds (REST APIs, by default) or 30 (HTTP APIs) and answers 504
 // whatever the function does afterwards: give such a function a timeout
 // below that, so that a wait that runs out still reaches the client as a
-// 409. Skip has no answer to give a client, so OnHeld(Skip) is a
-// configuration error. Configuration errors (a nil client, key or h, the
-// zero HTTP, no namespace, a key function of another type than Req for
-// WithIdempotency, an option WrapHTTP cannot apply) are returned by every
-// call.
-func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFunc[Req], h func(context.Context, Req) (Resp, error), opts ...Option) func(context.Context, Req) (Resp, error) {
-	inv := newInvoker(c, key != nil, h != nil, opts)
+// 409. Skip has no answer to give a client, so WithOnHeld(Skip) is
+// refused. Configuration errors (a nil client or h, no key, the zero HTTP,
+// no namespace, a key of another type than Req for WithIdempotency, an
+// option WrapHTTP cannot apply) are returned when the handler is built,
+// and it is nil.
+func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key Key[Req], h func(context.Context, Req) (Resp, error), opts ...Option) (func(context.Context, Req) (Resp, error), error) {
+	inv := newInvoker(c, key.given(), h != nil, opts)
 	if inv.err == nil && trigger.view == nil {
 		inv.err = fmt.Errorf("%w: the zero HTTP trigger: pass RESTAPI(), HTTPAPI(), FunctionURL() or ALB()", lock.ErrInvalidInput)
 	}
 	inv.refuseInapplicable(kindHTTP, "WrapHTTP")
-	bindIdempotency[Req](inv)
+	if err := built[Req](inv, "WrapHTTP", key.err); err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, req Req) (resp Resp, err error) {
-		if inv.err != nil {
-			return resp, inv.err
-		}
 		in := inv.begin(ctx)
 		defer in.end()
 		v := trigger.view(req)
@@ -239,7 +235,7 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 		var ids, ks []string
 		if !inv.o.disabled {
 			if ks, err = callKey(ctx, key, req, log); err == nil {
-				ks, err = checkKeys(ks)
+				ks, err = checkKeys(key.describe(), ks)
 			}
 			if err != nil {
 				if !inv.o.runUnkeyed {
@@ -261,15 +257,13 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 			return trigger.respond(req, p.status, p.headers(), p.body()), nil
 		}
 		if cl != nil {
-			if inv.o.idem.payload == nil {
-				cl.payload = v.fingerprint()
-			}
+			cl.payload = v.fingerprint()
 			cl.result = func() ([]byte, error) { return json.Marshal(resp) }
 		}
 		outcome, done, err := in.runEvent(ctx, ids, cl, log, func(ctx context.Context) error {
 			var herr error
 			resp, herr = h(ctx, req)
-			if herr == nil && cl != nil && trigger.status(resp) >= 500 && !completedByWrite(ctx) {
+			if herr == nil && cl != nil && trigger.status(resp) >= 500 {
 				return errServerError
 			}
 			return herr
@@ -281,7 +275,7 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 		case outcome == ran:
 			return resp, err
 		case outcome == answered:
-			if resp, err = replay(trigger, req, done, inv.o.idem); err != nil {
+			if resp, err = replay(trigger, req, done); err != nil {
 				in.stats.failed()
 				log.Error("duplicate of a completed request not answered", "error", err)
 			}
@@ -291,7 +285,7 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 		p := in.refusal(ks, cl, err)
 		log.Log(ctx, p.level, p.msg, "lockIds", ids, "status", p.status, "error", err)
 		return trigger.respond(req, p.status, p.headers(), p.body()), nil
-	}
+	}, nil
 }
 
 // errServerError is what an idempotent request's run returns when h
@@ -300,13 +294,13 @@ func WrapHTTP[Req, Resp any](c *lock.Client, trigger HTTP[Req, Resp], key KeyFun
 var errServerError = errors.New("middleware: the handler answered with a server error")
 
 // replay answers a duplicate of a completed request with the response
-// stored when it completed, marked with ReplayedHeader.
-func replay[Req, Resp any](t HTTP[Req, Resp], req Req, done *lock.Completion, id *idempotency) (Resp, error) {
+// stored when it completed, marked with replayedHeader.
+func replay[Req, Resp any](t HTTP[Req, Resp], req Req, done *completion) (Resp, error) {
 	var resp Resp
-	if err := decodeResult(done, id, &resp); err != nil {
+	if err := decodeResult(done, &resp); err != nil {
 		return resp, err
 	}
-	t.setHeader(req, &resp, ReplayedHeader, "true")
+	t.setHeader(req, &resp, replayedHeader, "true")
 	return resp, nil
 }
 
@@ -362,19 +356,6 @@ func withHeader(h map[string]string, name, value string) map[string]string {
 	return h
 }
 
-// checkKeys returns ks if it holds keys and none is empty.
-func checkKeys(ks []string) ([]string, error) {
-	if len(ks) == 0 {
-		return nil, keyError("the key function", "no keys", nil)
-	}
-	for _, k := range ks {
-		if k == "" {
-			return nil, keyError("the key function", "empty key", nil)
-		}
-	}
-	return ks, nil
-}
-
 // refusal is the problem that answers a request whose handler did not run
 // because of err, a failed acquisition of its locks and, with cl, its
 // idempotency claim.
@@ -383,25 +364,25 @@ func (in *invocation) refusal(ks []string, cl *claimSpec, err error) problem {
 	if errors.As(err, &held) {
 		secs := retryAfter(held.Holder.ExpiresAt.Add(in.skew))
 		if cl != nil && held.LockID == cl.id {
-			return problem{status: http.StatusConflict, typ: ProblemRequestInProgress, level: slog.LevelInfo, retryAfter: secs,
+			return problem{status: http.StatusConflict, typ: problemRequestInProgress, level: slog.LevelInfo, retryAfter: secs,
 				msg:    "duplicate in progress: request refused",
 				detail: fmt.Sprintf("a request with the same idempotency key is in progress; retry after %s", count(secs, "second"))}
 		}
-		return problem{status: http.StatusConflict, typ: ProblemLockHeld, level: slog.LevelInfo, retryAfter: secs,
+		return problem{status: http.StatusConflict, typ: problemLockHeld, level: slog.LevelInfo, retryAfter: secs,
 			msg:    "lock not acquired: request refused",
 			detail: fmt.Sprintf("another request for %s is in progress; retry after %s", describeKeys(ks), count(secs, "second"))}
 	}
 	if errors.Is(err, lock.ErrPayloadMismatch) {
-		return problem{status: http.StatusUnprocessableEntity, typ: ProblemIdempotencyKeyReused, level: slog.LevelWarn,
+		return problem{status: http.StatusUnprocessableEntity, typ: problemIdempotencyKeyReused, level: slog.LevelWarn,
 			msg:    "idempotency key reused for another request: request refused",
 			detail: "the idempotency key was used before for a different request; send a new key with a new request"}
 	}
 	if errors.Is(err, ErrNoTime) {
-		return problem{status: http.StatusServiceUnavailable, typ: ProblemNoTime, level: slog.LevelWarn, retryAfter: 1,
+		return problem{status: http.StatusServiceUnavailable, typ: problemNoTime, level: slog.LevelWarn, retryAfter: 1,
 			msg:    "lock not acquired: request refused",
 			detail: "the request could not be started in the time left; retry after 1 second"}
 	}
-	return problem{status: http.StatusServiceUnavailable, typ: ProblemLockUnavailable, level: slog.LevelError, retryAfter: 1,
+	return problem{status: http.StatusServiceUnavailable, typ: problemLockUnavailable, level: slog.LevelError, retryAfter: 1,
 		msg:    "lock not acquired: request refused",
 		detail: "the lock for " + describeKeys(ks) + " could not be taken"}
 }

@@ -8,28 +8,28 @@ import (
 	"strings"
 )
 
-// PathParameter returns a KeyFunc that gives the path parameter name of
+// PathParameter returns a Key that gives the path parameter name of
 // an API Gateway request: "id" of the route /accounts/{id}/transfers. A
 // function URL or load balancer request has no path parameters; for them
-// the KeyFunc fails every request, saying to use PathSegment.
-func (t HTTP[Req, Resp]) PathParameter(name string) KeyFunc[Req] {
+// the Key fails every request, saying to use PathSegment.
+func (t HTTP[Req, Resp]) PathParameter(name string) Key[Req] {
 	expr := fmt.Sprintf("path parameter %q", name)
-	return func(_ context.Context, req Req) ([]string, error) {
+	return KeyFunc(expr, func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
 		if !v.hasParams {
 			return nil, keyError(expr, "a "+t.name+" request has no path parameters (use PathSegment)", nil)
 		}
 		return nonEmpty(expr, []string{v.pathParams[name]})
-	}
+	})
 }
 
-// PathSegment returns a KeyFunc that gives the i-th segment of the
+// PathSegment returns a Key that gives the i-th segment of the
 // request's path, counting from 0 and ignoring empty segments: 1 of
 // /accounts/42/transfers gives "42". Paths that arrive percent-encoded
 // (HTTP API, function URL, load balancer) are decoded segment by segment.
-func (t HTTP[Req, Resp]) PathSegment(i int) KeyFunc[Req] {
+func (t HTTP[Req, Resp]) PathSegment(i int) Key[Req] {
 	expr := fmt.Sprintf("path segment %d", i)
-	return func(_ context.Context, req Req) ([]string, error) {
+	return KeyFunc(expr, func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
 		var segs []string
 		for s := range strings.SplitSeq(v.path, "/") {
@@ -49,10 +49,10 @@ func (t HTTP[Req, Resp]) PathSegment(i int) KeyFunc[Req] {
 			seg = d
 		}
 		return nonEmpty(expr, []string{seg})
-	}
+	})
 }
 
-// Header returns a KeyFunc that gives the request header name, matched
+// Header returns a Key that gives the request header name, matched
 // without regard to case (API Gateway HTTP APIs, function URLs and load
 // balancers send names in lower case, REST APIs as the client wrote
 // them). Of a header sent several times, it gives the first value where
@@ -66,9 +66,9 @@ func (t HTTP[Req, Resp]) PathSegment(i int) KeyFunc[Req] {
 // carries the header under two spellings ("X-Account", "x-account") with
 // different first values fails as having no key: the event does not say
 // which came first.
-func (t HTTP[Req, Resp]) Header(name string) KeyFunc[Req] {
+func (t HTTP[Req, Resp]) Header(name string) Key[Req] {
 	expr := fmt.Sprintf("header %q", name)
-	return func(_ context.Context, req Req) ([]string, error) {
+	return KeyFunc(expr, func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
 		val, found, ambiguous := firstFold(v.mvHeaders, name, func(vals []string) (string, bool) {
 			if len(vals) == 0 {
@@ -86,7 +86,7 @@ func (t HTTP[Req, Resp]) Header(name string) KeyFunc[Req] {
 			return nil, keyError(expr, "missing", nil)
 		}
 		return nonEmpty(expr, []string{val})
-	}
+	})
 }
 
 // firstFold returns the value first gives of the entry of m whose key is
@@ -110,7 +110,7 @@ func firstFold[V any](m map[string]V, name string, first func(V) (string, bool))
 	return val, found, ambiguous
 }
 
-// Query returns a KeyFunc that gives the query string parameter name,
+// Query returns a Key that gives the query string parameter name,
 // matched exactly (query names are case-sensitive). Of a parameter given
 // several times, it gives the first value where the trigger passes every
 // value (multiValueQueryStringParameters: REST APIs, and load balancers
@@ -121,9 +121,9 @@ func firstFold[V any](m map[string]V, name string, first func(V) (string, bool))
 // lock was taken on: on a REST API,
 // MultiValueQueryStringParameters[name][0]. Load balancers pass the query
 // undecoded: the value is decoded.
-func (t HTTP[Req, Resp]) Query(name string) KeyFunc[Req] {
+func (t HTTP[Req, Resp]) Query(name string) Key[Req] {
 	expr := fmt.Sprintf("query parameter %q", name)
-	return func(_ context.Context, req Req) ([]string, error) {
+	return KeyFunc(expr, func(_ context.Context, req Req) ([]string, error) {
 		v := t.view(req)
 		var val string
 		ok := false
@@ -143,28 +143,23 @@ func (t HTTP[Req, Resp]) Query(name string) KeyFunc[Req] {
 			val = d
 		}
 		return nonEmpty(expr, []string{val})
-	}
+	})
 }
 
-// BodyPath returns a KeyFunc that evaluates the JMESPath expression expr
-// over the request's body, decoded as JSON (after base64 when the request
-// is marked isBase64Encoded): "accountId" over {"accountId":"42"} gives
-// "42". A body that is not JSON fails the request with 400. It fails,
-// with an error matching lock.ErrInvalidInput, if expr does not compile.
-func (t HTTP[Req, Resp]) BodyPath(expr string) (KeyFunc[Req], error) {
-	p, err := compile(expr)
-	if err != nil {
-		return nil, err
-	}
-	return func(_ context.Context, req Req) ([]string, error) {
+// Body returns a Key that evaluates the JMESPath expression expr over the
+// request's body, decoded as JSON (after base64 when the request is marked
+// isBase64Encoded): "accountId" over {"accountId":"42"} gives "42". A body
+// that is not JSON fails the request with 400.
+func (t HTTP[Req, Resp]) Body(expr string) Key[Req] {
+	return pathKey(expr, "body", func(req Req) ([]byte, error) {
 		v := t.view(req)
-		body := []byte(v.body)
-		if v.base64 {
-			var err error
-			if body, err = base64.StdEncoding.DecodeString(v.body); err != nil {
-				return nil, keyError(p.name(), "body is not valid base64", err)
-			}
+		if !v.base64 {
+			return []byte(v.body), nil
 		}
-		return p.keys(body, "body")
-	}, nil
+		body, err := base64.StdEncoding.DecodeString(v.body)
+		if err != nil {
+			return nil, keyError(expr, "body is not valid base64", err)
+		}
+		return body, nil
+	})
 }

@@ -103,41 +103,41 @@ func TestHTTPRepeatedValues(t *testing.T) {
 	loadAWS(t, "apigw-v2-request-no-authorizer.json", &v2Req)
 
 	runKeyCases(t, []keyCase{
-		{"REST header: the first", func() ([]string, error) { return rest.Header("X-Account")(ctx0, restReq) }, "a", ""},
-		{"REST header, other case: the first", func() ([]string, error) { return rest.Header("x-ACCOUNT")(ctx0, restReq) }, "a", ""},
-		{"REST header as the sample spells it, other case", func() ([]string, error) { return rest.Header("Cache-Control")(ctx0, restReq) }, "no-cache", ""},
-		{"REST query: the first", func() ([]string, error) { return rest.Query("account")(ctx0, restReq) }, "a", ""},
-		{"REST query of the sample", func() ([]string, error) { return rest.Query("name")(ctx0, restReq) }, "me", ""},
-		{"REST query names are exact", func() ([]string, error) { return rest.Query("Account")(ctx0, restReq) }, "", `query parameter "Account": missing`},
-		{"REST header under two spellings, one value", func() ([]string, error) { return rest.Header("X-Account")(ctx0, spelt("a")) }, "a", ""},
-		{"REST header under two spellings, two values", func() ([]string, error) { return rest.Header("X-Account")(ctx0, spelt("c")) }, "",
+		{"REST header: the first", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("X-Account"), restReq) }, "a", ""},
+		{"REST header, other case: the first", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("x-ACCOUNT"), restReq) }, "a", ""},
+		{"REST header as the sample spells it, other case", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("Cache-Control"), restReq) }, "no-cache", ""},
+		{"REST query: the first", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Query("account"), restReq) }, "a", ""},
+		{"REST query of the sample", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Query("name"), restReq) }, "me", ""},
+		{"REST query names are exact", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Query("Account"), restReq) }, "", `query parameter "Account": missing`},
+		{"REST header under two spellings, one value", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("X-Account"), spelt("a")) }, "a", ""},
+		{"REST header under two spellings, two values", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("X-Account"), spelt("c")) }, "",
 			"sent under several spellings"},
 		{"REST header only single-value", func() ([]string, error) {
 			r := restReq
 			r.MultiValueHeaders = nil
-			return rest.Header("X-Account")(ctx0, r)
+			return middleware.EvalKey(ctx0, rest.Header("X-Account"), r)
 		}, "b", ""},
-		{"ALB multi-value header: the first", func() ([]string, error) { return alb.Header("X-Account")(ctx0, albMV) }, "a", ""},
-		{"ALB multi-value header of the sample, other case", func() ([]string, error) { return alb.Header("X-MyHeader")(ctx0, albMV) }, "123", ""},
-		{"ALB multi-value query: the first", func() ([]string, error) { return alb.Query("account")(ctx0, albMV) }, "a", ""},
-		{"ALB multi-value query: the first, URL-decoded", func() ([]string, error) { return alb.Query("note")(ctx0, albMV) }, "rent split", ""},
-		{"ALB multi-value query of the sample", func() ([]string, error) { return alb.Query("key")(ctx0, albMV) }, "hello", ""},
-		{"ALB single-value header: the last, all there is", func() ([]string, error) { return alb.Header("X-Account")(ctx0, albSV) }, "b", ""},
-		{"ALB single-value query: the last, all there is", func() ([]string, error) { return alb.Query("account")(ctx0, albSV) }, "b", ""},
-		{"function URL header: joined with commas", func() ([]string, error) { return url.Header("Header2")(ctx0, urlReq) }, "value1,value2", ""},
-		{"function URL query: joined with commas", func() ([]string, error) { return url.Query("parameter1")(ctx0, urlReq) }, "value1,value2", ""},
-		{"HTTP API header, other case", func() ([]string, error) { return v2.Header("X-Forwarded-Proto")(ctx0, v2Req) }, "https", ""},
+		{"ALB multi-value header: the first", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Header("X-Account"), albMV) }, "a", ""},
+		{"ALB multi-value header of the sample, other case", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Header("X-MyHeader"), albMV) }, "123", ""},
+		{"ALB multi-value query: the first", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Query("account"), albMV) }, "a", ""},
+		{"ALB multi-value query: the first, URL-decoded", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Query("note"), albMV) }, "rent split", ""},
+		{"ALB multi-value query of the sample", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Query("key"), albMV) }, "hello", ""},
+		{"ALB single-value header: the last, all there is", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Header("X-Account"), albSV) }, "b", ""},
+		{"ALB single-value query: the last, all there is", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Query("account"), albSV) }, "b", ""},
+		{"function URL header: joined with commas", func() ([]string, error) { return middleware.EvalKey(ctx0, url.Header("Header2"), urlReq) }, "value1,value2", ""},
+		{"function URL query: joined with commas", func() ([]string, error) { return middleware.EvalKey(ctx0, url.Query("parameter1"), urlReq) }, "value1,value2", ""},
+		{"HTTP API header, other case", func() ([]string, error) { return middleware.EvalKey(ctx0, v2.Header("X-Forwarded-Proto"), v2Req) }, "https", ""},
 	})
 
 	// The lock is the first value's: held, the request is refused.
 	t.Run("REST: the lock is taken on the first value", func(t *testing.T) {
 		e := newEnv(t)
 		ran := false
-		h := middleware.WrapHTTP(e.c, rest, rest.Header("X-Account"),
+		h := must(middleware.WrapHTTP(e.c, rest, rest.Header("X-Account"),
 			func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 				ran = true
 				return events.APIGatewayProxyResponse{StatusCode: 201}, nil
-			}, e.opts()...)
+			}, e.opts()...))(t)
 		e.hold("a", 5*time.Second)
 		resp, err := h(context.Background(), restReq)
 		if err != nil || resp.StatusCode != 409 || ran {

@@ -16,40 +16,40 @@ import (
 // so that a client can tell a held lock from other conflicts. They name
 // sections of the project's README, which say what each means.
 const (
-	// ProblemLockHeld: 409, another request holds the lock of the keys
+	// problemLockHeld: 409, another request holds the lock of the keys
 	// this one names; retry after Retry-After.
-	ProblemLockHeld = "https://github.com/dynalock/dynalock#problem-lock-held"
-	// ProblemNoKey: 400, the request does not name what it changes (the
+	problemLockHeld = "https://github.com/dynalock/dynalock#problem-lock-held"
+	// problemNoKey: 400, the request does not name what it changes (the
 	// key function found no key in it).
-	ProblemNoKey = "https://github.com/dynalock/dynalock#problem-no-key"
-	// ProblemLockUnavailable: 503, the lock table could not be asked
+	problemNoKey = "https://github.com/dynalock/dynalock#problem-no-key"
+	// problemLockUnavailable: 503, the lock table could not be asked
 	// (network, throttling, permissions); retry after Retry-After.
-	ProblemLockUnavailable = "https://github.com/dynalock/dynalock#problem-lock-unavailable"
-	// ProblemNoTime: 503, the invocation had too little time left to take
+	problemLockUnavailable = "https://github.com/dynalock/dynalock#problem-lock-unavailable"
+	// problemNoTime: 503, the invocation had too little time left to take
 	// the lock (ErrNoTime); retry after Retry-After.
-	ProblemNoTime = "https://github.com/dynalock/dynalock#problem-no-time"
-	// ProblemRequestInProgress: 409, a request with the same idempotency
+	problemNoTime = "https://github.com/dynalock/dynalock#problem-no-time"
+	// problemRequestInProgress: 409, a request with the same idempotency
 	// key is still being handled (WithIdempotency); retry after
 	// Retry-After, to get its response.
-	ProblemRequestInProgress = "https://github.com/dynalock/dynalock#problem-request-in-progress"
-	// ProblemIdempotencyKeyReused: 422, the idempotency key was used
+	problemRequestInProgress = "https://github.com/dynalock/dynalock#problem-request-in-progress"
+	// problemIdempotencyKeyReused: 422, the idempotency key was used
 	// before for a request with another method, path, query or body
 	// (WithIdempotency); a new request needs a new key.
-	ProblemIdempotencyKeyReused = "https://github.com/dynalock/dynalock#problem-idempotency-key-reused"
-	// ProblemNoIdempotencyKey: 400, the request carries no idempotency
+	problemIdempotencyKeyReused = "https://github.com/dynalock/dynalock#problem-idempotency-key-reused"
+	// problemNoIdempotencyKey: 400, the request carries no idempotency
 	// key where one is required (WithIdempotency).
-	ProblemNoIdempotencyKey = "https://github.com/dynalock/dynalock#problem-no-idempotency-key"
+	problemNoIdempotencyKey = "https://github.com/dynalock/dynalock#problem-no-idempotency-key"
 )
 
-// ReplayedHeader is the response header, set to "true", that marks a
+// replayedHeader is the response header, set to "true", that marks a
 // response WrapHTTP replayed from the store for a request whose
 // idempotency key completed before (WithIdempotency), so that a client can
 // tell it from a fresh one. It is the name Stripe's API gives it; the IETF
 // draft names none.
-const ReplayedHeader = "Idempotent-Replayed"
+const replayedHeader = "Idempotent-Replayed"
 
-// ProblemContentType is the media type of WrapHTTP's own answers.
-const ProblemContentType = "application/problem+json"
+// problemContentType is the media type of WrapHTTP's own answers.
+const problemContentType = "application/problem+json"
 
 // maxDetailKeyBytes is the most of one key a problem's detail repeats.
 const maxDetailKeyBytes = 128
@@ -66,7 +66,7 @@ type problem struct {
 
 // headers returns the problem's response headers.
 func (p problem) headers() map[string]string {
-	h := map[string]string{"Content-Type": ProblemContentType, "Cache-Control": "no-store"}
+	h := map[string]string{"Content-Type": problemContentType, "Cache-Control": "no-store"}
 	if p.retryAfter > 0 {
 		h["Retry-After"] = strconv.Itoa(p.retryAfter)
 	}
@@ -102,18 +102,18 @@ func retryAfter(t time.Time) int {
 
 // noKeyProblem is the 400 answer to a request without a key. It says what
 // was looked for and why it did not do, as far as that is about the
-// request: the reason of a *KeyError from the middleware's own key
+// request: the reason of a *keyErr from the middleware's own key
 // functions, nothing from another function's error.
 func noKeyProblem(err error) problem {
 	detail := "the request does not say what it changes"
-	var ke *KeyError
-	if errors.As(err, &ke) && ke.Expr != "the key function" {
+	var ke *keyErr
+	if errors.As(err, &ke) && !ke.foreign && ke.Expr != "the key function" {
 		detail += ": " + ke.Expr
 		if ke.Reason != "" {
 			detail += ": " + ke.Reason
 		}
 	}
-	return problem{status: http.StatusBadRequest, typ: ProblemNoKey, detail: detail, level: slog.LevelWarn}
+	return problem{status: http.StatusBadRequest, typ: problemNoKey, detail: detail, level: slog.LevelWarn}
 }
 
 // noIdempotencyKeyProblem is the 400 answer to a request without an
@@ -121,14 +121,14 @@ func noKeyProblem(err error) problem {
 // far as the middleware's own key functions know.
 func noIdempotencyKeyProblem(err error) problem {
 	detail := "the request has no idempotency key"
-	var ke *KeyError
-	if errors.As(err, &ke) && ke.Expr != "the key function" && ke.Expr != "the idempotency key function" {
+	var ke *keyErr
+	if errors.As(err, &ke) && !ke.foreign && ke.Expr != "the key function" {
 		detail += ": " + ke.Expr
 		if r := strings.TrimPrefix(ke.Reason, "idempotency key: "); r != "" {
 			detail += ": " + r
 		}
 	}
-	return problem{status: http.StatusBadRequest, typ: ProblemNoIdempotencyKey, detail: detail, level: slog.LevelWarn}
+	return problem{status: http.StatusBadRequest, typ: problemNoIdempotencyKey, detail: detail, level: slog.LevelWarn}
 }
 
 // describeKeys quotes the keys a request gave, each cut to

@@ -19,6 +19,21 @@ import (
 	"github.com/dynalock/dynalock/middleware"
 )
 
+// The problem types and media type of WrapHTTP's own answers, and the
+// header of a replayed response: the strings clients see and match, so the
+// tests spell them out.
+const (
+	problemContentType          = "application/problem+json"
+	problemLockHeld             = "https://github.com/dynalock/dynalock#problem-lock-held"
+	problemNoKey                = "https://github.com/dynalock/dynalock#problem-no-key"
+	problemLockUnavailable      = "https://github.com/dynalock/dynalock#problem-lock-unavailable"
+	problemNoTime               = "https://github.com/dynalock/dynalock#problem-no-time"
+	problemRequestInProgress    = "https://github.com/dynalock/dynalock#problem-request-in-progress"
+	problemIdempotencyKeyReused = "https://github.com/dynalock/dynalock#problem-idempotency-key-reused"
+	problemNoIdempotencyKey     = "https://github.com/dynalock/dynalock#problem-no-idempotency-key"
+	replayedHeader              = "Idempotent-Replayed"
+)
+
 // problemBody is an RFC 9457 problem as WrapHTTP writes it; any other
 // member fails the decode.
 type problemBody struct {
@@ -30,8 +45,8 @@ type problemBody struct {
 
 func decodeProblem(t *testing.T, resp events.APIGatewayV2HTTPResponse) problemBody {
 	t.Helper()
-	if ct := resp.Headers["Content-Type"]; ct != middleware.ProblemContentType {
-		t.Errorf("Content-Type %q, want %q", ct, middleware.ProblemContentType)
+	if ct := resp.Headers["Content-Type"]; ct != problemContentType {
+		t.Errorf("Content-Type %q, want %q", ct, problemContentType)
 	}
 	var p problemBody
 	d := json.NewDecoder(strings.NewReader(resp.Body))
@@ -76,14 +91,14 @@ func TestWrapHTTPOutcomes(t *testing.T) {
 		ran        bool
 	}{
 		{name: "free: the handler's response passes through", account: "42", status: 201, ran: true},
-		{name: "held: 409 with the lease's end", holdFor: 8 * time.Second, account: "42", status: 409, problem: middleware.ProblemLockHeld, retryAfter: "lease"},
-		{name: "held after a wait: 409", holdFor: 8 * time.Second, timeout: 1500 * time.Millisecond, opts: []middleware.Option{middleware.OnHeld(middleware.Wait)},
-			account: "42", status: 409, problem: middleware.ProblemLockHeld, retryAfter: "lease"},
-		{name: "a short lease: Retry-After is at least 1", holdFor: 300 * time.Millisecond, account: "42", status: 409, problem: middleware.ProblemLockHeld, retryAfter: "1"},
-		{name: "no key: 400", account: "", status: 400, problem: middleware.ProblemNoKey},
-		{name: "no key with RunUnkeyed: runs", account: "", opts: []middleware.Option{middleware.RunUnkeyed()}, status: 201, ran: true},
-		{name: "DynamoDB throttled: 503", throttle: true, account: "42", status: 503, problem: middleware.ProblemLockUnavailable, retryAfter: "1"},
-		{name: "no time: 503", timeout: 400 * time.Millisecond, account: "42", status: 503, problem: middleware.ProblemNoTime, retryAfter: "1"},
+		{name: "held: 409 with the lease's end", holdFor: 8 * time.Second, account: "42", status: 409, problem: problemLockHeld, retryAfter: "lease"},
+		{name: "held after a wait: 409", holdFor: 8 * time.Second, timeout: 1500 * time.Millisecond, opts: []middleware.Option{middleware.WithOnHeld(middleware.Wait)},
+			account: "42", status: 409, problem: problemLockHeld, retryAfter: "lease"},
+		{name: "a short lease: Retry-After is at least 1", holdFor: 300 * time.Millisecond, account: "42", status: 409, problem: problemLockHeld, retryAfter: "1"},
+		{name: "no key: 400", account: "", status: 400, problem: problemNoKey},
+		{name: "no key with RunUnkeyed: runs", account: "", opts: []middleware.Option{middleware.WithRunUnkeyed()}, status: 201, ran: true},
+		{name: "DynamoDB throttled: 503", throttle: true, account: "42", status: 503, problem: problemLockUnavailable, retryAfter: "1"},
+		{name: "no time: 503", timeout: 400 * time.Millisecond, account: "42", status: 503, problem: problemNoTime, retryAfter: "1"},
 		{name: "disabled: runs without a lock", holdFor: 8 * time.Second, account: "42", opts: []middleware.Option{middleware.WithDisabled(true)}, status: 201, ran: true},
 	}
 	for _, tc := range tests {
@@ -98,14 +113,14 @@ func TestWrapHTTPOutcomes(t *testing.T) {
 			}
 			var ran atomic.Bool
 			api := middleware.HTTPAPI()
-			h := middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
+			h := must(middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
 				func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 					ran.Store(true)
 					if l, ok := lock.FromContext(ctx); ok && l.LockID() != "test/42" {
 						t.Errorf("lease of %q, want test/42", l.LockID())
 					}
 					return created, nil
-				}, e.opts(tc.opts...)...)
+				}, e.opts(tc.opts...)...))(t)
 			ctx, _ := lambdaCtx(t, "req-outcomes", tc.timeout)
 			before := time.Now()
 			resp, err := h(ctx, transferRequest(t, tc.account))
@@ -147,7 +162,7 @@ func TestWrapHTTPOutcomes(t *testing.T) {
 				}
 			}
 			if holder != nil {
-				for _, secret := range []string{holder.Owner(), holder.LeaseID(), "other-process", "test/", strconv.FormatInt(holder.FencingToken(), 10)} {
+				for _, secret := range []string{holder.LeaseID(), "other-process", "test/", strconv.FormatInt(holder.FencingToken(), 10)} {
 					if strings.Contains(resp.Body, secret) {
 						t.Errorf("body %s tells %q", resp.Body, secret)
 					}
@@ -182,10 +197,10 @@ func TestWrapHTTPHandlerError(t *testing.T) {
 	e := newEnv(t)
 	boom := errors.New("boom")
 	api := middleware.HTTPAPI()
-	h := middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
+	h := must(middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
 		func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			return events.APIGatewayV2HTTPResponse{StatusCode: 500}, boom
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	resp, err := h(context.Background(), transferRequest(t, "42"))
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the handler's", err)
@@ -196,28 +211,37 @@ func TestWrapHTTPHandlerError(t *testing.T) {
 	e.requireFree("42")
 }
 
-// Configuration errors come back from every call, before any request.
+// Configuration errors come back from the constructor, with no handler,
+// before any request.
 func TestWrapHTTPConfiguration(t *testing.T) {
 	e := newEnv(t)
 	api := middleware.HTTPAPI()
 	ok := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
 	}
+	type built struct {
+		h   func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+		err error
+	}
+	build := func(h func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), err error) built {
+		return built{h, err}
+	}
 	tests := []struct {
 		name string
-		h    func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+		b    built
 		want string
 	}{
-		{"skip", middleware.WrapHTTP(e.c, api, api.PathParameter("id"), ok, e.opts(middleware.OnHeld(middleware.Skip))...), "OnHeld(Skip)"},
-		{"zero trigger", middleware.WrapHTTP(e.c, middleware.HTTP[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse]{}, api.PathParameter("id"), ok, e.opts()...), "zero HTTP trigger"},
-		{"no namespace", middleware.WrapHTTP(e.c, api, api.PathParameter("id"), ok), "no lock namespace"},
-		{"nil key", middleware.WrapHTTP(e.c, api, nil, ok, e.opts()...), "nil key"},
+		{"skip", build(middleware.WrapHTTP(e.c, api, api.PathParameter("id"), ok, e.opts(middleware.WithOnHeld(middleware.Skip))...)), "WithOnHeld(Skip)"},
+		{"zero trigger", build(middleware.WrapHTTP(e.c, middleware.HTTP[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse]{}, api.PathParameter("id"), ok, e.opts()...)), "zero HTTP trigger"},
+		{"no namespace", build(middleware.WrapHTTP(e.c, api, api.PathParameter("id"), ok)), "no lock namespace"},
+		{"zero key", build(middleware.WrapHTTP(e.c, api, middleware.Key[events.APIGatewayV2HTTPRequest]{}, ok, e.opts()...)), "no key"},
+		{"nil handler", build(middleware.WrapHTTP[events.APIGatewayV2HTTPRequest, events.APIGatewayV2HTTPResponse](e.c, api, api.PathParameter("id"), nil, e.opts()...)), "nil handler"},
+		{"bad body expression", build(middleware.WrapHTTP(e.c, api, api.Body("a |||"), ok, e.opts()...)), "invalid JMESPath expression"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.h(context.Background(), transferRequest(t, "42"))
-			if !errors.Is(err, lock.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("err = %v, want lock.ErrInvalidInput mentioning %q", err, tc.want)
+			if tc.b.h != nil || !errors.Is(tc.b.err, lock.ErrInvalidInput) || !strings.Contains(tc.b.err.Error(), tc.want) {
+				t.Errorf("handler %v, err = %v; want none and lock.ErrInvalidInput mentioning %q", tc.b.h != nil, tc.b.err, tc.want)
 			}
 		})
 	}
@@ -243,7 +267,7 @@ func TestWrapHTTPKinds(t *testing.T) {
 		api := middleware.HTTPAPI()
 		var req events.APIGatewayV2HTTPRequest
 		loadEvent(t, "http-api-transfer.json", &req)
-		checkKind(t, api, req, must(api.BodyPath("transferId")), "tr-1001",
+		checkKind(t, api, req, api.Body("transferId"), "tr-1001",
 			func(r events.APIGatewayV2HTTPResponse) (int, map[string]string, string) {
 				return r.StatusCode, r.Headers, r.Body
 			},
@@ -253,7 +277,7 @@ func TestWrapHTTPKinds(t *testing.T) {
 		api := middleware.FunctionURL()
 		var req events.LambdaFunctionURLRequest
 		loadEvent(t, "function-url-transfer.json", &req)
-		checkKind(t, api, req, must(api.BodyPath("transferId")), "tr-1002",
+		checkKind(t, api, req, api.Body("transferId"), "tr-1002",
 			func(r events.LambdaFunctionURLResponse) (int, map[string]string, string) {
 				return r.StatusCode, r.Headers, r.Body
 			},
@@ -299,15 +323,15 @@ func TestWrapHTTPKinds(t *testing.T) {
 // checkKind serves req through WrapHTTP keyed by key, which must find
 // wantKey: once with the lock free (the handler's response comes back as
 // it is) and once with it held (a 409 problem in the kind's response).
-func checkKind[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], req Req, key middleware.KeyFunc[Req], wantKey string,
+func checkKind[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], req Req, key middleware.Key[Req], wantKey string,
 	read func(Resp) (int, map[string]string, string), own Resp) {
 	t.Helper()
 	e := newEnv(t)
-	ks, err := key(context.Background(), req)
+	ks, err := middleware.EvalKey(context.Background(), key, req)
 	if err != nil || !slices.Equal(ks, []string{wantKey}) {
 		t.Fatalf("key = %q, %v; want %q", ks, err, wantKey)
 	}
-	h := middleware.WrapHTTP(e.c, api, key, func(ctx context.Context, _ Req) (Resp, error) { return own, nil }, e.opts()...)
+	h := must(middleware.WrapHTTP(e.c, api, key, func(ctx context.Context, _ Req) (Resp, error) { return own, nil }, e.opts()...))(t)
 	resp, err := h(context.Background(), req)
 	if err != nil || !equalJSON(t, resp, own) {
 		t.Errorf("free: %+v, %v; want the handler's %+v", resp, err, own)
@@ -318,11 +342,11 @@ func checkKind[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], req 
 		t.Fatal(err)
 	}
 	status, headers, body := read(resp)
-	if status != 409 || headers["Content-Type"] != middleware.ProblemContentType || headers["Retry-After"] == "" {
+	if status != 409 || headers["Content-Type"] != problemContentType || headers["Retry-After"] == "" {
 		t.Errorf("held: status %d, headers %v; want 409 problem with Retry-After", status, headers)
 	}
 	p := decodeProblem(t, events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: body})
-	if p.Type != middleware.ProblemLockHeld || !strings.Contains(p.Detail, strconv.Quote(wantKey)) {
+	if p.Type != problemLockHeld || !strings.Contains(p.Detail, strconv.Quote(wantKey)) {
 		t.Errorf("held: problem %+v", p)
 	}
 }
@@ -351,39 +375,41 @@ func TestHTTPKeys(t *testing.T) {
 		want    string
 		wantErr string // substring of the KeyError; "" for none
 	}{
-		{"REST path parameter", func() ([]string, error) { return rest.PathParameter("id")(ctx0, restReq(noop)) }, "42", ""},
-		{"REST header, other case", func() ([]string, error) { return rest.Header("IDEMPOTENCY-KEY")(ctx0, restReq(noop)) }, "tr-1003", ""},
+		{"REST path parameter", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.PathParameter("id"), restReq(noop)) }, "42", ""},
+		{"REST header, other case", func() ([]string, error) {
+			return middleware.EvalKey(ctx0, rest.Header("IDEMPOTENCY-KEY"), restReq(noop))
+		}, "tr-1003", ""},
 		{"REST header only multi-value", func() ([]string, error) {
-			return rest.Header("idempotency-key")(ctx0, restReq(func(r *events.APIGatewayProxyRequest) { r.Headers = nil }))
+			return middleware.EvalKey(ctx0, rest.Header("idempotency-key"), restReq(func(r *events.APIGatewayProxyRequest) { r.Headers = nil }))
 		}, "tr-1003", ""},
 		{"REST query, multi-value", func() ([]string, error) {
-			return rest.Query("to")(ctx0, restReq(func(r *events.APIGatewayProxyRequest) {
+			return middleware.EvalKey(ctx0, rest.Query("to"), restReq(func(r *events.APIGatewayProxyRequest) {
 				r.MultiValueQueryStringParameters = map[string][]string{"to": {"7", "8"}}
 			}))
 		}, "7", ""},
-		{"REST body path", func() ([]string, error) { return must(rest.BodyPath("transferId"))(ctx0, restReq(noop)) }, "tr-1003", ""},
-		{"REST missing header", func() ([]string, error) { return rest.Header("X-Nope")(ctx0, restReq(noop)) }, "", `header "X-Nope": missing`},
+		{"REST body path", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Body("transferId"), restReq(noop)) }, "tr-1003", ""},
+		{"REST missing header", func() ([]string, error) { return middleware.EvalKey(ctx0, rest.Header("X-Nope"), restReq(noop)) }, "", `header "X-Nope": missing`},
 		{"REST body not JSON", func() ([]string, error) {
-			return must(rest.BodyPath("transferId"))(ctx0, restReq(func(r *events.APIGatewayProxyRequest) { r.Body = "amount=1" }))
+			return middleware.EvalKey(ctx0, rest.Body("transferId"), restReq(func(r *events.APIGatewayProxyRequest) { r.Body = "amount=1" }))
 		}, "", "body is not JSON"},
 		{"REST bad base64", func() ([]string, error) {
-			return must(rest.BodyPath("transferId"))(ctx0, restReq(func(r *events.APIGatewayProxyRequest) { r.IsBase64Encoded = true }))
+			return middleware.EvalKey(ctx0, rest.Body("transferId"), restReq(func(r *events.APIGatewayProxyRequest) { r.IsBase64Encoded = true }))
 		}, "", "not valid base64"},
 		{"HTTP API path segment, decoded", func() ([]string, error) {
 			r := v2Req
 			r.RawPath = "/accounts/a%2Fb/transfers"
-			return v2.PathSegment(1)(ctx0, r)
+			return middleware.EvalKey(ctx0, v2.PathSegment(1), r)
 		}, "a/b", ""},
 		{"HTTP API empty path parameter", func() ([]string, error) {
 			r := v2Req
 			r.PathParameters = map[string]string{"id": " "}
-			return v2.PathParameter("id")(ctx0, r)
+			return middleware.EvalKey(ctx0, v2.PathParameter("id"), r)
 		}, "", "empty value"},
-		{"function URL has no path parameters", func() ([]string, error) { return url.PathParameter("id")(ctx0, urlReq) }, "", "use PathSegment"},
-		{"function URL base64 body", func() ([]string, error) { return must(url.BodyPath("amount"))(ctx0, urlReq) }, "1200", ""},
-		{"function URL path segment out of range", func() ([]string, error) { return url.PathSegment(5)(ctx0, urlReq) }, "", "3 segments"},
-		{"ALB query, URL-decoded", func() ([]string, error) { return alb.Query("note")(ctx0, albReq) }, "rent split", ""},
-		{"ALB header", func() ([]string, error) { return alb.Header("Idempotency-Key")(ctx0, albReq) }, "tr-1004", ""},
+		{"function URL has no path parameters", func() ([]string, error) { return middleware.EvalKey(ctx0, url.PathParameter("id"), urlReq) }, "", "use PathSegment"},
+		{"function URL base64 body", func() ([]string, error) { return middleware.EvalKey(ctx0, url.Body("amount"), urlReq) }, "1200", ""},
+		{"function URL path segment out of range", func() ([]string, error) { return middleware.EvalKey(ctx0, url.PathSegment(5), urlReq) }, "", "3 segments"},
+		{"ALB query, URL-decoded", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Query("note"), albReq) }, "rent split", ""},
+		{"ALB header", func() ([]string, error) { return middleware.EvalKey(ctx0, alb.Header("Idempotency-Key"), albReq) }, "tr-1004", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,9 +425,6 @@ func TestHTTPKeys(t *testing.T) {
 			}
 		})
 	}
-	if _, err := rest.BodyPath("a |||"); !errors.Is(err, lock.ErrInvalidInput) {
-		t.Errorf("BodyPath of a bad expression: %v, want lock.ErrInvalidInput", err)
-	}
 }
 
 var ctx0 = context.Background()
@@ -416,12 +439,12 @@ func TestWrapHTTPNoKeyDetail(t *testing.T) {
 	ok := func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
 	}
-	custom := func(context.Context, events.APIGatewayV2HTTPRequest) ([]string, error) {
+	custom := middleware.KeyFunc("account lookup", func(context.Context, events.APIGatewayV2HTTPRequest) ([]string, error) {
 		return nil, errors.New("secret-table-7 lookup failed")
-	}
+	})
 	for _, tc := range []struct {
 		name   string
-		key    middleware.KeyFunc[events.APIGatewayV2HTTPRequest]
+		key    middleware.Key[events.APIGatewayV2HTTPRequest]
 		want   string
 		denied string
 	}{
@@ -429,7 +452,7 @@ func TestWrapHTTPNoKeyDetail(t *testing.T) {
 		{"custom key function", custom, "does not say what it changes", "secret-table-7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := middleware.WrapHTTP(e.c, api, tc.key, ok, e.opts()...)
+			h := must(middleware.WrapHTTP(e.c, api, tc.key, ok, e.opts()...))(t)
 			resp, err := h(context.Background(), transferRequest(t, "42"))
 			if err != nil || resp.StatusCode != 400 {
 				t.Fatalf("%+v, %v; want 400", resp, err)
@@ -437,6 +460,30 @@ func TestWrapHTTPNoKeyDetail(t *testing.T) {
 			p := decodeProblem(t, resp)
 			if !strings.Contains(p.Detail, tc.want) || (tc.denied != "" && strings.Contains(resp.Body, tc.denied)) {
 				t.Errorf("detail %q: want %q, never %q", p.Detail, tc.want, tc.denied)
+			}
+		})
+	}
+	// Likewise for the idempotency key: its 400 names what the
+	// middleware's own key function looked for, never a KeyFunc's error.
+	for _, tc := range []struct {
+		name   string
+		key    middleware.Key[events.APIGatewayV2HTTPRequest]
+		want   string
+		denied string
+	}{
+		{"own idempotency key function", api.Header("Idempotency-Key-2"), `header "Idempotency-Key-2": missing`, ""},
+		{"custom idempotency key function", custom, "the request has no idempotency key", "secret-table-7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := must(middleware.WrapHTTP(e.c, api, api.PathParameter("id"), ok, e.opts(middleware.WithIdempotency(tc.key))...))(t)
+			resp, err := h(context.Background(), transferRequest(t, "42"))
+			if err != nil || resp.StatusCode != 400 {
+				t.Fatalf("%+v, %v; want 400", resp, err)
+			}
+			p := decodeProblem(t, resp)
+			if p.Type != problemNoIdempotencyKey || !strings.Contains(p.Detail, tc.want) ||
+				(tc.denied != "" && (strings.Contains(resp.Body, tc.denied) || strings.Contains(resp.Body, "account lookup"))) {
+				t.Errorf("problem %+v: want %s with %q, never %q or the KeyFunc's name", p, problemNoIdempotencyKey, tc.want, tc.denied)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
@@ -22,19 +24,18 @@ import (
 // run's output from the lock table without running it.
 func ExampleWithIdempotency() {
 	ctx := context.Background()
-	byAccount, err := middleware.EventBridgeDetailPath("accountId")
-	if err != nil {
-		log.Fatal(err)
-	}
 	runs := 0
-	h := middleware.Wrap(newLockClient(ctx), byAccount,
+	h, err := middleware.Wrap(newLockClient(ctx), middleware.EventBridgeDetail("accountId"),
 		func(ctx context.Context, e events.EventBridgeEvent) (string, error) {
 			runs++
 			return fmt.Sprintf("credited by run %d", runs), nil
 		},
 		middleware.WithNamespace("account"),
-		middleware.WithIdempotency(middleware.EventBridgeID(), middleware.ValidatePayload("detail")),
+		middleware.WithIdempotency(middleware.EventBridgeID()),
 		middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	event := events.EventBridgeEvent{ID: "event-" + rand.Text(), DetailType: "AccountCredited",
 		Detail: json.RawMessage(`{"accountId":"42","amount":10}`)}
@@ -44,7 +45,7 @@ func ExampleWithIdempotency() {
 	}
 	event.Detail = json.RawMessage(`{"accountId":"42","amount":1000}`) // the same ID, another payload
 	_, err = h(ctx, event)
-	fmt.Println("runs:", runs, "reused key:", err != nil)
+	fmt.Println("runs:", runs, "reused key:", errors.Is(err, lock.ErrPayloadMismatch))
 	// Output:
 	// credited by run 1 <nil>
 	// credited by run 1 <nil>
@@ -52,12 +53,13 @@ func ExampleWithIdempotency() {
 	// runs: 1 reused key: true
 }
 
-// An SQS function that reserves each order once: the stock update and the
-// order's completion are one DynamoDB transaction (middleware.Write), so
-// a redelivered order, even one whose first attempt crashed after the
-// write, never takes stock twice. The update needs no fencing-token
-// attribute: the transaction checks that the SKU's lease still holds.
-func ExampleWrite() {
+// An SQS function that reserves each order once: the stock update, the
+// order's completion and the release of the SKU's lock are one DynamoDB
+// transaction (the lease's Complete), so a redelivered order, even one
+// whose first attempt crashed after the write, never takes stock twice.
+// The update needs no fencing-token attribute: the transaction checks that
+// the SKU's lease still holds.
+func ExampleWithIdempotency_complete() {
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -68,21 +70,14 @@ func ExampleWrite() {
 	if err := createStockTable(ctx, db, stock); err != nil {
 		log.Fatal(err)
 	}
-	bySKU, err := middleware.SQSBodyPath("sku")
-	if err != nil {
-		log.Fatal(err)
-	}
-	byOrder, err := middleware.SQSBodyPath("orderId")
-	if err != nil {
-		log.Fatal(err)
-	}
-	reserve := middleware.WrapSQS(newLockClient(ctx), bySKU,
+	reserve, err := middleware.WrapSQS(newLockClient(ctx), middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			var r reservation
 			if err := json.Unmarshal([]byte(m.Body), &r); err != nil {
 				return err
 			}
-			return middleware.Write(ctx, types.TransactWriteItem{Update: &types.Update{
+			lease, _ := lock.FromContext(ctx) // the SKU's lock and the order's claim
+			return lease.Complete(ctx, nil, types.TransactWriteItem{Update: &types.Update{
 				TableName:                 aws.String(stock),
 				Key:                       map[string]types.AttributeValue{"Id": &types.AttributeValueMemberS{Value: r.SKU}},
 				UpdateExpression:          aws.String("ADD Reserved :q"),
@@ -90,8 +85,11 @@ func ExampleWrite() {
 			}})
 		},
 		middleware.WithNamespace("sku"),
-		middleware.WithIdempotency(byOrder, middleware.ValidatePayload("body")),
+		middleware.WithIdempotency(middleware.SQSBody("orderId")), // the body is the payload checked
 		middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	order := events.SQSMessage{MessageId: "m-1", Body: `{"orderId":"o-` + rand.Text() + `","sku":"BLUE-MUG","quantity":2}`}
 	for range 3 { // one order, delivered three times
@@ -128,12 +126,16 @@ func createStockTable(ctx context.Context, db *dynamodb.Client, name string) err
 // own idempotency key where it takes one.
 func ExampleWithIdempotency_effectsOutsideDynamoDB() {
 	ctx := context.Background()
-	lambda.Start(middleware.WrapSQS(newLockClient(ctx), middleware.SQSAttribute("customer"),
+	h, err := middleware.WrapSQS(newLockClient(ctx), middleware.JMESPath[events.SQSMessage]("messageAttributes.customer.stringValue"),
 		func(ctx context.Context, e events.SQSMessage) error {
 			return sendReceipt(ctx, e.MessageId) // the provider deduplicates on it
 		},
 		middleware.WithNamespace("customer"),
-		middleware.WithIdempotency(middleware.SQSMessageID())))
+		middleware.WithIdempotency(middleware.SQSMessageID()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lambda.Start(h)
 }
 
 func sendReceipt(context.Context, string) error { return nil }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -80,20 +82,20 @@ func TestIdempotentHTTPReplay(t *testing.T) {
 // checkReplay sends req twice through WrapHTTP with idempotency keyed by
 // idem: the first time the handler answers own; the second time it must
 // not run, and the answer is own with the replay header added.
-func checkReplay[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], req Req, key, idem middleware.KeyFunc[Req], own Resp, headers func(Resp) map[string]string) {
+func checkReplay[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], req Req, key, idem middleware.Key[Req], own Resp, headers func(Resp) map[string]string) {
 	t.Helper()
 	e := newEnv(t)
 	var runs atomic.Int32
-	h := middleware.WrapHTTP(e.c, api, key, func(ctx context.Context, _ Req) (Resp, error) {
+	h := must(middleware.WrapHTTP(e.c, api, key, func(ctx context.Context, _ Req) (Resp, error) {
 		runs.Add(1)
 		return own, nil
-	}, e.opts(middleware.WithIdempotency(idem))...)
+	}, e.opts(middleware.WithIdempotency(idem))...))(t)
 	ctx, _ := lambdaCtx(t, "first", 10*time.Second)
 	first, err := h(ctx, req)
 	if err != nil || !equalJSON(t, first, own) {
 		t.Fatalf("first: %+v, %v; want the handler's %+v", first, err, own)
 	}
-	if _, replayed := headers(first)[middleware.ReplayedHeader]; replayed {
+	if _, replayed := headers(first)[replayedHeader]; replayed {
 		t.Errorf("first response marked as replayed: %+v", first)
 	}
 	ctx, _ = lambdaCtx(t, "retry", 10*time.Second)
@@ -104,7 +106,7 @@ func checkReplay[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], re
 	if n := runs.Load(); n != 1 {
 		t.Errorf("handler ran %d times, want 1", n)
 	}
-	if got := headers(second)[middleware.ReplayedHeader]; got != "true" {
+	if got := headers(second)[replayedHeader]; got != "true" {
 		t.Errorf("retry's headers %v: want Idempotent-Replayed: true", headers(second))
 	}
 	// Apart from that header, the stored response is the handler's.
@@ -116,7 +118,7 @@ func checkReplay[Req, Resp any](t *testing.T, api middleware.HTTP[Req, Resp], re
 	}
 	for _, field := range []string{"headers", "multiValueHeaders"} {
 		if m, ok := b[field].(map[string]any); ok {
-			delete(m, middleware.ReplayedHeader)
+			delete(m, replayedHeader)
 			if len(m) == 0 {
 				b[field] = a[field] // made for the header: null in the handler's
 			}
@@ -166,7 +168,7 @@ func TestIdempotentHTTP(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tc := range []struct {
 		name       string
-		opts       []middleware.IdempotencyOption
+		client     lock.Config
 		deliveries []delivery
 	}{
 		{name: "a retry gets the stored response", deliveries: []delivery{
@@ -191,49 +193,40 @@ func TestIdempotentHTTP(t *testing.T) {
 		}},
 		{name: "another body under the key: 422", deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
-			{mod: otherBody, ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
+			{mod: otherBody, ran: false, status: 422, problem: problemIdempotencyKeyReused},
 			{ran: false, status: 201, replayed: "run 1"},
 		}},
 		{name: "another path under the key: 422", deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
-			{mod: otherPath, ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
+			{mod: otherPath, ran: false, status: 422, problem: problemIdempotencyKeyReused},
 		}},
 		{name: "another method under the key: 422", deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
-			{mod: otherMethod, ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
+			{mod: otherMethod, ran: false, status: 422, problem: problemIdempotencyKeyReused},
 		}},
 		{name: "another query under the key: 422", deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
-			{mod: otherQuery, ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
+			{mod: otherQuery, ran: false, status: 422, problem: problemIdempotencyKeyReused},
 		}},
 		{name: "after a failure the key may carry a corrected request", deliveries: []delivery{
 			{answer: httpAnswer{status: 500}, ran: true, status: 500},
 			{mod: otherBody, answer: ok, ran: true, status: 201},
 			{mod: otherBody, ran: false, status: 201, replayed: "run 2"},
-			{ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
+			{ran: false, status: 422, problem: problemIdempotencyKeyReused},
 		}},
 		{name: "headers are not compared", deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
 			{mod: otherHeaders, ran: false, status: 201, replayed: "run 1"},
 		}},
-		{name: "ValidatePayload replaces the fingerprint", opts: []middleware.IdempotencyOption{middleware.ValidatePayload("body")}, deliveries: []delivery{
-			{answer: ok, ran: true, status: 201},
-			{mod: otherPath, ran: false, status: 201, replayed: "run 1"},
-			{mod: otherBody, ran: false, status: 422, problem: middleware.ProblemIdempotencyKeyReused},
-		}},
 		{name: "no key: 400", deliveries: []delivery{
-			{mod: noKey, ran: false, status: 400, problem: middleware.ProblemNoIdempotencyKey},
-		}},
-		{name: "no key with RunWithoutIdempotencyKey: runs each time", opts: []middleware.IdempotencyOption{middleware.RunWithoutIdempotencyKey()}, deliveries: []delivery{
-			{mod: noKey, answer: ok, ran: true, status: 201},
-			{mod: noKey, answer: ok, ran: true, status: 201},
+			{mod: noKey, ran: false, status: 400, problem: problemNoIdempotencyKey},
 		}},
 		{name: "a response too large to store fails, and the retry runs", deliveries: []delivery{
 			{answer: httpAnswer{status: 200, body: big}, ran: true, err: middleware.ErrResultTooLarge},
 			{answer: ok, ran: true, status: 201},
 			{ran: false, status: 201, replayed: "run 2"},
 		}},
-		{name: "a completion expires", opts: []middleware.IdempotencyOption{middleware.CompletionExpiry(time.Millisecond)}, deliveries: []delivery{
+		{name: "a completion expires (the client's CompletionExpiry)", client: lock.Config{CompletionExpiry: time.Millisecond}, deliveries: []delivery{
 			{answer: ok, ran: true, status: 201},
 			{answer: ok, ran: true, status: 201},
 		}},
@@ -245,7 +238,7 @@ func TestIdempotentHTTP(t *testing.T) {
 				runs   atomic.Int32
 				answer atomic.Pointer[httpAnswer]
 			)
-			h := middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
+			h := must(middleware.WrapHTTP(e.client(tc.client), api, api.PathParameter("id"),
 				func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 					n := runs.Add(1)
 					a := answer.Load()
@@ -257,7 +250,7 @@ func TestIdempotentHTTP(t *testing.T) {
 						body = "run " + strconv.Itoa(int(n))
 					}
 					return events.APIGatewayV2HTTPResponse{StatusCode: a.status, Headers: map[string]string{"Content-Type": "text/plain"}, Body: body}, nil
-				}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key"), tc.opts...))...)
+				}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")))...))(t)
 			for i, d := range tc.deliveries {
 				answer.Store(&d.answer)
 				before := runs.Load()
@@ -281,8 +274,8 @@ func TestIdempotentHTTP(t *testing.T) {
 				if err != nil || resp.StatusCode != d.status {
 					t.Fatalf("delivery %d: status %d, %v; want %d (body %.200s)", i+1, resp.StatusCode, err, d.status, resp.Body)
 				}
-				if got := resp.Headers[middleware.ReplayedHeader]; (got == "true") != (d.replayed != "") || d.replayed != "" && resp.Body != d.replayed {
-					t.Errorf("delivery %d: %s %q, body %q; want replayed %q", i+1, middleware.ReplayedHeader, got, resp.Body, d.replayed)
+				if got := resp.Headers[replayedHeader]; (got == "true") != (d.replayed != "") || d.replayed != "" && resp.Body != d.replayed {
+					t.Errorf("delivery %d: %s %q, body %q; want replayed %q", i+1, replayedHeader, got, resp.Body, d.replayed)
 				}
 				if d.problem != "" {
 					if p := decodeProblem(t, resp); p.Type != d.problem {
@@ -318,14 +311,14 @@ func TestIdempotentHTTPInProgress(t *testing.T) {
 			started, finish := make(chan struct{}), make(chan struct{})
 			var runs atomic.Int32
 			// Each delivery its own account: only the claim is shared.
-			h := middleware.WrapHTTP(e.c, api, api.Header("x-account"),
+			h := must(middleware.WrapHTTP(e.c, api, api.Header("x-account"),
 				func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 					if runs.Add(1) == 1 {
 						close(started)
 						<-finish
 					}
 					return events.APIGatewayV2HTTPResponse{StatusCode: 201, Body: "made"}, nil
-				}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")), middleware.OnHeld(tc.policy))...)
+				}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")), middleware.WithOnHeld(tc.policy))...))(t)
 			send := func(account string) (events.APIGatewayV2HTTPResponse, error) {
 				req := transferRequest(t, "42")
 				req.Headers["x-account"] = account
@@ -358,14 +351,14 @@ func TestIdempotentHTTPInProgress(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := <-dup
-			if a.err != nil || a.resp.StatusCode != tc.status || (a.resp.Headers[middleware.ReplayedHeader] == "true") != tc.replayed {
+			if a.err != nil || a.resp.StatusCode != tc.status || (a.resp.Headers[replayedHeader] == "true") != tc.replayed {
 				t.Fatalf("duplicate in progress: %+v, %v; want %d, replayed %v", a.resp, a.err, tc.status, tc.replayed)
 			}
 			if tc.status == 409 {
 				p := decodeProblem(t, a.resp)
 				secs, err := strconv.Atoi(a.resp.Headers["Retry-After"])
-				if p.Type != middleware.ProblemRequestInProgress || err != nil || secs < 1 || secs > 12 {
-					t.Errorf("problem %+v, Retry-After %q: want %s, at most the claim's lease", p, a.resp.Headers["Retry-After"], middleware.ProblemRequestInProgress)
+				if p.Type != problemRequestInProgress || err != nil || secs < 1 || secs > 12 {
+					t.Errorf("problem %+v, Retry-After %q: want %s, at most the claim's lease", p, a.resp.Headers["Retry-After"], problemRequestInProgress)
 				}
 			}
 			if runs.Load() != 1 {
@@ -384,20 +377,17 @@ func TestIdempotentHTTPStoppedInvocation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	api := middleware.HTTPAPI()
-	other, err := lock.NewClient(srv.Client(), e.table, lock.WithClockSkewTolerance(testSkew))
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := e.otherClient(lock.Config{})
 	var runs atomic.Int32
-	h := middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
+	h := must(middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
 		func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			runs.Add(1)
 			return events.APIGatewayV2HTTPResponse{StatusCode: 201}, nil
-		}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")))...)
+		}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")))...))(t)
 	req := transferRequest(t, "42")
 	// The stopped invocation's claim: a lease of 3 s (no payload hash, so
 	// none to compare).
-	cl, err := other.Claim(context.Background(), middleware.ClaimID("test", "", "tr-1001"), nil, lock.WithTTL(3*time.Second))
+	cl, err := other.Claim(context.Background(), admin.ClaimID("test", "", "tr-1001"), nil, lockopt.TTL(3*time.Second))
 	if err != nil || cl.Lease == nil {
 		t.Fatalf("claim: %+v, %v", cl, err)
 	}
@@ -414,44 +404,62 @@ func TestIdempotentHTTPStoppedInvocation(t *testing.T) {
 	}
 }
 
-// TestIdempotentHTTPWrite: a handler's Write completes the request in
-// its transaction. What it returns then is stored even when it is a 5xx
-// (the effect is committed: running again would not redo it), and a
-// response stored by WriteResult answers retries even if the handler's
-// process dies right after.
-func TestIdempotentHTTPWrite(t *testing.T) {
+// TestIdempotentHTTPComplete: a handler's lease.Complete completes the
+// request in its transaction. A response it returns after is stored when
+// it differs from what Complete stored (there none), but not a 5xx: the
+// effect is committed (running again would not redo it), so its retries
+// get an error, not a response. A response Complete stored answers retries
+// even if the handler's process dies right after.
+func TestIdempotentHTTPComplete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	table := appTable(t)
 	api := middleware.HTTPAPI()
 	var runs atomic.Int32
-	h := middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
+	h := must(middleware.WrapHTTP(e.c, api, api.PathParameter("id"),
 		func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			runs.Add(1)
-			switch req.Headers["idempotency-key"] {
-			case "then-500":
-				if err := middleware.Write(ctx, add(table, "a", 1)); err != nil {
+			lease, err := leaseOf(ctx)
+			if err != nil {
+				return events.APIGatewayV2HTTPResponse{}, err
+			}
+			switch key := req.Headers["idempotency-key"]; key {
+			case "then-500", "then-201":
+				if err := lease.Complete(ctx, nil, add(table, key, 1)); err != nil {
 					return events.APIGatewayV2HTTPResponse{}, err
+				}
+				if key == "then-201" {
+					return events.APIGatewayV2HTTPResponse{StatusCode: 201, Body: "after the write"}, nil
 				}
 				return events.APIGatewayV2HTTPResponse{StatusCode: 500, Body: "after the write"}, nil
 			default: // "dies"
 				resp := events.APIGatewayV2HTTPResponse{StatusCode: 201, Body: "stored with the write"}
-				if err := middleware.WriteResult(ctx, resp, add(table, "b", 1)); err != nil {
+				b, err := json.Marshal(resp)
+				if err == nil {
+					err = lease.Complete(ctx, b, add(table, "dies", 1))
+				}
+				if err != nil {
 					return events.APIGatewayV2HTTPResponse{}, err
 				}
 				panic("the process dies after its write")
 			}
-		}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")))...)
+		}, e.opts(middleware.WithIdempotency(api.Header("Idempotency-Key")))...))(t)
 	send := func(key string) (events.APIGatewayV2HTTPResponse, error) {
 		req := transferRequest(t, "42")
 		req.Headers["idempotency-key"] = key
 		ctx, _ := lambdaCtx(t, "req-"+key, 10*time.Second)
 		return h(ctx, req)
 	}
+	if resp, err := send("then-500"); err != nil || resp.StatusCode != 500 || resp.Body != "after the write" {
+		t.Errorf("then-500: %+v, %v; want the 500", resp, err)
+	}
+	if resp, err := send("then-500"); !errors.Is(err, middleware.ErrNoResult) {
+		t.Errorf("then-500, retry: %+v, %v; want ErrNoResult: completed, no response stored", resp, err)
+	}
 	for i := range 2 {
-		resp, err := send("then-500")
-		if err != nil || resp.StatusCode != 500 || resp.Body != "after the write" || (resp.Headers[middleware.ReplayedHeader] == "true") != (i > 0) {
-			t.Errorf("then-500, delivery %d: %+v, %v; want the 500, replayed the second time", i+1, resp, err)
+		resp, err := send("then-201")
+		if err != nil || resp.StatusCode != 201 || resp.Body != "after the write" || (resp.Headers[replayedHeader] == "true") != (i > 0) {
+			t.Errorf("then-201, delivery %d: %+v, %v; want the 201, replayed the second time", i+1, resp, err)
 		}
 	}
 	func() {
@@ -459,10 +467,15 @@ func TestIdempotentHTTPWrite(t *testing.T) {
 		_, _ = send("dies")
 	}()
 	if resp, err := send("dies"); err != nil || resp.StatusCode != 201 || resp.Body != "stored with the write" {
-		t.Errorf("dies, retry: %+v, %v; want WriteResult's response", resp, err)
+		t.Errorf("dies, retry: %+v, %v; want Complete's response", resp, err)
 	}
-	if a, b, n := itemCount(t, table, "a"), itemCount(t, table, "b"), runs.Load(); a != 1 || b != 1 || n != 2 {
-		t.Errorf("counts a=%d b=%d after %d runs, want 1, 1, 2", a, b, n)
+	for _, k := range []string{"then-500", "then-201", "dies"} {
+		if n := itemCount(t, table, k); n != 1 {
+			t.Errorf("count of %s %d, want 1", k, n)
+		}
+	}
+	if n := runs.Load(); n != 3 {
+		t.Errorf("%d runs, want 3", n)
 	}
 	e.requireFree("42")
 }

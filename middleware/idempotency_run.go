@@ -1,12 +1,13 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -19,9 +20,15 @@ import (
 // taken is what one event's acquisition got: its entity locks and its
 // idempotency claim, or the completion of an earlier delivery instead.
 type taken struct {
-	leases []*lock.Lease    // the entity locks, by ID
-	claim  *lock.Lease      // the idempotency claim, if the wrapper has one
-	done   *lock.Completion // set instead when the event was completed before
+	lease *lock.Lease // the entity locks; nil without keys
+	claim *lock.Lease // the idempotency claim, if the wrapper has one
+	done  *completion // set instead when the event was completed before
+}
+
+// completion is what an earlier delivery of the event stored.
+type completion struct {
+	result      []byte
+	completedAt time.Time
 }
 
 // bindIdempotency checks, once, that the wrapper's idempotency key
@@ -33,19 +40,19 @@ func bindIdempotency[T any](inv *invoker) {
 }
 
 // attempt takes ids and, with cl, the claim, waiting at most wait (opts
-// already carry it): AcquireAll alone without a claim. held is the error
-// of the attempt before, if any.
+// already carry it): the entity locks alone without a claim. held is the
+// error of the attempt before, if any.
 func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, wait time.Duration, held error) (taken, error) {
 	if cl == nil {
-		leases, err := in.c.AcquireAll(ctx, ids, opts...)
-		return taken{leases: leases}, err
+		lease, err := in.c.Lock(ids...).Acquire(ctx, opts...)
+		return taken{lease: lease}, err
 	}
 	once := append(slices.Clone(opts), lock.WithWait(0))
 	var giveUp time.Time
 	if wait != lock.WaitForever {
 		giveUp = time.Now().Add(wait)
 	}
-	step := lock.DefaultRetryInterval
+	step := retryStep
 	for {
 		// While a duplicate in progress holds the claim, try the claim
 		// alone: taking the entity locks too would only keep them from
@@ -60,7 +67,7 @@ func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, 
 		var h *lock.HeldError
 		if errors.As(err, &h) {
 			if free := time.Until(h.Holder.ExpiresAt) + in.skew + time.Millisecond; free < sleep {
-				sleep = max(free, lock.MinRetryInterval)
+				sleep = max(free, minRetryStep)
 			}
 		}
 		if !giveUp.IsZero() {
@@ -77,15 +84,23 @@ func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, 
 			return t, err
 		case <-timer.C:
 		}
-		step = min(step+step/2, lock.DefaultMaxRetryInterval)
+		step = min(step+step/2, maxRetryStep)
 	}
 }
 
-// claimMetadataKey is the lock metadata entry (lock.WithMetadataEntry)
-// naming the idempotency claim of the event that holds an entity lock.
+// claimMetadataKey is the lock metadata entry naming the idempotency claim
+// of the event that holds an entity lock.
 const claimMetadataKey = "dynalock.claim"
 
-// takeOnce sends the claim and the entity locks' AcquireAll at once, one
+// A waiter's steps: the first, its cap, and the floor of every sleep, as
+// the lock's own waits take them.
+const (
+	retryStep    = 50 * time.Millisecond
+	maxRetryStep = 500 * time.Millisecond
+	minRetryStep = 5 * time.Millisecond
+)
+
+// takeOnce sends the claim and the entity locks' acquire at once, one
 // attempt each (opts carry no wait), so that together they cost one round
 // trip of wall time; with claimFirst, the claim alone, and the entity locks
 // after it only if it was granted. Unless both are granted it releases what
@@ -101,42 +116,38 @@ const claimMetadataKey = "dynalock.claim"
 // under Skip both acknowledged: the event lost.
 func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, claimFirst bool) (taken, error) {
 	var (
-		wg     sync.WaitGroup
-		leases []*lock.Lease
-		lerr   error
+		wg    sync.WaitGroup
+		lease *lock.Lease
+		lerr  error
 	)
-	entityOpts := append(slices.Clone(opts), lock.WithMetadataEntry(claimMetadataKey, cl.id))
+	entityOpts := append(slices.Clone(opts), lockopt.MetadataEntry(claimMetadataKey, cl.id))
 	if len(ids) > 0 && !claimFirst {
-		wg.Go(func() { leases, lerr = in.c.AcquireAll(ctx, ids, entityOpts...) })
+		wg.Go(func() { lease, lerr = in.c.Lock(ids...).Acquire(ctx, entityOpts...) })
 	}
-	claimOpts := opts
-	if d := in.o.idem.expiry; d > 0 {
-		claimOpts = append(slices.Clone(opts), lock.WithCompletionExpiry(d))
-	}
-	claim, cerr := in.c.Claim(ctx, cl.id, cl.payload, claimOpts...)
+	claim, cerr := in.c.Claim(ctx, cl.id, cl.payload, opts...)
 	wg.Wait()
 	granted := cerr == nil && claim.Lease != nil
 	if len(ids) > 0 && claimFirst && granted {
-		leases, lerr = in.c.AcquireAll(ctx, ids, entityOpts...)
+		lease, lerr = in.c.Lock(ids...).Acquire(ctx, entityOpts...)
 	}
 	if granted && lerr != nil && heldByDuplicate(lerr, cl) && !in.ownHolder(lerr) {
-		leases, lerr = in.retakeFromDuplicate(ctx, ids, cl, entityOpts, lerr)
+		lease, lerr = in.retakeFromDuplicate(ctx, ids, cl, entityOpts, lerr)
 	}
 	switch {
-	case cerr == nil && claim.Done != nil:
-		in.releaseQuietly(ctx, leases...)
-		return taken{done: claim.Done}, nil
+	case cerr == nil && claim.Done:
+		in.releaseQuietly(ctx, cl, lease)
+		return taken{done: &completion{result: claim.Result, completedAt: claim.CompletedAt}}, nil
 	case cerr != nil:
-		in.releaseQuietly(ctx, leases...)
+		in.releaseQuietly(ctx, cl, lease)
 		if lerr != nil && !errors.Is(lerr, lock.ErrLockAlreadyAcquired) && errors.Is(cerr, lock.ErrLockAlreadyAcquired) {
 			return taken{}, lerr // an outage says more than a held claim
 		}
 		return taken{}, cerr
 	case lerr != nil:
-		in.releaseQuietly(ctx, claim.Lease)
+		in.releaseQuietly(ctx, cl, claim.Lease)
 		return taken{}, lerr
 	}
-	return taken{leases: leases, claim: claim.Lease}, nil
+	return taken{lease: lease, claim: claim.Lease}, nil
 }
 
 // claimHeld reports whether err is the claim cl held: a duplicate of the
@@ -177,17 +188,17 @@ func (in *invocation) ownHolder(err error) bool {
 // of time), never lock.ErrLockAlreadyAcquired, so that the event fails and
 // comes back: under Skip its duplicate was acknowledged already, as in
 // progress, and this delivery must not be.
-func (in *invocation) retakeFromDuplicate(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, held error) ([]*lock.Lease, error) {
+func (in *invocation) retakeFromDuplicate(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, held error) (*lock.Lease, error) {
 	started := time.Now()
 	patience := started.Add(2 * in.releaseBound())
 	in.log.Debug("entity lock held by another delivery of this event, which did not get the claim: trying again", "claimId", cl.id, "error", held)
-	step := 2 * lock.MinRetryInterval
+	step := 2 * minRetryStep
 	for {
 		sleep := step/2 + rand.N(step-step/2+1)
 		var h *lock.HeldError
 		if errors.As(held, &h) {
 			if free := time.Until(h.Holder.ExpiresAt) + in.skew + time.Millisecond; free < sleep {
-				sleep = max(free, lock.MinRetryInterval)
+				sleep = max(free, minRetryStep)
 			}
 		}
 		next := time.Now().Add(sleep)
@@ -207,19 +218,21 @@ func (in *invocation) retakeFromDuplicate(ctx context.Context, ids []string, cl 
 				ErrNoTime, time.Since(started).Round(time.Millisecond), held, context.Cause(ctx))
 		case <-timer.C:
 		}
-		leases, err := in.c.AcquireAll(ctx, ids, opts...)
+		lease, err := in.c.Lock(ids...).Acquire(ctx, opts...)
 		if err == nil || !heldByDuplicate(err, cl) || in.ownHolder(err) {
-			return leases, err
+			return lease, err
 		}
 		held = err
-		step = min(step+step/2, lock.DefaultMaxRetryInterval)
+		step = min(step+step/2, maxRetryStep)
 	}
 }
 
-// releaseQuietly releases leases at once, on a context that outlives
-// ctx's end, bounded as a release after a handler is (cleanupContext). A
-// failure leaves a lease that ends by itself; it is not the event's error.
-func (in *invocation) releaseQuietly(ctx context.Context, leases ...*lock.Lease) {
+// releaseQuietly releases leases, those of the event whose claim is cl, at
+// once, on a context that outlives ctx's end, bounded as a release after a
+// handler is (cleanupContext). A failure leaves a lease that ends by
+// itself; it is not the event's error, only logged, naming the lease's
+// lock IDs and the claim.
+func (in *invocation) releaseQuietly(ctx context.Context, cl *claimSpec, leases ...*lock.Lease) {
 	ctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -228,7 +241,9 @@ func (in *invocation) releaseQuietly(ctx context.Context, leases ...*lock.Lease)
 			wg.Go(func() {
 				if err := l.Release(ctx); err != nil {
 					in.stats.releaseFailure()
-					in.log.Warn("lock release failed", "lockId", l.LockID(), "error", err)
+					// A lease of several lock IDs (the entity locks, joined
+					// with the claim) has no LockID: name them all.
+					in.log.Warn("lock release failed", "lockIds", slices.Sorted(maps.Keys(l.Tokens())), "claimId", cl.id, "error", err)
 				}
 			})
 		}
@@ -237,18 +252,18 @@ func (in *invocation) releaseQuietly(ctx context.Context, leases ...*lock.Lease)
 }
 
 // releaseBound is how long a release or a completion after the handler may
-// take: the release timeout, and with a deadline at most the reserve.
+// take: the reserve, or without a deadline a few seconds.
 func (in *invocation) releaseBound() time.Duration {
 	if in.deadline.IsZero() {
-		return in.o.releaseTimeout
+		return localReleaseTimeout
 	}
-	return max(min(in.o.releaseTimeout, in.o.reserve), time.Millisecond)
+	return max(in.o.reserve, time.Millisecond)
 }
 
 // cleanupContext returns the context of a claim's release or completion
 // sent now: ctx's values without its cancellation, ending releaseBound
 // from now or at the releases' cut-off (releaseBy), whichever comes first,
-// as the entity locks' releases do (lock.WithReleaseDeadline). Started
+// as the entity locks' releases do (lockopt.ReleaseBy). Started
 // after the handler used its whole context, a request given the release
 // bound would end at the deadline or after it; then Lambda reports a
 // timeout and the event is delivered again. Past the cut-off the context
@@ -263,92 +278,67 @@ func (in *invocation) cleanupContext(ctx context.Context) (context.Context, cont
 	return context.WithDeadline(context.WithoutCancel(ctx), end)
 }
 
-// runClaimed runs fn under the entity leases of t (if any) and its claim,
-// and completes the claim once fn succeeded, or releases it, not
-// completed, when fn failed, at the same time as the entity locks are
-// released: all of them end by the releases' cut-off. The claim is
-// released too when fn panics, or when its completion did not go through.
-func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, ids []string, log *slog.Logger, fn func(context.Context) error) error {
-	ev := &eventLeases{leases: t.leases, claim: t.claim}
+// runClaimed runs fn under the entity locks of t (if any) and its claim,
+// joined into one lease (lock.FromContext finds it: the handler's
+// lease.Complete commits its effects with the completion), and then, in
+// one step that ends by the releases' cut-off, completes the claim and
+// releases the entity locks once fn succeeded, or releases them all, the
+// claim not completed, when fn failed or panicked (the panic goes on).
+func (in *invocation) runClaimed(work context.Context, t taken, cl *claimSpec, ids []string, log *slog.Logger, fn func(context.Context) error) (err error) {
 	log = log.With("claimId", cl.id)
-	var after chan error // the claim's completion or release, once fn returned
+	lease := t.claim
+	if t.lease != nil {
+		var jerr error
+		if lease, jerr = lock.Join(t.lease, t.claim); jerr != nil { // cannot happen: distinct IDs, one claim
+			in.releaseQuietly(work, cl, t.lease, t.claim)
+			return jerr
+		}
+	}
+	ran := false
 	defer func() {
-		if after == nil { // fn panicked
-			in.releaseQuietly(work, t.claim)
+		if !ran { // fn panicked
+			in.releaseQuietly(work, cl, lease)
 		}
 	}()
-	claimed := func(ctx context.Context) error {
-		ctx, stop := context.WithDeadlineCause(ctx, t.claim.Deadline(),
-			fmt.Errorf("middleware: the idempotency claim's lease ends (less the clock-skew tolerance): %w", context.DeadlineExceeded))
-		defer stop()
-		err := fn(context.WithValue(ctx, eventKey{}, ev))
-		after = make(chan error, 1)
-		go func() {
-			var cerr error
-			if err == nil {
-				cerr = in.complete(work, ev, cl, log)
-			}
-			// After a completion, the release sends nothing.
-			in.releaseQuietly(work, t.claim)
-			after <- cerr
-		}()
+	err = in.underLease(work, lease, fn)
+	ran = true
+	if err != nil {
+		in.releaseQuietly(work, cl, lease)
 		return err
 	}
-	var err error
-	if len(t.leases) == 0 {
-		err = claimed(work)
-	} else {
-		err = in.runLeases(work, t.leases, ids, log, claimed)
-	}
-	if after != nil {
-		if cerr := <-after; cerr != nil {
-			return cerr
-		}
-	}
-	return err
+	return in.complete(work, lease, cl, ids, log)
 }
 
-// complete marks the event done, storing the handler's result: one write
-// that also releases the claim, or, after a Write completed the event in
-// its transaction, one that stores the result alone. Only a result that
-// cannot be stored fails the event; a completion that does not go
-// through is logged and counted (ReleaseFailures), and the event
-// succeeds: its handler did the work.
-func (in *invocation) complete(ctx context.Context, ev *eventLeases, cl *claimSpec, log *slog.Logger) error {
-	ev.mu.Lock()
-	written, stored := ev.written, ev.stored
-	ev.mu.Unlock()
+// complete marks the event done, storing the handler's result, and
+// releases its entity locks: one write each, at once, or none more when
+// the handler's lease.Complete stored the same result in its transaction.
+// Only a result that cannot be stored fails the event (its claim is
+// released, so that a retry runs); a completion that does not go through
+// is logged and counted (ReleaseFailures), and the event succeeds: its
+// handler did the work.
+func (in *invocation) complete(ctx context.Context, lease *lock.Lease, cl *claimSpec, ids []string, log *slog.Logger) error {
 	var result []byte
-	if cl.result != nil && !in.o.idem.noResults {
+	if cl.result != nil {
 		b, err := cl.result()
 		switch {
 		case err != nil:
 			err = fmt.Errorf("middleware: the handler's output cannot be stored as the event's result: %w", err)
 		case len(b) > lock.MaxResultBytes:
-			err = fmt.Errorf("%w: %d bytes of JSON, more than lock.MaxResultBytes (%d): return a reference to where the result is kept, or pass WithoutResults",
+			err = fmt.Errorf("%w: %d bytes of JSON, more than lock.MaxResultBytes (%d): return a reference to where the result is kept",
 				ErrResultTooLarge, len(b), lock.MaxResultBytes)
 		}
 		if err != nil {
-			if written {
-				err = fmt.Errorf("%w (the event's Write was committed and completed it: its duplicates get ErrNoResult)", err)
-			}
 			log.Error("result not stored: event failed", "error", err)
+			in.releaseQuietly(ctx, cl, lease)
 			return err
 		}
 		result = b
 	}
-	if written && (result == nil || bytes.Equal(result, stored)) {
-		return nil // the Write's transaction stored all there is
-	}
-	ctx, cancel := in.cleanupContext(ctx)
+	cctx, cancel := in.cleanupContext(ctx)
 	defer cancel()
-	if err := ev.claim.Complete(ctx, result); err != nil {
+	if err := lease.Complete(cctx, result); err != nil {
 		in.stats.releaseFailure()
-		msg := "event not marked completed: a later delivery may run it again"
-		if written {
-			msg = "event's result not stored: its duplicates get ErrNoResult"
-		}
-		log.Error(msg, "error", err)
+		log.Error("event not marked completed, or its locks not released: a later delivery may run it again", "lockIds", ids, "error", err)
 	}
 	return nil
 }
@@ -358,21 +348,17 @@ type claimHooks struct {
 	// result returns the output's JSON, to store.
 	result func() ([]byte, error)
 	// answer sets the output from a completed duplicate's stored result.
-	answer func(*lock.Completion) error
+	answer func(*completion) error
 }
 
-// decodeResult sets *out from a completion's stored JSON; the zero value
-// with WithoutResults.
-func decodeResult[T any](done *lock.Completion, id *idempotency, out *T) error {
+// decodeResult sets *out from a completion's stored JSON.
+func decodeResult[T any](done *completion, out *T) error {
 	var zero T
 	*out = zero
-	if id.noResults {
-		return nil
+	if done.result == nil {
+		return fmt.Errorf("%w (completed at %s)", errNoResult, done.completedAt.UTC().Format(time.RFC3339Nano))
 	}
-	if done.Result == nil {
-		return fmt.Errorf("%w (completed at %s)", ErrNoResult, done.CompletedAt.UTC().Format(time.RFC3339Nano))
-	}
-	if err := json.Unmarshal(done.Result, out); err != nil {
+	if err := json.Unmarshal(done.result, out); err != nil {
 		*out = zero
 		return fmt.Errorf("middleware: the stored result of a completed event does not decode as %T: %w", zero, err)
 	}

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -27,7 +31,7 @@ func TestIdempotentKinesisRedelivery(t *testing.T) {
 		ran  []string
 		runs = map[string]int{}
 	)
-	h := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+	h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
 		func(ctx context.Context, r events.KinesisEventRecord) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -38,7 +42,7 @@ func TestIdempotentKinesisRedelivery(t *testing.T) {
 				return errors.New("flaky")
 			}
 			return nil
-		}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID()))...)
+		}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID()))...))(t)
 	batch := kinesisBatch("a", "b", "c", "d")
 	for _, d := range []struct {
 		name    string
@@ -82,10 +86,10 @@ func TestIdempotentDynamoDBStreamRedelivery(t *testing.T) {
 	var batch events.DynamoDBEvent
 	loadEvent(t, "dynamodb-stream.json", &batch)
 	runs := map[string]int{}
-	h := middleware.WrapDynamoDBStream(e.c, middleware.DynamoDBKeys(), func(ctx context.Context, r events.DynamoDBEventRecord) error {
+	h := must(middleware.WrapDynamoDBStream(e.c, middleware.DynamoDBKeys(), func(ctx context.Context, r events.DynamoDBEventRecord) error {
 		runs[r.EventID]++
 		return nil
-	}, e.opts(middleware.WithIdempotency(middleware.DynamoDBEventID()))...)
+	}, e.opts(middleware.WithIdempotency(middleware.DynamoDBEventID()))...))(t)
 	for i := range 2 {
 		ctx, _ := lambdaCtx(t, fmt.Sprint("req-", i), 10*time.Second)
 		if resp, err := h(ctx, batch); err != nil || len(resp.BatchItemFailures) != 0 {
@@ -106,7 +110,7 @@ func TestIdempotentKinesisInvocationFailed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	runs := map[string]int{}
-	h := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+	h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
 		func(ctx context.Context, r events.KinesisEventRecord) error {
 			seq := r.Kinesis.SequenceNumber
 			runs[seq]++
@@ -114,7 +118,7 @@ func TestIdempotentKinesisInvocationFailed(t *testing.T) {
 				panic("the invocation dies")
 			}
 			return nil
-		}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID()))...)
+		}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID()))...))(t)
 	batch := kinesisBatch("a", "b", "c", "d")
 	func() {
 		defer func() {
@@ -148,12 +152,13 @@ func TestIdempotentKinesisRecord(t *testing.T) {
 		completed            // another delivery completed record 102
 		completedOther       // likewise, with another payload
 	)
+	// The payload a claim checks: the record's data.
+	payload := func(r events.KinesisEventRecord) []byte { return r.Kinesis.Data }
 	for _, tc := range []struct {
 		name   string
 		claim  claim
 		noID   bool // record 102 has no event ID
 		policy middleware.HeldPolicy
-		opts   []middleware.IdempotencyOption
 		// want
 		ran    []string
 		failed []string
@@ -162,11 +167,8 @@ func TestIdempotentKinesisRecord(t *testing.T) {
 		{name: "in progress elsewhere, Skip: acknowledged", claim: inFlight, policy: middleware.Skip, ran: []string{"101", "103"}, failed: []string{}},
 		{name: "in progress elsewhere, Wait: runs once it is free", claim: shortLive, policy: middleware.Wait, ran: []string{"101", "102", "103"}, failed: []string{}},
 		{name: "completed elsewhere: answered, the batch goes on", claim: completed, ran: []string{"101", "103"}, failed: []string{}},
-		{name: "completed with another payload: fails there", claim: completedOther, opts: []middleware.IdempotencyOption{middleware.ValidatePayload("kinesis.data")},
-			ran: []string{"101"}, failed: []string{"102"}},
+		{name: "completed with another payload: fails there", claim: completedOther, ran: []string{"101"}, failed: []string{"102"}},
 		{name: "no idempotency key: fails there", noID: true, ran: []string{"101"}, failed: []string{"102"}},
-		{name: "no idempotency key, RunWithoutIdempotencyKey: runs", noID: true, opts: []middleware.IdempotencyOption{middleware.RunWithoutIdempotencyKey()},
-			ran: []string{"101", "102", "103"}, failed: []string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -175,19 +177,22 @@ func TestIdempotentKinesisRecord(t *testing.T) {
 			if tc.noID {
 				batch.Records[1].EventID = ""
 			}
-			other, err := lock.NewClient(srv.Client(), e.table, lock.WithClockSkewTolerance(testSkew))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := middleware.ClaimID("test", "", batch.Records[1].EventID)
+			other := e.otherClient(lock.Config{})
+			id := admin.ClaimID("test", "", batch.Records[1].EventID)
 			switch tc.claim {
 			case inFlight, shortLive:
 				ttl := map[claim]time.Duration{inFlight: 5 * time.Second, shortLive: 500 * time.Millisecond}[tc.claim]
-				if _, err := other.Claim(ctx0, id, nil, lock.WithTTL(ttl)); err != nil {
+				if _, err := other.Claim(ctx0, id, payload(batch.Records[1]), lockopt.TTL(ttl)); err != nil {
 					t.Fatal(err)
 				}
 			case completed, completedOther:
-				cl, err := other.Claim(ctx0, id, []byte(`"b3RoZXI="`))
+				p := payload(batch.Records[1])
+				if tc.claim == completedOther {
+					other := batch.Records[1]
+					other.Kinesis.Data = []byte(`"other"`)
+					p = payload(other)
+				}
+				cl, err := other.Claim(ctx0, id, p)
 				if err == nil {
 					err = cl.Lease.Complete(ctx0, nil)
 				}
@@ -196,11 +201,11 @@ func TestIdempotentKinesisRecord(t *testing.T) {
 				}
 			}
 			var ran []string
-			h := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+			h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
 				func(ctx context.Context, r events.KinesisEventRecord) error {
 					ran = append(ran, r.Kinesis.SequenceNumber)
 					return nil
-				}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID(), tc.opts...), middleware.OnHeld(tc.policy))...)
+				}, e.opts(middleware.WithIdempotency(middleware.KinesisEventID()), middleware.WithOnHeld(tc.policy))...))(t)
 			ctx, _ := lambdaCtx(t, "req", 10*time.Second)
 			resp, err := h(ctx, batch)
 			if err != nil {
@@ -218,5 +223,52 @@ func TestIdempotentKinesisRecord(t *testing.T) {
 			}
 			e.requireFree("a", "b", "c")
 		})
+	}
+}
+
+// TestIdempotentKinesisProducerRetry: a producer that puts one message
+// twice makes two records (two sequence numbers, two event IDs) of the same
+// data; keyed on an ID in the data, the second is a duplicate, acknowledged
+// without running, not a reused key that would block the shard.
+func TestIdempotentKinesisProducerRetry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var runs atomic.Int32
+	h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+		func(context.Context, events.KinesisEventRecord) error { runs.Add(1); return nil },
+		e.opts(middleware.WithIdempotency(middleware.KinesisData("msgId")))...))(t)
+	batch := kinesisBatch("a", "a")
+	for i := range batch.Records {
+		batch.Records[i].Kinesis.Data = []byte(`{"msgId":"m-1","amount":5}`)
+	}
+	ctx, _ := lambdaCtx(t, "req-producer-retry", 10*time.Second)
+	resp, err := h(ctx, batch)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the same data twice: %+v, %v; want both acknowledged", resp, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want once", n)
+	}
+}
+
+// TestIdempotentSQSKeepsTheHandlersResult: a WrapSQS handler (which has no
+// output of its own) that completes its claim with a result keeps it: the
+// middleware's completion after it stores nothing over it.
+func TestIdempotentSQSKeepsTheHandlersResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
+		func(ctx context.Context, m events.SQSMessage) error {
+			lease, _ := lock.FromContext(ctx)
+			return lease.Complete(ctx, []byte(`"receipt-7"`))
+		}, e.opts(middleware.WithIdempotency(middleware.SQSMessageID()))...))(t)
+	ctx, _ := lambdaCtx(t, "req-keep-result", 10*time.Second)
+	msg := events.SQSMessage{MessageId: "m-keep", Body: `{"sku":"KEEP"}`}
+	if resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("%+v, %v", resp, err)
+	}
+	dup, err := e.c.Claim(context.Background(), admin.ClaimID("test", os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "m-keep"), []byte(msg.Body))
+	if err != nil || !dup.Done || string(dup.Result) != `"receipt-7"` {
+		t.Errorf("the claim after the batch: done %v, result %q, %v; want the handler's \"receipt-7\"", dup.Done, dup.Result, err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dynalock/dynalock/internal/lockopt"
+	"github.com/dynalock/dynalock/internal/mwopt"
 	"log/slog"
 	"runtime/debug"
 	"slices"
@@ -29,7 +31,7 @@ type invoker struct {
 	// deadline less the reserve.
 	reserveCause error
 	// skew is the clock-skew tolerance of the middleware's acquires, with
-	// the lock options: a lease's TTL must be at least lock.MinTTL of it.
+	// the lock client: a lease's TTL must be at least twice it.
 	skew time.Duration
 }
 
@@ -43,30 +45,15 @@ func newInvoker(c *lock.Client, hasKey, hasHandler bool, opts []Option) *invoker
 	case c == nil && !inv.o.disabled:
 		inv.err = fmt.Errorf("%w: nil lock client (use WithDisabled to run without locks)", lock.ErrInvalidInput)
 	case !hasKey && !inv.o.disabled:
-		inv.err = fmt.Errorf("%w: nil key function", lock.ErrInvalidInput)
+		inv.err = fmt.Errorf("%w: no key: pass a Key (SQSBody, JMESPath, KeyFunc…), not its zero value", lock.ErrInvalidInput)
 	default:
 		// Also when disabled: a concurrency of 0 would hang a batch.
 		inv.err = inv.o.validate()
 	}
 	if inv.err == nil && !inv.o.disabled {
-		inv.skew = c.ClockSkewTolerance(inv.o.lockOpts...)
-		inv.err = inv.checkLockOptions()
+		inv.skew = c.Config().ClockSkewTolerance
 	}
 	return inv
-}
-
-// checkLockOptions reports, once, lock options that no acquire could use,
-// checked as an invocation without a deadline uses them (with a deadline
-// the middleware sets the lease, heartbeat and wait itself).
-func (inv *invoker) checkLockOptions() error {
-	opts := slices.Clone(inv.o.lockOpts)
-	if inv.o.ttl > 0 {
-		opts = append(opts, lock.WithTTL(ceilMillis(inv.o.ttl)))
-	}
-	if err := inv.c.CheckOptions(opts...); err != nil {
-		return fmt.Errorf("middleware: lock options (WithLockOptions): %w", err)
-	}
-	return nil
 }
 
 // invocation is one call of a wrapped handler.
@@ -76,14 +63,30 @@ type invocation struct {
 	stats *stats
 	// deadline is the invocation's deadline; zero when it has none.
 	deadline time.Time
+	// grace is how long a lease outlasts the deadline (defaultGrace,
+	// unless the module's proofs set another in the context: mwopt).
+	grace time.Duration
+	// lockOpts are lock options of every acquire (mwopt), before the
+	// middleware's own.
+	lockOpts []lock.Option
 	// own holds the lease IDs this invocation took, as keys.
 	own sync.Map
 }
 
 func (inv *invoker) begin(ctx context.Context) *invocation {
-	in := &invocation{invoker: inv, log: inv.o.logger}
+	in := &invocation{invoker: inv, log: inv.o.logger, grace: defaultGrace}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		in.log = in.log.With("requestId", lc.AwsRequestID)
+	}
+	if s, ok := mwopt.FromContext(ctx); ok {
+		if s.Grace > 0 {
+			// Bounded as the reserve is: past a day, the sums with the
+			// deadline could overflow into a lease of no time at all.
+			in.grace = min(s.Grace, maxSpan)
+		}
+		for _, o := range s.LockOptions {
+			in.lockOpts = append(in.lockOpts, o)
+		}
 	}
 	if inv.metrics != nil {
 		in.stats = new(stats)
@@ -111,23 +114,21 @@ func (in *invocation) workContext(ctx context.Context) (context.Context, context
 }
 
 // lockOptions returns the options of an acquire attempted now, waiting at
-// most wait: the lease lasts until the deadline plus the grace (or the TTL
-// without a deadline) and the release never takes longer than the reserve.
-// It fails with ErrNoTime when that lease would be shorter than the lock
-// accepts (lock.MinTTL): it could give the handler no useful time.
+// most wait: the lease lasts until the deadline plus the grace (or the
+// client's TTL without a deadline), and the clean-up of an acquire cut off
+// ends by the releases' cut-off. It fails with ErrNoTime when that lease
+// would be shorter than the lock accepts (twice the clock-skew tolerance):
+// it could give the handler no useful time.
 func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
-	opts := slices.Clone(in.o.lockOpts)
+	opts := slices.Clone(in.lockOpts)
 	if in.deadline.IsZero() {
-		if in.o.ttl > 0 {
-			opts = append(opts, lock.WithTTL(ceilMillis(in.o.ttl)))
-		}
-		opts = append(opts, lock.WithReleaseTimeout(in.o.releaseTimeout))
+		opts = append(opts, lockopt.ReleaseTimeout(localReleaseTimeout))
 		return append(opts, lock.WithWait(wait)), nil
 	}
-	ttl := ceilMillis(time.Until(in.deadline) + in.o.grace)
+	ttl := ceilMillis(time.Until(in.deadline) + in.grace)
 	if ttl < in.minTTL() {
 		return nil, fmt.Errorf("%w: a lease until the deadline plus the grace %s would last %s, less than %s, twice the clock-skew tolerance %s",
-			ErrNoTime, in.o.grace, max(ttl, 0), in.minTTL(), in.skew)
+			ErrNoTime, in.grace, max(ttl, 0), in.minTTL(), in.skew)
 	}
 	if left := time.Until(in.handlerEnd()); in.o.minTimeLeft > 0 && left < in.o.minTimeLeft {
 		return nil, fmt.Errorf("%w: the handler would have %s, less than the least time left worth taking the lock with (WithMinTimeLeft) %s",
@@ -135,15 +136,15 @@ func (in *invocation) lockOptions(wait time.Duration) ([]lock.Option, error) {
 	}
 	return append(opts,
 		// Every attempt, a waiter's too, sizes its lease to end at the
-		// deadline plus the grace, however late in a wait it gets in.
-		lock.WithLeaseEnd(in.deadline.Add(in.o.grace)),
-		// A heartbeat would extend the lease past the deadline plus the
-		// grace, so a killed invocation's lock would stay held longer.
-		lock.WithHeartbeat(0),
-		// A release may take its timeout, but must end before the
-		// deadline, however early the handler returned.
-		lock.WithReleaseTimeout(in.o.releaseTimeout),
-		lock.WithReleaseDeadline(in.releaseBy()),
+		// deadline plus the grace, however late in a wait it gets in, and
+		// nothing extends it past that: the lock of an invocation Lambda
+		// stopped frees itself then (a lease with a fixed end has no
+		// heartbeat).
+		lock.WithLeaseEnd(in.deadline.Add(in.grace)),
+		// A clean-up may take the release bound, but must end before the
+		// deadline.
+		lockopt.ReleaseTimeout(in.releaseBound()),
+		lockopt.ReleaseBy(in.releaseBy()),
 		lock.WithWait(wait)), nil
 }
 
@@ -160,7 +161,7 @@ func (in *invocation) noTime(ctx context.Context, err error) error {
 	if err == nil || errors.Is(err, lock.ErrLockAlreadyAcquired) || errors.Is(err, ErrNoTime) {
 		return err
 	}
-	if errors.Is(err, lock.ErrLeaseTooShort) || (ctx.Err() != nil && context.Cause(ctx) == in.reserveCause) {
+	if errors.Is(err, lockopt.ErrLeaseTooShort) || (ctx.Err() != nil && context.Cause(ctx) == in.reserveCause) {
 		return fmt.Errorf("%w: %w", ErrNoTime, err)
 	}
 	return err
@@ -181,17 +182,17 @@ func (in *invocation) ownLease(err error) error {
 	return err
 }
 
-// minTTL is the shortest lease the lock grants (lock.MinTTL), so that the
-// holder has time to work in: its context ends the tolerance before the
-// lease does.
-func (in *invocation) minTTL() time.Duration { return lock.MinTTL(in.skew) }
+// minTTL is the shortest lease the lock grants, twice the clock-skew
+// tolerance, so that the holder has time to work in: its context ends the
+// tolerance before the lease does.
+func (in *invocation) minTTL() time.Duration { return max(2*in.skew, time.Millisecond) }
 
 // handlerEnd returns when the context of a handler whose lease is taken
 // now would end: the reserve before the deadline, or the lease's deadline
 // (its end, the grace after the deadline, less the clock-skew tolerance)
 // if that comes first. It needs a deadline.
 func (in *invocation) handlerEnd() time.Time {
-	return in.deadline.Add(min(-in.o.reserve, in.o.grace-in.skew))
+	return in.deadline.Add(min(-in.o.reserve, in.grace-in.skew))
 }
 
 // lastUseful returns the last moment at which taking a lock is still
@@ -202,7 +203,7 @@ func (in *invocation) lastUseful() time.Time {
 	if in.deadline.IsZero() {
 		return time.Time{}
 	}
-	last := in.deadline.Add(in.o.grace - in.minTTL())
+	last := in.deadline.Add(in.grace - in.minTTL())
 	if t := in.handlerEnd().Add(-in.o.minTimeLeft); t.Before(last) {
 		last = t
 	}
@@ -228,7 +229,7 @@ const (
 // a context that ends the reserve before the deadline. A duplicate of a
 // completed event is answered: fn does not run, and the completion comes
 // back.
-func (in *invocation) runEvent(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger, fn func(context.Context) error) (outcome, *lock.Completion, error) {
+func (in *invocation) runEvent(ctx context.Context, ids []string, cl *claimSpec, log *slog.Logger, fn func(context.Context) error) (outcome, *completion, error) {
 	work, cancel, err := in.workContext(ctx)
 	if err != nil {
 		return refused, nil, err
@@ -249,36 +250,49 @@ func (in *invocation) runEvent(ctx context.Context, ids []string, cl *claimSpec,
 	if t.done != nil {
 		in.stats.duplicate()
 		log.Info("duplicate of a completed event: answered from the store", "claimId", cl.id,
-			"completedAt", t.done.CompletedAt, "resultBytes", len(t.done.Result))
+			"completedAt", t.done.completedAt, "resultBytes", len(t.done.result))
 		return answered, t.done, nil
 	}
 	if t.claim != nil {
 		return ran, nil, in.runClaimed(work, t, cl, ids, log, fn)
 	}
-	return ran, nil, in.runLeases(work, t.leases, ids, log, fn)
+	return ran, nil, in.runLeases(work, t.lease, ids, log, fn)
 }
 
-// runLeases runs fn under leases and releases them, logging a failed
-// release, and returns fn's error. fn's context carries the leases for
-// Write.
-func (in *invocation) runLeases(work context.Context, leases []*lock.Lease, ids []string, log *slog.Logger, fn func(context.Context) error) error {
-	var handlerErr error
-	runErr := lock.Run(work, leases, func(ctx context.Context) error {
-		if ctx.Value(eventKey{}) == nil {
-			ctx = context.WithValue(ctx, eventKey{}, &eventLeases{leases: leases})
+// runLeases runs fn under lease, on a context that carries it
+// (lock.FromContext) and ends at its deadline, and releases it when fn
+// returns or panics (the release comes first, then the panic goes on),
+// logging a failed release. It returns fn's error.
+func (in *invocation) runLeases(work context.Context, lease *lock.Lease, ids []string, log *slog.Logger, fn func(context.Context) error) error {
+	defer func() {
+		rctx, cancel := in.cleanupContext(work)
+		defer cancel()
+		if err := lease.Release(rctx); err != nil {
+			in.releaseFailed(work, ids, log, err)
 		}
-		handlerErr = fn(ctx)
-		return handlerErr
-	})
-	if runErr != nil && runErr != handlerErr { //nolint:errorlint // identity: was the release's error joined in?
-		in.stats.releaseFailure()
-		level := slog.LevelWarn
-		if errors.Is(runErr, lock.ErrLockLost) {
-			level = slog.LevelError
-		}
-		log.Log(work, level, "lock release failed", "lockIds", ids, "error", runErr)
+	}()
+	return in.underLease(work, lease, fn)
+}
+
+// underLease runs fn on a context that carries lease and ends at its
+// deadline (its end less the clock-skew tolerance) if that comes before
+// work's.
+func (in *invocation) underLease(work context.Context, lease *lock.Lease, fn func(context.Context) error) error {
+	ctx, stop := context.WithDeadlineCause(work, lease.Deadline(),
+		fmt.Errorf("middleware: the lease ends (less the clock-skew tolerance): %w", context.DeadlineExceeded))
+	defer stop()
+	return fn(lock.NewContext(ctx, lease))
+}
+
+// releaseFailed logs and counts a release that did not go through: the
+// lease ends by itself.
+func (in *invocation) releaseFailed(ctx context.Context, ids []string, log *slog.Logger, err error) {
+	in.stats.releaseFailure()
+	level := slog.LevelWarn
+	if errors.Is(err, lock.ErrLockLost) {
+		level = slog.LevelError
 	}
-	return handlerErr
+	log.Log(ctx, level, "lock release failed", "lockIds", ids, "error", err)
 }
 
 // acquire takes the locks ids and, with cl, the claim, all or none, as the
@@ -305,12 +319,12 @@ func (in *invocation) acquire(ctx context.Context, ids []string, cl *claimSpec, 
 	if err != nil {
 		return taken{}, err
 	}
-	for _, l := range t.leases {
-		in.own.Store(l.LeaseID(), struct{}{})
+	if t.lease != nil {
+		in.own.Store(t.lease.LeaseID(), struct{}{})
 	}
 	in.stats.acquired(time.Since(started))
-	if log.Enabled(ctx, slog.LevelDebug) && len(t.leases) > 0 {
-		log.Debug("lock acquired", "lockIds", ids, "fencingToken", t.leases[0].FencingToken(), "latency", time.Since(started))
+	if log.Enabled(ctx, slog.LevelDebug) && t.lease != nil {
+		log.Debug("lock acquired", "lockIds", ids, "fencingTokens", t.lease.Tokens(), "latency", time.Since(started))
 	}
 	return t, nil
 }
@@ -327,7 +341,7 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 	for {
 		slice := lock.WaitForever
 		if !in.deadline.IsZero() {
-			slice = min(in.o.waitSlice, time.Until(in.lastUseful()).Truncate(time.Millisecond))
+			slice = min(waitSlice, time.Until(in.lastUseful()).Truncate(time.Millisecond))
 		}
 		opts, err := in.lockOptions(slice)
 		if err == nil && slice <= 0 {
@@ -337,7 +351,7 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), err, held)
 		}
 		t, err := in.attempt(ctx, ids, cl, opts, slice, held)
-		if err = in.ownLease(err); errors.Is(err, lock.ErrLeaseTooShort) {
+		if err = in.ownLease(err); errors.Is(err, lockopt.ErrLeaseTooShort) {
 			// The held answer is from an earlier attempt; its HeldError's At
 			// says when the lock was found held.
 			return taken{}, fmt.Errorf("middleware: gave up waiting after %s: %w: %w", time.Since(started).Round(time.Millisecond), ErrNoTime, held)
@@ -366,39 +380,31 @@ func (in *invocation) wait(ctx context.Context, ids []string, cl *claimSpec, log
 	}
 }
 
-// keys derives the lock IDs of event, or a *KeyError naming its ID. A
+// keys derives the lock IDs of event, or a *keyErr naming its ID. A
 // panic of key is such an error too, logged to log with its stack: a bug
 // in one event's key must fail that event, not the batch or the process.
-func keys[T any](ctx context.Context, key KeyFunc[T], namespace string, event T, log *slog.Logger) ([]string, error) {
+func keys[T any](ctx context.Context, key Key[T], namespace string, event T, log *slog.Logger) ([]string, error) {
 	ks, err := callKey(ctx, key, event, log)
-	if err == nil && len(ks) == 0 {
-		err = keyError("the key function", "no keys", nil)
-	}
 	if err == nil {
-		for _, k := range ks {
-			if k == "" {
-				err = keyError("the key function", "empty key", nil)
-				break
-			}
-		}
+		ks, err = checkKeys(key.describe(), ks)
 	}
 	if err != nil {
-		return nil, withEventID(err, eventID(ctx, event))
+		return nil, withEventID(err, key.describe(), eventID(ctx, event))
 	}
 	// A key given twice (one SKU on two order lines) is one lock: an SQS
 	// record must not wait for itself.
 	return compactIDs(lockIDs(namespace, ks)), nil
 }
 
-// callKey calls key, turning a panic into a *KeyError.
-func callKey[T any](ctx context.Context, key KeyFunc[T], event T, log *slog.Logger) (ks []string, err error) {
+// callKey calls key, turning a panic into a *keyErr.
+func callKey[T any](ctx context.Context, key Key[T], event T, log *slog.Logger) (ks []string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("key function panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			ks, err = nil, keyError("the key function", fmt.Sprintf("panicked: %v", p), nil)
+			ks, err = nil, keyError(key.describe(), fmt.Sprintf("panicked: %v", p), nil)
 		}
 	}()
-	return key(ctx, event)
+	return key.fn(ctx, event)
 }
 
 // compactIDs removes repeated IDs from ids, keeping the first of each in

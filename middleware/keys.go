@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,73 +16,104 @@ import (
 	"github.com/jmespath/go-jmespath"
 )
 
-// KeyFunc derives the lock keys of an event: one or more non-empty
-// strings, which Wrap and WrapSQS turn into lock IDs under the namespace.
+// Key derives the lock keys of an event of type T: one or more non-empty
+// strings, which the wrappers turn into lock IDs under the namespace.
 // Several keys are locked all or none; a key given more than once (one
-// SKU on two lines of an order) is locked once. An error, best a *KeyError saying
-// which expression found what, fails the event (see RunUnkeyed). Any Go
-// function of this shape is a KeyFunc.
-type KeyFunc[T any] func(ctx context.Context, event T) ([]string, error)
-
-// Constant returns a KeyFunc that gives keys whatever the event: a
-// singleton lock, such as for a scheduled job.
-func Constant[T any](keys ...string) KeyFunc[T] {
-	return func(context.Context, T) ([]string, error) {
-		if len(keys) == 0 {
-			return nil, keyError("Constant()", "no keys given", nil)
-		}
-		for _, k := range keys {
-			if strings.TrimSpace(k) == "" {
-				return nil, keyError("Constant()", "empty key", nil)
-			}
-		}
-		return append([]string(nil), keys...), nil
-	}
+// SKU on two lines of an order) is locked once. Make one with the trigger's
+// constructors (SQSBody, EventBridgeDetail, DynamoDBKeys, an HTTP trigger's
+// PathParameter…), JMESPath, Constant or KeyFunc. A Key that cannot work
+// (an expression that does not compile) makes the wrapper it is given to
+// fail when built; its zero value is no Key, refused likewise.
+type Key[T any] struct {
+	name string                                               // what it reads, for errors
+	fn   func(ctx context.Context, event T) ([]string, error) // nil: no Key
+	err  error                                                // why it cannot work, found when it was made
 }
 
-// Key returns a KeyFunc of one key computed by f, which fails the event
-// when f returns an empty string. name describes f in errors.
-func Key[T any](name string, f func(event T) string) KeyFunc[T] {
-	return func(_ context.Context, event T) ([]string, error) {
-		k := f(event)
-		if strings.TrimSpace(k) == "" {
-			return nil, keyError(name, "empty value", nil)
-		}
-		return []string{k}, nil
+// given reports whether k is a Key made by a constructor, even one that
+// cannot work (its err says why), rather than the zero Key.
+func (k Key[T]) given() bool { return k.fn != nil || k.err != nil }
+
+// describe names the key in errors.
+func (k Key[T]) describe() string {
+	if k.name == "" {
+		return "the key function"
 	}
+	return k.name
 }
 
-// JMESPath returns a KeyFunc that evaluates the JMESPath expression expr
-// over the event's JSON encoding. The result must be a non-empty string, a
-// number, or a non-empty list of these (several keys). It fails, with an
-// error matching lock.ErrInvalidInput, if expr does not compile.
+// KeyFunc returns a Key computed by f, any Go function: the keys of an
+// event, or an error (best one matching ErrNoKey, saying what was missing)
+// that fails it. name describes f in errors, such as "order lines".
+func KeyFunc[T any](name string, f func(ctx context.Context, event T) ([]string, error)) Key[T] {
+	k := Key[T]{name: name, fn: f}
+	if f == nil {
+		k.err = fmt.Errorf("%w: KeyFunc(%q): nil function", lock.ErrInvalidInput, name)
+	}
+	return k
+}
+
+// Constant returns a Key that gives keys whatever the event: a singleton
+// lock, such as Constant[events.EventBridgeEvent]("nightly-rollup") for a
+// scheduled job whose runs must not overlap.
+func Constant[T any](keys ...string) Key[T] {
+	k := Key[T]{name: "Constant()", fn: func(context.Context, T) ([]string, error) { return append([]string(nil), keys...), nil }}
+	switch {
+	case len(keys) == 0:
+		k.err = fmt.Errorf("%w: Constant(): no keys given", lock.ErrInvalidInput)
+	case slices.ContainsFunc(keys, func(s string) bool { return strings.TrimSpace(s) == "" }):
+		k.err = fmt.Errorf("%w: Constant(): an empty key", lock.ErrInvalidInput)
+	}
+	return k
+}
+
+// JMESPath returns a Key that evaluates the JMESPath expression expr over
+// the event's JSON encoding. The result must be a non-empty string, a
+// number, or a non-empty list of these (several keys). An expression that
+// does not compile makes the wrapper fail when built.
 //
 // For example "detail.accountId" over an EventBridge event, or
 // "messageAttributes.tenant.stringValue" over an SQS message. An SQS
 // message's body is a string holding JSON, not an object, so "body.sku"
-// finds nothing: use SQSBodyPath("sku") for paths into the body.
-func JMESPath[T any](expr string) (KeyFunc[T], error) {
+// finds nothing: use SQSBody("sku") for paths into the body.
+func JMESPath[T any](expr string) Key[T] {
 	p, err := compile(expr)
 	if err != nil {
-		return nil, err
+		return Key[T]{name: expr, err: err}
 	}
 	hint := sqsBodyHint[T](expr)
-	return func(_ context.Context, event T) ([]string, error) {
+	return KeyFunc(expr, func(_ context.Context, event T) ([]string, error) {
 		raw, err := json.Marshal(event)
 		if err != nil {
 			return nil, keyError(expr, "event cannot be encoded as JSON", err)
 		}
 		keys, err := p.keys(raw, "event")
-		var ke *KeyError
+		var ke *keyErr
 		if hint != "" && errors.As(err, &ke) && ke.Reason == noValue {
 			ke.Reason += "; " + hint
 		}
 		return keys, err
-	}, nil
+	})
+}
+
+// pathKey returns a Key that evaluates expr over the document doc finds in
+// an event (what names it: "body", "detail", "data").
+func pathKey[T any](expr, what string, doc func(T) ([]byte, error)) Key[T] {
+	p, err := compile(expr)
+	if err != nil {
+		return Key[T]{name: expr, err: err}
+	}
+	return KeyFunc(expr, func(_ context.Context, event T) ([]string, error) {
+		b, err := doc(event)
+		if err != nil {
+			return nil, err
+		}
+		return p.keys(b, what)
+	})
 }
 
 // sqsBodyHint returns advice for expr over an SQS message when it reaches
-// into the body, which is a string to JMESPath: use SQSBodyPath instead.
+// into the body, which is a string to JMESPath: use SQSBody instead.
 func sqsBodyHint[T any](expr string) string {
 	var zero T
 	switch any(zero).(type) {
@@ -93,7 +125,7 @@ func sqsBodyHint[T any](expr string) string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("an SQS message's body is a JSON string, not an object: use SQSBodyPath(%q) for paths into it", rest)
+	return fmt.Sprintf("an SQS message's body is a JSON string, not an object: use SQSBody(%q) for paths into it", rest)
 }
 
 // path is a compiled JMESPath expression.
@@ -219,4 +251,23 @@ func jsonType(v any) string {
 		return "list"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// checkKeys returns ks if it holds keys, none empty and none that could be
+// an idempotency claim's (starting "idempotency#"): an entity lock must
+// never be a claim, or an event's key could hold or answer for another
+// event's work.
+func checkKeys(name string, ks []string) ([]string, error) {
+	if len(ks) == 0 {
+		return nil, keyError(name, "no keys", nil)
+	}
+	for _, k := range ks {
+		switch {
+		case k == "":
+			return nil, keyError(name, "empty key", nil)
+		case strings.HasPrefix(k, claimPrefix):
+			return nil, keyError(name, fmt.Sprintf("key %q starts with %q, the prefix of idempotency claims' lock IDs", k, claimPrefix), nil)
+		}
+	}
+	return ks, nil
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/mwopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 				return err
 			}
 		}
-		return lock.CreateTable(context.Background(), s.Client(), exampleTable)
+		return admin.CreateTable(context.Background(), s.Client(), exampleTable)
 	})
 }
 
@@ -57,6 +59,7 @@ type env struct {
 	t     testing.TB
 	table string
 	net   *httpfault.Client
+	db    *dynamodb.Client // over net
 	c     *lock.Client
 	logs  *syncBuffer
 }
@@ -65,19 +68,42 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, table: dynamotest.TableName(t), logs: new(syncBuffer)}
 	e.net = &httpfault.Client{Next: http.NewBuildableClient()}
-	db := srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
+	e.db = srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := lock.CreateTable(ctx, srv.Client(), e.table); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), e.table); err != nil {
 		t.Fatal(err)
 	}
-	c, err := lock.NewClient(db, e.table, lock.WithClockSkewTolerance(testSkew))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.c = c
+	e.c = e.client(lock.Config{})
 	e.net.Reset()
 	return e
+}
+
+// client returns a lock client of cfg over e's counted connection (unless
+// cfg names another DynamoDB client), on e's table, with a clock-skew
+// tolerance of testSkew unless cfg sets one.
+func (e *env) client(cfg lock.Config) *lock.Client {
+	e.t.Helper()
+	cfg.TableName = e.table
+	if cfg.DynamoDB == nil {
+		cfg.DynamoDB = e.db
+	}
+	if cfg.ClockSkewTolerance == 0 {
+		cfg.ClockSkewTolerance = testSkew
+	}
+	c, err := lock.NewClient(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// otherClient is client on a connection of its own, not counted, as
+// another process would have.
+func (e *env) otherClient(cfg lock.Config) *lock.Client {
+	e.t.Helper()
+	cfg.DynamoDB = srv.Client()
+	return e.client(cfg)
 }
 
 // opts returns the options every test wrapper uses, then extra: a fixed
@@ -91,11 +117,8 @@ func (e *env) opts(extra ...middleware.Option) []middleware.Option {
 // would, for ttl, and returns its lease.
 func (e *env) hold(key string, ttl time.Duration) *lock.Lease {
 	e.t.Helper()
-	c, err := lock.NewClient(srv.Client(), e.table, lock.WithClockSkewTolerance(testSkew), lock.WithOwner("other-process"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	l, err := c.Acquire(context.Background(), middleware.LockID("test", key), lock.WithTTL(ttl))
+	c := e.otherClient(lock.Config{Owner: "other-process", TTL: ttl})
+	l, err := c.Lock(middleware.LockID("test", key)).Acquire(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -103,9 +126,15 @@ func (e *env) hold(key string, ttl time.Duration) *lock.Lease {
 }
 
 // record reads the lock item of key (in namespace "test").
-func (e *env) record(key string) lock.Record {
+func (e *env) record(key string) admin.Record {
 	e.t.Helper()
-	r, _, err := lock.ReadRecord(context.Background(), srv.Client(), e.table, middleware.LockID("test", key))
+	return e.readRecord(middleware.LockID("test", key))
+}
+
+// readRecord reads the item of lock ID id.
+func (e *env) readRecord(id string) admin.Record {
+	e.t.Helper()
+	r, _, err := admin.Read(context.Background(), srv.Client(), e.table, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -209,12 +238,23 @@ func bodySKU(t testing.TB, m events.SQSMessage) string {
 	return b.SKU
 }
 
-// must returns k, or panics on an expression that does not compile.
-func must[T any](k middleware.KeyFunc[T], err error) middleware.KeyFunc[T] {
-	if err != nil {
-		panic(err)
+// must returns a wrapper's handler, as built without a configuration
+// error, to t: must(middleware.Wrap(…))(t). An error fails the test.
+func must[H any](h H, err error) func(testing.TB) H {
+	return func(t testing.TB) H {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("the wrapper was refused: %v", err)
+		}
+		return h
 	}
-	return k
+}
+
+// withSettings returns ctx carrying the middleware's hidden settings of
+// one invocation (internal/mwopt): a grace other than 1 s, lock options
+// of every acquire. Applications never set them; the tests and proofs do.
+func withSettings(ctx context.Context, s mwopt.Settings) context.Context {
+	return mwopt.NewContext(ctx, s)
 }
 
 // stallMeter measures the longest time this process went without running
@@ -251,4 +291,18 @@ func startStallMeter() *stallMeter {
 func (m *stallMeter) longest() time.Duration {
 	close(m.stop)
 	return <-m.done
+}
+
+// emfLine decodes the one EMF line in out.
+func emfLine(t *testing.T, out string) map[string]any {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("%d EMF lines, want 1: %s", len(lines), out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

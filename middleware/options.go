@@ -12,37 +12,38 @@ import (
 
 // Defaults, in one place. Each option's doc repeats its default.
 const (
-	// DefaultConcurrency is how many SQS records run at once: the largest
+	// defaultConcurrency is how many SQS records run at once: the largest
 	// batch of a standard queue without a batching window, so such a batch
 	// takes all its locks in one round trip of wall time.
-	DefaultConcurrency = 10
+	defaultConcurrency = 10
 
-	// DefaultReserve is how long before the invocation's deadline the
+	// defaultReserve is how long before the invocation's deadline the
 	// handler's context ends. It bounds the release that follows (one
 	// DynamoDB write, milliseconds in-region) and leaves the runtime time
 	// to report the result.
-	DefaultReserve = 500 * time.Millisecond
+	defaultReserve = 500 * time.Millisecond
 
-	// DefaultGrace is how long a lease outlasts the invocation's deadline.
+	// defaultGrace is how long a lease outlasts the invocation's deadline.
 	// Lambda stops the invocation at its deadline, so the grace only covers
 	// the difference between Lambda's timer and the clock the lease is
 	// written with; a killed invocation's lock frees itself this long (plus
 	// the lock's clock-skew tolerance) after the kill.
-	DefaultGrace = time.Second
+	defaultGrace = time.Second
 
-	// DefaultReleaseTimeout bounds the release after the handler. With a
-	// deadline the bound is at most the reserve, so a handler that stops
-	// when its context ends has its locks released before the deadline.
-	DefaultReleaseTimeout = DefaultReserve
+	// localReleaseTimeout bounds the release after the handler of an
+	// invocation without a deadline (a local run); with a deadline the
+	// reserve bounds it, so a handler that stops when its context ends has
+	// its locks released before the deadline.
+	localReleaseTimeout = 5 * time.Second
 
-	// DefaultWaitSlice is how long the Wait policy keeps trying with one
-	// lease length before it computes the lease from the deadline again;
-	// it bounds how far a lease taken after a wait outlasts the deadline
-	// plus the grace.
-	DefaultWaitSlice = time.Second
+	// waitSlice is how long the Wait policy keeps trying with one lease
+	// length before it computes the lease from the deadline again; it
+	// bounds how far a lease taken after a wait outlasts the deadline plus
+	// the grace.
+	waitSlice = time.Second
 )
 
-// maxSpan bounds the reserve, the grace and the least time left.
+// maxSpan bounds the reserve, the least time left and the grace.
 const maxSpan = 24 * time.Hour
 
 // HeldPolicy says what to do with an event whose lock another invocation
@@ -79,10 +80,9 @@ func (p HeldPolicy) String() string {
 // Option configures a wrapper: Wrap, WrapNoOutput, WrapSQS, WrapHTTP,
 // WrapKinesis or WrapDynamoDBStream. No option is accepted and then
 // ignored: one that a wrapper cannot apply (WithConcurrency and
-// WithVisibilityBackoff outside WrapSQS, OnHeld(Skip) with WrapHTTP,
-// WithoutResults where there is no output to go without) is a
-// configuration error, matching lock.ErrInvalidInput, returned by every
-// call of the wrapped handler.
+// WithVisibilityBackoff outside WrapSQS, WithOnHeld(Skip) with WrapHTTP)
+// makes the wrapper return an error matching lock.ErrInvalidInput when it
+// is built.
 type Option func(*options)
 
 type options struct {
@@ -92,28 +92,20 @@ type options struct {
 	concurrency    int
 	concurrencySet bool // WithConcurrency was given: only WrapSQS takes it
 	reserve        time.Duration
-	grace          time.Duration
-	ttl            time.Duration
-	releaseTimeout time.Duration
-	waitSlice      time.Duration
 	minTimeLeft    time.Duration
 	logger         *slog.Logger
 	metrics        io.Writer
 	runUnkeyed     bool
 	disabled       bool
-	lockOpts       []lock.Option
 	idem           *idempotency    // WithIdempotency; nil without
 	backoff        *backoffOptions // WithVisibilityBackoff; nil without
 }
 
 func defaultOptions() options {
 	return options{
-		held:           Fail,
-		concurrency:    DefaultConcurrency,
-		reserve:        DefaultReserve,
-		grace:          DefaultGrace,
-		releaseTimeout: DefaultReleaseTimeout,
-		waitSlice:      DefaultWaitSlice,
+		held:        Fail,
+		concurrency: defaultConcurrency,
+		reserve:     defaultReserve,
 	}
 }
 
@@ -141,14 +133,12 @@ func (o options) validate() error {
 		return fmt.Errorf("%w: unknown held policy %d", lock.ErrInvalidInput, int(o.held))
 	case o.concurrency < 1:
 		return fmt.Errorf("%w: concurrency must be at least 1, got %d", lock.ErrInvalidInput, o.concurrency)
-	case o.reserve < 0 || o.grace < 0 || o.ttl < 0 || o.minTimeLeft < 0:
-		return fmt.Errorf("%w: reserve, grace, TTL and least time left must not be negative", lock.ErrInvalidInput)
-	case o.reserve > maxSpan || o.grace > maxSpan || o.minTimeLeft > maxSpan:
+	case o.reserve < 0 || o.minTimeLeft < 0:
+		return fmt.Errorf("%w: reserve and least time left must not be negative", lock.ErrInvalidInput)
+	case o.reserve > maxSpan || o.minTimeLeft > maxSpan:
 		// Lambda's longest invocation is 15 minutes; beyond a day the sums
 		// with the deadline could overflow.
-		return fmt.Errorf("%w: reserve, grace and least time left must be at most %s", lock.ErrInvalidInput, maxSpan)
-	case o.releaseTimeout <= 0 || o.waitSlice <= 0:
-		return fmt.Errorf("%w: release timeout and wait slice must be positive", lock.ErrInvalidInput)
+		return fmt.Errorf("%w: reserve and least time left must be at most %s", lock.ErrInvalidInput, maxSpan)
 	}
 	return o.backoff.validate()
 }
@@ -185,11 +175,7 @@ func (inv *invoker) refuseInapplicable(k wrapperKind, name string) {
 	case o.backoff != nil && k != kindSQS:
 		inv.err = fmt.Errorf("%w: WithVisibilityBackoff with %s: only SQS records have a visibility timeout to set (WrapSQS)", lock.ErrInvalidInput, name)
 	case o.held == Skip && k == kindHTTP:
-		inv.err = fmt.Errorf("%w: OnHeld(Skip) with %s: a skipped request would get no answer; use Fail (409 Conflict) or Wait", lock.ErrInvalidInput, name)
-	case o.idem != nil && o.idem.noResults && k == kindHTTP:
-		inv.err = fmt.Errorf("%w: WithoutResults with %s: a duplicate request must get the first one's stored response", lock.ErrInvalidInput, name)
-	case o.idem != nil && o.idem.noResults && k != kindWrap:
-		inv.err = fmt.Errorf("%w: WithoutResults with %s: its handler has no output to store", lock.ErrInvalidInput, name)
+		inv.err = fmt.Errorf("%w: WithOnHeld(Skip) with %s: a skipped request would get no answer; use Fail (409 Conflict) or Wait", lock.ErrInvalidInput, name)
 	}
 }
 
@@ -199,13 +185,14 @@ const noNamespace = `no lock namespace: lock IDs are namespace + "/" + key, and 
 	`choose it for the entities you lock, such as WithNamespace("account") for account IDs, and pass the same one to every function that must exclude these ` +
 	`(WithNamespace("") locks the bare keys)`
 
-// OnHeld sets what happens to an event whose lock is held: Fail, Skip or
-// Wait. The default is Fail.
-func OnHeld(p HeldPolicy) Option { return func(o *options) { o.held = p } }
+// WithOnHeld sets what happens to an event whose lock is held: Fail, Skip
+// or Wait. The default is Fail. WrapHTTP refuses Skip: a skipped request
+// would get no answer.
+func WithOnHeld(p HeldPolicy) Option { return func(o *options) { o.held = p } }
 
-// WithNamespace sets the prefix of every lock ID: namespace + "/" + key
-// (see LockID), such as "account/42". It is required: a wrapper without it
-// returns ErrInvalidInput from every call. Name it after the entities
+// WithNamespace sets the prefix of every lock ID: namespace + "/" + key,
+// such as "account/42". It is required: a wrapper without it is refused
+// when built, with an error matching lock.ErrInvalidInput. Name it after the entities
 // locked, not after the function, and pass the same namespace to every
 // function that must exclude the others on them, whatever its trigger: an
 // SQS function and an EventBridge function that both write account 42
@@ -219,43 +206,30 @@ func WithNamespace(namespace string) Option {
 
 // WithConcurrency sets how many SQS records of a batch run at once (records
 // with the same key or, on a FIFO queue, the same message group always run
-// one after the other). The default is DefaultConcurrency, 10. Only
+// one after the other). The default is 10. Only
 // WrapSQS takes it: the other wrappers handle one event per invocation, or
 // (WrapKinesis, WrapDynamoDBStream) a stream's records one at a time in
-// order, and refuse it as a configuration error.
+// order, and refuse it when built.
 func WithConcurrency(n int) Option {
 	return func(o *options) { o.concurrency, o.concurrencySet = n, true }
 }
 
 // WithReserve sets how long before the invocation's deadline the handler's
-// context ends, leaving time to release the lock. The default is
-// DefaultReserve, 500 ms. It also bounds the release.
+// context ends, leaving time to release the lock. The default is 500 ms.
+// It also bounds the release and the other requests the middleware sends
+// after the handler (completions, SQS visibility changes).
 func WithReserve(d time.Duration) Option { return func(o *options) { o.reserve = d } }
-
-// WithGrace sets how long a lease outlasts the invocation's deadline. The
-// default is DefaultGrace, 1 s.
-func WithGrace(d time.Duration) Option { return func(o *options) { o.grace = d } }
 
 // WithMinTimeLeft sets the least time worth taking a lock with: when the
 // handler would have less than d before its context ends (the reserve
 // before the deadline, or sooner if the lease ends sooner), the event
 // fails with ErrNoTime without acquiring, so that it is retried by an
 // invocation with time to do the work instead of starting work it cannot
-// finish. It applies to the first attempt and ends a wait (OnHeld(Wait))
+// finish. It applies to the first attempt and ends a wait (WithOnHeld(Wait))
 // as soon as less is left. Invocations without a deadline ignore it. The
 // default, 0, takes a lock with whatever time is left: the middleware
 // cannot know how long a handler needs, so only its author can set it.
 func WithMinTimeLeft(d time.Duration) Option { return func(o *options) { o.minTimeLeft = d } }
-
-// WithTTL sets the lease length of invocations without a deadline, such as
-// local runs and tests. The default, 0, is the lock client's TTL.
-func WithTTL(d time.Duration) Option { return func(o *options) { o.ttl = d } }
-
-// WithReleaseTimeout bounds the release after the handler; with a deadline
-// the bound is at most the reserve. The default is DefaultReleaseTimeout,
-// 500 ms. A release that times out leaves a lease that ends by itself, the
-// grace after the deadline.
-func WithReleaseTimeout(d time.Duration) Option { return func(o *options) { o.releaseTimeout = d } }
 
 // WithLogger sets the logger of acquisitions, contention, waits, skips and
 // release failures. The default writes JSON to standard output (which
@@ -274,25 +248,17 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // The default, nil, writes none.
 func WithMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
-// RunUnkeyed makes an event from which no key can be derived run its
-// handler without a lock, with a warning, instead of failing. The default
-// is to fail it.
-func RunUnkeyed() Option { return func(o *options) { o.runUnkeyed = true } }
+// WithRunUnkeyed makes an event from which no key can be derived run its
+// handler without a lock, with a warning, instead of failing (an HTTP
+// request: 400): for triggers whose events are not all about an entity,
+// such as a table's stream with items of several kinds. The default is to
+// fail it.
+func WithRunUnkeyed() Option { return func(o *options) { o.runUnkeyed = true } }
 
 // WithDisabled, when disabled is true, runs handlers without any lock: no
 // keys are derived, a nil lock client is allowed, and SQS records run
 // concurrently up to the concurrency limit whatever their keys (the records
-// of a FIFO message group still run in order). It is the "without locking" switch of demos
-// and emergencies (DYNALOCK_DISABLED=true). The default is false.
+// of a FIFO message group still run in order); idempotency is off too. It
+// is the "without locking" switch of demos and emergencies
+// (DYNALOCK_DISABLED=true). The default is false.
 func WithDisabled(disabled bool) Option { return func(o *options) { o.disabled = disabled } }
-
-// WithLockOptions passes options to every acquire, such as lock.WithOwner,
-// lock.WithMetadata or lock.WithRetryInterval. The middleware sets the TTL,
-// the wait and the release timeout itself, after these. With a deadline it
-// also turns the heartbeat off (lock.WithHeartbeat): the lease must end at
-// the deadline plus the grace, so that the lock of an invocation Lambda
-// stopped frees itself then; a heartbeat would keep extending it. Without
-// a deadline (local runs) a heartbeat applies.
-func WithLockOptions(opts ...lock.Option) Option {
-	return func(o *options) { o.lockOpts = append(o.lockOpts, opts...) }
-}

@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,15 +37,14 @@ type optOutcome struct {
 
 // optSeen is what the handler saw on one run.
 type optSeen struct {
-	id            string
-	lockID, owner string    // of the lease in its context; "" for none
-	leaseEnd      time.Time // the lease's Deadline
-	ctxEnd        time.Time // the context's deadline
+	id       string
+	lockID   string    // of the lease in its context; "" for none
+	leaseEnd time.Time // the lease's Deadline
+	ctxEnd   time.Time // the context's deadline
 }
 
 // optDeliver delivers events to a wrapper: in one batch to the batch
-// wrappers, one invocation each to the others. It returns a configuration
-// error (lock.ErrInvalidInput) instead of outcomes.
+// wrappers, one invocation each to the others.
 type optDeliver func(ctx context.Context, evs ...optEvent) ([]optOutcome, error)
 
 // optWrapper is one wrapper under test.
@@ -50,21 +53,19 @@ type optWrapper struct {
 	kind string // wrap, nooutput, sqs, http or stream: which options it refuses
 	// idem returns WithIdempotency of the wrapper's event type, keyed by
 	// the event's ID.
-	idem func(...middleware.IdempotencyOption) middleware.Option
-	// wrap wraps h, which gets the event's ID and returns Wrap's output.
-	wrap func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver
+	idem func() middleware.Option
+	// wrap builds the wrapper of h, which gets the event's ID and returns
+	// Wrap's output, over c: its deliveries, or (nil and) the
+	// configuration error the wrapper was refused with.
+	wrap func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error)
 }
 
 // oneByOne delivers each event in its own invocation through call.
-func oneByOne(call func(context.Context, optEvent) (optOutcome, error)) optDeliver {
+func oneByOne(call func(context.Context, optEvent) optOutcome) optDeliver {
 	return func(ctx context.Context, evs ...optEvent) ([]optOutcome, error) {
 		outs := make([]optOutcome, len(evs))
 		for i, ev := range evs {
-			out, err := call(ctx, ev)
-			if errors.Is(err, lock.ErrInvalidInput) {
-				return nil, err
-			}
-			outs[i] = out
+			outs[i] = call(ctx, ev)
 		}
 		return outs, nil
 	}
@@ -99,16 +100,17 @@ func failedFrom(n int, seq func(i int) string, reported []string) []optOutcome {
 // lock key in header x-key, the idempotency key in Idempotency-Key.
 func optHTTP[Req, Resp any](name string, api middleware.HTTP[Req, Resp], sample string, setHeaders func(*Req, map[string]string), ok Resp, status func(Resp) int) optWrapper {
 	return optWrapper{name: name, kind: "http",
-		idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-			return middleware.WithIdempotency(api.Header("Idempotency-Key"), o...)
-		},
-		wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-			w := middleware.WrapHTTP(e.c, api, api.Header("x-key"), func(ctx context.Context, req Req) (Resp, error) {
-				id, _ := api.Header("Idempotency-Key")(ctx, req)
+		idem: func() middleware.Option { return middleware.WithIdempotency(api.Header("Idempotency-Key")) },
+		wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+			w, err := middleware.WrapHTTP(c, api, api.Header("x-key"), func(ctx context.Context, req Req) (Resp, error) {
+				id, _ := middleware.EvalKey(ctx, api.Header("Idempotency-Key"), req)
 				_, err := h(ctx, strings.Join(id, ""))
 				return ok, err
 			}, opts...)
-			return oneByOne(func(ctx context.Context, ev optEvent) (optOutcome, error) {
+			if w == nil {
+				return nil, err
+			}
+			return oneByOne(func(ctx context.Context, ev optEvent) optOutcome {
 				var req Req
 				loadEvent(e.t, sample, &req)
 				hs := map[string]string{"idempotency-key": ev.id}
@@ -117,49 +119,52 @@ func optHTTP[Req, Resp any](name string, api middleware.HTTP[Req, Resp], sample 
 				}
 				setHeaders(&req, hs)
 				resp, err := w(ctx, req)
-				return optOutcome{failed: err != nil || status(resp) != 200}, err
-			})
+				return optOutcome{failed: err != nil || status(resp) != 200}
+			}), err
 		}}
 }
 
 // optWrappers are every wrapper, each kind of HTTP trigger apart.
 func optWrappers() []optWrapper {
-	byDetail := must(middleware.EventBridgeDetailPath("k"))
+	byDetail := middleware.EventBridgeDetail("k")
 	return []optWrapper{
 		{name: "Wrap", kind: "wrap",
-			idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-				return middleware.WithIdempotency(middleware.EventBridgeID(), o...)
-			},
-			wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-				w := middleware.Wrap(e.c, byDetail, func(ctx context.Context, ev events.EventBridgeEvent) (string, error) { return h(ctx, ev.ID) }, opts...)
-				return oneByOne(func(ctx context.Context, ev optEvent) (optOutcome, error) {
+			idem: func() middleware.Option { return middleware.WithIdempotency(middleware.EventBridgeID()) },
+			wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+				w, err := middleware.Wrap(c, byDetail, func(ctx context.Context, ev events.EventBridgeEvent) (string, error) { return h(ctx, ev.ID) }, opts...)
+				if w == nil {
+					return nil, err
+				}
+				return oneByOne(func(ctx context.Context, ev optEvent) optOutcome {
 					out, err := w(ctx, optEventBridge(ev))
-					return optOutcome{failed: err != nil, out: out}, err
-				})
+					return optOutcome{failed: err != nil, out: out}
+				}), err
 			}},
 		{name: "WrapNoOutput", kind: "nooutput",
-			idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-				return middleware.WithIdempotency(middleware.EventBridgeID(), o...)
-			},
-			wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-				w := middleware.WrapNoOutput(e.c, byDetail, func(ctx context.Context, ev events.EventBridgeEvent) error {
+			idem: func() middleware.Option { return middleware.WithIdempotency(middleware.EventBridgeID()) },
+			wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+				w, err := middleware.WrapNoOutput(c, byDetail, func(ctx context.Context, ev events.EventBridgeEvent) error {
 					_, err := h(ctx, ev.ID)
 					return err
 				}, opts...)
-				return oneByOne(func(ctx context.Context, ev optEvent) (optOutcome, error) {
+				if w == nil {
+					return nil, err
+				}
+				return oneByOne(func(ctx context.Context, ev optEvent) optOutcome {
 					err := w(ctx, optEventBridge(ev))
-					return optOutcome{failed: err != nil}, err
-				})
+					return optOutcome{failed: err != nil}
+				}), err
 			}},
 		{name: "WrapSQS", kind: "sqs",
-			idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-				return middleware.WithIdempotency(middleware.SQSMessageID(), o...)
-			},
-			wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-				w := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("k")), func(ctx context.Context, m events.SQSMessage) error {
+			idem: func() middleware.Option { return middleware.WithIdempotency(middleware.SQSMessageID()) },
+			wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+				w, err := middleware.WrapSQS(c, middleware.SQSBody("k"), func(ctx context.Context, m events.SQSMessage) error {
 					_, err := h(ctx, m.MessageId)
 					return err
 				}, opts...)
+				if w == nil {
+					return nil, err
+				}
 				return func(ctx context.Context, evs ...optEvent) ([]optOutcome, error) {
 					var batch events.SQSEvent
 					for _, ev := range evs {
@@ -175,7 +180,7 @@ func optWrappers() []optWrapper {
 						outs[i].failed = slices.Contains(failures(resp), ev.id)
 					}
 					return outs, nil
-				}
+				}, err
 			}},
 		optHTTP("WrapHTTP RESTAPI", middleware.RESTAPI(), "rest-api-transfer.json",
 			func(r *events.APIGatewayProxyRequest, h map[string]string) { r.Headers, r.MultiValueHeaders = h, nil },
@@ -190,14 +195,15 @@ func optWrappers() []optWrapper {
 			func(r *events.ALBTargetGroupRequest, h map[string]string) { r.Headers, r.MultiValueHeaders = h, nil },
 			events.ALBTargetGroupResponse{StatusCode: 200}, func(r events.ALBTargetGroupResponse) int { return r.StatusCode }),
 		{name: "WrapKinesis", kind: "stream",
-			idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-				return middleware.WithIdempotency(middleware.KinesisEventID(), o...)
-			},
-			wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-				w := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(), func(ctx context.Context, r events.KinesisEventRecord) error {
+			idem: func() middleware.Option { return middleware.WithIdempotency(middleware.KinesisEventID()) },
+			wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+				w, err := middleware.WrapKinesis(c, middleware.KinesisPartitionKey(), func(ctx context.Context, r events.KinesisEventRecord) error {
 					_, err := h(ctx, r.EventID)
 					return err
 				}, opts...)
+				if w == nil {
+					return nil, err
+				}
 				return func(ctx context.Context, evs ...optEvent) ([]optOutcome, error) {
 					var batch events.KinesisEvent
 					for i, ev := range evs {
@@ -213,17 +219,18 @@ func optWrappers() []optWrapper {
 						reported = append(reported, f.ItemIdentifier)
 					}
 					return failedFrom(len(evs), func(i int) string { return fmt.Sprint(101 + i) }, reported), nil
-				}
+				}, err
 			}},
 		{name: "WrapDynamoDBStream", kind: "stream",
-			idem: func(o ...middleware.IdempotencyOption) middleware.Option {
-				return middleware.WithIdempotency(middleware.DynamoDBEventID(), o...)
-			},
-			wrap: func(e *env, h func(context.Context, string) (string, error), opts []middleware.Option) optDeliver {
-				w := middleware.WrapDynamoDBStream(e.c, middleware.DynamoDBKeys("Id"), func(ctx context.Context, r events.DynamoDBEventRecord) error {
+			idem: func() middleware.Option { return middleware.WithIdempotency(middleware.DynamoDBEventID()) },
+			wrap: func(e *env, c *lock.Client, h func(context.Context, string) (string, error), opts []middleware.Option) (optDeliver, error) {
+				w, err := middleware.WrapDynamoDBStream(c, middleware.DynamoDBKeys("Id"), func(ctx context.Context, r events.DynamoDBEventRecord) error {
 					_, err := h(ctx, r.EventID)
 					return err
 				}, opts...)
+				if w == nil {
+					return nil, err
+				}
 				return func(ctx context.Context, evs ...optEvent) ([]optOutcome, error) {
 					var batch events.DynamoDBEvent
 					for i, ev := range evs {
@@ -242,7 +249,7 @@ func optWrappers() []optWrapper {
 						reported = append(reported, f.ItemIdentifier)
 					}
 					return failedFrom(len(evs), func(i int) string { return fmt.Sprint(101 + i) }, reported), nil
-				}
+				}, err
 			}},
 	}
 }
@@ -270,7 +277,7 @@ type optRun struct {
 func (r *optRun) handler(ctx context.Context, id string) (string, error) {
 	s := optSeen{id: id}
 	if l, ok := lock.FromContext(ctx); ok {
-		s.lockID, s.owner, s.leaseEnd = l.LockID(), l.Owner(), l.Deadline()
+		s.lockID, s.leaseEnd = l.LockID(), l.Deadline()
 	}
 	s.ctxEnd, _ = ctx.Deadline()
 	r.mu.Lock()
@@ -312,13 +319,14 @@ func (r *optRun) last(id string) optSeen {
 }
 
 // send delivers evs in an invocation with timeout (none when 0) and
-// returns their outcomes; a configuration error fails the test.
+// returns their outcomes; an error of the batch wrappers other than their
+// records' fails the test.
 func (r *optRun) send(timeout time.Duration, evs ...optEvent) ([]optOutcome, time.Time) {
 	r.t.Helper()
 	ctx, deadline := lambdaCtx(r.t, "req-"+evs[0].id, timeout)
 	outs, err := r.deliver(ctx, evs...)
 	if err != nil {
-		r.t.Fatalf("configuration error: %v", err)
+		r.t.Fatalf("delivery: %v", err)
 	}
 	return outs, deadline
 }
@@ -332,6 +340,8 @@ type optCase struct {
 	// refusedBy lists the kinds of wrapper that must refuse it.
 	refusedBy []string
 	opts      func(r *optRun) []middleware.Option
+	// client is the configuration of the lock client the wrapper is given.
+	client lock.Config
 	// check shows, on a wrapper that takes it, what it does.
 	check func(t *testing.T, r *optRun)
 }
@@ -349,21 +359,21 @@ func optCases() []optCase {
 	}
 	ev := optEvent{"e1", "k"}
 	return []optCase{
-		{name: "OnHeld(Fail): a held lock fails the event", opts: opt(middleware.OnHeld(middleware.Fail)),
+		{name: "WithOnHeld(Fail): a held lock fails the event", opts: opt(middleware.WithOnHeld(middleware.Fail)),
 			check: func(t *testing.T, r *optRun) {
 				r.e.hold("k", 5*time.Second)
 				if outs, _ := r.send(10*time.Second, ev); !outs[0].failed || r.runs("e1") != 0 {
 					t.Errorf("held: %+v, %d runs; want failed without running", outs, r.runs("e1"))
 				}
 			}},
-		{name: "OnHeld(Skip): a held lock acknowledges the event", refusedBy: []string{"http"}, opts: opt(middleware.OnHeld(middleware.Skip)),
+		{name: "WithOnHeld(Skip): a held lock acknowledges the event", refusedBy: []string{"http"}, opts: opt(middleware.WithOnHeld(middleware.Skip)),
 			check: func(t *testing.T, r *optRun) {
 				r.e.hold("k", 5*time.Second)
 				if outs, _ := r.send(10*time.Second, ev); outs[0].failed || r.runs("e1") != 0 {
 					t.Errorf("held: %+v, %d runs; want acknowledged without running", outs, r.runs("e1"))
 				}
 			}},
-		{name: "OnHeld(Wait): a held lock is waited for", opts: opt(middleware.OnHeld(middleware.Wait)),
+		{name: "WithOnHeld(Wait): a held lock is waited for", opts: opt(middleware.WithOnHeld(middleware.Wait)),
 			check: func(t *testing.T, r *optRun) {
 				r.e.hold("k", 400*time.Millisecond)
 				if outs, _ := r.send(10*time.Second, ev); outs[0].failed || r.runs("e1") != 1 {
@@ -393,11 +403,27 @@ func optCases() []optCase {
 					t.Errorf("context ends %s before the deadline, want 3s", deadline.Sub(got))
 				}
 			}},
-		{name: "WithGrace: the lease outlasts the deadline", opts: opt(middleware.WithGrace(3 * time.Second)),
+		{name: "WithReserve: it bounds the release after the handler", opts: opt(middleware.WithReserve(3 * time.Second)),
+			check: func(t *testing.T, r *optRun) {
+				// Longer than the default reserve, 500 ms.
+				r.e.net.Rule = func(q httpfault.Request) httpfault.Action {
+					if reviewIsRelease(q) {
+						return httpfault.Action{Delay: time.Second}
+					}
+					return httpfault.Action{}
+				}
+				r.send(10*time.Second, ev)
+				if len(r.e.logLines("release failed")) != 0 {
+					t.Errorf("log:\n%s\nwant the release waited for", r.e.logs)
+				}
+				r.e.requireFree("k")
+			}},
+		// No option: the lease follows the deadline by the grace, 1 s.
+		{name: "(none): the lease outlasts the deadline by the grace",
 			check: func(t *testing.T, r *optRun) {
 				_, deadline := r.send(10*time.Second, ev)
-				if got := r.last("e1").leaseEnd; !near(got, deadline.Add(3*time.Second-testSkew), 300*time.Millisecond) {
-					t.Errorf("lease ends %s after the deadline (less the tolerance), want 3s", got.Sub(deadline)+testSkew)
+				if got := r.last("e1").leaseEnd; !near(got, deadline.Add(time.Second-testSkew), 300*time.Millisecond) {
+					t.Errorf("lease ends %s after the deadline (less the tolerance), want 1s", got.Sub(deadline)+testSkew)
 				}
 			}},
 		{name: "WithMinTimeLeft: too little time fails the event", opts: opt(middleware.WithMinTimeLeft(5 * time.Second)),
@@ -406,7 +432,8 @@ func optCases() []optCase {
 					t.Errorf("2 s left: %+v, %d runs; want failed without running", outs, r.runs("e1"))
 				}
 			}},
-		{name: "WithTTL: the lease without a deadline", opts: opt(middleware.WithTTL(7 * time.Second)),
+		// No option: the lock client's configuration.
+		{name: "(none): the lease without a deadline is the client's TTL", client: lock.Config{TTL: 7 * time.Second},
 			check: func(t *testing.T, r *optRun) {
 				before := time.Now()
 				r.send(0, ev)
@@ -415,20 +442,11 @@ func optCases() []optCase {
 					t.Errorf("lease ends in %s, want 7s", got.Sub(before))
 				}
 			}},
-		{name: "WithReleaseTimeout: a slow release is waited for", opts: opt(middleware.WithReleaseTimeout(5 * time.Second)),
+		{name: "(none): the holder is the client's Owner", client: lock.Config{Owner: "config-owner"},
 			check: func(t *testing.T, r *optRun) {
-				// Longer than the default timeout, DefaultReleaseTimeout.
-				r.e.net.Rule = func(q httpfault.Request) httpfault.Action {
-					if reviewIsRelease(q) {
-						return httpfault.Action{Delay: 2 * middleware.DefaultReleaseTimeout}
-					}
-					return httpfault.Action{}
+				if r.send(10*time.Second, ev); r.e.record("k").Owner != "config-owner" {
+					t.Errorf("owner %q, want config-owner", r.e.record("k").Owner)
 				}
-				r.send(0, ev)
-				if len(r.e.logLines("release failed")) != 0 {
-					t.Errorf("log:\n%s\nwant the release waited for", r.e.logs)
-				}
-				r.e.requireFree("k")
 			}},
 		{name: "WithLogger: where the log goes", opts: func(r *optRun) []middleware.Option {
 			r.logs = new(syncBuffer)
@@ -448,7 +466,7 @@ func optCases() []optCase {
 				t.Errorf("metrics %q, want one EMF line", got)
 			}
 		}},
-		{name: "RunUnkeyed: an event without a key runs", opts: opt(middleware.RunUnkeyed()),
+		{name: "WithRunUnkeyed: an event without a key runs", opts: opt(middleware.WithRunUnkeyed()),
 			check: func(t *testing.T, r *optRun) {
 				if outs, _ := r.send(10*time.Second, optEvent{"e1", ""}); outs[0].failed || r.runs("e1") != 1 || r.last("e1").lockID != "" {
 					t.Errorf("no key: %+v, %d runs; want run without a lock", outs, r.runs("e1"))
@@ -461,12 +479,6 @@ func optCases() []optCase {
 					t.Errorf("held: %+v, lease %q; want run without a lock", outs, r.last("e1").lockID)
 				}
 			}},
-		{name: "WithLockOptions: the acquire's options", opts: opt(middleware.WithLockOptions(lock.WithOwner("option-owner"))),
-			check: func(t *testing.T, r *optRun) {
-				if r.send(10*time.Second, ev); r.last("e1").owner != "option-owner" {
-					t.Errorf("owner %q, want option-owner", r.last("e1").owner)
-				}
-			}},
 		{name: "WithIdempotency: a duplicate does not run", opts: func(r *optRun) []middleware.Option {
 			return []middleware.Option{r.w.idem()}
 		}, check: func(t *testing.T, r *optRun) {
@@ -476,13 +488,11 @@ func optCases() []optCase {
 				t.Errorf("%+v then %+v, %d runs; want one run, the duplicate answered alike", first, again, r.runs("e1"))
 			}
 		}},
-		{name: "WithIdempotency, WithoutResults: a duplicate gets the zero output", refusedBy: allBut("wrap"), opts: func(r *optRun) []middleware.Option {
-			return []middleware.Option{r.w.idem(middleware.WithoutResults())}
+		{name: "WithIdempotency: an event without an idempotency key fails", opts: func(r *optRun) []middleware.Option {
+			return []middleware.Option{r.w.idem()}
 		}, check: func(t *testing.T, r *optRun) {
-			first, _ := r.send(10*time.Second, ev)
-			again, _ := r.send(10*time.Second, ev)
-			if first[0].out != "out-e1" || again[0].failed || again[0].out != "" || r.runs("e1") != 1 {
-				t.Errorf("%+v then %+v, %d runs; want one run, the duplicate answered with no output", first, again, r.runs("e1"))
+			if outs, _ := r.send(10*time.Second, optEvent{"", "k"}); !outs[0].failed || len(r.seen) != 0 {
+				t.Errorf("no idempotency key: %+v, %d runs; want failed without running", outs, len(r.seen))
 			}
 		}},
 		{name: "WithIdempotency of another event type", refusedBy: allKinds, opts: opt(middleware.WithIdempotency(middleware.Constant[int]("x")))},
@@ -499,9 +509,11 @@ func optCases() []optCase {
 }
 
 // TestEveryWrapperHonoursOrRefusesEveryOption: every wrapper, with every
-// Option, either shows what the option does or returns a configuration
-// error from its first call (and every later one) without running its
-// handler: no option is accepted and then ignored.
+// Option, either shows what the option does or is refused when it is
+// built, with a configuration error and no handler, before any request: no
+// option is accepted and then ignored. A few cases without an option show
+// what the lock client's configuration and the defaults do in every
+// wrapper.
 func TestEveryWrapperHonoursOrRefusesEveryOption(t *testing.T) {
 	t.Parallel()
 	for _, w := range optWrappers() {
@@ -514,21 +526,68 @@ func TestEveryWrapperHonoursOrRefusesEveryOption(t *testing.T) {
 				if tc.opts != nil {
 					opts = tc.opts(r)
 				}
-				r.deliver = w.wrap(e, r.handler, e.opts(opts...))
+				deliver, err := w.wrap(e, e.client(tc.client), r.handler, e.opts(opts...))
 				if slices.Contains(tc.refusedBy, w.kind) {
-					for i := range 2 {
-						ctx, _ := lambdaCtx(t, "req", 10*time.Second)
-						if _, err := r.deliver(ctx, optEvent{"e1", "k"}); !errors.Is(err, lock.ErrInvalidInput) {
-							t.Errorf("call %d: %v, want a configuration error (lock.ErrInvalidInput)", i+1, err)
-						}
+					if deliver != nil || !errors.Is(err, lock.ErrInvalidInput) {
+						t.Errorf("handler %v, %v; want none and a configuration error (lock.ErrInvalidInput)", deliver != nil, err)
 					}
 					if len(r.seen) != 0 || e.net.Total() != 0 {
 						t.Errorf("refused, yet the handler ran %d times and %d requests were sent", len(r.seen), e.net.Total())
 					}
 					return
 				}
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				r.deliver = deliver
 				tc.check(t, r)
 			})
+		}
+	}
+}
+
+// TestOptionCasesCoverEveryOption: every option constructor the package
+// exports (a function returning Option) has a case in
+// TestEveryWrapperHonoursOrRefusesEveryOption, named after it, so that a
+// new option cannot go untested against every wrapper.
+func TestOptionCasesCoverEveryOption(t *testing.T) {
+	t.Parallel()
+	fset := token.NewFileSet()
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	var options []string
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv != nil || !fn.Name.IsExported() || fn.Type.Results == nil || len(fn.Type.Results.List) != 1 {
+				continue
+			}
+			if id, ok := fn.Type.Results.List[0].Type.(*ast.Ident); ok && id.Name == "Option" {
+				options = append(options, fn.Name.Name)
+			}
+		}
+	}
+	if len(options) < 10 {
+		t.Fatalf("found only the options %v", options)
+	}
+	for _, o := range options {
+		if !slices.ContainsFunc(optCases(), func(c optCase) bool {
+			return strings.HasPrefix(c.name, o+":") || strings.HasPrefix(c.name, o+"(") || strings.HasPrefix(c.name, o+" ")
+		}) {
+			t.Errorf("option %s has no case in TestEveryWrapperHonoursOrRefusesEveryOption", o)
 		}
 	}
 }

@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
+	"github.com/dynalock/dynalock/internal/mwopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -39,14 +42,13 @@ func reviewNames(r httpfault.Request, id string) bool {
 }
 
 // Promise: "the locks are released before the handler returns" and
-// "nothing left locked". A handler that returns at once, with most of its
-// invocation's time left, still has its lock left held when its release
-// takes longer than the reserve: the middleware caps the release at the
-// reserve (at least 1 ms) whatever time is left and whatever
-// WithReleaseTimeout says. With WithReserve(0), a legal option, every
-// release has 1 ms. The next invocation then finds its entity locked by
-// an invocation that finished long ago (and with Skip acknowledges it
-// without running it).
+// "nothing left locked", within the release's bound, the reserve (v0.1:
+// WithReleaseTimeout is gone; the reserve bounds the release). A handler
+// that returns at once, with most of its invocation's time left, has its
+// lock released even when the release takes longer than the default
+// reserve, as long as it takes less than the reserve given. Else the next
+// invocation would find its entity locked by an invocation that finished
+// long ago (and with Skip acknowledge it without running it).
 func TestReviewEarlyReturnReleaseCappedAtReserve(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -54,11 +56,9 @@ func TestReviewEarlyReturnReleaseCappedAtReserve(t *testing.T) {
 		opts         []middleware.Option
 		releaseDelay time.Duration // added latency of each release request
 	}{
-		// 1 ms of release time: a 20 ms round trip is enough to fail it.
-		{"reserve 0", []middleware.Option{middleware.WithReserve(0)}, 20 * time.Millisecond},
-		// The caller asked for 10 s of release time and has 30 s left; a
-		// 700 ms response (one throttled retry's backoff) leaves the lock.
-		{"release timeout 10s", []middleware.Option{middleware.WithReleaseTimeout(10 * time.Second)}, 700 * time.Millisecond},
+		// The caller gave the release 2 s and has 30 s left; a 700 ms
+		// response (one throttled retry's backoff) must not leave the lock.
+		{"reserve 2s", []middleware.Option{middleware.WithReserve(2 * time.Second)}, 700 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -69,8 +69,8 @@ func TestReviewEarlyReturnReleaseCappedAtReserve(t *testing.T) {
 				}
 				return httpfault.Action{}
 			}
-			h := middleware.Wrap(e.c, middleware.Constant[string]("early"),
-				func(ctx context.Context, _ string) (string, error) { return "done", nil }, e.opts(tc.opts...)...)
+			h := must(middleware.Wrap(e.c, middleware.Constant[string]("early"),
+				func(ctx context.Context, _ string) (string, error) { return "done", nil }, e.opts(tc.opts...)...))(t)
 			ctx, deadline := lambdaCtx(t, "req-early", 30*time.Second)
 			out, err := h(ctx, "x")
 			if err != nil || out != "done" {
@@ -83,8 +83,8 @@ func TestReviewEarlyReturnReleaseCappedAtReserve(t *testing.T) {
 			}
 			// The next event for the entity, from another invocation.
 			ran := false
-			skip := middleware.Wrap(e.c, middleware.Constant[string]("early"),
-				func(ctx context.Context, _ string) (string, error) { ran = true; return "done", nil }, e.opts(middleware.OnHeld(middleware.Skip))...)
+			skip := must(middleware.Wrap(e.c, middleware.Constant[string]("early"),
+				func(ctx context.Context, _ string) (string, error) { ran = true; return "done", nil }, e.opts(middleware.WithOnHeld(middleware.Skip))...))(t)
 			ctx2, _ := lambdaCtx(t, "req-next", 30*time.Second)
 			if _, err := skip(ctx2, "y"); err != nil || !ran {
 				t.Errorf("next invocation (Skip), nobody running: ran=%v err=%v: acknowledged without running", ran, err)
@@ -125,9 +125,9 @@ func TestReviewMultiKeyAcquireOutlivesDeadline(t *testing.T) {
 		e := newEnv(t)
 		slow(e)
 		ran := false
-		h := middleware.Wrap(e.c, middleware.Constant[string]("A", "B"),
+		h := must(middleware.Wrap(e.c, middleware.Constant[string]("A", "B"),
 			func(ctx context.Context, _ string) (string, error) { ran = true; return "", nil },
-			e.opts(middleware.WithReserve(reserve))...)
+			e.opts(middleware.WithReserve(reserve))...))(t)
 		ctx, deadline := lambdaCtx(t, "req-ab", timeout)
 		_, err := h(ctx, "x")
 		if late := time.Since(deadline); late > slack {
@@ -141,9 +141,9 @@ func TestReviewMultiKeyAcquireOutlivesDeadline(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		slow(e)
-		h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("skus")),
+		h := must(middleware.WrapSQS(e.c, middleware.SQSBody("skus"),
 			func(ctx context.Context, _ events.SQSMessage) error { return nil },
-			e.opts(middleware.WithReserve(reserve))...)
+			e.opts(middleware.WithReserve(reserve))...))(t)
 		ctx, deadline := lambdaCtx(t, "req-sqs-ab", timeout)
 		resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m1", Body: `{"skus":["A","B"]}`}}})
 		if late := time.Since(deadline); late > slack {
@@ -160,7 +160,7 @@ func TestReviewMultiKeyAcquireOutlivesDeadline(t *testing.T) {
 // computed at the start of each one-second wait slice and counted from the
 // attempt that gets the lock, so a lock taken late in a slice is leased up
 // to a slice (1 s, not configurable) past the deadline plus the grace:
-// with WithGrace(100ms) an invocation killed at its timeout keeps its
+// with a grace of 100 ms an invocation killed at its timeout keeps its
 // entity locked about ten times longer than configured.
 func TestReviewWaitLeaseOutlastsDeadlinePlusGrace(t *testing.T) {
 	t.Parallel()
@@ -170,16 +170,17 @@ func TestReviewWaitLeaseOutlastsDeadlinePlusGrace(t *testing.T) {
 	// in the waiter's first slice (the waiter polls every 10-20 ms).
 	other := e.hold("w", time.Minute)
 	var (
-		rec lock.Record
+		rec admin.Record
 		got bool
 	)
-	h := middleware.Wrap(e.c, middleware.Constant[string]("w"),
+	h := must(middleware.Wrap(e.c, middleware.Constant[string]("w"),
 		func(ctx context.Context, _ string) (string, error) {
 			rec, got = e.record("w"), true
 			return "", nil
-		}, e.opts(middleware.OnHeld(middleware.Wait), middleware.WithGrace(grace),
-			middleware.WithLockOptions(lock.WithRetryInterval(10*time.Millisecond, 20*time.Millisecond)))...)
+		}, e.opts(middleware.WithOnHeld(middleware.Wait))...))(t)
 	ctx, deadline := lambdaCtx(t, "req-wait", 6*time.Second)
+	ctx = withSettings(ctx, mwopt.Settings{Grace: grace,
+		LockOptions: []func(*lockopt.Options){lockopt.RetryInterval(10*time.Millisecond, 20*time.Millisecond)}})
 	time.AfterFunc(850*time.Millisecond, func() {
 		if err := other.Release(context.Background()); err != nil {
 			t.Error(err)
@@ -215,9 +216,9 @@ func TestReviewFirstAttemptCutOffByDeadlineIsNotNoTime(t *testing.T) {
 				return httpfault.Action{}
 			}
 			const reserve = 300 * time.Millisecond
-			h := middleware.Wrap(e.c, middleware.Constant[string]("late"),
+			h := must(middleware.Wrap(e.c, middleware.Constant[string]("late"),
 				func(ctx context.Context, _ string) (string, error) { return "", nil },
-				e.opts(middleware.WithReserve(reserve), middleware.OnHeld(policy))...)
+				e.opts(middleware.WithReserve(reserve), middleware.WithOnHeld(policy))...))(t)
 			ctx, _ := lambdaCtx(t, "req-late", reserve+40*time.Millisecond)
 			_, err := h(ctx, "x")
 			if !errors.Is(err, middleware.ErrNoTime) {
@@ -228,49 +229,18 @@ func TestReviewFirstAttemptCutOffByDeadlineIsNotNoTime(t *testing.T) {
 	}
 }
 
-// Promise: "configuration errors → ErrInvalidInput at every call"; the
-// commit 41c2e8f says "lock options are checked once, at construction".
-// They are not: an invalid lock option (an empty owner, a heartbeat
-// interval below lock.MinHeartbeatInterval) is only seen by the acquire,
-// so an event without a key returns ErrNoKey, one with too little time
-// ErrNoTime, and a heartbeat the lock refuses is accepted silently
-// whenever there is a deadline (the middleware overrides it) but refused
-// in local runs.
-func TestReviewLockOptionsNotCheckedAtConstruction(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	for _, tc := range []struct {
-		name    string
-		opt     lock.Option
-		key     middleware.KeyFunc[string]
-		timeout time.Duration
-	}{
-		{"empty owner, event without key", lock.WithOwner(""),
-			func(context.Context, string) ([]string, error) { return nil, errors.New("no tenant") }, 10 * time.Second},
-		{"empty owner, no time left", lock.WithOwner(""), middleware.Constant[string]("k"), 100 * time.Millisecond},
-		{"heartbeat of 1ns, with a deadline", lock.WithHeartbeat(time.Nanosecond), middleware.Constant[string]("k"), 10 * time.Second},
-	} {
-		ran := false
-		h := middleware.Wrap(e.c, tc.key, func(ctx context.Context, _ string) (string, error) { ran = true; return "", nil },
-			e.opts(middleware.WithLockOptions(tc.opt))...)
-		ctx, _ := lambdaCtx(t, "req-cfg", tc.timeout)
-		if _, err := h(ctx, "x"); !errors.Is(err, lock.ErrInvalidInput) {
-			t.Errorf("%s: error %v (ran %v), want the configuration error, ErrInvalidInput", tc.name, err, ran)
-		}
-	}
-}
-
-// Promise: "configuration errors → ErrInvalidInput" and "too little time
-// → ErrNoTime". A grace near the largest duration overflows the lease's
-// length and is reported as "no time", for every event, however much
-// time is left.
+// Promise: "too little time → ErrNoTime", and only then. A grace near the
+// largest duration (v0.1: the module's own knob, internal/mwopt) must not
+// overflow the lease's length into "no time", for every event, however
+// much time is left.
 func TestReviewHugeGraceIsNoTime(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h := middleware.Wrap(e.c, middleware.Constant[string]("g"),
+	h := must(middleware.Wrap(e.c, middleware.Constant[string]("g"),
 		func(ctx context.Context, _ string) (string, error) { return "ok", nil },
-		e.opts(middleware.WithGrace(math.MaxInt64))...)
+		e.opts()...))(t)
 	ctx, _ := lambdaCtx(t, "req-grace", 10*time.Minute)
+	ctx = withSettings(ctx, mwopt.Settings{Grace: math.MaxInt64})
 	out, err := h(ctx, "x")
 	if errors.Is(err, middleware.ErrNoTime) {
 		t.Errorf("with 10 minutes left: %v (want ErrInvalidInput at construction, or a run)", err)
@@ -292,7 +262,7 @@ func TestReviewSQSGoexitAcknowledged(t *testing.T) {
 		mu  sync.Mutex
 		ran []string
 	)
-	h := middleware.WrapSQS(e.c, middleware.SQSMessageGroupID(),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSMessageGroupID(),
 		func(ctx context.Context, m events.SQSMessage) error {
 			mu.Lock()
 			ran = append(ran, m.MessageId)
@@ -301,7 +271,7 @@ func TestReviewSQSGoexitAcknowledged(t *testing.T) {
 				runtime.Goexit()
 			}
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	ctx, _ := lambdaCtx(t, "req-goexit", 10*time.Second)
 	batch := events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "g-1", EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:q.fifo", Attributes: map[string]string{"MessageGroupId": "g"}},
@@ -324,12 +294,12 @@ func TestReviewNumericKeysNotCanonical(t *testing.T) {
 	e := newEnv(t)
 	inside := make(chan struct{})
 	release := make(chan struct{})
-	eb := middleware.WrapNoOutput(e.c, must(middleware.EventBridgeDetailPath("accountId")),
+	eb := must(middleware.WrapNoOutput(e.c, middleware.EventBridgeDetail("accountId"),
 		func(ctx context.Context, _ events.EventBridgeEvent) error {
 			close(inside)
 			<-release
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	done := make(chan error, 1)
 	go func() {
 		ctx, _ := lambdaCtx(t, "req-eb", 10*time.Second)
@@ -341,8 +311,8 @@ func TestReviewNumericKeysNotCanonical(t *testing.T) {
 		t.Fatalf("EventBridge handler did not run: %v", err)
 	}
 	overlap := false
-	sqs := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("accountId")),
-		func(ctx context.Context, _ events.SQSMessage) error { overlap = true; return nil }, e.opts()...)
+	sqs := must(middleware.WrapSQS(e.c, middleware.SQSBody("accountId"),
+		func(ctx context.Context, _ events.SQSMessage) error { overlap = true; return nil }, e.opts()...))(t)
 	ctx, _ := lambdaCtx(t, "req-sqs", 10*time.Second)
 	resp, err := sqs(ctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m-42", Body: `{"accountId":42}`}}})
 	close(release)
@@ -386,13 +356,13 @@ func TestReviewSQSSameKeySkippedAfterSlowRelease(t *testing.T) {
 				mu  sync.Mutex
 				ran []string
 			)
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 				func(ctx context.Context, m events.SQSMessage) error {
 					mu.Lock()
 					defer mu.Unlock()
 					ran = append(ran, m.MessageId)
 					return nil
-				}, e.opts(append(tc.opts, middleware.OnHeld(middleware.Skip))...)...)
+				}, e.opts(append(tc.opts, middleware.WithOnHeld(middleware.Skip))...)...))(t)
 			ctx, _ := lambdaCtx(t, "req-skip", 30*time.Second)
 			resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{
 				{MessageId: "mug-1", Body: `{"sku":"MUG"}`},

@@ -18,7 +18,7 @@ import (
 // processed in the response's BatchItemFailures (enable
 // ReportBatchItemFailures on the event source mapping). A record fails when
 // its lock is held (policy Fail, or Wait once the wait is over), no key can
-// be derived (unless RunUnkeyed is set; a key function that panics counts
+// be derived (unless WithRunUnkeyed is given; a key function that panics counts
 // as such, with the panic and its stack logged), h returns an error, or the
 // invocation runs out of time (ErrNoTime); a record skipped by policy Skip
 // is acknowledged.
@@ -38,21 +38,20 @@ import (
 // held comes back soon after the lock can be free.
 //
 // When every record of a non-empty batch fails, the handler returns the
-// response and an error matching ErrBatchFailed, so that Lambda counts the
+// response and an error matching errBatchFailed, so that Lambda counts the
 // invocation as failed. If h panics, the other records finish, every lock
 // is released, and the panic goes on.
-func WrapSQS(c *lock.Client, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...Option) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-	inv := newInvoker(c, key != nil, h != nil, opts)
+func WrapSQS(c *lock.Client, key Key[events.SQSMessage], h func(context.Context, events.SQSMessage) error, opts ...Option) (func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), error) {
+	inv := newInvoker(c, key.given(), h != nil, opts)
 	inv.refuseInapplicable(kindSQS, "WrapSQS")
-	bindIdempotency[events.SQSMessage](inv)
+	if err := built[events.SQSMessage](inv, "WrapSQS", key.err); err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, batch events.SQSEvent) (events.SQSEventResponse, error) {
-		if inv.err != nil {
-			return events.SQSEventResponse{}, inv.err
-		}
 		in := inv.begin(ctx)
 		defer in.end()
 		return in.batch(ctx, key, h, batch.Records)
-	}
+	}, nil
 }
 
 // record is one SQS record's place in the batch.
@@ -60,7 +59,7 @@ type record struct {
 	msg    events.SQSMessage
 	ids    []string   // lock IDs; none when unkeyed or disabled
 	claim  *claimSpec // idempotency claim (WithIdempotency); nil without
-	keyErr error      // why no key could be derived, if RunUnkeyed is not set
+	keyErr error      // why no key could be derived, unless WithRunUnkeyed is given
 	after  []int      // records that must finish first: same key or group
 	prev   int        // the previous record of its FIFO group, or -1
 	done   chan struct{}
@@ -69,7 +68,7 @@ type record struct {
 }
 
 // batch processes records per the rules of WrapSQS.
-func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage], h func(context.Context, events.SQSMessage) error, msgs []events.SQSMessage) (events.SQSEventResponse, error) {
+func (in *invocation) batch(ctx context.Context, key Key[events.SQSMessage], h func(context.Context, events.SQSMessage) error, msgs []events.SQSMessage) (events.SQSEventResponse, error) {
 	recs := in.plan(ctx, key, msgs)
 	bo := in.newBackoff(ctx, recs) // nil without WithVisibilityBackoff
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -118,7 +117,7 @@ func (in *invocation) batch(ctx context.Context, key KeyFunc[events.SQSMessage],
 }
 
 // plan derives each record's lock IDs and the records it must wait for.
-func (in *invocation) plan(ctx context.Context, key KeyFunc[events.SQSMessage], msgs []events.SQSMessage) []record {
+func (in *invocation) plan(ctx context.Context, key Key[events.SQSMessage], msgs []events.SQSMessage) []record {
 	recs := make([]record, len(msgs))
 	last := make(map[string]int) // lock ID or FIFO group → latest record
 	for i, m := range msgs {
@@ -227,7 +226,7 @@ func (in *invocation) response(recs []record) (events.SQSEventResponse, error) {
 		}
 	}
 	if len(recs) > 0 && len(errs) == len(recs) {
-		return resp, fmt.Errorf("%w (%d records); the first: %w", ErrBatchFailed, len(recs), errs[0])
+		return resp, fmt.Errorf("%w (%d records); the first: %w", errBatchFailed, len(recs), errs[0])
 	}
 	return resp, nil
 }

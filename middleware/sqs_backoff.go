@@ -128,7 +128,7 @@ func (bo *backoff) settle(i int, f fate) {
 	if f.v != leave {
 		// Read the queue's attributes now, beside the records still
 		// running, if they are not known.
-		if url, err := QueueURL(bo.recs[i].msg.EventSourceARN); err == nil {
+		if url, err := queueURL(bo.recs[i].msg.EventSourceARN); err == nil {
 			ctx, cancel := bo.requestContext()
 			if e, started := bo.b.caps.start(ctx, bo.b.client, url); started {
 				bo.reads = append(bo.reads, e)
@@ -159,13 +159,13 @@ func (bo *backoff) wait() {
 }
 
 // requestContext returns the context of a visibility request sent now:
-// the invocation's, ending BackoffTimeout from now or at the releases'
+// the invocation's, ending the release bound from now or at the releases'
 // cut-off (releaseBy, just before the deadline), whichever comes first. A
 // request still running at the deadline would make Lambda report a
 // timeout and deliver the whole batch again, processed records included;
 // one cut off only leaves its records their visibility timeout.
 func (bo *backoff) requestContext() (context.Context, context.CancelFunc) {
-	end := time.Now().Add(bo.b.timeout)
+	end := time.Now().Add(bo.in.releaseBound())
 	if !bo.in.deadline.IsZero() {
 		if by := bo.in.releaseBy(); by.Before(end) {
 			end = by
@@ -282,7 +282,7 @@ func (bo *backoff) plan(ctx context.Context) ([]change, int) {
 			failed++
 		default:
 			// A follower's own URL: the queue is the same as its head's.
-			url, _ := QueueURL(bo.recs[i].msg.EventSourceARN)
+			url, _ := queueURL(bo.recs[i].msg.EventSourceARN)
 			changes = append(changes, change{rec: i, url: url, delay: d})
 		}
 	}
@@ -296,7 +296,7 @@ func (bo *backoff) plan(ctx context.Context) ([]change, int) {
 func (bo *backoff) delay(i int, f fate, now time.Time, queue func(string) (queueAttrs, error)) time.Duration {
 	m := bo.recs[i].msg
 	log := bo.in.log.With("messageId", m.MessageId)
-	url, err := QueueURL(m.EventSourceARN)
+	url, err := queueURL(m.EventSourceARN)
 	if err != nil {
 		log.Warn("visibility not changed: no queue URL", "error", err)
 		return broken

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
@@ -65,17 +64,14 @@ func TestBackoffHeldRecords(t *testing.T) {
 		receives   int
 		queueVis   string // the queue's VisibilityTimeout, seconds
 		redrive    string // its RedrivePolicy
-		opts       []middleware.BackoffOption
-		lo, hi     int  // the range of every entry's VisibilityTimeout
-		none       bool // no change is sent
-		attributes int  // GetQueueAttributes requests
+		lo, hi     int    // the range of every entry's VisibilityTimeout
+		none       bool   // no change is sent
+		attributes int    // GetQueueAttributes requests
 	}{
 		{name: "first receive: about a second", holdFor: time.Minute, receives: 1, queueVis: "180", lo: 1, hi: 1, attributes: 1},
 		{name: "grows with the receive count", holdFor: time.Minute, receives: 4, queueVis: "180", lo: 4, hi: 8, attributes: 1},
 		{name: "never past the holder's lease end", holdFor: 2500 * time.Millisecond, receives: 10, queueVis: "180", lo: 1, hi: 3, attributes: 1},
 		{name: "at the queue's timeout: left alone", holdFor: time.Minute, receives: 6, queueVis: "5", none: true, attributes: 1},
-		{name: "explicit cap", holdFor: time.Minute, receives: 6, queueVis: "180",
-			opts: []middleware.BackoffOption{middleware.BackoffMax(3 * time.Second)}, lo: 3, hi: 3, attributes: 1},
 		{name: "before the last receive", holdFor: time.Minute, receives: 3, queueVis: "180",
 			redrive: `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":5}`, lo: 2, hi: 4, attributes: 1},
 		{name: "the last receive before the DLQ waits the queue's timeout", holdFor: time.Minute, receives: 4, queueVis: "180",
@@ -89,8 +85,8 @@ func TestBackoffHeldRecords(t *testing.T) {
 			q := newSQSServer(t)
 			q.visibility, q.redrive = tc.queueVis, tc.redrive
 			e.hold("BLUE-MUG", tc.holdFor)
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-				e.opts(middleware.WithVisibilityBackoff(q.client(), tc.opts...))...)
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+				e.opts(middleware.WithVisibilityBackoff(q.client()))...))(t)
 			ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
 			batch := withReceives(loadSQS(t, "sqs-standard.json"), tc.receives, nil)
 			// Twice: the queue's visibility timeout is read once.
@@ -148,8 +144,8 @@ func TestBackoffFIFOGroupComesBackTogether(t *testing.T) {
 	e := newEnv(t)
 	q := newSQSServer(t)
 	e.hold("BLUE-MUG", time.Minute)
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-		e.opts(middleware.WithVisibilityBackoff(q.client()))...)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+		e.opts(middleware.WithVisibilityBackoff(q.client()))...))(t)
 	ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
 	// fifo-msg-1 was received five times: its group's delay is 8-16 s.
 	batch := withReceives(loadSQS(t, "sqs-fifo.json"), 1, map[string]int{"fifo-msg-1": 5})
@@ -177,38 +173,24 @@ func TestBackoffFIFOGroupComesBackTogether(t *testing.T) {
 	}
 }
 
+// Records whose handler failed keep the queue's visibility timeout: only
+// a held lock is backed off.
 func TestBackoffHandlerErrors(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		opts []middleware.BackoffOption
-		want map[string]int // receipt handle → visibility
-	}{
-		{name: "kept by default", want: map[string]int{}},
-		{name: "backed off with BackoffHandlerErrors", opts: []middleware.BackoffOption{middleware.BackoffHandlerErrors()},
-			want: map[string]int{"AQEB-receipt-2": 1, "AQEB-receipt-4": 1}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			q := newSQSServer(t)
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve("std-msg-2", "std-msg-4"),
-				e.opts(middleware.WithVisibilityBackoff(q.client(), tc.opts...))...)
-			ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
-			resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, want := failures(resp), []string{"std-msg-2", "std-msg-4"}; !slices.Equal(got, want) {
-				t.Fatalf("BatchItemFailures = %v, want %v", got, want)
-			}
-			if got := q.changes(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Errorf("changes %v, want %v", got, tc.want)
-			}
-			if len(tc.want) == 0 && q.total() != 0 {
-				t.Errorf("%d SQS requests, want none", q.total())
-			}
-		})
+	e := newEnv(t)
+	q := newSQSServer(t)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve("std-msg-2", "std-msg-4"),
+		e.opts(middleware.WithVisibilityBackoff(q.client()))...))(t)
+	ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
+	resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := failures(resp), []string{"std-msg-2", "std-msg-4"}; !slices.Equal(got, want) {
+		t.Fatalf("BatchItemFailures = %v, want %v", got, want)
+	}
+	if got := q.changes(); len(got) != 0 || q.total() != 0 {
+		t.Errorf("changes %v, %d SQS requests; want none", got, q.total())
 	}
 }
 
@@ -218,20 +200,20 @@ func TestBackoffNothingHeldSendsNothing(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
-		key      middleware.KeyFunc[events.SQSMessage]
+		key      middleware.Key[events.SQSMessage]
 		failing  []string
 		failures []string
 	}{
-		{name: "every record processed", key: must(middleware.SQSBodyPath("sku")), failures: []string{}},
-		{name: "handler errors", key: must(middleware.SQSBodyPath("sku")), failing: []string{"std-msg-1"}, failures: []string{"std-msg-1"}},
-		{name: "no key", key: must(middleware.SQSBodyPath("nothing")),
+		{name: "every record processed", key: middleware.SQSBody("sku"), failures: []string{}},
+		{name: "handler errors", key: middleware.SQSBody("sku"), failing: []string{"std-msg-1"}, failures: []string{"std-msg-1"}},
+		{name: "no key", key: middleware.SQSBody("nothing"),
 			failures: []string{"std-msg-1", "std-msg-2", "std-msg-3", "std-msg-4", "std-msg-5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			q := newSQSServer(t)
-			h := middleware.WrapSQS(e.c, tc.key, reserve(tc.failing...), e.opts(middleware.WithVisibilityBackoff(q.client()))...)
+			h := must(middleware.WrapSQS(e.c, tc.key, reserve(tc.failing...), e.opts(middleware.WithVisibilityBackoff(q.client()))...))(t)
 			ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
 			resp, _ := h(ctx, loadSQS(t, "sqs-standard.json"))
 			if got := failures(resp); !slices.Equal(got, tc.failures) {
@@ -254,7 +236,7 @@ func TestBackoffFailuresAreHarmless(t *testing.T) {
 		arn        string // replaces the records' eventSourceARN when set
 		change     func(sqsRequest) (int, string)
 		attributes func(sqsRequest) (int, string)
-		opts       []middleware.BackoffOption
+		opts       []middleware.Option
 		backedOff  int
 		failed     int
 		log        string
@@ -271,10 +253,11 @@ func TestBackoffFailuresAreHarmless(t *testing.T) {
 				}})
 			return 200, string(b)
 		}, backedOff: 1, failed: 2, log: "MessageNotInflight"},
-		{name: "slower than the timeout", change: func(sqsRequest) (int, string) {
+		// The reserve bounds the requests after the records settled.
+		{name: "slower than the reserve", change: func(sqsRequest) (int, string) {
 			time.Sleep(time.Second)
 			return 0, ""
-		}, opts: []middleware.BackoffOption{middleware.BackoffTimeout(100 * time.Millisecond)}, failed: 3, log: "visibility not changed"},
+		}, opts: []middleware.Option{middleware.WithReserve(100 * time.Millisecond)}, failed: 3, log: "visibility not changed"},
 		{name: "queue attributes refused", attributes: func(sqsRequest) (int, string) {
 			return 400, `{"__type":"com.amazonaws.sqs#AccessDenied","message":"not allowed"}`
 		}, failed: 3, log: "visibility timeout is unknown"},
@@ -287,8 +270,8 @@ func TestBackoffFailuresAreHarmless(t *testing.T) {
 			q.onChange, q.onAttributes = tc.change, tc.attributes
 			e.hold("BLUE-MUG", time.Minute)
 			var metrics syncBuffer
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-				e.opts(middleware.WithVisibilityBackoff(q.client(), tc.opts...), middleware.WithMetrics(&metrics))...)
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+				e.opts(append(tc.opts, middleware.WithVisibilityBackoff(q.client()), middleware.WithMetrics(&metrics))...)...))(t)
 			batch := loadSQS(t, "sqs-standard.json")
 			if tc.arn != "" {
 				for i := range batch.Records {
@@ -344,9 +327,9 @@ func TestBackoffManyRecordsSeveralRequestsAtOnce(t *testing.T) {
 		batch.Records = append(batch.Records, r)
 		e.hold(fmt.Sprintf("SKU-%d", i), time.Minute)
 	}
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-		e.opts(middleware.WithConcurrency(12), middleware.WithVisibilityBackoff(q.client(),
-			middleware.BackoffMax(time.Minute), middleware.BackoffTimeout(10*time.Second)))...)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+		// A reserve long enough for the first request to wait for the second.
+		e.opts(middleware.WithConcurrency(12), middleware.WithReserve(10*time.Second), middleware.WithVisibilityBackoff(q.client()))...))(t)
 	ctx, _ := lambdaCtx(t, "req-1", 30*time.Second)
 	resp, _ := h(ctx, batch)
 	if len(resp.BatchItemFailures) != 12 {
@@ -375,7 +358,7 @@ func TestBackoffSentBesideTheHandlers(t *testing.T) {
 	q.onChange = func(sqsRequest) (int, string) { close(got); return 0, "" }
 	e.hold("BLUE-MUG", time.Minute)
 	sawIt := false
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), func(ctx context.Context, m events.SQSMessage) error {
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), func(ctx context.Context, m events.SQSMessage) error {
 		if m.MessageId == "std-msg-2" {
 			select {
 			case <-got:
@@ -384,7 +367,7 @@ func TestBackoffSentBesideTheHandlers(t *testing.T) {
 			}
 		}
 		return nil
-	}, e.opts(middleware.WithVisibilityBackoff(q.client(), middleware.BackoffMax(time.Minute)))...)
+	}, e.opts(middleware.WithVisibilityBackoff(q.client()))...))(t)
 	ctx, _ := lambdaCtx(t, "req-1", 30*time.Second)
 	batch := loadSQS(t, "sqs-standard.json")
 	batch.Records = batch.Records[:3] // std-msg-1 (held), 2 (RED-MUG), 3 (held)
@@ -405,9 +388,9 @@ func TestBackoffMetrics(t *testing.T) {
 	q := newSQSServer(t)
 	e.hold("BLUE-MUG", time.Minute)
 	var metrics syncBuffer
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-		e.opts(middleware.WithVisibilityBackoff(q.client(), middleware.BackoffJitter(func(n int64) int64 { return n - 1 })),
-			middleware.WithMetrics(&metrics))...)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+		e.opts(middleware.WithVisibilityBackoff(q.client()), middleware.BackoffJitter(func(n int64) int64 { return n - 1 }),
+			middleware.WithMetrics(&metrics))...))(t)
 	ctx, _ := lambdaCtx(t, "req-1", 10*time.Second)
 	if _, err := h(ctx, withReceives(loadSQS(t, "sqs-standard.json"), 3, nil)); err != nil {
 		t.Fatal(err)
@@ -421,28 +404,6 @@ func TestBackoffMetrics(t *testing.T) {
 		if !strings.Contains(names, n) {
 			t.Errorf("EMF metadata does not declare %s: %s", n, names)
 		}
-	}
-}
-
-func TestBackoffOptionsValidated(t *testing.T) {
-	t.Parallel()
-	q := newSQSServer(t)
-	e := newEnv(t)
-	for _, tc := range []struct {
-		name string
-		opt  middleware.BackoffOption
-	}{
-		{"no initial delay", middleware.BackoffInitial(0)},
-		{"negative cap", middleware.BackoffMax(-time.Second)},
-		{"cap past SQS's 12 hours", middleware.BackoffMax(13 * time.Hour)},
-		{"no timeout", middleware.BackoffTimeout(0)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(), e.opts(middleware.WithVisibilityBackoff(q.client(), tc.opt))...)
-			if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); !errors.Is(err, lock.ErrInvalidInput) {
-				t.Errorf("err = %v, want lock.ErrInvalidInput", err)
-			}
-		})
 	}
 }
 
@@ -465,20 +426,6 @@ func TestQueueURL(t *testing.T) {
 			t.Errorf("QueueURL(%q) = %q, %v; want %q", tc.arn, got, err, tc.want)
 		}
 	}
-}
-
-// emfLine decodes the one EMF line in out.
-func emfLine(t *testing.T, out string) map[string]any {
-	t.Helper()
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("%d EMF lines, want 1: %s", len(lines), out)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // deadlineSQS records the deadline of the context of every SQS request the
@@ -518,23 +465,16 @@ func TestBackoffEndsByTheReleasesCutOff(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		slow   string // the operation SQS answers late
-		policy middleware.HeldPolicy
-		opts   []middleware.BackoffOption
-		failed int // VisibilityFailures
+		failed int    // VisibilityFailures
 		log    string
 	}{
-		// The held records fail at once; the change's own timeout is
-		// longer than the invocation.
-		{name: "slow change, timeout past the deadline", slow: "ChangeMessageVisibilityBatch", policy: middleware.Fail,
-			opts: []middleware.BackoffOption{middleware.BackoffTimeout(time.Minute)}, failed: 3, log: "visibility not changed"},
-		{name: "slow queue attributes, timeout past the deadline", slow: "GetQueueAttributes", policy: middleware.Fail,
-			opts: []middleware.BackoffOption{middleware.BackoffTimeout(time.Minute)}, failed: 3, log: "visibility timeout is unknown"},
-		// The defaults: std-msg-1 waits for BLUE-MUG until the deadline
-		// less the reserve, then the change gets the default timeout, the
-		// reserve, which reaches the deadline. 3 and 5 gave up waiting
-		// for 1 and keep their visibility timeout.
-		{name: "defaults, a wait that ends at the reserve", slow: "ChangeMessageVisibilityBatch", policy: middleware.Wait,
-			failed: 1, log: "visibility not changed"},
+		// std-msg-1 waits for BLUE-MUG until the deadline less the
+		// reserve, then the change (and the read of the queue's
+		// attributes) gets the reserve, its bound, which reaches the
+		// deadline. 3 and 5 gave up waiting for 1 and keep their
+		// visibility timeout.
+		{name: "slow change, a wait that ends at the reserve", slow: "ChangeMessageVisibilityBatch", failed: 1, log: "visibility not changed"},
+		{name: "slow queue attributes, a wait that ends at the reserve", slow: "GetQueueAttributes", failed: 1, log: "visibility timeout is unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -544,8 +484,8 @@ func TestBackoffEndsByTheReleasesCutOff(t *testing.T) {
 			client := &deadlineSQS{next: q.client()}
 			e.hold("BLUE-MUG", time.Minute)
 			var metrics syncBuffer
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")), reserve(),
-				e.opts(middleware.OnHeld(tc.policy), middleware.WithVisibilityBackoff(client, tc.opts...), middleware.WithMetrics(&metrics))...)
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"), reserve(),
+				e.opts(middleware.WithOnHeld(middleware.Wait), middleware.WithVisibilityBackoff(client), middleware.WithMetrics(&metrics))...))(t)
 			ctx, deadline := lambdaCtx(t, "req-1", 2*time.Second)
 			cutOff := deadline.Add(-50 * time.Millisecond) // min(DefaultReserve/2, 50 ms)
 			stall := startStallMeter()

@@ -67,11 +67,11 @@ func TestSQSHeldLockPerPolicy(t *testing.T) {
 			e := newEnv(t)
 			e.hold("BLUE-MUG", tc.holdFor)
 			var r ran
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 				func(ctx context.Context, m events.SQSMessage) error {
 					r.add(m.MessageId)
 					return nil
-				}, e.opts(middleware.OnHeld(tc.policy))...)
+				}, e.opts(middleware.WithOnHeld(tc.policy))...))(t)
 			ctx, _ := lambdaCtx(t, "req-"+tc.name, tc.timeout)
 			resp, err := h(ctx, loadSQS(t, "sqs-standard.json"))
 			if err != nil {
@@ -101,13 +101,13 @@ func TestSQSHeldLockPerPolicy(t *testing.T) {
 func TestSQSHandlerErrorsFailTheirRecords(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			if m.MessageId == "std-msg-2" || m.MessageId == "std-msg-3" {
 				return errors.New("out of stock")
 			}
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,11 +133,11 @@ func TestSQSBadKeysFailTheirRecords(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		var r ran
-		h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 			func(ctx context.Context, m events.SQSMessage) error {
 				r.add(m.MessageId)
 				return nil
-			}, e.opts()...)
+			}, e.opts()...))(t)
 		resp, err := h(context.Background(), batch)
 		if err != nil {
 			t.Fatal(err)
@@ -158,14 +158,14 @@ func TestSQSBadKeysFailTheirRecords(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		var r ran
-		h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+		h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 			func(ctx context.Context, m events.SQSMessage) error {
 				if _, ok := lock.FromContext(ctx); !ok && (m.MessageId == "ok" || m.MessageId == "number") {
 					return errors.New("keyed record without its lease")
 				}
 				r.add(m.MessageId)
 				return nil
-			}, e.opts(middleware.RunUnkeyed())...)
+			}, e.opts(middleware.WithRunUnkeyed())...))(t)
 		resp, err := h(context.Background(), batch)
 		if err != nil || len(resp.BatchItemFailures) != 0 {
 			t.Fatalf("failures %v, error %v", failures(resp), err)
@@ -182,8 +182,8 @@ func TestSQSBadKeysFailTheirRecords(t *testing.T) {
 func TestSQSEveryRecordFailed(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
-		func(ctx context.Context, m events.SQSMessage) error { return nil }, e.opts()...)
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
+		func(ctx context.Context, m events.SQSMessage) error { return nil }, e.opts()...))(t)
 	batch := events.SQSEvent{Records: []events.SQSMessage{
 		{MessageId: "m-1", Body: `{"orderId":"o-1"}`},
 		{MessageId: "m-2", Body: `{"orderId":"o-2"}`},
@@ -192,8 +192,7 @@ func TestSQSEveryRecordFailed(t *testing.T) {
 	if !errors.Is(err, middleware.ErrBatchFailed) {
 		t.Fatalf("error %v, want ErrBatchFailed", err)
 	}
-	var ke *middleware.KeyError
-	if !errors.As(err, &ke) || ke.EventID != "m-1" || ke.Expr != `"sku"` || !errors.Is(err, middleware.ErrNoKey) {
+	if !errors.Is(err, middleware.ErrNoKey) || !strings.Contains(err.Error(), `no lock key from "sku" in event "m-1"`) {
 		t.Errorf("error %v does not carry the first record's key error", err)
 	}
 	if got, want := failures(resp), []string{"m-1", "m-2"}; !slices.Equal(got, want) {
@@ -225,7 +224,7 @@ func TestSQSFIFOGroups(t *testing.T) {
 			failures: []string{"fifo-msg-3", "fifo-msg-5"}, ran: []string{"fifo-msg-1", "fifo-msg-2", "fifo-msg-3", "fifo-msg-4"}},
 		{name: "held lock fails the rest of its group", hold: "RED-MUG",
 			failures: []string{"fifo-msg-2", "fifo-msg-4"}, ran: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-5"}},
-		{name: "skipped record does not fail its group", hold: "RED-MUG", opts: []middleware.Option{middleware.OnHeld(middleware.Skip)},
+		{name: "skipped record does not fail its group", hold: "RED-MUG", opts: []middleware.Option{middleware.WithOnHeld(middleware.Skip)},
 			failures: []string{}, ran: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-4", "fifo-msg-5"}},
 		{name: "one at a time", failing: "fifo-msg-1", opts: []middleware.Option{middleware.WithConcurrency(1)},
 			failures: []string{"fifo-msg-1", "fifo-msg-3", "fifo-msg-5"}, ran: []string{"fifo-msg-1", "fifo-msg-2", "fifo-msg-4"}},
@@ -237,14 +236,14 @@ func TestSQSFIFOGroups(t *testing.T) {
 				e.hold(tc.hold, time.Minute)
 			}
 			var r ran
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 				func(ctx context.Context, m events.SQSMessage) error {
 					r.add(m.MessageId)
 					if m.MessageId == tc.failing {
 						return errors.New("handler failed")
 					}
 					return nil
-				}, e.opts(tc.opts...)...)
+				}, e.opts(tc.opts...)...))(t)
 			resp, err := h(context.Background(), loadSQS(t, "sqs-fifo.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -281,13 +280,13 @@ func TestSQSMessageGroupWithoutFIFOARN(t *testing.T) {
 		{MessageId: "b1", Body: `{"sku":"B"}`, Attributes: map[string]string{"MessageGroupId": "g"}},
 		{MessageId: "c1", Body: `{"sku":"C"}`},
 	}}
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			if m.MessageId == "a1" {
 				return errors.New("failed")
 			}
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	resp, err := h(context.Background(), batch)
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +311,8 @@ func TestSQSConcurrency(t *testing.T) {
 			var active, peak atomic.Int32
 			var blueActive, joined atomic.Int32
 			barrier := map[string]bool{"std-msg-1": true, "std-msg-2": true, "std-msg-4": true}
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			// No deadline: the lease is the client's TTL.
+			h := must(middleware.WrapSQS(e.client(lock.Config{TTL: 30 * time.Second}), middleware.SQSBody("sku"),
 				func(ctx context.Context, m events.SQSMessage) error {
 					n := active.Add(1)
 					defer active.Add(-1)
@@ -335,7 +335,7 @@ func TestSQSConcurrency(t *testing.T) {
 						}
 					}
 					return nil
-				}, e.opts(middleware.WithConcurrency(limit), middleware.WithTTL(30*time.Second))...)
+				}, e.opts(middleware.WithConcurrency(limit))...))(t)
 			resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
 			if err != nil || len(resp.BatchItemFailures) != 0 {
 				t.Fatalf("failures %v, error %v", failures(resp), err)
@@ -354,14 +354,14 @@ func TestSQSSeveralKeysPerRecord(t *testing.T) {
 	e := newEnv(t)
 	e.hold("o-3", time.Minute)
 	var r ran
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("[sku, orderId]")),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("[sku, orderId]"),
 		func(ctx context.Context, m events.SQSMessage) error {
-			if n := len(lock.AllFromContext(ctx)); n != 2 {
-				t.Errorf("%s: %d leases in ctx, want 2", m.MessageId, n)
+			if l, ok := lock.FromContext(ctx); !ok || len(l.Tokens()) != 2 || l.FencingToken() != 0 {
+				t.Errorf("%s: want a lease of 2 lock IDs in ctx", m.MessageId)
 			}
 			r.add(m.MessageId)
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -381,14 +381,14 @@ func TestSQSPanic(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var r ran
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			if m.MessageId == "std-msg-2" {
 				panic("boom")
 			}
 			r.add(m.MessageId)
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	func() {
 		defer func() {
 			if p := recover(); p != "boom" {
@@ -411,7 +411,7 @@ func TestSQSLeaseInContext(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
 	tokens := map[string][]int64{}
-	h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+	h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 		func(ctx context.Context, m events.SQSMessage) error {
 			l, ok := lock.FromContext(ctx)
 			if !ok {
@@ -421,7 +421,7 @@ func TestSQSLeaseInContext(t *testing.T) {
 			defer mu.Unlock()
 			tokens[l.LockID()] = append(tokens[l.LockID()], l.FencingToken())
 			return nil
-		}, middleware.WithNamespace("sku"), middleware.WithLogger(discardLogger()))
+		}, middleware.WithNamespace("sku"), middleware.WithLogger(discardLogger())))(t)
 	if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); err != nil {
 		t.Fatal(err)
 	}
@@ -435,41 +435,40 @@ func TestSQSLeaseInContext(t *testing.T) {
 }
 
 // The namespace is chosen, never taken from the function's name: without
-// WithNamespace every call fails with a configuration error that shows the
-// fix, and sends nothing; WithNamespace("") locks the bare keys.
+// WithNamespace the wrapper is refused, with a configuration error that
+// shows the fix, and sends nothing; WithNamespace("") locks the bare keys.
 func TestNamespaceIsExplicit(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "reserve-stock") // not a namespace
 	e := newEnv(t)
 	var ids []string
 	record := func(ctx context.Context) {
-		for _, l := range lock.AllFromContext(ctx) {
-			ids = append(ids, l.LockID())
-		}
-	}
-	wrap := middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
-		func(ctx context.Context, _ string) (string, error) { record(ctx); return "ok", nil },
-		middleware.WithLogger(discardLogger()))
-	wrapSQS := middleware.WrapSQS(e.c, middleware.Constant[events.SQSMessage]("BLUE-MUG"),
-		func(ctx context.Context, _ events.SQSMessage) error { record(ctx); return nil },
-		middleware.WithLogger(discardLogger()))
-	for name, call := range map[string]func() error{
-		"Wrap":    func() error { _, err := wrap(context.Background(), "x"); return err },
-		"WrapSQS": func() error { _, err := wrapSQS(context.Background(), loadSQS(t, "sqs-standard.json")); return err },
-	} {
-		for range 2 {
-			err := call()
-			if !errors.Is(err, lock.ErrInvalidInput) || !containsAll(fmt.Sprint(err), "namespace", `WithNamespace("account")`, "same", `WithNamespace("")`) {
-				t.Errorf("%s without a namespace: error %v, want ErrInvalidInput showing the fix", name, err)
+		if l, ok := lock.FromContext(ctx); ok {
+			for id := range l.Tokens() {
+				ids = append(ids, id)
 			}
 		}
+	}
+	wrap, werr := middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
+		func(ctx context.Context, _ string) (string, error) { record(ctx); return "ok", nil },
+		middleware.WithLogger(discardLogger()))
+	wrapSQS, serr := middleware.WrapSQS(e.c, middleware.Constant[events.SQSMessage]("BLUE-MUG"),
+		func(ctx context.Context, _ events.SQSMessage) error { record(ctx); return nil },
+		middleware.WithLogger(discardLogger()))
+	for name, err := range map[string]error{"Wrap": werr, "WrapSQS": serr} {
+		if !errors.Is(err, lock.ErrInvalidInput) || !containsAll(fmt.Sprint(err), "namespace", `WithNamespace("account")`, "same", `WithNamespace("")`) {
+			t.Errorf("%s without a namespace: error %v, want ErrInvalidInput showing the fix", name, err)
+		}
+	}
+	if wrap != nil || wrapSQS != nil {
+		t.Error("a handler came with the configuration error")
 	}
 	if n := e.net.Count("UpdateItem"); n != 0 || len(ids) != 0 {
 		t.Errorf("%d lock requests, handlers ran under %v", n, ids)
 	}
 
-	bare := middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
+	bare := must(middleware.Wrap(e.c, middleware.Constant[string]("BLUE-MUG"),
 		func(ctx context.Context, _ string) (string, error) { record(ctx); return "ok", nil },
-		middleware.WithNamespace(""), middleware.WithLogger(discardLogger()))
+		middleware.WithNamespace(""), middleware.WithLogger(discardLogger())))(t)
 	if _, err := bare(context.Background(), "x"); err != nil || !slices.Equal(ids, []string{"BLUE-MUG"}) {
 		t.Errorf("WithNamespace(\"\"): error %v, lock IDs %v; want the bare key", err, ids)
 	}
@@ -502,25 +501,25 @@ func TestRepeatedKeysAreOneKey(t *testing.T) {
 		}}
 	for _, tc := range []struct {
 		name string
-		key  middleware.KeyFunc[events.SQSMessage]
+		key  middleware.Key[events.SQSMessage]
 	}{
-		{"body path with one SKU on two lines", must(middleware.SQSBodyPath("lines[].sku"))},
-		{"string-list attribute", middleware.SQSAttribute("skus")},
+		{"body path with one SKU on two lines", middleware.SQSBody("lines[].sku")},
+		{"string-list attribute", middleware.JMESPath[events.SQSMessage]("messageAttributes.skus.stringListValues")},
 		{"constant", middleware.Constant[events.SQSMessage]("BLUE-MUG", "BLUE-MUG")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			handler := func(ctx context.Context, m events.SQSMessage) error {
-				leases := lock.AllFromContext(ctx)
-				if len(leases) != 1 || leases[0].LockID() != "test/BLUE-MUG" {
-					return fmt.Errorf("%d leases in ctx, want one on test/BLUE-MUG", len(leases))
+				l, ok := lock.FromContext(ctx)
+				if !ok || len(l.Tokens()) != 1 || l.LockID() != "test/BLUE-MUG" {
+					return fmt.Errorf("lease in ctx: %v, want one on test/BLUE-MUG only", ok && len(l.Tokens()) == 1)
 				}
 				return nil
 			}
 			t.Run("WrapSQS", func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t)
-				h := middleware.WrapSQS(e.c, tc.key, handler, e.opts()...)
+				h := must(middleware.WrapSQS(e.c, tc.key, handler, e.opts()...))(t)
 				ctx, _ := lambdaCtx(t, "req-1", 5*time.Second)
 				within(t, 10*time.Second, func() {
 					resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{order}})
@@ -533,9 +532,9 @@ func TestRepeatedKeysAreOneKey(t *testing.T) {
 			t.Run("Wrap", func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t)
-				h := middleware.Wrap(e.c, tc.key, func(ctx context.Context, m events.SQSMessage) (string, error) {
+				h := must(middleware.Wrap(e.c, tc.key, func(ctx context.Context, m events.SQSMessage) (string, error) {
 					return "done", handler(ctx, m)
-				}, e.opts()...)
+				}, e.opts()...))(t)
 				ctx, _ := lambdaCtx(t, "req-1", 5*time.Second)
 				within(t, 10*time.Second, func() {
 					if out, err := h(ctx, order); err != nil || out != "done" {
@@ -572,13 +571,13 @@ func TestSQSWaitsEndWithTheInvocation(t *testing.T) {
 			e := newEnv(t)
 			release := make(chan struct{})
 			var blocking atomic.Value // the message whose handler runs first, and blocks
-			h := middleware.WrapSQS(e.c, must(middleware.SQSBodyPath("sku")),
+			h := must(middleware.WrapSQS(e.c, middleware.SQSBody("sku"),
 				func(ctx context.Context, m events.SQSMessage) error {
 					if blocking.CompareAndSwap(nil, m.MessageId) {
 						<-release // a handler that ignores its context
 					}
 					return nil
-				}, e.opts(append(tc.opts, middleware.WithReserve(reserve))...)...)
+				}, e.opts(append(tc.opts, middleware.WithReserve(reserve))...)...))(t)
 			batch := events.SQSEvent{Records: []events.SQSMessage{
 				{MessageId: "first", Body: `{"sku":"BLUE-MUG"}`},
 				{MessageId: "second", Body: tc.second},
@@ -626,17 +625,17 @@ func TestSQSKeyFunctionPanics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	var r ran
-	key := func(ctx context.Context, m events.SQSMessage) ([]string, error) {
+	key := middleware.KeyFunc("sku attribute", func(ctx context.Context, m events.SQSMessage) ([]string, error) {
 		if m.MessageId == "bad" {
 			var attrs map[string]*string
 			return []string{*attrs["sku"]}, nil // nil map entry: a nil dereference
 		}
 		return []string{m.MessageId}, nil
-	}
-	h := middleware.WrapSQS(e.c, key, func(ctx context.Context, m events.SQSMessage) error {
+	})
+	h := must(middleware.WrapSQS(e.c, key, func(ctx context.Context, m events.SQSMessage) error {
 		r.add(m.MessageId)
 		return nil
-	}, e.opts()...)
+	}, e.opts()...))(t)
 	var resp events.SQSEventResponse
 	var err error
 	func() {
@@ -669,11 +668,21 @@ func TestSQSKeyFunctionPanics(t *testing.T) {
 // leave every record waiting for a slot.
 func TestSQSDisabledMisconfigured(t *testing.T) {
 	t.Parallel()
-	h := middleware.WrapSQS(nil, nil, func(context.Context, events.SQSMessage) error { return nil },
+	h, err := middleware.WrapSQS(nil, middleware.Key[events.SQSMessage]{}, func(context.Context, events.SQSMessage) error { return nil },
 		middleware.WithDisabled(true), middleware.WithConcurrency(0), middleware.WithLogger(discardLogger()))
+	if h != nil || !errors.Is(err, lock.ErrInvalidInput) {
+		t.Errorf("handler %v, error %v; want none and ErrInvalidInput", h != nil, err)
+	}
+	// Disabled, a nil client and the zero Key are fine.
+	h = must(middleware.WrapSQS(nil, middleware.Key[events.SQSMessage]{}, func(ctx context.Context, _ events.SQSMessage) error {
+		if _, ok := lock.FromContext(ctx); ok {
+			return errors.New("a lease while disabled")
+		}
+		return nil
+	}, middleware.WithDisabled(true), middleware.WithLogger(discardLogger())))(t)
 	within(t, 10*time.Second, func() {
-		if _, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); !errors.Is(err, lock.ErrInvalidInput) {
-			t.Errorf("error %v, want ErrInvalidInput", err)
+		if resp, err := h(context.Background(), loadSQS(t, "sqs-standard.json")); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Errorf("disabled: failures %v, error %v", failures(resp), err)
 		}
 	})
 }

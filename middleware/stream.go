@@ -11,11 +11,11 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// ErrNoSequenceNumber means a stream record that failed has no sequence
+// errNoSequenceNumber means a stream record that failed has no sequence
 // number to report. WrapKinesis and WrapDynamoDBStream then fail the
 // whole invocation instead: an empty item identifier in the response would
 // be read by Lambda as the failure of the whole batch anyway.
-var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no sequence number")
+var errNoSequenceNumber = errors.New("middleware: a failed stream record has no sequence number")
 
 // WrapKinesis returns a Kinesis batch handler that runs h once per record
 // under the locks key derives from it, following Lambda's checkpointing of
@@ -24,7 +24,7 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // Records run one at a time, in the batch's order, which is their shard's
 // sequence-number order. At the first record that fails — its lock is held
 // (policy Fail, or Wait once the wait is over), no key can be derived
-// (unless RunUnkeyed is set; a panicking key function counts as such), h
+// (unless WithRunUnkeyed is given; a panicking key function counts as such), h
 // returns an error, or the invocation runs out of time (ErrNoTime) — the
 // response names that record's sequence number, and the records after it
 // do not run: Lambda checkpoints before the lowest sequence number reported
@@ -41,8 +41,8 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // order of each partition key kept); WithConcurrency is a configuration
 // error.
 //
-// With WithIdempotency (a KeyFunc of events.KinesisEventRecord, such as
-// KinesisEventID(), or KinesisDataPath for an ID the producer wrote), a
+// With WithIdempotency (a Key of events.KinesisEventRecord, such as
+// KinesisEventID(), or KinesisData for an ID the producer wrote), a
 // record whose effect completed in an earlier delivery is acknowledged
 // without running h, and the batch goes on: when Lambda delivers a whole
 // batch again (a failed or timed-out invocation, a lost response,
@@ -51,7 +51,7 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // record whose lock is held: with Fail, or Wait once the wait is over, it
 // fails, the batch stops there and its sequence number is reported. A
 // record without an idempotency key, or whose key was used before for
-// another payload (ValidatePayload), fails likewise. h's error or panic
+// another payload (the record differs), fails likewise. h's error or panic
 // releases the claim, so the redelivery runs h again; a claim whose
 // invocation was stopped at its timeout frees itself the grace after the
 // deadline.
@@ -59,16 +59,15 @@ var ErrNoSequenceNumber = errors.New("middleware: a failed stream record has no 
 // If h panics, its locks are released and the panic goes on: the
 // invocation fails and Lambda retries the batch (or bisects it, with
 // BisectBatchOnFunctionError). A failed record without a sequence number
-// fails the invocation with ErrNoSequenceNumber.
-func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(context.Context, events.KinesisEventRecord) error, opts ...Option) func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error) {
-	inv := newInvoker(c, key != nil, h != nil, opts)
+// fails the invocation with errNoSequenceNumber.
+func WrapKinesis(c *lock.Client, key Key[events.KinesisEventRecord], h func(context.Context, events.KinesisEventRecord) error, opts ...Option) (func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error), error) {
+	inv := newInvoker(c, key.given(), h != nil, opts)
 	inv.refuseInapplicable(kindStream, "WrapKinesis")
-	bindIdempotency[events.KinesisEventRecord](inv)
+	if err := built[events.KinesisEventRecord](inv, "WrapKinesis", key.err); err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, batch events.KinesisEvent) (events.KinesisEventResponse, error) {
 		var resp events.KinesisEventResponse
-		if inv.err != nil {
-			return resp, inv.err
-		}
 		in := inv.begin(ctx)
 		defer in.end()
 		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.KinesisEventRecord) string { return r.Kinesis.SequenceNumber })
@@ -76,7 +75,7 @@ func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(
 			resp.BatchItemFailures = []events.KinesisBatchItemFailure{{ItemIdentifier: seq}}
 		}
 		return resp, err
-	}
+	}, nil
 }
 
 // WrapDynamoDBStream returns a DynamoDB Streams batch handler that runs h
@@ -84,18 +83,17 @@ func WrapKinesis(c *lock.Client, key KeyFunc[events.KinesisEventRecord], h func(
 // WrapKinesis: records one at a time in sequence-number order, and at the
 // first failure its sequence number in the response (enable
 // ReportBatchItemFailures) and the later records not run. With
-// WithIdempotency (a KeyFunc of events.DynamoDBEventRecord, such as
+// WithIdempotency (a Key of events.DynamoDBEventRecord, such as
 // DynamoDBEventID()), a record that completed in an earlier delivery is
 // acknowledged without running h, as WrapKinesis says.
-func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord], h func(context.Context, events.DynamoDBEventRecord) error, opts ...Option) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	inv := newInvoker(c, key != nil, h != nil, opts)
+func WrapDynamoDBStream(c *lock.Client, key Key[events.DynamoDBEventRecord], h func(context.Context, events.DynamoDBEventRecord) error, opts ...Option) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
+	inv := newInvoker(c, key.given(), h != nil, opts)
 	inv.refuseInapplicable(kindStream, "WrapDynamoDBStream")
-	bindIdempotency[events.DynamoDBEventRecord](inv)
+	if err := built[events.DynamoDBEventRecord](inv, "WrapDynamoDBStream", key.err); err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, batch events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		var resp events.DynamoDBEventResponse
-		if inv.err != nil {
-			return resp, inv.err
-		}
 		in := inv.begin(ctx)
 		defer in.end()
 		seq, err := streamBatch(ctx, in, key, h, batch.Records, func(r events.DynamoDBEventRecord) string { return r.Change.SequenceNumber })
@@ -103,14 +101,14 @@ func WrapDynamoDBStream(c *lock.Client, key KeyFunc[events.DynamoDBEventRecord],
 			resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: seq}}
 		}
 		return resp, err
-	}
+	}, nil
 }
 
 // streamBatch runs the records in order until one fails, and returns that
 // record's sequence number ("" when every record was processed), or
-// ErrNoSequenceNumber when it has none. seqOf returns a record's sequence
+// errNoSequenceNumber when it has none. seqOf returns a record's sequence
 // number.
-func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, recs []R, seqOf func(R) string) (string, error) {
+func streamBatch[R any](ctx context.Context, in *invocation, key Key[R], h func(context.Context, R) error, recs []R, seqOf func(R) string) (string, error) {
 	for i, r := range recs {
 		seq := seqOf(r)
 		log := in.log.With("sequenceNumber", seq)
@@ -122,7 +120,7 @@ func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h f
 		log.Warn(msg, "error", err, "notRun", len(recs)-i-1,
 			"note", "the records after it are not run: Lambda delivers them again from this record's sequence number")
 		if seq == "" {
-			return "", fmt.Errorf("%w (record %d of %d): %w", ErrNoSequenceNumber, i+1, len(recs), err)
+			return "", fmt.Errorf("%w (record %d of %d): %w", errNoSequenceNumber, i+1, len(recs), err)
 		}
 		return seq, nil
 	}
@@ -132,7 +130,7 @@ func streamBatch[R any](ctx context.Context, in *invocation, key KeyFunc[R], h f
 // streamRecord processes one record and returns why it failed, if it did,
 // with the log message to report it by. A record that completed before
 // (WithIdempotency) is processed: it is answered without running h.
-func streamRecord[R any](ctx context.Context, in *invocation, key KeyFunc[R], h func(context.Context, R) error, r R, log *slog.Logger) (msg string, err error) {
+func streamRecord[R any](ctx context.Context, in *invocation, key Key[R], h func(context.Context, R) error, r R, log *slog.Logger) (msg string, err error) {
 	var ids []string
 	if !in.o.disabled {
 		// A key error names the record's event ID (see eventID).

@@ -49,11 +49,11 @@ func TestKinesisCheckpoint(t *testing.T) {
 			ran: []string{"101", "102"}, failed: []string{"102"}},
 		{name: "held: the record and those after it", keys: []string{"a", "b", "c"}, held: "b",
 			ran: []string{"101"}, failed: []string{"102"}},
-		{name: "held with Skip: acknowledged, the batch goes on", keys: []string{"a", "b", "c"}, held: "b", opts: []middleware.Option{middleware.OnHeld(middleware.Skip)},
+		{name: "held with Skip: acknowledged, the batch goes on", keys: []string{"a", "b", "c"}, held: "b", opts: []middleware.Option{middleware.WithOnHeld(middleware.Skip)},
 			ran: []string{"101", "103"}, failed: []string{}},
 		{name: "held on the first record: reports it", keys: []string{"b", "a"}, held: "b", ran: []string{}, failed: []string{"101"}},
 		{name: "no key: fails there", keys: []string{"a", "", "c"}, ran: []string{"101"}, failed: []string{"102"}},
-		{name: "no key with RunUnkeyed: runs", keys: []string{"a", "", "c"}, opts: []middleware.Option{middleware.RunUnkeyed()},
+		{name: "no key with RunUnkeyed: runs", keys: []string{"a", "", "c"}, opts: []middleware.Option{middleware.WithRunUnkeyed()},
 			ran: []string{"101", "102", "103"}, failed: []string{}},
 		{name: "no time: the first record", keys: []string{"a", "b"}, timeout: 400 * time.Millisecond, ran: []string{}, failed: []string{"101"}},
 		{name: "a failure without a sequence number fails the invocation", keys: []string{"a", "b"}, fail: "", noSeq: true,
@@ -73,7 +73,7 @@ func TestKinesisCheckpoint(t *testing.T) {
 				mu  sync.Mutex
 				ran = []string{}
 			)
-			h := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+			h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
 				func(ctx context.Context, r events.KinesisEventRecord) error {
 					mu.Lock()
 					ran = append(ran, r.Kinesis.SequenceNumber)
@@ -85,7 +85,7 @@ func TestKinesisCheckpoint(t *testing.T) {
 						return errors.New("handler failed")
 					}
 					return nil
-				}, e.opts(tc.opts...)...)
+				}, e.opts(tc.opts...)...))(t)
 			ctx, _ := lambdaCtx(t, "req-kinesis", tc.timeout)
 			resp, err := h(ctx, batch)
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
@@ -115,14 +115,14 @@ func TestKinesisCheckpoint(t *testing.T) {
 func TestKinesisPanic(t *testing.T) {
 	e := newEnv(t)
 	var ran []string
-	h := middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
+	h := must(middleware.WrapKinesis(e.c, middleware.KinesisPartitionKey(),
 		func(ctx context.Context, r events.KinesisEventRecord) error {
 			ran = append(ran, r.Kinesis.SequenceNumber)
 			if r.Kinesis.SequenceNumber == "102" {
 				panic("bug")
 			}
 			return nil
-		}, e.opts()...)
+		}, e.opts()...))(t)
 	func() {
 		defer func() {
 			if p := recover(); p != "bug" {
@@ -146,10 +146,21 @@ func TestKinesisPanic(t *testing.T) {
 func TestDynamoDBStream(t *testing.T) {
 	var batch events.DynamoDBEvent
 	loadEvent(t, "dynamodb-stream.json", &batch)
-	byImage := must(middleware.DynamoDBImagePath("Id"))
+	// What DynamoDBImagePath did, a KeyFunc does: the changed item's Id,
+	// from its new image or, for a deletion, its old one.
+	byImage := middleware.KeyFunc("image Id", func(_ context.Context, r events.DynamoDBEventRecord) ([]string, error) {
+		img := r.Change.NewImage
+		if img == nil {
+			img = r.Change.OldImage
+		}
+		if v, ok := img["Id"]; ok && v.DataType() == events.DataTypeString {
+			return []string{v.String()}, nil
+		}
+		return nil, fmt.Errorf("%w: no Id in the record's images", middleware.ErrNoKey)
+	})
 	for _, tc := range []struct {
 		name string
-		key  middleware.KeyFunc[events.DynamoDBEventRecord]
+		key  middleware.Key[events.DynamoDBEventRecord]
 	}{
 		{"keys", middleware.DynamoDBKeys()},
 		{"named keys", middleware.DynamoDBKeys("Id")},
@@ -159,10 +170,10 @@ func TestDynamoDBStream(t *testing.T) {
 			e := newEnv(t)
 			e.hold("account#7", 5*time.Second)
 			var ran []string
-			h := middleware.WrapDynamoDBStream(e.c, tc.key, func(ctx context.Context, r events.DynamoDBEventRecord) error {
+			h := must(middleware.WrapDynamoDBStream(e.c, tc.key, func(ctx context.Context, r events.DynamoDBEventRecord) error {
 				ran = append(ran, r.Change.SequenceNumber)
 				return nil
-			}, e.opts()...)
+			}, e.opts()...))(t)
 			resp, err := h(context.Background(), batch)
 			if err != nil {
 				t.Fatal(err)
@@ -184,47 +195,45 @@ func TestStreamKeys(t *testing.T) {
 	loadEvent(t, "kinesis-account.json", &kin)
 	var ddb events.DynamoDBEvent
 	loadEvent(t, "dynamodb-stream.json", &ddb)
-	remove := ddb.Records[0]
-	remove.EventName = "REMOVE"
-	remove.Change.NewImage = nil
 	composite := ddb.Records[0]
 	composite.Change.Keys = map[string]events.DynamoDBAttributeValue{
 		"Pk": events.NewStringAttribute("ORDER#7"), "Sk": events.NewNumberAttribute("2"),
 	}
-	keysOnly := ddb.Records[0]
-	keysOnly.Change.NewImage, keysOnly.Change.OldImage = nil, nil
 	tests := []struct {
 		name    string
 		keys    func() ([]string, error)
 		want    string
 		wantErr string
 	}{
-		{"partition key", func() ([]string, error) { return middleware.KinesisPartitionKey()(ctx0, kin.Records[0]) }, "42", ""},
+		{"partition key", func() ([]string, error) {
+			return middleware.EvalKey(ctx0, middleware.KinesisPartitionKey(), kin.Records[0])
+		}, "42", ""},
 		{"data path", func() ([]string, error) {
-			return must(middleware.KinesisDataPath("transactionId"))(ctx0, kin.Records[1])
+			return middleware.EvalKey(ctx0, middleware.KinesisData("transactionId"), kin.Records[1])
 		}, "k-2", ""},
 		{"data not JSON", func() ([]string, error) {
 			r := kin.Records[0]
 			r.Kinesis.Data = []byte("plain text")
-			return must(middleware.KinesisDataPath("accountId"))(ctx0, r)
+			return middleware.EvalKey(ctx0, middleware.KinesisData("accountId"), r)
 		}, "", "data is not JSON"},
-		{"item keys", func() ([]string, error) { return middleware.DynamoDBKeys()(ctx0, ddb.Records[0]) }, "account#42", ""},
-		{"composite keys by name", func() ([]string, error) { return middleware.DynamoDBKeys()(ctx0, composite) }, "ORDER#7/2", ""},
-		{"composite keys in the order named", func() ([]string, error) { return middleware.DynamoDBKeys("Sk", "Pk")(ctx0, composite) }, "2/ORDER#7", ""},
-		{"missing key attribute", func() ([]string, error) { return middleware.DynamoDBKeys("Nope")(ctx0, composite) }, "", `no key attribute "Nope"`},
-		{"new image", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Balance"))(ctx0, ddb.Records[0]) }, "997500", ""},
-		{"old image of a REMOVE", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Balance"))(ctx0, remove) }, "1000000", ""},
-		{"no image", func() ([]string, error) { return must(middleware.DynamoDBImagePath("Id"))(ctx0, keysOnly) }, "", "no NewImage or OldImage"},
-		{"DynamoDB event ID", func() ([]string, error) { return middleware.DynamoDBEventID()(ctx0, ddb.Records[0]) }, "c81e728d9d4c2f636f067f89cc148620", ""},
+		{"item keys", func() ([]string, error) { return middleware.EvalKey(ctx0, middleware.DynamoDBKeys(), ddb.Records[0]) }, "account#42", ""},
+		{"composite keys by name", func() ([]string, error) { return middleware.EvalKey(ctx0, middleware.DynamoDBKeys(), composite) }, "ORDER#7/2", ""},
+		{"composite keys in the order named", func() ([]string, error) {
+			return middleware.EvalKey(ctx0, middleware.DynamoDBKeys("Sk", "Pk"), composite)
+		}, "2/ORDER#7", ""},
+		{"missing key attribute", func() ([]string, error) { return middleware.EvalKey(ctx0, middleware.DynamoDBKeys("Nope"), composite) }, "", `no key attribute "Nope"`},
+		{"DynamoDB event ID", func() ([]string, error) {
+			return middleware.EvalKey(ctx0, middleware.DynamoDBEventID(), ddb.Records[0])
+		}, "c81e728d9d4c2f636f067f89cc148620", ""},
 		{"Kinesis event ID without a stream ARN", func() ([]string, error) {
 			r := kin.Records[0]
 			r.EventSourceArn = ""
-			return middleware.KinesisEventID()(ctx0, r)
+			return middleware.EvalKey(ctx0, middleware.KinesisEventID(), r)
 		}, "shardId-000000000000:495903384752106658230984378209856739103848752387901", ""},
 		{"no Kinesis event ID", func() ([]string, error) {
 			r := kin.Records[0]
 			r.EventID = ""
-			return middleware.KinesisEventID()(ctx0, r)
+			return middleware.EvalKey(ctx0, middleware.KinesisEventID(), r)
 		}, "", "eventID"},
 	}
 	for _, tc := range tests {
@@ -243,7 +252,7 @@ func TestStreamKeys(t *testing.T) {
 	}
 	// Shard IDs repeat across streams: the stream's ARN keeps them apart.
 	r := kin.Records[0]
-	if ks, err := middleware.KinesisEventID()(ctx0, r); err != nil || !slices.Equal(ks, []string{r.EventSourceArn, r.EventID}) {
+	if ks, err := middleware.EvalKey(ctx0, middleware.KinesisEventID(), r); err != nil || !slices.Equal(ks, []string{r.EventSourceArn, r.EventID}) {
 		t.Errorf("Kinesis event ID: %q, %v; want the stream ARN and the event ID", ks, err)
 	}
 }

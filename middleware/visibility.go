@@ -9,22 +9,14 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// Defaults of WithVisibilityBackoff, in one place. Each option's doc
-// repeats its default.
+// The visibility backoff's settings, in one place.
 const (
-	// DefaultBackoffInitial is the first delay of a held record: SQS's
-	// smallest visibility timeout above none, whole seconds being its
-	// unit. A holder in a Lambda function typically releases within
-	// milliseconds, so the record is tried again about a second later
-	// instead of after the queue's visibility timeout.
-	DefaultBackoffInitial = time.Second
-
-	// DefaultBackoffTimeout bounds the visibility requests of one batch
-	// (SDK retries included). It equals DefaultReleaseTimeout, since the
-	// requests run beside the releases, and like them they end by the
-	// releases' cut-off, just before the invocation's deadline (50 ms
-	// before it, or half the reserve if that is less).
-	DefaultBackoffTimeout = DefaultReleaseTimeout
+	// backoffInitial is the first delay of a held record: SQS's smallest
+	// visibility timeout above none, whole seconds being its unit. A holder
+	// in a Lambda function typically releases within milliseconds, so the
+	// record is tried again about a second later instead of after the
+	// queue's visibility timeout. It doubles with each receive.
+	backoffInitial = time.Second
 
 	// maxVisibility is the longest visibility timeout SQS accepts: 12 h.
 	maxVisibility = 12 * time.Hour
@@ -44,14 +36,10 @@ type SQSVisibilityAPI interface {
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
-// BackoffOption configures WithVisibilityBackoff.
-type BackoffOption func(*backoffOptions)
-
 type backoffOptions struct {
 	client        SQSVisibilityAPI
 	initial       time.Duration
 	max           time.Duration // 0: no cap below the queue's visibility timeout
-	timeout       time.Duration
 	handlerErrors bool
 	// jitter returns a value in [0, n); math/rand/v2's Int64N unless a
 	// test sets it.
@@ -63,16 +51,16 @@ type backoffOptions struct {
 // when each record that failed because its lock was held becomes visible
 // again: soon after the lock can be free, instead of after the queue's
 // visibility timeout (minutes, six function timeouts as AWS advises, while
-// a holder usually releases within milliseconds). Wrap and WrapNoOutput
-// ignore it.
+// a holder usually releases within milliseconds). The other wrappers
+// refuse it when built.
 //
 // The delay is a jittered backoff over ApproximateReceiveCount n: a whole
 // number of seconds drawn from [c/2, c] and rounded up, where c is
-// BackoffInitial × 2^(n-1) (1 s, 2 s, 4 s…), at least one second. It is
+// 1 s × 2^(n-1) (1 s, 2 s, 4 s…), at least one second. It is
 // never later than the first whole second at which the holder's lease
 // (the *lock.HeldError's Holder.ExpiresAt) plus the clock-skew tolerance
 // has ended, when the lock can be taken over even if its holder crashed,
-// and never above BackoffMax. A record whose delay would reach the queue's
+// and never above 12 hours, SQS's limit. A record whose delay would reach the queue's
 // own visibility timeout is left alone: that timeout brings it back about
 // as soon. SQS counts the new timeout from the request. The queue's
 // VisibilityTimeout and RedrivePolicy are read with GetQueueAttributes
@@ -101,8 +89,7 @@ type backoffOptions struct {
 // partition's domain), without a request.
 //
 // Records that failed for other reasons (a handler error, no key, no time,
-// a failed acquire) keep the queue's visibility timeout, unless
-// BackoffHandlerErrors is given. A record skipped or processed is not
+// a failed acquire) keep the queue's visibility timeout. A record skipped or processed is not
 // touched: Lambda deletes it.
 //
 // FIFO queues: a message in flight blocks the later messages of its group,
@@ -112,7 +99,7 @@ type backoffOptions struct {
 // had they kept the visibility timeout, the group would stay blocked until
 // then.
 //
-// No request outlives the batch's releases: each ends BackoffTimeout after
+// No request outlives the batch's releases: each ends the reserve after
 // it starts or at the releases' cut-off (just before the invocation's
 // deadline), whichever comes first, so that a slow SQS cannot make Lambda
 // report a timeout and deliver the whole batch again. A failed request or
@@ -122,49 +109,15 @@ type backoffOptions struct {
 // (or comes back at the delay, if the change went through unanswered). With WithMetrics each invocation reports BackedOff
 // (records whose visibility was set) and BackoffDelay (the delays set, in
 // seconds). A nil client turns the backoff off.
-func WithVisibilityBackoff(client SQSVisibilityAPI, opts ...BackoffOption) Option {
+func WithVisibilityBackoff(client SQSVisibilityAPI) Option {
 	return func(o *options) {
 		if client == nil {
 			o.backoff = nil
 			return
 		}
-		b := &backoffOptions{client: client, initial: DefaultBackoffInitial, timeout: DefaultBackoffTimeout, caps: newCapCache()}
-		for _, opt := range opts {
-			if opt != nil {
-				opt(b)
-			}
-		}
-		o.backoff = b
+		o.backoff = &backoffOptions{client: client, initial: backoffInitial, caps: newCapCache()}
 	}
 }
-
-// BackoffInitial sets the delay of a record's first retry, which doubles
-// with each receive; it is rounded up to whole seconds, SQS's unit. The
-// default is DefaultBackoffInitial, 1 s.
-func BackoffInitial(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.initial = d } }
-
-// BackoffMax sets the longest delay, at most 12 hours, SQS's limit. The
-// default, 0, sets none below the queue's own visibility timeout: a delay
-// that would reach that leaves the record alone.
-func BackoffMax(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.max = d } }
-
-// BackoffHandlerErrors backs off the records whose handler returned an
-// error too (or, on a FIFO queue, that follow such a record in its group),
-// with the same delays, bounded by the cap alone. It turns a failing
-// dependency's retries from one per visibility timeout into a quick
-// series, and its last retry before the dead-letter queue a visibility
-// timeout after the one before: with maxReceiveCount 5, a record whose
-// handler keeps failing is dead-lettered after about 1 + 2 + 4 s and one
-// visibility timeout instead of four, and so is every record during an
-// outage longer than that. Set it only with a maxReceiveCount (and alarms
-// on the dead-letter queue) sized for that. The default is off: handler
-// errors keep the visibility timeout.
-func BackoffHandlerErrors() BackoffOption { return func(b *backoffOptions) { b.handlerErrors = true } }
-
-// BackoffTimeout bounds the visibility requests of one batch; they also
-// end by the releases' cut-off, just before the invocation's deadline,
-// however long d is. The default is DefaultBackoffTimeout, 500 ms.
-func BackoffTimeout(d time.Duration) BackoffOption { return func(b *backoffOptions) { b.timeout = d } }
 
 // validate reports backoff options that cannot work; nil when the backoff
 // is off.
@@ -176,8 +129,6 @@ func (b *backoffOptions) validate() error {
 		return fmt.Errorf("%w: the initial backoff must be positive, got %s", lock.ErrInvalidInput, b.initial)
 	case b.max < 0 || b.max > maxVisibility:
 		return fmt.Errorf("%w: the longest backoff must be between 0 (the queue's visibility timeout) and %s, got %s", lock.ErrInvalidInput, maxVisibility, b.max)
-	case b.timeout <= 0:
-		return fmt.Errorf("%w: the backoff requests' timeout must be positive, got %s", lock.ErrInvalidInput, b.timeout)
 	}
 	return nil
 }

@@ -21,12 +21,12 @@ func ExampleWithVisibilityBackoff() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	bySKU, err := middleware.SQSBodyPath("sku")
+	h, err := middleware.WrapSQS(newLockClient(ctx), middleware.SQSBody("sku"),
+		func(ctx context.Context, m events.SQSMessage) error { return nil },
+		middleware.WithNamespace("sku"),
+		middleware.WithVisibilityBackoff(sqs.NewFromConfig(cfg)))
 	if err != nil {
 		log.Fatal(err)
 	}
-	lambda.Start(middleware.WrapSQS(newLockClient(ctx), bySKU,
-		func(ctx context.Context, m events.SQSMessage) error { return nil },
-		middleware.WithNamespace("sku"),
-		middleware.WithVisibilityBackoff(sqs.NewFromConfig(cfg))))
+	lambda.Start(h)
 }

@@ -28,13 +28,13 @@ var partitionDomains = map[string]string{
 	"aws-eusc":   "amazonaws.eu",
 }
 
-// QueueURL returns the URL of the SQS queue an ARN names, as GetQueueUrl
+// queueURL returns the URL of the SQS queue an ARN names, as GetQueueUrl
 // would return it: "arn:aws:sqs:us-east-1:123456789012:orders.fifo" →
 // "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo", the
 // domain being the partition's (amazonaws.com.cn in aws-cn). It sends no
 // request. It fails on an ARN that is not an SQS queue's, or of an unknown
 // partition.
-func QueueURL(queueARN string) (string, error) {
+func queueURL(queueARN string) (string, error) {
 	a, err := arn.Parse(queueARN)
 	if err != nil {
 		return "", fmt.Errorf("middleware: queue ARN %q: %w", queueARN, err)

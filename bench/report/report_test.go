@@ -54,7 +54,7 @@ func TestRows(t *testing.T) {
 		"Capacity per acquire (request units)":                                                {"1 WRU", "✓"},
 		"Capacity per contended attempt (request units)":                                      {"1 WRU (computed)", ""},
 		"Lock item with typical holder details, largest (bytes)":                              {"485", "✓"},
-		"Capacity of a critical section with one application write (acquire, write, release)": {"token-fenced: 3 WRU; Lease.Write+AndRelease: 5 WRU", ""},
+		"Capacity of a critical section with one application write (acquire, write, release)": {"token-fenced: 3 WRU; Lease.Complete: 5 WRU", ""},
 		"Handoff under contention, release → next waiter's acquire, p50 / p99":                {"20.3 ms / 103 ms", "✓"},
 		"SQS batch of 10 (distinct keys): round trips in sequence":                            {"2", "✓"},
 		"Binary, linux/arm64 -trimpath -s -w (zipped)":                                        {"wrapped 9.9 MB (3.8 MB); lockonly 9.7 MB (3.7 MB)", ""},

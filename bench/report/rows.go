@@ -181,7 +181,7 @@ func (t *table) criticalSection() {
 		fp, ok5 := t.get(name, "fenced/peer")
 		r.DynaLock = na
 		if ok1 && ok2 && ok3 && ok4 && ok5 {
-			r.DynaLock = fmt.Sprintf("token-fenced write: %s (%s; %.2f× peer); Lease.Write+AndRelease: %s (%s; %.2f× fenced, %.2f× peer)",
+			r.DynaLock = fmt.Sprintf("token-fenced write: %s (%s; %.2f× peer); Lease.Complete: %s (%s; %.2f× fenced, %.2f× peer)",
 				sig(fenced), t.reqCount(name, "fenced-req/op"), fp, sig(write), t.reqCount(name, "write-req/op"), wf, wp)
 		}
 		if v, ok := t.get(name, "peer-cycles/s"); ok {
@@ -207,7 +207,7 @@ func (t *table) requests() {
 		{"extend", "extend"},
 		{"contended", "contended attempt (lock held)"},
 		{"app-write", "token-fenced application write (UpdateItem)"},
-		{"write-release", "Lease.Write of one item with AndRelease (TransactWriteItems)"},
+		{"write-release", "Lease.Complete with one item (TransactWriteItems)"},
 	}
 	for _, o := range ops {
 		r := Row{Measure: "Requests per " + o.what + " (p50 latency, loopback)"}
@@ -265,7 +265,7 @@ func (t *table) capacity() {
 		{"extend", "extend"},
 		{"contended", "contended attempt"},
 		{"force-release", "operator's force-release"},
-		{"write-release", "Lease.Write of one item with AndRelease"},
+		{"write-release", "Lease.Complete with one item"},
 	}
 	for _, o := range ops {
 		r := Row{Measure: "Capacity per " + o.what + " (request units)"}
@@ -381,7 +381,7 @@ func (t *table) costs() {
 		if rd > 0 {
 			r.DynaLock += fmt.Sprintf(" + %s RRU", sig(rd))
 		}
-		r.DynaLock += fmt.Sprintf("; Lease.Write+AndRelease: %s WRU", sig(aw+ww))
+		r.DynaLock += fmt.Sprintf("; Lease.Complete: %s WRU", sig(aw+ww))
 	}
 	if w, rd, ok := t.cycleCost("peer"); ok && okApp {
 		r.Peer = fmt.Sprintf("%s WRU + %s RRU", sig(w+app), sig(rd))

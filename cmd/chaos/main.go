@@ -3,8 +3,9 @@
 // Local with lost responses, resets, server errors, throttling, latency,
 // requests landing after their caller gave up, skewed clocks, paused
 // holders and SIGKILLs; operators force-release held leases; holders
-// extend their leases shorter and longer; calls go through Do, DoAll,
-// Acquire and Run, and synthetic SQS batches through the middleware. The
+// extend their leases shorter and longer; calls go through Lock(id).Do,
+// Lock(ids...).Do over sets, and Lock(ids...).Acquire then Release, and
+// synthetic SQS batches through the middleware. The
 // checker proves that no two holders overlapped (a force-released holder's
 // time after the force aside), tokens strictly increased, no ledger update
 // was lost, no release was misreported, no lease was taken over before
@@ -64,8 +65,8 @@ func run() int {
 	flag.Float64Var(&cfg.KillRate, "kill-rate", cfg.KillRate, "highest share of sections whose holder is killed mid-section")
 	flag.Float64Var(&cfg.PauseRate, "pause-rate", cfg.PauseRate, "highest share of sections whose holder pauses past its lease")
 	flag.Float64Var(&cfg.ExtendRate, "extend-rate", cfg.ExtendRate, "highest share of sections whose holder extends its lease itself, shorter or longer")
-	flag.Float64Var(&cfg.DoAllRate, "doall-rate", cfg.DoAllRate, "highest share of rounds that call DoAll over overlapping sets of locks")
-	flag.Float64Var(&cfg.RunRate, "run-rate", cfg.RunRate, "highest share of rounds that Acquire (or AcquireAll) on a context that may be short, then Run")
+	flag.Float64Var(&cfg.DoAllRate, "doall-rate", cfg.DoAllRate, "highest share of rounds that call Lock(ids...).Do over overlapping sets of locks")
+	flag.Float64Var(&cfg.RunRate, "run-rate", cfg.RunRate, "highest share of rounds that call Lock(ids...).Acquire on a context that may be short, then run and Release")
 	flag.Float64Var(&cfg.SQSRate, "sqs-rate", cfg.SQSRate, "highest share of rounds that hand a synthetic SQS batch to middleware.WrapSQS")
 	flag.Float64Var(&cfg.LateRate, "late-rate", cfg.LateRate, "highest share of lock requests held back and landed after their caller gave up (httpfault.LandLate)")
 	flag.DurationVar(&cfg.LateMax, "late-max", cfg.LateMax, "longest a request is held back before it lands late")

@@ -16,17 +16,17 @@ func setupAcquire(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		if err != nil {
 			return err
 		}
-		c, err := lock.NewClient(db, a.table, lock.WithOwner(*owner), lock.WithTTL(*ttl))
+		c, err := lock.NewClient(ctx, lock.Config{TableName: a.table, DynamoDB: db, Owner: *owner, TTL: *ttl})
 		if err != nil {
 			return usageError("%w", err)
 		}
-		l, err := c.TryAcquire(ctx, args[0])
+		l, err := c.Lock(args[0]).Acquire(ctx)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "Acquired lock %q as %q for %s: lease %s, fencing token %d.\n"+
 			"To release it early: dynalock release %s --force --token %d --reason TEXT\n",
-			l.LockID(), l.Owner(), *ttl, l.LeaseID(), l.FencingToken(), l.LockID(), l.FencingToken())
+			l.LockID(), *owner, *ttl, l.LeaseID(), l.FencingToken(), l.LockID(), l.FencingToken())
 		return err
 	}
 }

@@ -25,7 +25,7 @@ func TestAcquire(t *testing.T) {
 	}
 
 	// The job is held off while the lock is held.
-	if _, err := f.locks.TryAcquire(f.ctx, "nightly-rollup"); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+	if _, err := f.locks.Lock("nightly-rollup").Acquire(f.ctx); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
 		t.Errorf("job's acquire: %v, want ErrLockAlreadyAcquired", err)
 	}
 	r = f.cli(nil, "acquire", "nightly-rollup")

@@ -4,8 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-
-	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/admin"
 )
 
 func setupCreateTable(*flag.FlagSet) func(context.Context, *app, []string) error {
@@ -14,11 +13,11 @@ func setupCreateTable(*flag.FlagSet) func(context.Context, *app, []string) error
 		if err != nil {
 			return err
 		}
-		if err := lock.CreateTable(ctx, db, a.table); err != nil {
+		if err := admin.CreateTable(ctx, db, a.table); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(a.stdout, "lock table %q is ready: partition key %s (S), TTL on %s\n",
-			a.table, lock.Table.PartitionKey, lock.Table.TTLAttribute)
+			a.table, admin.Table.PartitionKey, admin.Table.TTLAttribute)
 		return err
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/dynalock/dynalock/admin"
 	"os"
 	"strings"
 	"testing"
@@ -32,22 +33,22 @@ func TestCreateTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != lock.PartitionKey {
+	if ks := desc.Table.KeySchema; len(ks) != 1 || aws.ToString(ks[0].AttributeName) != admin.Table.PartitionKey {
 		t.Errorf("key schema %+v", ks)
 	}
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := ttl.TimeToLiveDescription; d.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != lock.TTLAttribute {
-		t.Errorf("TTL %s on %q, want ENABLED on %q", d.TimeToLiveStatus, aws.ToString(d.AttributeName), lock.TTLAttribute)
+	if d := ttl.TimeToLiveDescription; d.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != admin.Table.TTLAttribute {
+		t.Errorf("TTL %s on %q, want ENABLED on %q", d.TimeToLiveStatus, aws.ToString(d.AttributeName), admin.Table.TTLAttribute)
 	}
 	// The table works with the lock package.
-	locks, err := lock.NewClient(db, table)
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: table, DynamoDB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := locks.TryAcquire(ctx, "job"); err != nil {
+	if _, err := locks.Lock("job").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dynalock/dynalock/internal/dynamotest"
-	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/internal/lockopt"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -40,7 +40,7 @@ func TestExitCodes(t *testing.T) {
 		{"table missing: list", append([]string{"list"}, missing...), exitNoTable, "", "not found"},
 		{"table missing: show", append([]string{"show", "x"}, missing...), exitNoTable, "", "dynalock create-table"},
 		{"table missing: release", append([]string{"release", "x", "--force", "--reason", "r"}, missing...), exitNoTable, "", "ResourceNotFoundException"},
-		{"lock ID too long", append([]string{"show", strings.Repeat("x", lock.MaxLockIDBytes+1)}, missing...), exitUsage, "", "key limit"},
+		{"lock ID too long", append([]string{"show", strings.Repeat("x", maxLockIDBytes+1)}, missing...), exitUsage, "", "key limit"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runCLI(ctx, nil, tt.args...)
@@ -94,7 +94,7 @@ func TestEnvironment(t *testing.T) {
 	f := newFixture(t)
 	t.Setenv(envTable, f.table)
 	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", srv.Endpoint)
-	f.acquire(f.ctx, "job", lock.WithOwner("holder-a"))
+	f.acquire(f.ctx, "job", lockopt.Owner("holder-a"))
 	stdin := &hookReader{hook: func() { f.takeOver("job") }, r: strings.NewReader("yes\n")}
 
 	r := runCLI(f.ctx, stdin, "release", "job", "--force", "--reason", "r") // refused by DynamoDB

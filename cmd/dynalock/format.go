@@ -3,13 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/dynalock/dynalock/admin"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/dynalock/dynalock/lock"
 )
 
 // The states a lock's item can be in, as list and show name them.
@@ -21,7 +20,7 @@ const (
 	stateNoLease  = "no-lease"       // the item carries no lease (not written by DynaLock)
 )
 
-func stateOf(r lock.Record, now time.Time) string {
+func stateOf(r admin.Record, now time.Time) string {
 	switch {
 	case r.LeaseID == "":
 		return stateNoLease
@@ -65,7 +64,7 @@ type forceView struct {
 	Reason string `json:"reason"`
 }
 
-func viewOf(r lock.Record, now time.Time) lockView {
+func viewOf(r admin.Record, now time.Time) lockView {
 	v := lockView{
 		LockID: r.LockID, State: stateOf(r, now), Owner: r.Owner, LeaseID: r.LeaseID, Token: r.Token,
 		Host: r.Host, RequestID: r.RequestID, Metadata: r.Metadata,
@@ -102,7 +101,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeTable prints records as an aligned table, one lock a line.
-func writeTable(w io.Writer, recs []lock.Record, now time.Time) error {
+func writeTable(w io.Writer, recs []admin.Record, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOCK ID\tSTATE\tOWNER\tREQUEST ID\tACQUIRED AT\tEXPIRES IN\tTOKEN")
 	for _, r := range recs {
@@ -113,7 +112,7 @@ func writeTable(w io.Writer, recs []lock.Record, now time.Time) error {
 }
 
 // writeRecord prints everything stored for one lock, a field a line.
-func writeRecord(w io.Writer, r lock.Record, now time.Time) error {
+func writeRecord(w io.Writer, r admin.Record, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value string) {
 		if value != "" {
@@ -151,7 +150,7 @@ func writeRecord(w io.Writer, r lock.Record, now time.Time) error {
 }
 
 // describe names a lock's holder in one line, for messages.
-func describe(r lock.Record, now time.Time) string {
+func describe(r admin.Record, now time.Time) string {
 	s := fmt.Sprintf("%q (token %d, lease %s", r.Owner, r.Token, r.LeaseID)
 	if r.RequestID != "" {
 		s += ", request " + r.RequestID
@@ -167,7 +166,7 @@ func describe(r lock.Record, now time.Time) string {
 	return s + ")"
 }
 
-func expiresIn(r lock.Record, now time.Time) string {
+func expiresIn(r admin.Record, now time.Time) string {
 	switch {
 	case r.ExpiresAt.IsZero() || r.Released:
 		return "-"

@@ -4,9 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/dynalock/dynalock/admin"
 	"time"
-
-	"github.com/dynalock/dynalock/lock"
 )
 
 func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
@@ -40,7 +39,7 @@ func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 	}
 }
 
-func printList(a *app, recs []lock.Record, now time.Time, asJSON, all bool, prefix string) error {
+func printList(a *app, recs []admin.Record, now time.Time, asJSON, all bool, prefix string) error {
 	if asJSON {
 		views := make([]lockView, len(recs))
 		for i, r := range recs {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -16,14 +17,14 @@ func TestList(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	lambdaCtx := lambdacontext.NewContext(f.ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
-	held := f.acquire(lambdaCtx, "orders/1", lock.WithOwner("reserve-stock"), lock.WithMetadata(map[string]string{"sku": "1"}))
-	f.acquire(f.ctx, "orders/2", lock.WithOwner("reserve-stock"))
-	f.acquire(f.ctx, "billing/1", lock.WithOwner("account-events"))
+	held := f.acquire(lambdaCtx, "orders/1", lockopt.Owner("reserve-stock"), lockopt.Metadata(map[string]string{"sku": "1"}))
+	f.acquire(f.ctx, "orders/2", lockopt.Owner("reserve-stock"))
+	f.acquire(f.ctx, "billing/1", lockopt.Owner("account-events"))
 	if err := f.acquire(f.ctx, "orders/3").Release(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	// A lease that ended ten minutes ago and was never released.
-	f.acquire(f.ctx, "orders/4", lock.WithClock(offsetClock(-10*time.Minute)))
+	f.acquire(f.ctx, "orders/4", lockopt.Clock(offsetClock(-10*time.Minute)))
 
 	tests := []struct {
 		name string

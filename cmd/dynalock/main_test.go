@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/dynalock/dynalock/admin"
 	"io"
 	"os"
 	"strings"
@@ -50,11 +51,11 @@ func newFixture(t *testing.T) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	f := &fixture{t: t, ctx: ctx, table: dynamotest.TableName(t), db: srv.Client()}
-	if err := lock.CreateTable(ctx, f.db, f.table); err != nil {
+	if err := admin.CreateTable(ctx, f.db, f.table); err != nil {
 		t.Fatal(err)
 	}
 	var err error
-	if f.locks, err = lock.NewClient(f.db, f.table); err != nil {
+	if f.locks, err = lock.NewClient(ctx, lock.Config{TableName: f.table, DynamoDB: f.db}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -90,10 +91,11 @@ func (r result) want(t *testing.T, code int) {
 	}
 }
 
-// acquire takes lock id as the functions do, failing the test otherwise.
+// acquire takes lock id as the functions do, failing the test otherwise;
+// opts set what differs between functions (lockopt.Owner, lockopt.Clock…).
 func (f *fixture) acquire(ctx context.Context, id string, opts ...lock.Option) *lock.Lease {
 	f.t.Helper()
-	l, err := f.locks.TryAcquire(ctx, id, opts...)
+	l, err := f.locks.Lock(id).Acquire(ctx, opts...)
 	if err != nil {
 		f.t.Fatalf("acquire %q: %v", id, err)
 	}
@@ -101,20 +103,23 @@ func (f *fixture) acquire(ctx context.Context, id string, opts ...lock.Option) *
 }
 
 // record reads lock id's item, failing the test if it is missing.
-func (f *fixture) record(id string) lock.Record {
+func (f *fixture) record(id string) admin.Record {
 	f.t.Helper()
-	rec, found, err := lock.ReadRecord(f.ctx, f.db, f.table, id)
+	rec, found, err := admin.Read(f.ctx, f.db, f.table, id)
 	if err != nil || !found {
 		f.t.Fatalf("lock %q: found %v, %v", id, found, err)
 	}
 	return rec
 }
 
-// offsetClock is the system clock moved by a fixed offset: a holder whose
-// clock is ahead sees other leases end early.
-type offsetClock time.Duration
+// offsetClock returns the system clock moved by a fixed offset: a holder
+// whose clock is ahead sees other leases end early.
+func offsetClock(offset time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(offset) }
+}
 
-func (c offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c)) }
+// maxLockIDBytes is DynamoDB's limit on a partition key's size.
+const maxLockIDBytes = 2048
 
 // hookReader runs hook before its first read: something happens while the
 // operator is reading the prompt.

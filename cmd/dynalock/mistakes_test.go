@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/dynalock/dynalock/admin"
 	"net"
 	"os/user"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -19,7 +21,7 @@ import (
 func TestOperatorMistakes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.acquire(f.ctx, "job", lock.WithOwner("holder-a"))
+	a := f.acquire(f.ctx, "job", lockopt.Owner("holder-a"))
 	token := strconv.FormatInt(a.FencingToken(), 10)
 	release := []string{"release", "job", "--force", "--reason", "stuck"}
 	tests := []struct {
@@ -31,7 +33,7 @@ func TestOperatorMistakes(t *testing.T) {
 	}{
 		{
 			name: "acquire an invalid lock ID",
-			args: []string{"acquire", strings.Repeat("x", lock.MaxLockIDBytes+1)},
+			args: []string{"acquire", strings.Repeat("x", maxLockIDBytes+1)},
 			code: exitUsage, want: []string{"key limit"},
 		},
 		{
@@ -144,14 +146,14 @@ func TestTableWithoutTTL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db, table := srv.Client(), dynamotest.TableName(t)
-	if _, err := db.CreateTable(ctx, lock.Table.CreateTableInput(table)); err != nil {
+	if _, err := db.CreateTable(ctx, admin.Table.CreateTableInput(table)); err != nil {
 		t.Fatal(err)
 	}
-	locks, err := lock.NewClient(db, table)
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: table, DynamoDB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := locks.TryAcquire(ctx, "job"); err != nil {
+	if _, err := locks.Lock("job").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"list"}, {"list", "--json"}, {"show", "job"}} {
@@ -173,7 +175,7 @@ func TestTableWithoutTTL(t *testing.T) {
 func TestShowReleased(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if err := f.acquire(f.ctx, "job", lock.WithTTL(time.Hour)).Release(f.ctx); err != nil {
+	if err := f.acquire(f.ctx, "job", lockopt.TTL(time.Hour)).Release(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	r := f.cli(nil, "show", "job")

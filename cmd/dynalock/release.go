@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/dynalock/dynalock/admin"
 	"io"
 	"os"
 	"os/user"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/lock"
 )
 
 // releaseFlags are release's own flags.
@@ -108,7 +108,7 @@ func release(ctx context.Context, a *app, id string, f releaseFlags) error {
 // (a usage error: the holder may well be the one the operator means); an
 // older token with a lease that does not match either is an earlier lease's:
 // the lock changed hands.
-func (f releaseFlags) mismatch(seen lock.Record, now time.Time) error {
+func (f releaseFlags) mismatch(seen admin.Record, now time.Time) error {
 	tokenOK := seen.Token == f.token.v
 	leaseOK := f.lease == "" || seen.LeaseID == f.lease
 	id := seen.LockID
@@ -135,7 +135,7 @@ func (f releaseFlags) mismatch(seen lock.Record, now time.Time) error {
 
 // confirm asks the operator to type yes. It gives up when ctx ends (the
 // operator pressed Ctrl-C), leaving the read to the exiting process.
-func confirm(ctx context.Context, in io.Reader, out io.Writer, id string, seen lock.Record, now time.Time) (bool, error) {
+func confirm(ctx context.Context, in io.Reader, out io.Writer, id string, seen admin.Record, now time.Time) (bool, error) {
 	fmt.Fprintf(out, "Release lock %q held by %s?\nOnly yes will be accepted: ", id, describe(seen, now))
 	type answer struct {
 		line string
@@ -160,9 +160,9 @@ func confirm(ctx context.Context, in io.Reader, out io.Writer, id string, seen l
 }
 
 // forceRelease sends the conditional write and explains a refusal.
-func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen lock.Record, by, reason string) error {
+func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen admin.Record, by, reason string) error {
 	id := seen.LockID
-	_, err := db.UpdateItem(ctx, lock.ForceReleaseInput(a.table, id, seen.LeaseID, seen.Token, by, reason, a.now()))
+	_, err := db.UpdateItem(ctx, admin.ForceReleaseInput(a.table, id, seen.LeaseID, seen.Token, by, reason, a.now()))
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -172,7 +172,7 @@ func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen lock.Re
 	case len(ccf.Item) == 0:
 		return withCode(exitNotFound, "lock %q was not released: its item is gone (deleted by TTL clean-up), so nobody holds it", id)
 	}
-	cur, err := lock.ParseRecord(ccf.Item)
+	cur, err := admin.Parse(ccf.Item)
 	if err != nil {
 		return fmt.Errorf("lock %q was not released: its item is now unreadable: %w", id, err)
 	}
@@ -186,7 +186,7 @@ func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen lock.Re
 	return err
 }
 
-func released(a *app, seen lock.Record, by, reason string) error {
+func released(a *app, seen admin.Record, by, reason string) error {
 	_, err := fmt.Fprintf(a.stdout, "Released lock %q (token %d, lease %s, owner %q).\nRecorded ReleasedBy %q, ReleaseReason %q.\n",
 		seen.LockID, seen.Token, seen.LeaseID, seen.Owner, by, reason)
 	return err
@@ -194,12 +194,12 @@ func released(a *app, seen lock.Record, by, reason string) error {
 
 // changedHands is the refusal when the lock is no longer the lease the
 // operator saw.
-func changedHands(id, want string, cur lock.Record, now time.Time) error {
+func changedHands(id, want string, cur admin.Record, now time.Time) error {
 	return withCode(exitHeld, "lock %q changed hands: expected %s, found %s; not released. "+
 		"Run `dynalock show %s` and decide again", id, want, describe(cur, now), id)
 }
 
-func releasedBy(r lock.Record) string {
+func releasedBy(r admin.Record) string {
 	if !r.Forced {
 		return " by its holder"
 	}

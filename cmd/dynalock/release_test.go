@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -19,7 +20,7 @@ import (
 // the clock-skew tolerance.
 func (f *fixture) takeOver(id string) *lock.Lease {
 	f.t.Helper()
-	return f.acquire(f.ctx, id, lock.WithOwner("holder-b"), lock.WithClock(offsetClock(2*time.Minute)))
+	return f.acquire(f.ctx, id, lockopt.Owner("holder-b"), lockopt.Clock(offsetClock(2*time.Minute)))
 }
 
 // wantHeldBy checks that lock id is still held by lease l and was not
@@ -37,7 +38,7 @@ func TestReleaseRefusesWhenChangedHands(t *testing.T) {
 	f := newFixture(t)
 
 	t.Run("token seen before a takeover after expiry", func(t *testing.T) {
-		a := f.acquire(f.ctx, "job-1", lock.WithOwner("holder-a"))
+		a := f.acquire(f.ctx, "job-1", lockopt.Owner("holder-a"))
 		b := f.takeOver("job-1")
 		seen := strconv.FormatInt(a.FencingToken(), 10)
 		for _, args := range [][]string{
@@ -56,7 +57,7 @@ func TestReleaseRefusesWhenChangedHands(t *testing.T) {
 	})
 
 	t.Run("takeover while the operator confirms", func(t *testing.T) {
-		f.acquire(f.ctx, "job-2", lock.WithOwner("holder-a"))
+		f.acquire(f.ctx, "job-2", lockopt.Owner("holder-a"))
 		var b *lock.Lease
 		stdin := &hookReader{hook: func() { b = f.takeOver("job-2") }, r: strings.NewReader("yes\n")}
 		r := f.cli(stdin, "release", "job-2", "--force", "--reason", "stuck")
@@ -71,7 +72,7 @@ func TestReleaseRefusesWhenChangedHands(t *testing.T) {
 	})
 
 	t.Run("lease given does not match", func(t *testing.T) {
-		a := f.acquire(f.ctx, "job-3", lock.WithOwner("holder-a"))
+		a := f.acquire(f.ctx, "job-3", lockopt.Owner("holder-a"))
 		r := f.cli(nil, "release", "job-3", "--force", "--reason", "stuck",
 			"--token", strconv.FormatInt(a.FencingToken(), 10), "--lease", "another-lease")
 		r.want(t, exitUsage) // a mistyped --lease: the token is the holder's
@@ -87,7 +88,7 @@ func TestForceRelease(t *testing.T) {
 	f := newFixture(t)
 
 	t.Run("with token", func(t *testing.T) {
-		a := f.acquire(f.ctx, "deploy", lock.WithOwner("stuck-fn"))
+		a := f.acquire(f.ctx, "deploy", lockopt.Owner("stuck-fn"))
 		r := f.cli(nil, "release", "deploy", "--force", "--token", strconv.FormatInt(a.FencingToken(), 10),
 			"--reason", "deploy stuck since 03:00", "--by", "ops@example")
 		r.want(t, exitOK)
@@ -127,7 +128,7 @@ func TestForceRelease(t *testing.T) {
 	})
 
 	t.Run("confirmed", func(t *testing.T) {
-		a := f.acquire(f.ctx, "rollup", lock.WithOwner("nightly-rollup"))
+		a := f.acquire(f.ctx, "rollup", lockopt.Owner("nightly-rollup"))
 		r := f.cli(strings.NewReader("yes\n"), "release", "rollup", "--force", "--reason", "job crashed")
 		r.want(t, exitOK)
 		rec := f.record("rollup")
@@ -144,7 +145,7 @@ func TestForceRelease(t *testing.T) {
 	})
 
 	t.Run("lease ended", func(t *testing.T) {
-		a := f.acquire(f.ctx, "old", lock.WithClock(offsetClock(-10*time.Minute)))
+		a := f.acquire(f.ctx, "old", lockopt.Clock(offsetClock(-10*time.Minute)))
 		r := f.cli(nil, "release", "old", "--force", "--reason", "tidy up", "--token", strconv.FormatInt(a.FencingToken(), 10))
 		r.want(t, exitOK)
 		if !strings.Contains(r.stdout, "lease has ended") {
@@ -159,7 +160,7 @@ func TestForceRelease(t *testing.T) {
 func TestReleaseDoesNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.acquire(f.ctx, "held", lock.WithOwner("holder-a"))
+	a := f.acquire(f.ctx, "held", lockopt.Owner("holder-a"))
 
 	for _, tt := range []struct {
 		name, stdin string

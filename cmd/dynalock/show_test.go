@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/internal/lockopt"
 )
 
 func TestShow(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := lambdacontext.NewContext(f.ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-7"})
-	l := f.acquire(ctx, "accounts/42", lock.WithOwner("account-events"), lock.WithMetadata(map[string]string{"account": "42", "env": "dev"}))
+	l := f.acquire(ctx, "accounts/42", lockopt.Owner("account-events"), lockopt.Metadata(map[string]string{"account": "42", "env": "dev"}))
 
 	t.Run("table", func(t *testing.T) {
 		r := f.cli(nil, "show", "accounts/42")

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/dynalock/dynalock/admin"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,16 +15,15 @@ import (
 
 // getLock reads one lock's item with a consistent read. A missing item is
 // an error with exitNotFound.
-func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (lock.Record, error) {
-	if err := lock.ValidateLockID(id); err != nil {
-		return lock.Record{}, usageError("%w", err)
-	}
-	rec, found, err := lock.ReadRecord(ctx, db, table, id)
+func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (admin.Record, error) {
+	rec, found, err := admin.Read(ctx, db, table, id)
 	switch {
+	case errors.Is(err, lock.ErrInvalidInput):
+		return admin.Record{}, usageError("%w", err)
 	case err != nil:
-		return lock.Record{}, err
+		return admin.Record{}, err
 	case !found:
-		return lock.Record{}, withCode(exitNotFound, "lock %q not found in table %q", id, table)
+		return admin.Record{}, withCode(exitNotFound, "lock %q not found in table %q", id, table)
 	}
 	return rec, nil
 }
@@ -31,24 +32,24 @@ func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (lock.R
 // page with consistent reads, sorted by lock ID. pageSize limits the items
 // each Scan request reads (0: DynamoDB's 1 MB pages). Items that do not
 // parse are reported through bad and skipped.
-func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, pageSize int32, bad func(error)) ([]lock.Record, error) {
+func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, pageSize int32, bad func(error)) ([]admin.Record, error) {
 	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
 	if pageSize > 0 {
 		in.Limit = aws.Int32(pageSize)
 	}
 	if prefix != "" {
 		in.FilterExpression = aws.String("begins_with(#id, :prefix)")
-		in.ExpressionAttributeNames = map[string]string{"#id": lock.PartitionKey}
+		in.ExpressionAttributeNames = map[string]string{"#id": admin.Table.PartitionKey}
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}}
 	}
-	var recs []lock.Record
+	var recs []admin.Record
 	for p := dynamodb.NewScanPaginator(db, in); p.HasMorePages(); {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("scan table %q: %w", table, err)
 		}
 		for _, item := range page.Items {
-			rec, err := lock.ParseRecord(item)
+			rec, err := admin.Parse(item)
 			if err != nil {
 				bad(err)
 				continue
@@ -61,7 +62,7 @@ func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, p
 }
 
 // noteTTL writes a note to stderr when the table's TTL is off, or on an
-// attribute other than lock.TTLAttribute: the lock works, but the items of
+// attribute other than admin.Table.TTLAttribute: the lock works, but the items of
 // released and expired locks stay in the table for ever. It says nothing
 // when it cannot tell (DescribeTimeToLive denied, say).
 func noteTTL(ctx context.Context, a *app, db *dynamodb.Client) {
@@ -75,8 +76,8 @@ func noteTTL(ctx context.Context, a *app, db *dynamodb.Client) {
 		"Turn TTL on for attribute %s (dynalock create-table does, on a lock table; or the table's definition in your infrastructure code)\n"
 	switch {
 	case d.TimeToLiveStatus == types.TimeToLiveStatusDisabled || d.TimeToLiveStatus == types.TimeToLiveStatusDisabling:
-		fmt.Fprintf(a.stderr, "dynalock: note: TTL is off on table %q: "+after, a.table, lock.TTLAttribute)
-	case attr != lock.TTLAttribute:
-		fmt.Fprintf(a.stderr, "dynalock: note: table %q has TTL on attribute %q, not %s: "+after, a.table, attr, lock.TTLAttribute, lock.TTLAttribute)
+		fmt.Fprintf(a.stderr, "dynalock: note: TTL is off on table %q: "+after, a.table, admin.Table.TTLAttribute)
+	case attr != admin.Table.TTLAttribute:
+		fmt.Fprintf(a.stderr, "dynalock: note: table %q has TTL on attribute %q, not %s: "+after, a.table, attr, admin.Table.TTLAttribute, admin.Table.TTLAttribute)
 	}
 }

@@ -25,18 +25,19 @@ func main() {
 	if err != nil {
 		log.Fatalf("account-events: %v", err)
 	}
-	byAccount, err := middleware.EventBridgeDetailPath("accountId")
-	if err != nil {
-		log.Fatalf("account-events: %v", err)
-	}
 	h := &accounts.Handler{
 		Store: &accounts.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
 		Log:   env.Log,
 	}
 	// Each transaction once (DYNALOCK_IDEMPOTENCY=false turns it off): the
 	// balance write and the event's completion are one transaction, and a
-	// duplicate gets the first delivery's Outcome.
-	lambda.Start(middleware.Wrap(env.Locks, byAccount, h.Handle,
-		env.Middleware(accounts.LockNamespace, append([]middleware.Option{middleware.OnHeld(middleware.Wait)},
-			fnenv.Idempotent(env, accounts.TransactionKey(), middleware.ValidatePayload("detail"))...)...)...))
+	// duplicate gets the first delivery's Outcome; the same transaction ID
+	// in another event fails it.
+	handler, err := middleware.Wrap(env.Locks, middleware.EventBridgeDetail("accountId"), h.Handle,
+		env.Middleware(accounts.LockNamespace, append([]middleware.Option{middleware.WithOnHeld(middleware.Wait)},
+			fnenv.Idempotent(env, accounts.TransactionKey())...)...)...)
+	if err != nil {
+		log.Fatalf("account-events: %v", err)
+	}
+	lambda.Start(handler)
 }

@@ -32,13 +32,13 @@ func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// One DynamoDB client for both tables, from the AWS SDK's default
 	// chain (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
-	db, err := lock.NewDynamoDBClient(ctx, "")
+	db, err := fnenv.DynamoDB(ctx)
 	if err != nil {
 		log.Fatalf("account-transfers: %v", err)
 	}
 	var locks *lock.Client // nil runs without locks (WithDisabled)
 	if !cfg.Disabled {
-		if locks, err = lock.NewClient(db, cfg.LockTable); err != nil {
+		if locks, err = lock.NewClient(ctx, lock.Config{TableName: cfg.LockTable, DynamoDB: db}); err != nil {
 			log.Fatalf("account-transfers: %v", err)
 		}
 	}
@@ -47,9 +47,13 @@ func main() {
 		Log:   logger,
 	}
 	api := middleware.HTTPAPI()
-	lambda.Start(middleware.WrapHTTP(locks, api, api.PathParameter(accounts.TransferPathParameter), h.Handle,
+	handler, err := middleware.WrapHTTP(locks, api, api.PathParameter(accounts.TransferPathParameter), h.Handle,
 		middleware.WithNamespace(accounts.LockNamespace),
 		middleware.WithDisabled(cfg.Disabled),
 		middleware.WithLogger(logger),
-		middleware.WithMetrics(os.Stdout)))
+		middleware.WithMetrics(os.Stdout))
+	if err != nil {
+		log.Fatalf("account-transfers: %v", err)
+	}
+	lambda.Start(handler)
 }

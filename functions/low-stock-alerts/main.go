@@ -42,13 +42,13 @@ func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// One DynamoDB client for both tables, from the AWS SDK's default
 	// chain (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
-	db, err := lock.NewDynamoDBClient(ctx, "")
+	db, err := fnenv.DynamoDB(ctx)
 	if err != nil {
 		log.Fatalf("low-stock-alerts: %v", err)
 	}
 	var locks *lock.Client // nil runs without locks (WithDisabled)
 	if !cfg.Disabled {
-		if locks, err = lock.NewClient(db, cfg.LockTable); err != nil {
+		if locks, err = lock.NewClient(ctx, lock.Config{TableName: cfg.LockTable, DynamoDB: db}); err != nil {
 			log.Fatalf("low-stock-alerts: %v", err)
 		}
 	}
@@ -57,13 +57,17 @@ func main() {
 		Threshold: threshold,
 		Log:       logger,
 	}
-	lambda.Start(middleware.WrapDynamoDBStream(locks, stock.AlertKey(), a.Handle,
+	handler, err := middleware.WrapDynamoDBStream(locks, stock.AlertKey(), a.Handle,
 		middleware.WithNamespace(stock.LockNamespace),
 		// Records of other items (accounts, the alerts themselves) have
 		// no SKU key: they run unlocked and Alerter ignores them. The
 		// stack's event source filter keeps most of them away.
-		middleware.RunUnkeyed(),
+		middleware.WithRunUnkeyed(),
 		middleware.WithDisabled(cfg.Disabled),
 		middleware.WithLogger(logger),
-		middleware.WithMetrics(os.Stdout)))
+		middleware.WithMetrics(os.Stdout))
+	if err != nil {
+		log.Fatalf("low-stock-alerts: %v", err)
+	}
+	lambda.Start(handler)
 }

@@ -31,13 +31,13 @@ func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	// One DynamoDB client for both tables, from the AWS SDK's default
 	// chain (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
-	db, err := lock.NewDynamoDBClient(ctx, "")
+	db, err := fnenv.DynamoDB(ctx)
 	if err != nil {
 		log.Fatalf("nightly-rollup: %v", err)
 	}
 	var locks *lock.Client // nil runs without locks (WithDisabled)
 	if !cfg.Disabled {
-		if locks, err = lock.NewClient(db, cfg.LockTable); err != nil {
+		if locks, err = lock.NewClient(ctx, lock.Config{TableName: cfg.LockTable, DynamoDB: db}); err != nil {
 			log.Fatalf("nightly-rollup: %v", err)
 		}
 	}
@@ -45,10 +45,14 @@ func main() {
 		Job: &rollup.Job{DB: db, Table: cfg.AppTable, Think: cfg.WorkDelay},
 		Log: logger,
 	}
-	lambda.Start(middleware.Wrap(locks, middleware.Constant[events.EventBridgeEvent]("nightly-rollup"), h.Handle,
+	handler, err := middleware.Wrap(locks, middleware.Constant[events.EventBridgeEvent]("nightly-rollup"), h.Handle,
 		middleware.WithNamespace(rollup.LockNamespace),
-		middleware.OnHeld(middleware.Skip),
+		middleware.WithOnHeld(middleware.Skip),
 		middleware.WithDisabled(cfg.Disabled),
 		middleware.WithLogger(logger),
-		middleware.WithMetrics(os.Stdout)))
+		middleware.WithMetrics(os.Stdout))
+	if err != nil {
+		log.Fatalf("nightly-rollup: %v", err)
+	}
+	lambda.Start(handler)
 }

@@ -27,17 +27,9 @@ func main() {
 	if err != nil {
 		log.Fatalf("reserve-stock: %v", err)
 	}
-	bySKU, err := middleware.SQSBodyPath("sku")
-	if err != nil {
-		log.Fatalf("reserve-stock: %v", err)
-	}
 	h := &stock.Handler{
 		Store: &stock.Store{DB: env.DB, Table: env.AppTable, Think: env.WorkDelay},
 		Log:   env.Log,
-	}
-	byOrder, err := stock.OrderKey()
-	if err != nil {
-		log.Fatalf("reserve-stock: %v", err)
 	}
 	backoff, err := visibilityBackoff(context.Background(), os.Getenv)
 	if err != nil {
@@ -48,6 +40,10 @@ func main() {
 	// record whose SKU is held comes back in about a second, not after
 	// the queue's visibility timeout (SQS_VISIBILITY_BACKOFF=false: it
 	// does).
-	lambda.Start(middleware.WrapSQS(env.Locks, bySKU, h.Record, env.Middleware(stock.LockNamespace,
-		append(fnenv.Idempotent(env, byOrder, middleware.ValidatePayload("body")), backoff...)...)...))
+	handler, err := middleware.WrapSQS(env.Locks, middleware.SQSBody("sku"), h.Record, env.Middleware(stock.LockNamespace,
+		append(fnenv.Idempotent(env, stock.OrderKey()), backoff...)...)...)
+	if err != nil {
+		log.Fatalf("reserve-stock: %v", err)
+	}
+	lambda.Start(handler)
 }

@@ -13,9 +13,10 @@ import (
 func Actions() []string { return []string{"dynamodb:UpdateItem"} }
 
 // WriteActions returns the DynamoDB actions a lock.Client sends for
-// holders that also use lease-checked writes (lock.Lease.Write, the
-// middleware's Write and its idempotency completions): Actions plus
-// dynamodb:ConditionCheckItem, the lease's check inside the transaction.
+// holders that also use lock.Lease.Write, whose transaction checks the
+// lease without changing it: Actions plus dynamodb:ConditionCheckItem.
+// lock.Lease.Complete (with items or not) and the middleware's idempotency
+// release and complete with updates, which Actions covers.
 // TransactWriteItems has no IAM action of its own: each of its items is
 // authorised by its own action (the caller's items by theirs, on their
 // tables).

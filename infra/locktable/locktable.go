@@ -9,7 +9,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/admin"
 )
 
 // Props configures a LockTable. The zero value, like a nil *Props, is a
@@ -25,8 +25,8 @@ type Props struct {
 	RemovalPolicy awscdk.RemovalPolicy
 }
 
-// LockTable is a DynamoDB table shaped by lock.Table: partition key
-// lock.PartitionKey, TTL on lock.TTLAttribute, on-demand billing,
+// LockTable is a DynamoDB table shaped by admin.Table: partition key
+// admin.Table.PartitionKey, TTL on admin.Table.TTLAttribute, on-demand billing,
 // point-in-time recovery and encryption at rest with the AWS managed key.
 type LockTable struct {
 	constructs.Construct
@@ -34,7 +34,7 @@ type LockTable struct {
 	Table awsdynamodb.Table
 }
 
-// New defines a lock table in scope. props may be nil. A lock.Table whose
+// New defines a lock table in scope. props may be nil. An admin.Table whose
 // key type CDK cannot express is reported as a synthesis error on the
 // construct.
 func New(scope constructs.Construct, id string, props *Props) *LockTable {
@@ -46,15 +46,15 @@ func New(scope constructs.Construct, id string, props *Props) *LockTable {
 		removal = awscdk.RemovalPolicy_RETAIN
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	keyType, err := attributeType(lock.Table.PartitionKeyType)
+	keyType, err := attributeType(admin.Table.PartitionKeyType)
 	if err != nil {
 		awscdk.Annotations_Of(c).AddError(jsii.String(err.Error()))
 		keyType = awsdynamodb.AttributeType_STRING
 	}
 	table := awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
 		TableName:           props.TableName,
-		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(lock.Table.PartitionKey), Type: keyType},
-		TimeToLiveAttribute: jsii.String(lock.Table.TTLAttribute),
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(admin.Table.PartitionKey), Type: keyType},
+		TimeToLiveAttribute: jsii.String(admin.Table.TTLAttribute),
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
@@ -81,5 +81,5 @@ func attributeType(t types.ScalarAttributeType) (awsdynamodb.AttributeType, erro
 	case types.ScalarAttributeTypeB:
 		return awsdynamodb.AttributeType_BINARY, nil
 	}
-	return "", fmt.Errorf("locktable: lock.Table has partition key type %q, which is not S, N or B", t)
+	return "", fmt.Errorf("locktable: admin.Table has partition key type %q, which is not S, N or B", t)
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/infra/locktable"
-	"github.com/dynalock/dynalock/lock"
 )
 
 // fixture is one synthesized stack shared by the tests: synthesis starts a
@@ -62,7 +62,7 @@ func check(t *testing.T, assert func()) {
 
 func TestTableMatchesLockDefinition(t *testing.T) {
 	// GIVEN the lock package's table definition and the CreateTable request it makes
-	want := lock.Table.CreateTableInput("ignored")
+	want := admin.Table.CreateTableInput("ignored")
 	var keySchema, attrs []interface{}
 	for _, k := range want.KeySchema {
 		keySchema = append(keySchema, map[string]interface{}{"AttributeName": *k.AttributeName, "KeyType": string(k.KeyType)})
@@ -81,7 +81,7 @@ func TestTableMatchesLockDefinition(t *testing.T) {
 			"AttributeDefinitions": assertions.Match_ArrayEquals(&attrs),
 			"BillingMode":          string(want.BillingMode),
 			"TimeToLiveSpecification": assertions.Match_ObjectEquals(&map[string]interface{}{
-				"AttributeName": lock.Table.TTLAttribute,
+				"AttributeName": admin.Table.TTLAttribute,
 				"Enabled":       true,
 			}),
 		})

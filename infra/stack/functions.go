@@ -43,17 +43,20 @@ type functionSpec struct {
 	// dead-letter queue as their on-failure destination.
 	async bool
 	// leaseWrites is true for functions whose stores write through
-	// middleware.Write (lease-checked transactions that also complete
-	// their idempotency claims): their lock grant adds
-	// dynamodb:ConditionCheckItem (locktable.WriteActions).
+	// lock.Lease.Write (lease-checked transactions whose check of the
+	// lease is a ConditionCheck): their lock grant adds
+	// dynamodb:ConditionCheckItem (locktable.WriteActions). Those that
+	// write with lock.Lease.Complete need no more than UpdateItem: its
+	// transaction releases the lease (and completes the idempotency
+	// claim) with Update actions.
 	leaseWrites bool
 }
 
 func functionSpecs() []functionSpec {
 	return []functionSpec{
-		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: stock.LockNamespace, leaseWrites: true,
+		{name: ReserveStock, id: "ReserveStock", timeout: 30 * time.Second, lockNamespace: stock.LockNamespace,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: accounts.LockNamespace, async: true, leaseWrites: true,
+		{name: AccountEvents, id: "AccountEvents", timeout: 30 * time.Second, lockNamespace: accounts.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
 		{name: NightlyRollup, id: "NightlyRollup", timeout: 5 * time.Minute, lockNamespace: rollup.LockNamespace, async: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Scan"}},

@@ -5,9 +5,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/infra/stack"
 	"github.com/dynalock/dynalock/internal/appdata"
-	"github.com/dynalock/dynalock/lock"
 )
 
 func TestTablesFollowTheirDefinitions(t *testing.T) {
@@ -19,8 +19,8 @@ func TestTablesFollowTheirDefinitions(t *testing.T) {
 		input *dynamodb.CreateTableInput // the definition the table must agree with
 		ttl   any
 	}{
-		{"lock table", logicalID(t, f.example.Stack, f.example.LockTable.TableName()), lock.Table.CreateTableInput("x"),
-			map[string]any{"AttributeName": lock.Table.TTLAttribute, "Enabled": true}},
+		{"lock table", logicalID(t, f.example.Stack, f.example.LockTable.TableName()), admin.Table.CreateTableInput("x"),
+			map[string]any{"AttributeName": admin.Table.TTLAttribute, "Enabled": true}},
 		{"app table", logicalID(t, f.example.Stack, f.example.AppTable.TableName()), appdata.CreateTableInput("x"), nil},
 	}
 	for _, tt := range tests {

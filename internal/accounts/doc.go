@@ -2,7 +2,7 @@
 // application table: the account-events function's logic. Applying one
 // reads the account's item, checks it, and writes it back in a transaction
 // checked against the account lock's lease (Store.ApplyLeased, through
-// middleware.Write), which under the middleware's idempotency also
+// lock.Lease.Complete), which under the middleware's idempotency also
 // completes the event, so each transaction is applied once. Store.Apply is
 // the same work fenced by the lease's token instead (a LastToken attribute
 // and a set of applied IDs), the way to go with storage that cannot check

@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -10,17 +9,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
-// ApplyLeased applies tx under the leases the middleware holds in ctx: it
-// reads the account's item, checks that a debit leaves the balance at zero
-// or more, and writes the new balance with middleware.Write, one
-// transaction that goes through only while the account's lease still
-// holds its lock (and, under the middleware's idempotency, completes the
-// event's claim with it: a redelivered event is answered from the lock
-// table and never reaches ApplyLeased). The transaction's ID is still
-// added to the account's Applied (or Declined), as a record.
+// ApplyLeased applies tx under the lease in ctx (the middleware's, or
+// lock.Lock.Do's): it reads the account's item, checks that a debit leaves
+// the balance at zero or more, and writes the new balance with
+// lock.Lease.Complete, one transaction that goes through only while the
+// lease still holds the account's lock, and releases it (under the
+// middleware's idempotency it also completes the event's claim: a
+// redelivered event is answered from the lock table and never reaches
+// ApplyLeased). The transaction's ID is still added to the account's
+// Applied (or Declined), as a record. The write is the last thing done
+// under the lease.
 //
 // Without a lease in ctx (locking disabled) it writes unguarded with one
 // UpdateItem, so concurrent calls for one account lose updates. A lease
@@ -54,8 +56,9 @@ func (s *Store) ApplyLeased(ctx context.Context, tx Transaction) (Result, error)
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	}
-	err = middleware.Write(ctx, types.TransactWriteItem{Update: u})
-	if errors.Is(err, middleware.ErrNoLease) {
+	if lease, ok := lock.FromContext(ctx); ok {
+		err = lease.Complete(ctx, nil, types.TransactWriteItem{Update: u})
+	} else {
 		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
@@ -71,12 +74,13 @@ func (s *Store) ApplyLeased(ctx context.Context, tx Transaction) (Result, error)
 // event's transaction ID (FromEvent's: the detail's transactionId, else
 // the event's id), so that a transaction is applied once however often it
 // is delivered. An event that is not a valid transaction has no key.
-func TransactionKey() middleware.KeyFunc[events.EventBridgeEvent] {
-	return func(_ context.Context, e events.EventBridgeEvent) ([]string, error) {
-		tx, err := FromEvent(e)
-		if err != nil {
-			return nil, &middleware.KeyError{Expr: "transaction ID (detail.transactionId, else id)", Reason: "not a transaction", Err: err}
-		}
-		return []string{tx.TransactionID}, nil
-	}
+func TransactionKey() middleware.Key[events.EventBridgeEvent] {
+	return middleware.KeyFunc("transaction ID (detail.transactionId, else id)",
+		func(_ context.Context, e events.EventBridgeEvent) ([]string, error) {
+			tx, err := FromEvent(e)
+			if err != nil {
+				return nil, fmt.Errorf("%w: not a transaction: %w", middleware.ErrNoKey, err)
+			}
+			return []string{tx.TransactionID}, nil
+		})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/accounts"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
@@ -186,7 +187,7 @@ func TestHandlerWritesUnderLease(t *testing.T) {
 	}
 	locks := newLocks(t)
 	h := &accounts.Handler{Store: s}
-	err := locks.Do(ctx, "account/42", func(ctx context.Context) error {
+	err := locks.Lock("account/42").Do(ctx, func(ctx context.Context) error {
 		out, err := h.Handle(ctx, credit("e", 5))
 		if err == nil && out.Result != "applied" {
 			t.Errorf("Handle() = %+v, want applied", out)
@@ -200,9 +201,9 @@ func TestHandlerWritesUnderLease(t *testing.T) {
 		t.Errorf("account = %+v, want balance 105, no token", a)
 	}
 	// A lease lost before the write: nothing changes.
-	err = locks.Do(ctx, "account/42", func(ctx context.Context) error {
+	err = locks.Lock("account/42").Do(ctx, func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
-		if _, err := srv.Client().UpdateItem(ctx, lock.ForceReleaseInput(locks.Table(), l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
+		if _, err := srv.Client().UpdateItem(ctx, admin.ForceReleaseInput(locks.Config().TableName, l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
 			return err
 		}
 		_, err := h.Handle(ctx, credit("late", 5))
@@ -223,10 +224,10 @@ func credit(id string, amount int) events.EventBridgeEvent {
 func newLocks(t *testing.T) *lock.Client {
 	t.Helper()
 	lockTable := dynamotest.TableName(t) + "-locks"
-	if err := lock.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
+	if err := admin.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
 		t.Fatal(err)
 	}
-	locks, err := lock.NewClient(srv.Client(), lockTable)
+	locks, err := lock.NewClient(context.Background(), lock.Config{TableName: lockTable, DynamoDB: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,12 +250,14 @@ func TestHandlerIdempotent(t *testing.T) {
 			if err := s.Open(ctx, "42", 100); err != nil {
 				t.Fatal(err)
 			}
-			byAccount, _ := middleware.EventBridgeDetailPath("accountId")
 			opts := []middleware.Option{middleware.WithNamespace(accounts.LockNamespace), middleware.WithLogger(slog.New(slog.DiscardHandler))}
 			if tc.idempotent {
-				opts = append(opts, middleware.WithIdempotency(accounts.TransactionKey(), middleware.ValidatePayload("detail")))
+				opts = append(opts, middleware.WithIdempotency(accounts.TransactionKey()))
 			}
-			h := middleware.Wrap(newLocks(t), byAccount, (&accounts.Handler{Store: s}).Handle, opts...)
+			h, err := middleware.Wrap(newLocks(t), middleware.EventBridgeDetail("accountId"), (&accounts.Handler{Store: s}).Handle, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for range 4 {
 				out, err := h(ctx, credit("evt-1", 10))
 				if err != nil || out != (accounts.Outcome{AccountID: "42", TransactionID: "evt-1", Result: "applied"}) {
@@ -268,5 +271,41 @@ func TestHandlerIdempotent(t *testing.T) {
 				t.Errorf("one credit of 10 delivered 4 times: balance %d, want %d", a.Balance, tc.want)
 			}
 		})
+	}
+}
+
+// A transaction ID names one transaction: a second event carrying it with
+// the same detail (a producer's re-publish, with its own event ID) is a
+// duplicate, answered with the first's output, and the transaction is
+// applied once; the ID reused with another detail fails as a reused key.
+// The middleware compares an EventBridge event's detail.
+func TestTransactionIDInAnotherEvent(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if err := s.Open(ctx, "42", 100); err != nil {
+		t.Fatal(err)
+	}
+	h, err := middleware.Wrap(newLocks(t), middleware.EventBridgeDetail("accountId"), (&accounts.Handler{Store: s}).Handle,
+		middleware.WithNamespace(accounts.LockNamespace), middleware.WithLogger(slog.New(slog.DiscardHandler)),
+		middleware.WithIdempotency(accounts.TransactionKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id string, amount int) events.EventBridgeEvent {
+		return events.EventBridgeEvent{ID: id, DetailType: accounts.Credited,
+			Detail: json.RawMessage(fmt.Sprintf(`{"accountId":"42","amount":%d,"transactionId":"tx-1"}`, amount))}
+	}
+	first, err := h(ctx, ev("evt-1", 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h(ctx, ev("evt-2", 10)); err != nil || out != first {
+		t.Errorf("tx-1 re-published in a second event: %+v, %v; want the first's output %+v", out, err, first)
+	}
+	if out, err := h(ctx, ev("evt-3", 99)); !errors.Is(err, lock.ErrPayloadMismatch) {
+		t.Errorf("tx-1 in an event with another detail: %+v, %v; want lock.ErrPayloadMismatch", out, err)
+	}
+	if a, _ := s.Get(ctx, "42"); a.Balance != 110 {
+		t.Errorf("balance %d, want 110: tx-1 applied once", a.Balance)
 	}
 }

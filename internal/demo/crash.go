@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/emulator"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -57,7 +57,7 @@ func Crash(ctx context.Context, s *Stack, victim *emulator.Instance, f *Function
 		killed <- err
 	}()
 	// Wait until the victim holds the lock: a new lease on it.
-	var rec lock.Record
+	var rec admin.Record
 	for {
 		r, ok, err := s.lockRecord(ctx, lockID)
 		if err != nil {
@@ -128,28 +128,17 @@ func Crash(ctx context.Context, s *Stack, victim *emulator.Instance, f *Function
 
 // lockRecord reads the lock item of id, strongly consistently; ok is false
 // if there is none.
-func (s *Stack) lockRecord(ctx context.Context, id string) (lock.Record, bool, error) {
-	out, err := s.Client().GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.LockTable),
-		Key:            lockKey(id),
-		ConsistentRead: aws.Bool(true),
-	})
+func (s *Stack) lockRecord(ctx context.Context, id string) (admin.Record, bool, error) {
+	r, ok, err := admin.Read(ctx, s.Client(), s.LockTable, id)
 	if err != nil {
-		return lock.Record{}, false, fmt.Errorf("demo: read lock %s: %w", id, err)
+		return admin.Record{}, false, fmt.Errorf("demo: read lock %s: %w", id, err)
 	}
-	if out.Item == nil {
-		return lock.Record{}, false, nil
-	}
-	r, err := lock.ParseRecord(out.Item)
-	if err != nil {
-		return lock.Record{}, false, fmt.Errorf("demo: lock %s: %w", id, err)
-	}
-	return r, true, nil
+	return r, ok, nil
 }
 
 // HeldLocks returns the locks of the lock table held at now.
-func (s *Stack) HeldLocks(ctx context.Context, now time.Time) ([]lock.Record, error) {
-	var held []lock.Record
+func (s *Stack) HeldLocks(ctx context.Context, now time.Time) ([]admin.Record, error) {
+	var held []admin.Record
 	p := dynamodb.NewScanPaginator(s.Client(), &dynamodb.ScanInput{TableName: aws.String(s.LockTable), ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -157,7 +146,7 @@ func (s *Stack) HeldLocks(ctx context.Context, now time.Time) ([]lock.Record, er
 			return nil, fmt.Errorf("demo: scan the lock table: %w", err)
 		}
 		for _, item := range page.Items {
-			r, err := lock.ParseRecord(item)
+			r, err := admin.Parse(item)
 			if err != nil {
 				return nil, fmt.Errorf("demo: %w", err)
 			}
@@ -167,8 +156,4 @@ func (s *Stack) HeldLocks(ctx context.Context, now time.Time) ([]lock.Record, er
 		}
 	}
 	return held, nil
-}
-
-func lockKey(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: id}}
 }

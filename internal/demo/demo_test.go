@@ -1,11 +1,14 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/lock"
 )
 
 func TestCopySQS(t *testing.T) {
@@ -92,5 +95,17 @@ func TestCents(t *testing.T) {
 		if got := cents(c); got != want {
 			t.Errorf("cents(%d) = %q, want %q", c, got, want)
 		}
+	}
+}
+
+// The report's tolerance is the one the functions' lock clients run with:
+// lock.Config's default clock-skew tolerance.
+func TestToleranceIsTheLockDefault(t *testing.T) {
+	c, err := lock.NewClient(context.Background(), lock.Config{TableName: "locks", DynamoDB: dynamodb.New(dynamodb.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Config().ClockSkewTolerance; got != tolerance {
+		t.Errorf("lock.Config's default clock-skew tolerance is %s; the demo reports %s", got, tolerance)
 	}
 }

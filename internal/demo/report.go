@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dynalock/dynalock/lock"
+	"github.com/dynalock/dynalock/admin"
 )
 
 // Report is what the demo did and found.
@@ -25,7 +25,7 @@ type Report struct {
 	// functions' idempotency and without it.
 	Duplicates, DuplicatesOff *Duplicates
 	// Held are the locks still held at the end of the locked run.
-	Held    []lock.Record
+	Held    []admin.Record
 	Checks  []Check
 	Elapsed time.Duration
 }

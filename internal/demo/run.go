@@ -13,8 +13,6 @@ import (
 	"github.com/dynalock/dynalock/internal/accounts"
 	"github.com/dynalock/dynalock/internal/rollup"
 	"github.com/dynalock/dynalock/internal/stock"
-	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // Config sizes the demo. Zero fields take the defaults in parentheses.
@@ -379,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	lockID := middleware.LockID("sku", o.SKU)
+	lockID := stock.LockNamespace + "/" + o.SKU
 	progress("crash: reserve-stock takes %s, then is killed with SIGKILL mid-handler; its order is redelivered every 100ms", lockID)
 	r.Crash, err = Crash(ctx, s, victim.Instances()[0], fs.Stock, crashMsg, lockID, 100*time.Millisecond)
 	if err != nil {
@@ -471,5 +469,6 @@ func (s *Stack) preparePhase(ctx context.Context, p *Phase, l *Ledger, cfg Confi
 	return fs, nil
 }
 
-// tolerance is the lock's clock-skew tolerance the functions run with.
-const tolerance = lock.DefaultClockSkewTolerance
+// tolerance is the lock's clock-skew tolerance the functions run with:
+// lock.Config's default (a test checks that it is).
+const tolerance = time.Second

@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/emulator"
-	"github.com/dynalock/dynalock/lock"
 )
 
 // The example functions, as named under functions/ and build/.
@@ -91,7 +91,7 @@ func CheckBinaries(binDir string) error {
 }
 
 // NewStack starts DynamoDB Local (or uses the one DYNALOCK_DYNAMODB_ENDPOINT
-// names) and creates the lock table in it with lock.CreateTable.
+// names) and creates the lock table in it with admin.CreateTable.
 func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 	if err := CheckBinaries(cfg.BinDir); err != nil {
 		return nil, err
@@ -112,7 +112,7 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := lock.CreateTable(ctx, srv.Client(), s.LockTable); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), s.LockTable); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("demo: create the lock table: %w", err)
 	}

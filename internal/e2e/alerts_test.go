@@ -11,8 +11,6 @@ import (
 	"github.com/dynalock/dynalock/internal/demo"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/stock"
-	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // low-stock-alerts under the emulator, given stream-shaped batches: while
@@ -54,11 +52,7 @@ func TestLowStockAlertsWhileSKUHeld(t *testing.T) {
 	}
 
 	// GIVEN reserve-stock holding MUG's lock for 2 s
-	locks, err := lock.NewClient(stack.Client(), stack.LockTable, lock.WithOwner("reserve-stock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := locks.Acquire(ctx, middleware.LockID(stock.LockNamespace, "MUG"), lock.WithTTL(2*time.Second)); err != nil {
+	if _, err := holder(t, "reserve-stock", 2*time.Second).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	batch := []events.DynamoDBEventRecord{
@@ -134,11 +128,7 @@ func TestLowStockAlertsFromTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// AND reserve-stock holding MUG's lock for 2 s
-	locks, err := lock.NewClient(stack.Client(), stack.LockTable, lock.WithOwner("reserve-stock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := locks.Acquire(ctx, middleware.LockID(stock.LockNamespace, "MUG"), lock.WithTTL(2*time.Second)); err != nil {
+	if _, err := holder(t, "reserve-stock", 2*time.Second).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// WHEN MUG falls below the threshold and CUP stays above it

@@ -7,8 +7,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/dynalock/dynalock/internal/demo"
-	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // A record whose SKU another holder has comes back soon after the holder
@@ -36,11 +34,7 @@ func TestHeldRecordReappearsBeforeTheVisibilityTimeout(t *testing.T) {
 
 	// GIVEN another holder of BLUE-MUG's lock, released once the first
 	// delivery has failed
-	locks, err := lock.NewClient(stack.Client(), stack.LockTable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := locks.Acquire(ctx, middleware.LockID("sku", "BLUE-MUG"), lock.WithTTL(time.Minute), lock.WithOwner("e2e test"))
+	held, err := holder(t, "e2e test", time.Minute).Lock("sku/BLUE-MUG").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

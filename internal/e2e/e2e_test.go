@@ -15,7 +15,6 @@ import (
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/emulator"
 	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // stack is DynamoDB Local with the lock table, shared by the tests, which
@@ -92,6 +91,17 @@ func appTable(t *testing.T, ledger *demo.Ledger) (string, demo.Apps) {
 }
 
 // nothingLocked fails the test if a lock is held.
+// holder returns a lock client on the stack's lock table for a holder of
+// the test's own, named owner, whose leases last ttl (zero: the defaults).
+func holder(t *testing.T, owner string, ttl time.Duration) *lock.Client {
+	t.Helper()
+	locks, err := lock.NewClient(context.Background(), lock.Config{TableName: stack.LockTable, DynamoDB: stack.Client(), Owner: owner, TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return locks
+}
+
 func nothingLocked(t *testing.T) {
 	t.Helper()
 	held, err := stack.HeldLocks(context.Background(), time.Now())
@@ -201,11 +211,7 @@ func TestBatchItemFailuresForHeldLock(t *testing.T) {
 			defer f.Stop()
 
 			// GIVEN another holder of BLUE-MUG's lock
-			locks, err := lock.NewClient(stack.Client(), stack.LockTable)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held, err := locks.Acquire(ctx, middleware.LockID("sku", "BLUE-MUG"), lock.WithTTL(time.Minute), lock.WithOwner("e2e test"))
+			held, err := holder(t, "e2e test", time.Minute).Lock("sku/BLUE-MUG").Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +276,7 @@ func TestKilledHolderLockFreesAfterLease(t *testing.T) {
 	}
 	defer f.Stop()
 
-	res, err := demo.Crash(ctx, stack, victim.Instances()[0], f, msg, middleware.LockID("sku", "BLUE-MUG"), 50*time.Millisecond)
+	res, err := demo.Crash(ctx, stack, victim.Instances()[0], f, msg, "sku/BLUE-MUG", 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +285,8 @@ func TestKilledHolderLockFreesAfterLease(t *testing.T) {
 	if res.LeaseLeft <= 0 {
 		t.Errorf("the lease had ended %s before the kill: the kill did not land while the lock was held", -res.LeaseLeft)
 	}
-	if min := res.LeaseLeft + lock.DefaultClockSkewTolerance; res.FreedAfter < min {
+	// The functions' lock clients run with the default tolerance.
+	if min := res.LeaseLeft + holder(t, "", 0).Config().ClockSkewTolerance; res.FreedAfter < min {
 		t.Errorf("the lock was taken over %s after the kill, before its lease ended plus the tolerance (%s)", res.FreedAfter, min)
 	}
 	if res.Attempts < 2 {

@@ -10,8 +10,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/dynalock/dynalock/internal/accounts"
 	"github.com/dynalock/dynalock/internal/demo"
-	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // While another holder has an account's lock, account-transfers answers
@@ -42,15 +40,14 @@ func TestTransfersWhileAccountHeld(t *testing.T) {
 
 	// GIVEN another holder of the account's lock (account-events, say),
 	// for 2 s
-	locks, err := lock.NewClient(stack.Client(), stack.LockTable, lock.WithOwner("account-events"))
+	locks := holder(t, "account-events", 2*time.Second)
+	held, err := locks.Lock(accounts.LockNamespace + "/" + account).Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, err := locks.Acquire(ctx, middleware.LockID(accounts.LockNamespace, account), lock.WithTTL(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	takeover := held.Deadline().Add(lock.DefaultClockSkewTolerance) // not before: the lease end plus the tolerance
+	// Not before the lease's end plus the tolerance; Deadline is the end
+	// less the tolerance.
+	takeover := held.Deadline().Add(2 * locks.Config().ClockSkewTolerance)
 
 	// WHEN one request is sent
 	payload, err := json.Marshal(reqs[0])
@@ -68,7 +65,7 @@ func TestTransfersWhileAccountHeld(t *testing.T) {
 	if err := json.Unmarshal(resp.Payload, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.StatusCode != 409 || out.Headers["Content-Type"] != middleware.ProblemContentType {
+	if out.StatusCode != 409 || out.Headers["Content-Type"] != "application/problem+json" {
 		t.Fatalf("answer %d %v %s, want a 409 problem", out.StatusCode, out.Headers, out.Body)
 	}
 	secs, err := strconv.Atoi(out.Headers["Retry-After"])
@@ -76,7 +73,7 @@ func TestTransfersWhileAccountHeld(t *testing.T) {
 		t.Errorf("Retry-After %q: the lock cannot be taken until %s after sending", out.Headers["Retry-After"], takeover.Sub(sent))
 	}
 	var p map[string]any
-	if err := json.Unmarshal([]byte(out.Body), &p); err != nil || p["type"] != middleware.ProblemLockHeld || p["status"] != 409.0 {
+	if err := json.Unmarshal([]byte(out.Body), &p); err != nil || p["type"] != "https://github.com/dynalock/dynalock#problem-lock-held" || p["status"] != 409.0 {
 		t.Errorf("problem %s: %v", out.Body, err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/internal/ddbclient"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -104,19 +105,30 @@ type Env struct {
 	Log *slog.Logger
 }
 
-// Setup loads the configuration through getenv and builds the clients. The
-// DynamoDB client is lock.NewDynamoDBClient's: from the AWS SDK's default
-// chain, so AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local (and on a
-// loopback address response checksums are not validated: DynamoDB Local
-// sends none with errors). It sends no request.
+// DynamoDB returns the DynamoDB client of both tables: the one the lock
+// builds when its Config names none, from the AWS SDK's default chain, so
+// AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local (and on a loopback
+// address response checksums are not validated: DynamoDB Local sends none
+// with errors). It sends no request.
+func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+	db, err := ddbclient.New(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("fnenv: %w", err)
+	}
+	return db, nil
+}
+
+// Setup loads the configuration through getenv and builds the clients:
+// the DynamoDB client (DynamoDB) and, unless Disabled, the lock client
+// over it with the lock's defaults. It sends no request.
 func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 	c, err := Load(getenv)
 	if err != nil {
 		return nil, err
 	}
-	db, err := lock.NewDynamoDBClient(ctx, "")
+	db, err := DynamoDB(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fnenv: %w", err)
+		return nil, err
 	}
 	e := &Env{
 		Config: c,
@@ -124,7 +136,7 @@ func Setup(ctx context.Context, getenv func(string) string) (*Env, error) {
 		Log:    slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel})),
 	}
 	if !c.Disabled {
-		if e.Locks, err = lock.NewClient(e.DB, c.LockTable); err != nil {
+		if e.Locks, err = lock.NewClient(ctx, lock.Config{TableName: c.LockTable, DynamoDB: db}); err != nil {
 			return nil, fmt.Errorf("fnenv: %w", err)
 		}
 	}
@@ -144,11 +156,11 @@ func (e *Env) Middleware(namespace string, opts ...middleware.Option) []middlewa
 	}, opts...)
 }
 
-// Idempotent returns the middleware option WithIdempotency(key, opts...),
-// or none when the Idempotency switch is off.
-func Idempotent[T any](e *Env, key middleware.KeyFunc[T], opts ...middleware.IdempotencyOption) []middleware.Option {
+// Idempotent returns the middleware option WithIdempotency(key), or none
+// when the Idempotency switch is off.
+func Idempotent[T any](e *Env, key middleware.Key[T]) []middleware.Option {
 	if e.NoIdempotency {
 		return nil
 	}
-	return []middleware.Option{middleware.WithIdempotency(key, opts...)}
+	return []middleware.Option{middleware.WithIdempotency(key)}
 }

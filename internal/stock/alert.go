@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
@@ -91,25 +92,28 @@ func (r AlertResult) String() string {
 }
 
 // AlertKey is the low-stock-alerts function's lock key: the SKU of the
-// item a stream record changed (the item's key "sku#<sku>" without its
-// prefix), so that under LockNamespace its lock is "sku/<sku>", the one
-// reserve-stock takes: an alert is never decided while the SKU is being
-// reserved. A record of any other item (an account, an alert) has no key,
-// a *middleware.KeyError: wrap with middleware.RunUnkeyed so that
-// Alerter.Record sees it and ignores it.
-func AlertKey() middleware.KeyFunc[events.DynamoDBEventRecord] {
-	keys := middleware.DynamoDBKeys(appdata.PartitionKey)
-	return func(ctx context.Context, r events.DynamoDBEventRecord) ([]string, error) {
-		k, err := keys(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		sku, ok := strings.CutPrefix(k[0], ID(""))
-		if !ok || sku == "" {
-			return nil, &middleware.KeyError{Expr: "Keys " + appdata.PartitionKey, Reason: "not a SKU item"}
-		}
-		return []string{sku}, nil
+// item a stream record changed (SKUKeys), so that under LockNamespace its
+// lock is "sku/<sku>", the one reserve-stock takes: an alert is never
+// decided while the SKU is being reserved. A record of any other item (an
+// account, an alert) has no key: wrap with middleware.WithRunUnkeyed so
+// that Alerter.Record sees it and ignores it.
+func AlertKey() middleware.Key[events.DynamoDBEventRecord] {
+	return middleware.KeyFunc("the SKU of Keys."+appdata.PartitionKey, SKUKeys)
+}
+
+// SKUKeys returns the SKU of the item a stream record changed: its key
+// "sku#<sku>" without the prefix. A record of any other item fails with an
+// error matching middleware.ErrNoKey.
+func SKUKeys(_ context.Context, r events.DynamoDBEventRecord) ([]string, error) {
+	id := r.Change.Keys[appdata.PartitionKey]
+	if id.DataType() != events.DataTypeString {
+		return nil, fmt.Errorf("%w: Keys.%s is not a string", middleware.ErrNoKey, appdata.PartitionKey)
 	}
+	sku, ok := strings.CutPrefix(id.String(), ID(""))
+	if !ok || sku == "" {
+		return nil, fmt.Errorf("%w: Keys.%s %q is not a SKU item", middleware.ErrNoKey, appdata.PartitionKey, id.String())
+	}
+	return []string{sku}, nil
 }
 
 // Alerter is the low-stock-alerts function's record handler, for
@@ -129,7 +133,7 @@ type Alerter struct {
 // Available in the record's NewImage below the threshold opens an alert
 // unless one is open; at or above it (or a REMOVE) clears an open alert.
 // The alert is read and written under the SKU's lease in ctx (the write
-// with middleware.Write, checked against the lease), so one SKU has one
+// with lock.Lease.Write, checked against the lease), so one SKU has one
 // alert at a time; without a lease (locking disabled) it writes
 // unguarded. A redelivered record finds the alert it wrote and changes
 // nothing. Records of other items are Ignored. An error fails the record:
@@ -226,8 +230,9 @@ func (s *Store) Alert(ctx context.Context, sku string) (Alert, error) {
 	return al, nil
 }
 
-// putAlert writes al under the lease in ctx (middleware.Write), or
-// unguarded with PutItem when ctx carries none.
+// putAlert writes al under the lease in ctx (lock.Lease.Write: only while
+// the lease holds the SKU's lock), or unguarded with PutItem when ctx
+// carries none.
 func (s *Store) putAlert(ctx context.Context, al Alert) error {
 	put := &types.Put{
 		TableName: aws.String(s.Table),
@@ -240,8 +245,10 @@ func (s *Store) putAlert(ctx context.Context, al Alert) error {
 			attrAlertEvent:       appdata.S(al.EventID),
 		},
 	}
-	err := middleware.Write(ctx, types.TransactWriteItem{Put: put})
-	if errors.Is(err, middleware.ErrNoLease) {
+	var err error
+	if lease, ok := lock.FromContext(ctx); ok {
+		err = lease.Write(ctx, types.TransactWriteItem{Put: put})
+	} else {
 		_, err = s.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.TableName, Item: put.Item})
 	}
 	if err != nil {

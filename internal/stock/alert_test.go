@@ -58,9 +58,13 @@ func alertWrap(t *testing.T, a *stock.Alerter, got *[]stock.AlertResult) func(co
 		}
 		return err
 	}
-	return middleware.WrapDynamoDBStream(newLocks(t), stock.AlertKey(), h,
-		middleware.WithNamespace(stock.LockNamespace), middleware.RunUnkeyed(),
+	wrapped, err := middleware.WrapDynamoDBStream(newLocks(t), stock.AlertKey(), h,
+		middleware.WithNamespace(stock.LockNamespace), middleware.WithRunUnkeyed(),
 		middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wrapped
 }
 
 func TestAlerterRecord(t *testing.T) {
@@ -150,17 +154,20 @@ func TestAlerterWaitsForTheSKULock(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	locks := newLocks(t)
-	held, err := locks.Acquire(ctx, stock.LockNamespace+"/MUG")
+	held, err := locks.Lock(stock.LockNamespace + "/MUG").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []stock.AlertResult
 	a := &stock.Alerter{Store: s, Threshold: 10}
-	h := middleware.WrapDynamoDBStream(locks, stock.AlertKey(), func(ctx context.Context, r events.DynamoDBEventRecord) error {
+	h, err := middleware.WrapDynamoDBStream(locks, stock.AlertKey(), func(ctx context.Context, r events.DynamoDBEventRecord) error {
 		res, err := a.Record(ctx, r)
 		got = append(got, res)
 		return err
-	}, middleware.WithNamespace(stock.LockNamespace), middleware.RunUnkeyed(), middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	}, middleware.WithNamespace(stock.LockNamespace), middleware.WithRunUnkeyed(), middleware.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ev := events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		streamRecord(0, change{id: stock.ID("CUP"), available: 1}),
 		streamRecord(1, change{id: stock.ID("MUG"), available: 1}),
@@ -196,7 +203,7 @@ func TestAlerterWaitsForTheSKULock(t *testing.T) {
 	}
 }
 
-func TestAlertKey(t *testing.T) {
+func TestSKUKeys(t *testing.T) {
 	tests := []struct {
 		name    string
 		id      string
@@ -210,9 +217,9 @@ func TestAlertKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := stock.AlertKey()(context.Background(), streamRecord(0, change{id: tt.id}))
+			got, err := stock.SKUKeys(context.Background(), streamRecord(0, change{id: tt.id}))
 			if !errors.Is(err, tt.wantErr) || !slices.Equal(got, tt.want) {
-				t.Errorf("AlertKey(%q) = %v, %v; want %v, %v", tt.id, got, err, tt.want, tt.wantErr)
+				t.Errorf("SKUKeys(%q) = %v, %v; want %v, %v", tt.id, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

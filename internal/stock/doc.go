@@ -1,7 +1,7 @@
 // Package stock reserves stock for orders in the application table: the
 // reserve-stock function's logic. A reservation reads a SKU's item, checks
 // it, and writes it back in a transaction checked against the SKU lock's
-// lease (Store.ReserveLeased, through middleware.Write), so a holder whose
+// lease (Store.ReserveLeased, through lock.Lease.Complete), so a holder whose
 // lease ended can never overwrite its successor's write; under the
 // middleware's idempotency the same transaction completes the order, so
 // each order is reserved once. Store.Reserve is the same work fenced by

@@ -45,8 +45,8 @@ func (h *Handler) Record(ctx context.Context, m events.SQSMessage) error {
 // OrderKey is the reserve-stock function's idempotency key: the body's
 // orderId, so that an order is reserved once however often, and in however
 // many messages, it is delivered.
-func OrderKey() (middleware.KeyFunc[events.SQSMessage], error) {
-	return middleware.SQSBodyPath("orderId")
+func OrderKey() middleware.Key[events.SQSMessage] {
+	return middleware.SQSBody("orderId")
 }
 
 func (h *Handler) log() *slog.Logger {

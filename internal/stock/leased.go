@@ -2,25 +2,25 @@ package stock
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/appdata"
-	"github.com/dynalock/dynalock/middleware"
+	"github.com/dynalock/dynalock/lock"
 )
 
-// ReserveLeased reserves o's units under the leases the middleware holds
-// in ctx: it reads the SKU's item, checks that enough units are
-// available, and writes the new counts with middleware.Write, one
-// transaction that goes through only while the SKU's lease still holds
-// its lock (and, under the middleware's idempotency, completes the
-// order's claim with it: a redelivered order is answered from the lock
-// table and never reaches ReserveLeased). No token attribute and no order
-// set are needed for that; the order's ID is still added to the SKU's
-// Orders (or Rejected), as a record.
+// ReserveLeased reserves o's units under the lease in ctx (the
+// middleware's, or lock.Lock.Do's): it reads the SKU's item, checks that
+// enough units are available, and writes the new counts with
+// lock.Lease.Complete, one transaction that goes through only while the
+// lease still holds the SKU's lock, and releases it (under the
+// middleware's idempotency it also completes the order's claim: a
+// redelivered order is answered from the lock table and never reaches
+// ReserveLeased). No token attribute and no order set are needed for that;
+// the order's ID is still added to the SKU's Orders (or Rejected), as a
+// record. The write is the last thing done under the lease.
 //
 // Without a lease in ctx (locking disabled) it writes unguarded with one
 // UpdateItem: concurrent calls for one SKU then lose updates, which is
@@ -47,8 +47,9 @@ func (s *Store) ReserveLeased(ctx context.Context, o Order) (Result, error) {
 			":res":   appdata.N(it.Reserved + o.Quantity),
 		})
 	}
-	err = middleware.Write(ctx, types.TransactWriteItem{Update: u})
-	if errors.Is(err, middleware.ErrNoLease) {
+	if lease, ok := lock.FromContext(ctx); ok {
+		err = lease.Complete(ctx, nil, types.TransactWriteItem{Update: u})
+	} else {
 		_, err = s.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression, ConditionExpression: u.ConditionExpression,
 			ExpressionAttributeNames: u.ExpressionAttributeNames, ExpressionAttributeValues: u.ExpressionAttributeValues,

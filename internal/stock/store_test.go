@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/stock"
@@ -167,10 +168,10 @@ func TestReserveUnderLockLosesNothing(t *testing.T) {
 	s := newStore(t)
 	s.Think = 5 * time.Millisecond
 	lockTable := dynamotest.TableName(t) + "-locks"
-	if err := lock.CreateTable(ctx, srv.Client(), lockTable); err != nil {
+	if err := admin.CreateTable(ctx, srv.Client(), lockTable); err != nil {
 		t.Fatal(err)
 	}
-	locks, err := lock.NewClient(srv.Client(), lockTable, lock.WithTTL(10*time.Second), lock.WithWait(lock.WaitForever))
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: lockTable, DynamoDB: srv.Client(), TTL: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +183,11 @@ func TestReserveUnderLockLosesNothing(t *testing.T) {
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs <- locks.Do(ctx, "sku/MUG", func(ctx context.Context) error {
+			errs <- locks.Lock("sku/MUG").Do(ctx, func(ctx context.Context) error {
 				l, _ := lock.FromContext(ctx)
 				_, err := s.Reserve(ctx, stock.Order{OrderID: fmt.Sprint("o-", i), SKU: "MUG", Quantity: 1}, l.FencingToken())
 				return err
-			})
+			}, lock.WithWait(lock.WaitForever))
 		})
 	}
 	wg.Wait()
@@ -216,7 +217,7 @@ func TestHandlerRecord(t *testing.T) {
 	}
 	locks := newLocks(t)
 	h := &stock.Handler{Store: s}
-	err := locks.Do(ctx, "sku/MUG", func(ctx context.Context) error { return h.Record(ctx, msg("locked", "MUG")) })
+	err := locks.Lock("sku/MUG").Do(ctx, func(ctx context.Context) error { return h.Record(ctx, msg("locked", "MUG")) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +242,10 @@ func msg(order, sku string) events.SQSMessage {
 func newLocks(t *testing.T) *lock.Client {
 	t.Helper()
 	lockTable := dynamotest.TableName(t) + "-locks"
-	if err := lock.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
+	if err := admin.CreateTable(context.Background(), srv.Client(), lockTable); err != nil {
 		t.Fatal(err)
 	}
-	locks, err := lock.NewClient(srv.Client(), lockTable)
+	locks, err := lock.NewClient(context.Background(), lock.Config{TableName: lockTable, DynamoDB: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,9 +261,9 @@ func TestReserveLeasedLostLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	locks := newLocks(t)
-	err := locks.Do(ctx, "sku/MUG", func(ctx context.Context) error {
+	err := locks.Lock("sku/MUG").Do(ctx, func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
-		if _, err := srv.Client().UpdateItem(ctx, lock.ForceReleaseInput(locks.Table(), l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
+		if _, err := srv.Client().UpdateItem(ctx, admin.ForceReleaseInput(locks.Config().TableName, l.LockID(), l.LeaseID(), l.FencingToken(), "test", "test", time.Now())); err != nil {
 			return err
 		}
 		_, err := s.ReserveLeased(ctx, stock.Order{OrderID: "late", SKU: "MUG", Quantity: 1})
@@ -291,16 +292,14 @@ func TestHandlerIdempotent(t *testing.T) {
 			if err := s.Put(ctx, "MUG", 10); err != nil {
 				t.Fatal(err)
 			}
-			bySKU, _ := middleware.SQSBodyPath("sku")
 			opts := []middleware.Option{middleware.WithNamespace(stock.LockNamespace), middleware.WithLogger(slog.New(slog.DiscardHandler))}
 			if tc.idempotent {
-				byOrder, err := stock.OrderKey()
-				if err != nil {
-					t.Fatal(err)
-				}
-				opts = append(opts, middleware.WithIdempotency(byOrder, middleware.ValidatePayload("body")))
+				opts = append(opts, middleware.WithIdempotency(stock.OrderKey()))
 			}
-			h := middleware.WrapSQS(newLocks(t), bySKU, (&stock.Handler{Store: s}).Record, opts...)
+			h, err := middleware.WrapSQS(newLocks(t), middleware.SQSBody("sku"), (&stock.Handler{Store: s}).Record, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, batch := range [][]events.SQSMessage{{msg("o-1", "MUG"), msg("o-1", "MUG")}, {msg("o-1", "MUG")}, {msg("o-1", "MUG")}} {
 				resp, err := h(ctx, events.SQSEvent{Records: batch})
 				if err != nil || len(resp.BatchItemFailures) != 0 {

@@ -29,7 +29,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("lockonly: %v", err)
 	}
-	c, err := lock.NewClient(dynamodb.NewFromConfig(cfg), table)
+	c, err := lock.NewClient(context.Background(), lock.Config{TableName: table, DynamoDB: dynamodb.NewFromConfig(cfg)})
 	if err != nil {
 		log.Fatalf("lockonly: %v", err)
 	}
@@ -41,7 +41,7 @@ func main() {
 				resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 				continue
 			}
-			l, err := c.TryAcquire(ctx, "sku/"+body.SKU)
+			l, err := c.Lock("sku/" + body.SKU).Acquire(ctx)
 			if err != nil {
 				return resp, err
 			}

@@ -28,14 +28,14 @@ func main() {
 	if err != nil {
 		log.Fatalf("wrapped: %v", err)
 	}
-	c, err := lock.NewClient(dynamodb.NewFromConfig(cfg), table)
+	c, err := lock.NewClient(context.Background(), lock.Config{TableName: table, DynamoDB: dynamodb.NewFromConfig(cfg)})
 	if err != nil {
 		log.Fatalf("wrapped: %v", err)
 	}
-	bySKU, err := middleware.SQSBodyPath("sku")
+	h, err := middleware.WrapSQS(c, middleware.SQSBody("sku"), func(context.Context, events.SQSMessage) error { return nil },
+		middleware.WithNamespace("sku"))
 	if err != nil {
 		log.Fatalf("wrapped: %v", err)
 	}
-	lambda.Start(middleware.WrapSQS(c, bySKU, func(context.Context, events.SQSMessage) error { return nil },
-		middleware.WithNamespace("sku")))
+	lambda.Start(h)
 }

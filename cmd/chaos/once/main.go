@@ -48,13 +48,12 @@ func main() {
 	flag.Float64Var(&cfg.LostCompletionRate, "lost-completion-rate", cfg.LostCompletionRate,
 		"share of completing transactions whose every answer is dropped after they went through (the middleware then releases the claim)")
 	flag.BoolVar(&cfg.OddKeys, "odd-keys", cfg.OddKeys, "NUL, \"/\", \"#\" and non-ASCII bytes in a fifth of the idempotency keys and in the accounts")
-	flag.BoolVar(&cfg.NULPairs, "nul-pairs", cfg.NULPairs, "pairs of events whose idempotency keys differ only by where a NUL sits (fails until ClaimID stops colliding on them)")
-	flag.DurationVar(&cfg.CompletionExpiry, "completion-expiry", 0, "the middleware's CompletionExpiry (default: its own, 24h)")
-	paths := flag.String("paths", strings.Join(cfg.Paths, ","), "delivery paths, comma-separated, one per event at random: "+strings.Join(once.PathNames(), ", ")+
-		" (http, kinesis and dynamodb-stream are expected to fail until their wrappers honour WithIdempotency)")
+	flag.BoolVar(&cfg.NULPairs, "nul-pairs", cfg.NULPairs, "pairs of events whose idempotency keys differ only by where a NUL sits (they must never share a claim)")
+	flag.DurationVar(&cfg.CompletionExpiry, "completion-expiry", 0, "the workers' lock clients' CompletionExpiry, which the middleware's claims take (default: the lock's, 24h)")
+	paths := flag.String("paths", strings.Join(cfg.Paths, ","), "delivery paths, comma-separated, one per event at random: "+strings.Join(once.PathNames(), ", "))
 	flag.StringVar(&cfg.Unsafe, "unsafe-claims", "", "break a condition the proof relies on (the check should then fail): "+
 		once.UnsafeReacquire+" (claims do not check completion: caught as "+once.RuleAtMostOnce+"), "+
-		once.UnsafeShared+" (events 2k and 2k+1 share one claim ID: caught as "+once.RuleSharedClaim+")")
+		once.UnsafeShared+" (events 2k and 2k+1 share one claim ID and one payload, their IDs outside it: caught as "+once.RuleSharedClaim+")")
 	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "each delivery's invocation deadline")
 	flag.StringVar(&cfg.History, "history", "", "file to write the history to; it must not exist (default: a new temporary file, kept)")
 	flag.StringVar(&cfg.Endpoint, "endpoint", os.Getenv(dynamotest.EnvEndpoint), "running DynamoDB Local to use (default: start one)")

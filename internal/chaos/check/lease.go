@@ -33,16 +33,16 @@ const requestSlack = time.Millisecond
 //   - no lease taken by the middleware was asked to outlast the
 //     invocation's deadline plus the grace (by a heartbeat, say);
 //   - no request for a lease was sent after the call that held it
-//     returned (nothing runs after Do, DoAll, Run or the handler returns).
+//     returned (nothing runs after Do, the release after Acquire, or the handler returns).
 func (r *Report) leases(h *history.History) {
 	batches := map[[2]int]*history.Batch{}
 	for _, b := range h.Batches {
 		batches[[2]int{b.Worker, b.ID}] = b
 	}
-	entered := map[string]*history.Section{}
+	entered := map[history.LeaseKey]*history.Section{}
 	byToken := map[string]map[int64]*history.Section{}
 	for _, s := range h.Sections {
-		entered[s.Lease] = s
+		entered[history.LeaseKey{Lock: s.Lock, Lease: s.Lease}] = s
 		if byToken[s.Lock] == nil {
 			byToken[s.Lock] = map[int64]*history.Section{}
 		}
@@ -61,7 +61,7 @@ func (r *Report) leases(h *history.History) {
 			by = "force-released by an operator"
 		}
 		what := "the lock client took it (no section ran: the call gave it back)"
-		if s := entered[g.Lease]; s != nil {
+		if s := entered[history.LeaseKey{Lock: g.Lock, Lease: g.Lease}]; s != nil {
 			what = "worker " + strconv.Itoa(s.Worker) + " entered under it at " + clock(s.Enter) + ": a second holder may enter at once"
 		}
 		r.violate(RuleForced, "lock %q: an acquire of worker %d went through at %s as lease %s (token %d), and its answer said the lease was already %s; %s",

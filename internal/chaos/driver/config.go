@@ -55,8 +55,9 @@ type Config struct {
 	// lease itself, shorter or longer than what is left.
 	ExtendRate float64
 	// DoAllRate, RunRate and SQSRate bound the shares of rounds that call
-	// DoAll over overlapping sets of locks, that Acquire or AcquireAll (on
-	// a context that may be short) and then Run, and that hand a synthetic
+	// Lock(ids...).Do over overlapping sets of locks, that call
+	// Lock(ids...).Acquire (on a context that may be short) and then run
+	// and Release as its caller (lock.Run before v0.1), and that hand a synthetic
 	// SQS batch to middleware.WrapSQS (records repeating keys, FIFO
 	// groups), whose invocations last SQSTimeoutMin to SQSTimeoutMax.
 	DoAllRate, RunRate, SQSRate  float64

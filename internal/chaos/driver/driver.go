@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/check"
 	"github.com/dynalock/dynalock/internal/chaos/history"
 	"github.com/dynalock/dynalock/internal/chaos/ledger"
 	"github.com/dynalock/dynalock/internal/chaos/worker"
 	"github.com/dynalock/dynalock/internal/dynamotest"
-	"github.com/dynalock/dynalock/lock"
 )
 
 // shutdownGrace is how long workers get to stop after SIGTERM before they
@@ -47,7 +47,7 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 	db := dynamotest.NewClient(cfg.Endpoint)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	lockTable, ledgerTable := "chaos-locks-"+suffix, "chaos-ledger-"+suffix
-	if err := lock.CreateTable(ctx, db, lockTable); err != nil {
+	if err := admin.CreateTable(ctx, db, lockTable); err != nil {
 		return nil, err
 	}
 	if err := ledger.CreateTable(ctx, db, ledgerTable); err != nil {
@@ -318,13 +318,13 @@ func readFinal(ctx context.Context, db *dynamodb.Client, ids []string, lockTable
 	for _, id := range ids {
 		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(lockTable), ConsistentRead: aws.Bool(true),
-			Key: map[string]types.AttributeValue{lock.PartitionKey: &types.AttributeValueMemberS{Value: id}},
+			Key: map[string]types.AttributeValue{admin.Table.PartitionKey: &types.AttributeValueMemberS{Value: id}},
 		})
 		if err != nil {
 			return f, fmt.Errorf("driver: read lock %q: %w", id, err)
 		}
 		if len(out.Item) > 0 {
-			r, err := lock.ParseRecord(out.Item)
+			r, err := admin.Parse(out.Item)
 			if err != nil {
 				return f, err
 			}

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // and fails on any violation, or if the run did not exercise every path
 // of the fault model: crashes, faults, contention, operators'
 // force-releases, holders' own shorter and longer extends, requests
-// landing after their caller gave up, DoAll and Acquire-then-Run over
+// landing after their caller gave up, Do and Acquire-then-Release over
 // overlapping sets, and SQS batches through the middleware with repeated
 // keys and FIFO groups.
 func TestShortRun(t *testing.T) {
@@ -74,8 +74,8 @@ func TestShortRun(t *testing.T) {
 		"acquires landing late":            report.LateLanded["acquire"],
 		"releases landing late":            report.LateLanded["release"],
 		"extends landing late":             report.LateLanded["extend"],
-		"DoAll sections":                   report.Calls["doall/acquired"],
-		"Acquire-then-Run sections":        report.Calls["run/acquired"],
+		"Lock(ids...).Do sections":         report.Calls["doall/acquired"],
+		"Acquire-then-Release sections":    report.Calls["run/acquired"],
 		"SQS batches":                      report.SQS.Batches,
 		"FIFO batches":                     report.SQS.FIFOBatches,
 		"SQS records repeating a key":      report.SQS.RepeatedKeys,

@@ -16,16 +16,16 @@ import (
 // Event kinds written by workers.
 const (
 	KindWorker   = "worker"   // a worker's first line: its settings
-	KindCall     = "call"     // Do, DoAll or Acquire was called, or an SQS record's handler began: the worker wants the locks
-	KindEnter    = "enter"    // fn (or the record's handler) began: one lease of the call is held
+	KindCall     = "call"     // Do or Acquire was called, or an SQS record's handler began: the worker wants the locks
+	KindEnter    = "enter"    // fn (or the record's handler) began: one lock ID of the call's lease is held
 	KindWrite    = "write"    // the section's fenced ledger write returned
-	KindExtend   = "extend"   // the holder's own Extend of one lease returned
+	KindExtend   = "extend"   // the holder's own Extend of its lease returned (one per lock ID of the lease)
 	KindCtxDone  = "ctxdone"  // the section's context ended while the section was running
 	KindPause    = "pause"    // the holder stops, as in a long GC pause or a frozen sandbox, and will ignore its deadline
 	KindLate     = "late"     // the paused holder's fenced ledger write, after the pause
 	KindKillMe   = "killme"   // the holder asked the driver to kill it and does nothing more
-	KindExit     = "exit"     // fn returned: the section ended (one per lease)
-	KindDone     = "done"     // Do returned (one per lease if fn ran, else one for the call)
+	KindExit     = "exit"     // fn returned: the section ended (one per lock ID)
+	KindDone     = "done"     // Do (or the release after Acquire) returned (one per lock ID if fn ran, else one for the call)
 	KindLockOp   = "lockop"   // one UpdateItem call of the lock client returned
 	KindHTTP     = "http"     // one HTTP request to DynamoDB, faulted or not
 	KindRead     = "read"     // the operator read a lock's item
@@ -38,9 +38,9 @@ const (
 
 // Paths: how a call took its locks.
 const (
-	PathDo    = "do"    // Client.Do on one lock
-	PathDoAll = "doall" // Client.DoAll over a set of locks
-	PathRun   = "run"   // Client.Acquire or AcquireAll with a short context, then lock.Run
+	PathDo    = "do"    // Client.Lock(id).Do on one lock
+	PathDoAll = "doall" // Client.Lock(ids...).Do over a set of locks (v0.0: Client.DoAll)
+	PathRun   = "run"   // Client.Lock(ids...).Acquire, one lock or a set, with a context that may be short, then fn and Release by the caller (v0.0: Acquire or AcquireAll, then lock.Run)
 	PathSQS   = "sqs"   // middleware.WrapSQS, one record
 )
 
@@ -49,8 +49,8 @@ const (
 	OpAcquire = "acquire"
 	OpRelease = "release"
 	OpExtend  = "extend"
-	OpForce   = "force" // the operator's ForceReleaseInput
-	OpRead    = "read"  // the operator's ReadRecord
+	OpForce   = "force" // the operator's admin.ForceReleaseInput
+	OpRead    = "read"  // the operator's admin.Read
 )
 
 // Event kinds written by the driver.

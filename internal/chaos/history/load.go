@@ -26,7 +26,7 @@ func Load(dir string) (*History, error) {
 	h := &History{
 		Workers: map[int]*Worker{}, Requests: map[string]int{}, Faults: map[string]int{},
 		LockOps: map[string]int{}, LedgerOps: map[string]int{}, LockRequests: map[string]int{}, LateLanded: map[string]int{}, LateAcquires: map[int][]time.Time{}, Stalls: map[int][]Span{},
-		forcedSeen: map[string]bool{}, releasedSeen: map[string]bool{}, requests: map[string]*leaseRequests{}, stored: map[string][]StoredEnd{}, forceSent: map[leaseToken]*Force{},
+		forcedSeen: map[LeaseKey]bool{}, releasedSeen: map[LeaseKey]bool{}, requests: map[LeaseKey]*leaseRequests{}, stored: map[LeaseKey][]StoredEnd{}, forceSent: map[leaseToken]*Force{},
 	}
 	driver, err := readEvents(filepath.Join(dir, DriverFile), h)
 	if err != nil {
@@ -136,9 +136,12 @@ func (h *History) fold(w *Worker, events []Event) {
 	problem := func(e Event, what string) {
 		h.Problems = append(h.Problems, fmt.Sprintf("worker %d: %s event of call %d: %s", w.ID, e.Kind, e.Call, what))
 	}
+	// byLease finds the section of e's call on e's lock (and lease, if e
+	// names one): the sections of one call share a lease ID when it took
+	// several lock IDs.
 	byLease := func(e Event) *Section {
 		for _, s := range secs[e.Call] {
-			if s.Lease == e.Lease || (e.Lease == "" && s.Lock == e.Lock) {
+			if s.Lock == e.Lock && (e.Lease == "" || s.Lease == e.Lease) {
 				return s
 			}
 		}
@@ -243,7 +246,8 @@ func (h *History) fold(w *Worker, events []Event) {
 					Released: released, Forced: released && e.Forced == e.Lease})
 			}
 			if e.Result == ResultOK && e.ReqExp != 0 && e.Req != "" && (e.Op == OpAcquire || e.Op == OpExtend) {
-				h.stored[e.Req] = append(h.stored[e.Req], StoredEnd{Op: e.Op, Sent: at(e.Start), At: t, End: time.UnixMilli(e.ReqExp)})
+				k := LeaseKey{e.Lock, e.Req}
+				h.stored[k] = append(h.stored[k], StoredEnd{Op: e.Op, Sent: at(e.Start), At: t, End: time.UnixMilli(e.ReqExp)})
 			}
 			if e.Op == OpRelease && e.Result == ResultRefused && e.Req != "" && e.Lease == e.Req && e.RelLease != e.Req {
 				h.SelfRefused = append(h.SelfRefused, Grant{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, At: t,
@@ -259,7 +263,7 @@ func (h *History) fold(w *Worker, events []Event) {
 		case KindForce:
 			h.Forces = append(h.Forces, &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Start: at(e.Start), End: t, Result: e.Result, Err: e.Err})
 			if e.Result == ResultOK {
-				h.forcedSeen[e.Lease] = true
+				h.forcedSeen[LeaseKey{e.Lock, e.Lease}] = true
 			}
 		case KindHTTP:
 			h.Requests[e.Op]++
@@ -279,17 +283,18 @@ func (h *History) fold(w *Worker, events []Event) {
 				}
 			}
 			if e.LockOp == OpForce && e.Lease != "" {
-				k := leaseToken{e.Lease, e.Token}
+				k := leaseToken{e.Lock, e.Lease, e.Token}
 				if f := h.forceSent[k]; f == nil || t.Before(f.Start) {
 					h.forceSent[k] = &Force{Worker: w.ID, Lock: e.Lock, Lease: e.Lease, Token: e.Token, Start: t, End: t, Result: ResultError,
 						Err: "the operator died before its answer"}
 				}
 			}
 			if e.Lease != "" && (e.LockOp == OpAcquire || e.LockOp == OpRelease || e.LockOp == OpExtend) {
-				r := h.requests[e.Lease]
+				k := LeaseKey{e.Lock, e.Lease}
+				r := h.requests[k]
 				if r == nil {
 					r = &leaseRequests{}
-					h.requests[e.Lease] = r
+					h.requests[k] = r
 				}
 				r.maxExp = max(r.maxExp, e.ExpiresAt)
 				if e.LockOp == OpExtend {
@@ -358,13 +363,13 @@ func (h *History) sight(lock, lease string, token int64, relLease, forcedLease s
 		h.Sightings = append(h.Sightings, Sighting{Lock: lock, Lease: lease, Token: token, At: t})
 	}
 	if forcedLease != "" {
-		h.forcedSeen[forcedLease] = true
+		h.forcedSeen[LeaseKey{lock, forcedLease}] = true
 	}
 	// ReleasedLease and ForcedLease name the same lease when its release
 	// was an operator's: both are set by the force, and the holder's own
 	// release sets only the first.
 	if relLease != "" && relLease != forcedLease {
-		h.releasedSeen[relLease] = true
+		h.releasedSeen[LeaseKey{lock, relLease}] = true
 	}
 }
 
@@ -375,7 +380,7 @@ func (h *History) derive() {
 	grants := map[leaseToken]*Grant{}
 	for i := range h.Grants {
 		g := &h.Grants[i]
-		if k := (leaseToken{g.Lease, g.Token}); grants[k] == nil {
+		if k := (leaseToken{g.Lock, g.Lease, g.Token}); grants[k] == nil {
 			grants[k] = g
 		}
 	}
@@ -385,9 +390,9 @@ func (h *History) derive() {
 	forces := map[leaseToken]*Force{}
 	recorded := map[leaseToken]bool{}
 	for _, f := range h.Forces {
-		k := leaseToken{f.Lease, f.Token}
+		k := leaseToken{f.Lock, f.Lease, f.Token}
 		recorded[k] = true
-		f.Landed = f.Result == ResultOK || h.forcedSeen[f.Lease]
+		f.Landed = f.Result == ResultOK || h.forcedSeen[LeaseKey{f.Lock, f.Lease}]
 		if !f.Landed {
 			continue
 		}
@@ -398,7 +403,7 @@ func (h *History) derive() {
 		}
 	}
 	for k, f := range h.forceSent {
-		if !recorded[k] && h.forcedSeen[k.lease] {
+		if !recorded[k] && h.forcedSeen[LeaseKey{k.lock, k.lease}] {
 			// Sent by an operator killed before the answer came, and
 			// it went through: only an item tells.
 			f.Landed = true
@@ -407,10 +412,11 @@ func (h *History) derive() {
 		}
 	}
 	for _, s := range h.Sections {
-		s.Granted = grants[leaseToken{s.Lease, s.Token}]
-		s.Forced = forces[leaseToken{s.Lease, s.Token}]
-		s.ReleasedByHolder = h.releasedSeen[s.Lease]
-		if r := h.requests[s.Lease]; r != nil {
+		k := LeaseKey{s.Lock, s.Lease}
+		s.Granted = grants[leaseToken{s.Lock, s.Lease, s.Token}]
+		s.Forced = forces[leaseToken{s.Lock, s.Lease, s.Token}]
+		s.ReleasedByHolder = h.releasedSeen[k]
+		if r := h.requests[k]; r != nil {
 			if r.maxExp > 0 {
 				s.MaxExp = time.UnixMilli(r.maxExp)
 			}
@@ -419,7 +425,7 @@ func (h *History) derive() {
 			}
 			s.LastRequest = r.last
 		}
-		s.Stored = h.stored[s.Lease]
+		s.Stored = h.stored[k]
 		if s.MaxExp.Before(s.ExpiresAt) {
 			s.MaxExp = s.ExpiresAt
 		}

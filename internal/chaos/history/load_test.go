@@ -281,3 +281,86 @@ func TestLoadTermedAtStart(t *testing.T) {
 		t.Errorf("problems %q, want worker 2's failure only", h.Problems)
 	}
 }
+
+// TestLoadSharedLeaseID: a lease of two lock IDs has one lease ID (the
+// v0.1 API), and what the history says of it is kept per lock: the
+// operator's force of the lease on one lock, the holder's release on the
+// other, the extends and the stored ends of each, and one section per
+// lock with its own token.
+func TestLoadSharedLeaseID(t *testing.T) {
+	dir := t.TempDir()
+	ns := func(ms int64) int64 {
+		return time.Unix(1_800_000_000, 0).Add(time.Duration(ms) * time.Millisecond).UnixNano()
+	}
+	record := func(file string, events ...history.Event) {
+		rec, err := history.Create(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			rec.Record(e)
+		}
+		if err := rec.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(history.DriverFile,
+		history.Event{Kind: history.KindRun, Time: ns(0), Run: &history.Run{LockIDs: []string{"A", "B"}, Tolerance: 100 * time.Millisecond}},
+		history.Event{Kind: history.KindSpawn, Time: ns(0), Worker: 1},
+		history.Event{Kind: history.KindEnd, Time: ns(900), Worker: 1},
+	)
+	const exp = 1_800_000_000_400
+	record(history.WorkerFile(1),
+		history.Event{Kind: history.KindWorker, Time: ns(1)},
+		history.Event{Kind: history.KindCall, Time: ns(5), Call: 1, Path: history.PathDoAll, Locks: []string{"A", "B"}},
+		history.Event{Kind: history.KindHTTP, Time: ns(6), Op: "UpdateItem", LockOp: history.OpAcquire, Lock: "A", Lease: "x", ExpiresAt: exp},
+		history.Event{Kind: history.KindHTTP, Time: ns(6), Op: "UpdateItem", LockOp: history.OpAcquire, Lock: "B", Lease: "x", ExpiresAt: exp},
+		history.Event{Kind: history.KindLockOp, Time: ns(9), Start: ns(6), Lock: "A", Op: history.OpAcquire, Result: history.ResultOK, Lease: "x", Req: "x", Token: 3, ExpiresAt: exp, ReqExp: exp},
+		history.Event{Kind: history.KindLockOp, Time: ns(9), Start: ns(6), Lock: "B", Op: history.OpAcquire, Result: history.ResultOK, Lease: "x", Req: "x", Token: 3, ExpiresAt: exp, ReqExp: exp},
+		history.Event{Kind: history.KindEnter, Time: ns(10), Call: 1, Path: history.PathDoAll, Lock: "A", Lease: "x", Token: 3, Deadline: ns(300), CtxDl: ns(300), ExpiresAt: exp},
+		history.Event{Kind: history.KindEnter, Time: ns(10), Call: 1, Path: history.PathDoAll, Lock: "B", Lease: "x", Token: 3, Deadline: ns(300), CtxDl: ns(300), ExpiresAt: exp},
+		// The holder's extend of the lease: both items.
+		history.Event{Kind: history.KindHTTP, Time: ns(20), Op: "UpdateItem", LockOp: history.OpExtend, Lock: "A", Lease: "x", ExpiresAt: exp + 100},
+		history.Event{Kind: history.KindHTTP, Time: ns(20), Op: "UpdateItem", LockOp: history.OpExtend, Lock: "B", Lease: "x", ExpiresAt: exp + 200},
+		history.Event{Kind: history.KindExtend, Time: ns(25), Start: ns(20), Call: 1, Lock: "A", Lease: "x", TTL: 500, Result: history.ResultOK},
+		history.Event{Kind: history.KindExtend, Time: ns(25), Start: ns(20), Call: 1, Lock: "B", Lease: "x", TTL: 500, Result: history.ResultOK},
+		history.Event{Kind: history.KindWrite, Time: ns(40), Start: ns(30), Call: 1, Lock: "B", Token: 3, Result: history.ResultOK},
+		// The operator forces the lease on A only.
+		history.Event{Kind: history.KindForce, Time: ns(50), Start: ns(45), Lock: "A", Lease: "x", Token: 3, Result: history.ResultOK},
+		history.Event{Kind: history.KindExit, Time: ns(60), Call: 1, Lock: "A", Lease: "x", Deadline: ns(300)},
+		history.Event{Kind: history.KindExit, Time: ns(60), Call: 1, Lock: "B", Lease: "x", Deadline: ns(300)},
+		// The holder's release went through on B, and found A forced.
+		history.Event{Kind: history.KindLockOp, Time: ns(70), Lock: "A", Op: history.OpRelease, Result: history.ResultRefused, Lease: "x", Req: "x", Token: 3, RelLease: "x", Forced: "x"},
+		history.Event{Kind: history.KindLockOp, Time: ns(70), Lock: "B", Op: history.OpRelease, Result: history.ResultOK, Lease: "x", Req: "x", Token: 3, RelLease: "x"},
+		history.Event{Kind: history.KindDone, Time: ns(71), Call: 1, Lock: "A", Lease: "x", Result: history.ResultLost},
+		history.Event{Kind: history.KindDone, Time: ns(71), Call: 1, Lock: "B", Lease: "x", Result: history.ResultReleased},
+	)
+	b, _ := json.Marshal(history.Final{At: time.Unix(0, ns(2000))})
+	os.WriteFile(filepath.Join(dir, history.FinalFile), b, 0o644)
+
+	h, err := history.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Problems) != 0 {
+		t.Fatalf("problems: %v", h.Problems)
+	}
+	if len(h.Sections) != 2 {
+		t.Fatalf("%d sections, want 2", len(h.Sections))
+	}
+	for _, s := range h.Sections {
+		if s.Lease != "x" || s.Token != 3 || s.Granted == nil || s.Granted.Lock != s.Lock || len(s.Extends) != 1 || len(s.Stored) != 1 {
+			t.Errorf("section of %s = %+v", s.Lock, s)
+		}
+		switch s.Lock {
+		case "A":
+			if s.Forced == nil || s.ReleasedByHolder || s.Release != history.ResultLost || s.Write != nil || !s.MaxExp.Equal(time.UnixMilli(exp+100)) {
+				t.Errorf("A: forced %v, released by its holder %v, release %q, write %v, max end %s", s.Forced, s.ReleasedByHolder, s.Release, s.Write, s.MaxExp)
+			}
+		case "B":
+			if s.Forced != nil || !s.ReleasedByHolder || s.Release != history.ResultReleased || s.Write == nil || !s.MaxExp.Equal(time.UnixMilli(exp+200)) {
+				t.Errorf("B: forced %v, released by its holder %v, release %q, write %v, max end %s", s.Forced, s.ReleasedByHolder, s.Release, s.Write, s.MaxExp)
+			}
+		}
+	}
+}

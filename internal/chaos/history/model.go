@@ -73,18 +73,26 @@ type History struct {
 	// them as violations.
 	Problems []string
 
-	// Evidence gathered from every lock item seen, by lease ID.
-	forcedSeen   map[string]bool // the item named the lease ForcedLease
-	releasedSeen map[string]bool // the item named the lease ReleasedLease and not ForcedLease
-	requests     map[string]*leaseRequests
-	stored       map[string][]StoredEnd // by lease ID
-	forceSent    map[leaseToken]*Force  // the first force request sent for a lease
+	// Evidence gathered from every lock item seen, by lock ID and lease ID.
+	forcedSeen   map[LeaseKey]bool // the item named the lease ForcedLease
+	releasedSeen map[LeaseKey]bool // the item named the lease ReleasedLease and not ForcedLease
+	requests     map[LeaseKey]*leaseRequests
+	stored       map[LeaseKey][]StoredEnd
+	forceSent    map[leaseToken]*Force // the first force request sent for a lease
 }
 
-// leaseToken names one acquisition of a lease ID.
+// LeaseKey names one lock ID's share of a lease. A lease ID is not unique
+// to a lock: since v0.1 a lease of several lock IDs (Lock(ids...).Acquire
+// or Do, an SQS record with several keys) holds them all under one lease
+// ID, each with its own token and its own item, which may each be
+// released, force-released or taken over on its own. Everything the
+// history knows of a lease is known per lock ID.
+type LeaseKey struct{ Lock, Lease string }
+
+// leaseToken names one acquisition of a lease ID on a lock.
 type leaseToken struct {
-	lease string
-	token int64
+	lock, lease string
+	token       int64
 }
 
 // leaseRequests sums up the lock client's HTTP requests for one lease.
@@ -113,9 +121,10 @@ type Worker struct {
 // Killed reports whether the driver killed the worker.
 func (w *Worker) Killed() bool { return !w.KilledAt.IsZero() }
 
-// Section is one lease's critical section, from fn's start to its end. A
-// DoAll's fn, or an SQS record's handler under several locks, is one
-// section per lease.
+// Section is one lock ID's critical section under a lease, from fn's
+// start to its end. The fn of a lease of several lock IDs (Lock(ids...).Do
+// or Acquire, an SQS record's handler under several locks) is one section
+// per lock ID, all with the lease's one lease ID.
 type Section struct {
 	Worker int
 	// Call is the call that took the lease, numbered within the worker;
@@ -130,7 +139,7 @@ type Section struct {
 	// heartbeat or an Extend may have moved it since.
 	Enter, Deadline time.Time
 	// CtxDeadline is the deadline of fn's context at entry: the lease's
-	// deadline (the earliest of a DoAll's), or the SQS invocation's less
+	// deadline (the earliest of a lease of several lock IDs), or the SQS invocation's less
 	// the reserve; zero with a heartbeat, whose context has none.
 	CtxDeadline time.Time
 	// CtxDone is when fn's context ended while fn was running (its
@@ -245,7 +254,7 @@ type Extend struct {
 	Before, After time.Time
 }
 
-// Call is one Do, DoAll or Acquire call, or an SQS record's handler, from
+// Call is one Do or Acquire call, or an SQS record's handler, from
 // its start until the locks were acquired, the call gave up, or the worker
 // died.
 type Call struct {

@@ -26,7 +26,10 @@ const (
 	// RuleSameOutput: every acknowledged answer that carries an output
 	// (a duplicate answered from the store, or a run that succeeded) got
 	// the event's first completed output (the result stored by the first
-	// transaction that applied its effect), byte for byte.
+	// transaction that applied its effect), byte for byte; over HTTP
+	// (WrapHTTP stores and replays the whole response since v0.1), a
+	// duplicate's response is marked Idempotent-Replayed: true and a run's
+	// is not, the mark aside.
 	RuleSameOutput = "same-output"
 	// RuleLostEvent: no event is never acknowledged while refused on its
 	// claim when none of its own deliveries could hold that claim (held by
@@ -43,8 +46,9 @@ const (
 	// that transaction's result, kept (its TTL) at least until the
 	// completion's end.
 	RuleCompletion = "completion"
-	// RuleNoResult: no duplicate is answered with ErrNoResult (WriteResult
-	// stores the output in the transaction).
+	// RuleNoResult: no duplicate is answered with the middleware's error
+	// for a completed event without a stored result (the handler's
+	// lease.Complete stores the output in the transaction).
 	RuleNoResult = "no-result"
 	// RuleStuck: a lock or claim is found held at most the clock-skew
 	// tolerance (and the stored end's millisecond) after its holder's
@@ -113,7 +117,9 @@ type Report struct {
 	Extends, ExtendsPastEnd int
 	// LostCompletions counts completing transactions whose every answer
 	// was dropped after DynamoDB applied them; ReleasesAfterLost the claim
-	// releases that followed them; AnsweredAfterLost the events of those
+	// releases that followed them (sent, whatever their answer: the lock
+	// refuses a release of a completed claim, which it leaves completed);
+	// AnsweredAfterLost the events of those
 	// later answered from the store.
 	LostCompletions, ReleasesAfterLost, AnsweredAfterLost int
 	// Requests are the median requests that reached DynamoDB per delivery
@@ -277,7 +283,7 @@ func Check(h *History) *Report {
 		}
 	}
 	for _, l := range releases {
-		if l.Op == OpRelease && l.AfterLost && l.Res == ResOK {
+		if l.Op == OpRelease && l.AfterLost {
 			r.ReleasesAfterLost++
 		}
 	}
@@ -315,11 +321,18 @@ func askString(ms int64) string {
 	return (time.Duration(ms) * time.Millisecond).String()
 }
 
-// outputEvent is the event an output names.
+// outputEvent is the event an output names: an Output's, or that of the
+// Output in an HTTP response's body.
 func outputEvent(out string) string {
-	var o Output
+	var o struct {
+		Output
+		Body *string `json:"body"`
+	}
 	if json.Unmarshal([]byte(out), &o) != nil {
 		return ""
+	}
+	if o.Event == "" && o.Body != nil {
+		return outputEvent(*o.Body)
 	}
 	return o.Event
 }
@@ -435,6 +448,9 @@ func (r *Report) checkEvent(run RunInfo, id string, e *eventRecord, txns map[str
 		}
 		if first != nil && *a.Out != *first {
 			r.violate(RuleSameOutput, id, "delivery %d (%s) got %s, not the first completed output %s", n, a.Res, *a.Out, *first)
+		}
+		if e.line != nil && e.line.Path == PathHTTP && a.Replayed != (a.Res == ResDuplicate) {
+			r.violate(RuleSameOutput, id, "delivery %d (%s) got a response marked Idempotent-Replayed %v", n, a.Res, a.Replayed)
 		}
 	}
 

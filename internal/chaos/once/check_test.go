@@ -193,6 +193,34 @@ func TestRules(t *testing.T) {
 			rule: once.RuleLostEvent, detail: "when no other delivery of the event could hold it",
 		},
 		{
+			name: "an HTTP duplicate without the Idempotent-Replayed mark",
+			bug: func(ls []once.Line) []once.Line {
+				ls = overHTTP(ls)
+				find(ls, once.LineAnswer, 2).Replayed = false
+				return ls
+			},
+			fixed: overHTTP,
+			rule:  once.RuleSameOutput, detail: "marked Idempotent-Replayed false",
+		},
+		{
+			name: "an HTTP run marked Idempotent-Replayed",
+			bug: func(ls []once.Line) []once.Line {
+				ls = overHTTP(ls)
+				find(ls, once.LineAnswer, 1).Replayed = true
+				return ls
+			},
+			rule: once.RuleSameOutput, detail: "marked Idempotent-Replayed true",
+		},
+		{
+			name: "an HTTP duplicate answered with another event's response",
+			bug: func(ls []once.Line) []once.Line {
+				ls = overHTTP(ls)
+				find(ls, once.LineAnswer, 2).Out = sp(httpResponse(out2))
+				return ls
+			},
+			rule: once.RuleSharedClaim, detail: `answered with the output of "e-2"`,
+		},
+		{
 			name: "a duplicate answered with another event's output",
 			bug: func(ls []once.Line) []once.Line {
 				find(ls, once.LineAnswer, 2).Out = sp(out2)
@@ -339,6 +367,28 @@ func TestRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// httpResponse is the function URL response a handler of the HTTP path
+// answers with out, as JSON: what WrapHTTP stores and replays.
+func httpResponse(out string) string {
+	b, _ := json.Marshal(map[string]any{"statusCode": 200, "headers": map[string]string{"Content-Type": "application/json"},
+		"body": out, "isBase64Encoded": false, "cookies": nil})
+	return string(b)
+}
+
+// overHTTP makes e-1 an HTTP path's event: its transaction stores the
+// whole response, its answers carry it, and its duplicate is marked
+// replayed.
+func overHTTP(ls []once.Line) []once.Line {
+	resp := httpResponse(out1)
+	findEvent(ls, once.LineEvent, "e-1").Path = once.PathHTTP
+	findEvent(ls, once.LineTxn, "e-1").Result = sp(resp)
+	ls[slices.IndexFunc(ls, func(l once.Line) bool { return l.Kind == once.LineStored && l.Claim == claim1 })].Result = sp(resp)
+	find(ls, once.LineAnswer, 1).Out = sp(resp)
+	a := find(ls, once.LineAnswer, 2)
+	a.Out, a.Replayed = sp(resp), true
+	return ls
 }
 
 // removeEvent2Effects makes e-2 never run to completion: no transaction,

@@ -54,8 +54,9 @@ type Config struct {
 	// sits (["k\x00", "t"] and ["k", "\x00t"]; ["k\x00t"] and ["k", "t"]):
 	// two events, which must never share a claim.
 	OddKeys, NULPairs bool
-	// CompletionExpiry is the middleware's CompletionExpiry (0: the
-	// default, 24 h, as long as the lock items' retention).
+	// CompletionExpiry is the workers' lock clients' CompletionExpiry
+	// (lock.Config; 0: the default, 24 h, as long as the lock items'
+	// retention), which the middleware's claims take.
 	CompletionExpiry time.Duration
 	// ExtendRate is the share of handler runs that extend one of their
 	// entity leases (whose end the middleware fixed at the deadline plus
@@ -90,7 +91,7 @@ func Defaults() Config {
 		ConcurrentRate: 0.3, LostRate: 0.25, KillRate: 0.04,
 		FaultRate: 0.1, DelayRate: 0.2, LateRate: 0.03, MaxDelay: 30 * time.Millisecond, LateMax: 400 * time.Millisecond,
 		Retry: 300 * time.Millisecond, MaxAttempts: 200, MismatchAttempts: 3,
-		Paths: []string{PathWrap, PathSQS}, OddKeys: true, NULPairs: true, ExtendRate: 0.1, LostCompletionRate: 0.05,
+		Paths: PathNames(), OddKeys: true, NULPairs: true, ExtendRate: 0.1, LostCompletionRate: 0.05,
 	}
 }
 
@@ -132,9 +133,19 @@ const (
 	// handler again. Caught by RuleAtMostOnce (and RuleSameOutput).
 	UnsafeReacquire = "reacquire"
 	// UnsafeShared gives the events numbered 2k and 2k+1 one idempotency
-	// key, so one claim ID (as a claim-ID collision would), without
-	// ValidatePayload (the middleware's default): the second of a pair is
-	// answered with the first's output. Caught by RuleSharedClaim.
+	// key, so one claim ID (as a claim-ID collision, or a key that does not
+	// identify the event, would), and one payload: their triggers carry the
+	// same bytes (the pair's ID and key, and one account and amount, which
+	// the driver gives both), and the event's own ID, which names its
+	// effect and output, travels outside every wrapper's payload, in the
+	// invocation's Lambda client context (as an SQS message attribute or
+	// an HTTP header would, outside the body and the request fingerprint).
+	// The v0.1 middleware always checks the payload, which is the same:
+	// the second of a pair is answered with the first's completion, and
+	// its own effect never happens. Caught by RuleSharedClaim (and
+	// balance). v0.0's mode shared the key only, with the payload check
+	// off; that check can no longer be turned off, and would refuse the
+	// second (lost-event) instead of answering it wrongly.
 	UnsafeShared = "shared"
 )
 

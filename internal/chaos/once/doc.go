@@ -4,8 +4,9 @@
 // first's answer was lost, some after the first holder was SIGKILLed
 // mid-handler) to worker processes that run the middleware's wrappers
 // with WithIdempotency — each event through one delivery path (paths.go:
-// Wrap and WrapSQS by default; WrapHTTP and the stream wrappers behind
-// -paths) — and write their effects with middleware.WriteResult, over
+// Wrap, WrapSQS, WrapHTTP, WrapKinesis and WrapDynamoDBStream) — and write
+// their effects, the event's completion and the release of its locks in
+// one transaction (lock.FromContext, then lock.Lease.Complete), over
 // connections that drop responses, reset, fail, throttle, delay and land
 // requests late (internal/httpfault). The widened run also gives keys NUL,
 // "/", "#" and non-ASCII bytes (with pairs of events whose keys differ only

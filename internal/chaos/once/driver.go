@@ -22,10 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
-	"github.com/dynalock/dynalock/middleware"
 )
 
 // Kinds of copies of an event.
@@ -108,14 +108,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // run runs the proof and records its history.
 func (d *driver) run(ctx context.Context, started time.Time) error {
 	cfg := d.cfg
-	if err := lock.CreateTable(ctx, d.db, d.lockTable); err != nil {
+	if err := admin.CreateTable(ctx, d.db, d.lockTable); err != nil {
 		return err
 	}
 	if _, err := d.db.CreateTable(ctx, appdata.CreateTableInput(d.appTable)); err != nil {
 		return fmt.Errorf("once: %w", err)
 	}
 	d.rec.record(Line{Kind: LineRun, Time: started.UnixNano(), Run: &RunInfo{
-		Events: cfg.Events, Paths: cfg.Paths, Namespace: namespace, OddKeys: cfg.OddKeys, NULPairs: cfg.NULPairs, Unsafe: cfg.Unsafe,
+		Events: cfg.Events, Paths: cfg.Paths, Namespace: namespace, Scope: functionName, OddKeys: cfg.OddKeys, NULPairs: cfg.NULPairs, Unsafe: cfg.Unsafe,
 		CompletionExpiryMs: cfg.CompletionExpiry.Milliseconds(),
 		TimeoutMs:          cfg.Timeout.Milliseconds(), ReserveMs: cfg.Reserve.Milliseconds(), GraceMs: cfg.Grace.Milliseconds(),
 		ToleranceMs: cfg.Tolerance.Milliseconds(), ExtendRate: cfg.ExtendRate, LostCompletionRate: cfg.LostCompletionRate,
@@ -177,7 +177,7 @@ type proc struct {
 // a while first: a fresh one compiles them on the first requests, which
 // then take hundreds of milliseconds.
 func (d *driver) warmUp(ctx context.Context) error {
-	locks, err := lock.NewClient(d.db, d.lockTable, lock.WithClockSkewTolerance(d.cfg.Tolerance))
+	locks, err := lock.NewClient(ctx, lock.Config{TableName: d.lockTable, DynamoDB: d.db, ClockSkewTolerance: d.cfg.Tolerance})
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (d *driver) warmUp(ctx context.Context) error {
 		if cl.Lease == nil {
 			continue
 		}
-		if err := cl.Lease.Write(ctx, []types.TransactWriteItem{item}, lock.AndComplete(cl.Lease, nil)); err != nil {
+		if err := cl.Lease.Complete(ctx, nil, item); err != nil {
 			return fmt.Errorf("once: warm-up: %w", err)
 		}
 	}
@@ -223,9 +223,10 @@ var oddKeys = []func(id string) []string{
 
 // nulPairs are the keys of the pairs of events (every 30th event and the
 // next) whose keys differ only by where a NUL sits, and whether the second
-// carries the same payload (account and amount) as the first: then a
-// shared claim answers it with the first's output; else ValidatePayload
-// refuses it.
+// carries the same account and amount as the first. Should the two share a
+// claim, the middleware's payload check (the whole event, or the SQS body
+// or HTTP request, which name the event's ID and keys) refuses the second
+// with lock.ErrPayloadMismatch: lost-event and balance report it.
 var nulPairs = []struct {
 	a, b func(base string) []string
 	same bool
@@ -263,6 +264,14 @@ func (d *driver) plan(ctx context.Context) ([]*copyOf, error) {
 		}
 		pair[i], pair[i+1] = i+1, i
 	}
+	if c.Unsafe == UnsafeShared {
+		// The events 2k and 2k+1 share one key (pairOf) and one payload:
+		// the second gets the first's account and amount (payloadOf), and
+		// below its path.
+		for i := 1; i < len(evs); i += 2 {
+			evs[i].Account, evs[i].Amount = evs[i-1].Account, evs[i-1].Amount
+		}
+	}
 	// Kills are spread evenly (a KillRate share of the events), their
 	// points alternating, so that a short run has both.
 	period, kills := 0, 0
@@ -270,8 +279,11 @@ func (d *driver) plan(ctx context.Context) ([]*copyOf, error) {
 		period = max(1, int(math.Round(1/c.KillRate)))
 	}
 	var copies []*copyOf
+	var path string
 	for i, ev := range evs {
-		path := c.Paths[rand.N(len(c.Paths))]
+		if c.Unsafe != UnsafeShared || i%2 == 0 {
+			path = c.Paths[rand.N(len(c.Paths))]
+		} // else the pair's path: one trigger, one payload
 		first := &copyOf{event: ev, kind: kindFirst, path: path}
 		if period > 0 && i%period == period/2 {
 			first.kill = []string{KillBefore, KillAfter}[kills%2]
@@ -305,12 +317,10 @@ func (d *driver) plan(ctx context.Context) ([]*copyOf, error) {
 	return copies, nil
 }
 
-// claimOf is the claim ID the middleware derives for ev in this run.
+// claimOf is the claim ID the middleware derives for ev in this run, for
+// the workers' function name (AWS_LAMBDA_FUNCTION_NAME, its scope).
 func (d *driver) claimOf(ev Event) string {
-	if d.cfg.Unsafe == UnsafeShared {
-		return middleware.ClaimID(namespace, "", pairOf(ev.ID))
-	}
-	return middleware.ClaimID(namespace, "", ev.Keys...)
+	return admin.ClaimID(namespace, functionName, payloadOf(d.cfg.Unsafe, ev).Keys...)
 }
 
 // deliverAll delivers every event's copies, each until it is answered
@@ -446,7 +456,7 @@ func (d *driver) finish(p *proc, n int, a *answer, killedAt time.Time) {
 	s.answer, s.done, s.killedAt = a, time.Now(), killedAt
 	if a != nil {
 		l := Line{Kind: LineAnswer, Time: s.done.UnixNano(), N: n, Event: s.d.Event.ID, Worker: p.id, Res: a.Res, Ran: a.Ran, Out: a.Out,
-			Err: a.Err, Held: a.Held, NoResult: a.NoResult, Mismatch: a.Mismatch, Deadline: a.Deadline.UnixNano(), Requests: a.Requests, Faults: a.Faults}
+			Err: a.Err, Held: a.Held, NoResult: a.NoResult, Mismatch: a.Mismatch, Replayed: a.Replayed, Deadline: a.Deadline.UnixNano(), Requests: a.Requests, Faults: a.Faults}
 		if !a.HeldUntil.IsZero() {
 			l.Until, l.HeldAt = a.HeldUntil.UnixNano(), a.HeldAt.UnixNano()
 		}
@@ -467,7 +477,10 @@ func (d *driver) spawn() error {
 		ExtendRate: d.cfg.ExtendRate, LostCompletionRate: d.cfg.LostCompletionRate, Unsafe: d.cfg.Unsafe, CompletionExpiry: d.cfg.CompletionExpiry}
 	b, _ := json.Marshal(wc)
 	cmd := d.cfg.Command()
-	cmd.Env = append(os.Environ(), EnvWorker+"="+string(b))
+	// The function's name scopes the middleware's claims (and is all the
+	// scope is): every worker is one function, as the Lambda functions
+	// of one trigger are.
+	cmd.Env = append(os.Environ(), EnvWorker+"="+string(b), "AWS_LAMBDA_FUNCTION_NAME="+functionName)
 	setParentDeathSignal(cmd)
 	cmd.Stderr = d.cfg.WorkerLog
 	stdin, err := cmd.StdinPipe()
@@ -625,7 +638,7 @@ func (d *driver) observe(ctx context.Context) error {
 			return fmt.Errorf("once: scan: %w", err)
 		}
 		for _, it := range page.Items {
-			r, err := lock.ParseRecord(it)
+			r, err := admin.Parse(it)
 			if err != nil {
 				return err
 			}

@@ -37,18 +37,23 @@ const (
 	// LineDelivery is one delivery handed to a worker: "n", "ev", "copy"
 	// (the copy's index in the event's "copies"), "kind", "attempt" (from
 	// 0), "w", "path", "keys" and "hex" as the delivery carries them,
-	// "claim" (the claim ID the middleware derives from those keys:
-	// middleware.ClaimID), "kill" (a kill point, if the worker is to be
-	// killed in this delivery's handler), "t" (when it was handed over).
+	// "claim" (the claim ID the middleware derives from the keys its
+	// trigger carries, for the run's "scope": admin.ClaimID), "kill" (a
+	// kill point, if the worker is to be killed in this delivery's
+	// handler), "t" (when it was handed over).
 	LineDelivery = "delivery"
 	// LineAnswer is a worker's answer to delivery "n" of "ev" by worker
 	// "w": "res" (ResOK, ResDuplicate, ResHeld, ResFailed), "ran" (the
 	// handler ran in this delivery), "out" (the output the trigger's
 	// caller got, as JSON; absent for paths that return none, such as
-	// SQS), "err", "held" (the lock or claim found held), "until" (its
+	// SQS; for WrapHTTP, which since v0.1 stores and replays the whole
+	// response, the response's JSON less its Idempotent-Replayed header),
+	// "replayed" (an HTTP response carried Idempotent-Replayed: true),
+	// "err", "held" (the lock or claim found held), "until" (its
 	// holder's lease end as the error reported it), "heldAt" (when the
 	// acquire judged it held: lock.HeldError's At), "noResult" (the error
-	// is middleware.ErrNoResult), "mismatch" (lock.ErrPayloadMismatch),
+	// is the middleware's for a completed duplicate without a stored
+	// result), "mismatch" (lock.ErrPayloadMismatch; HTTP 422),
 	// "deadline" (the invocation's deadline), "req" (HTTP requests this
 	// delivery sent, by operation), "faults" (the worker's faults so far,
 	// by kind), "t" (when the driver got it).
@@ -59,14 +64,17 @@ const (
 	// "claim" and "lease" (the claim the transaction completes and the
 	// claim's lease ID; none if it completes none), "result" (the result
 	// the completion stores, exactly), "locks" (the entity locks whose
-	// leases it checks), "lostAnswer" (every answer to it is dropped after
+	// leases it releases, lock.Lease.Complete, or checks), "lostAnswer"
+	// (every answer to it is dropped after
 	// DynamoDB applied it: a lost completion answer, which the handler
 	// then sees as a failure and the middleware follows with a release),
 	// "t".
 	LineTxn = "txn"
 	// LineExtend is one extend request of a lease (the handler's
-	// Lease.Extend of a lease the middleware took, whose end is fixed at
-	// the invocation's deadline plus the grace): "n", "ev", "w", "lock",
+	// Lease.Extend of the lease the middleware took, whose end is fixed at
+	// the invocation's deadline plus the grace; since v0.1 the claim and
+	// the entity locks are one lease, extended as one, a request and a
+	// line per lock ID, the claim's too): "n", "ev", "w", "lock",
 	// "lease", "ask" (the TTL asked, milliseconds; 0 asks for the lease's
 	// own TTL), "end" (the lease end the request sets, Unix ms), "fixedEnd"
 	// (the deadline plus the grace, Unix ms), "res" (ResOK, ResRefused, or
@@ -157,6 +165,7 @@ type Line struct {
 	HeldAt   int64          `json:"heldAt,omitempty"`
 	NoResult bool           `json:"noResult,omitempty"`
 	Mismatch bool           `json:"mismatch,omitempty"`
+	Replayed bool           `json:"replayed,omitempty"`
 	Deadline int64          `json:"deadline,omitempty"`
 	Requests map[string]int `json:"req,omitempty"`
 	Faults   map[string]int `json:"faults,omitempty"`
@@ -207,8 +216,11 @@ type RunInfo struct {
 	Events    int      `json:"events"`
 	Paths     []string `json:"paths"`
 	Namespace string   `json:"namespace"`
-	OddKeys   bool     `json:"oddKeys,omitempty"`
-	NULPairs  bool     `json:"nulPairs,omitempty"`
+	// Scope is the workers' function name (AWS_LAMBDA_FUNCTION_NAME),
+	// which the middleware hashes into every claim ID.
+	Scope    string `json:"scope,omitempty"`
+	OddKeys  bool   `json:"oddKeys,omitempty"`
+	NULPairs bool   `json:"nulPairs,omitempty"`
 	// Unsafe is the -unsafe-claims mode, if any: the run breaks a
 	// condition the proof relies on, and its check must fail.
 	Unsafe string `json:"unsafe,omitempty"`
@@ -218,8 +230,8 @@ type RunInfo struct {
 	ReserveMs   int64 `json:"reserveMs"`
 	GraceMs     int64 `json:"graceMs"`
 	ToleranceMs int64 `json:"toleranceMs"`
-	// CompletionExpiryMs is the middleware's CompletionExpiry (0: the
-	// default).
+	// CompletionExpiryMs is the workers' lock clients' CompletionExpiry
+	// (0: the default).
 	CompletionExpiryMs int64 `json:"completionExpiryMs,omitempty"`
 	// ExtendRate and LostCompletionRate: the shares of handler runs that
 	// extend a lease, and of completing transactions that lose every

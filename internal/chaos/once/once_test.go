@@ -63,14 +63,10 @@ func run(t *testing.T, cfg once.Config) (*once.Report, *once.History) {
 // TestShortRun runs the short proof (make chaos runs the long one) and
 // fails on any violation, or if it did not exercise every way of
 // delivering a duplicate (concurrent, after the first, after a lost
-// answer, after a SIGKILL before and after the write), every fault, both
-// default delivery paths, keys with odd bytes and NUL pairs, completions
-// whose answers were lost followed by releases, and extends of the
-// middleware's leases.
-//
-// Until ClaimID stops colliding on keys that differ only by where a NUL
-// sits, the NUL pairs fail it (shared-claim, lost-event, and balance on
-// their accounts); its failure message says which violations those are.
+// answer, after a SIGKILL before and after the write), every fault, every
+// delivery path, keys with odd bytes and NUL pairs, completions whose
+// answers were lost followed by releases, and extends of the middleware's
+// leases. Its failure message names the violations of known causes.
 func TestShortRun(t *testing.T) {
 	r, h := run(t, once.Short())
 	if !r.OK() {
@@ -83,6 +79,8 @@ func TestShortRun(t *testing.T) {
 		"dropped responses": r.Faults["drop-response"], "resets": r.Faults["reset-before-send"], "server errors": r.Faults["server-error"],
 		"throttles": r.Faults["throttle"], "late landings": r.Faults["land-late"],
 		"events through Wrap": r.EventsByPath[once.PathWrap], "events through WrapSQS": r.EventsByPath[once.PathSQS],
+		"events through WrapHTTP": r.EventsByPath[once.PathHTTP], "events through WrapKinesis": r.EventsByPath[once.PathKinesis],
+		"events through WrapDynamoDBStream":   r.EventsByPath[once.PathDynamoDBStream],
 		"events with odd bytes in their keys": r.OddKeyEvents, "NUL pairs": r.NULPairs,
 		"completions that lost every answer": r.LostCompletions, "releases after a lost completion": r.ReleasesAfterLost,
 		"events answered from the store after a lost completion": r.AnsweredAfterLost, "extends": r.Extends,
@@ -93,9 +91,9 @@ func TestShortRun(t *testing.T) {
 	}
 }
 
-// classify names the known bugs behind violations: the NUL pairs' claim
-// collision (middleware.ClaimID joins keys with NUL: being fixed
-// elsewhere) and extends past a lease's fixed end.
+// classify names the known causes of violations: a claim collision of
+// the NUL pairs (v0.0's ClaimID joined keys with NUL; admin.ClaimID
+// prefixes each with its length) and extends past a lease's fixed end.
 func classify(r *once.Report, h *once.History) string {
 	pairs, accounts := map[string]bool{}, map[string]bool{}
 	for _, l := range h.Lines {

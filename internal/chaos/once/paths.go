@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
@@ -17,9 +20,12 @@ import (
 // middleware's wrappers with WithIdempotency and the Lambda event its
 // trigger sends; every event takes one path for all its deliveries, as an
 // event arrives through one trigger. Adding a path is one pathSpec below:
-// its wrapper, with the trigger's own key functions over the event's
-// "account" (the entity lock) and "keys" (the idempotency key), and how to
-// read the trigger's answer.
+// its wrapper, with the trigger's own keys over the event's "account" (the
+// entity lock) and "keys" (the idempotency key), and how to read the
+// trigger's answer. The middleware checks each delivery's payload against
+// the claim's (the SQS body; the HTTP request's method, path, query and
+// body; the whole event or record otherwise): every delivery of one event
+// carries the same, as a trigger's redeliveries do.
 const (
 	PathWrap           = "wrap"            // middleware.Wrap over the Event itself
 	PathSQS            = "sqs"             // middleware.WrapSQS, a batch of one message whose body is the Event
@@ -28,11 +34,6 @@ const (
 	PathDynamoDBStream = "dynamodb-stream" // middleware.WrapDynamoDBStream, a batch of one INSERT whose NewImage is the Event
 )
 
-// knownIgnored is why a path is expected to fail today: its wrapper
-// ignores WithIdempotency (being fixed on another branch), so every
-// duplicate runs the handler again.
-const knownIgnored = "WithIdempotency is ignored by this wrapper today (being fixed elsewhere): duplicates run again"
-
 // pathSpec is one delivery path.
 type pathSpec struct {
 	name string
@@ -40,7 +41,8 @@ type pathSpec struct {
 	// check compares with the stored result. SQS and streams get none.
 	output bool
 	// broken, if set, says why the path is expected to fail today; such
-	// paths are off by default.
+	// paths are off by default. (None is since the v0.1 wrappers honour
+	// WithIdempotency in every path, issue 19.)
 	broken string
 	// build wraps w's handler with the options every path shares, plus
 	// the path's idempotency, and returns how to deliver one event.
@@ -59,14 +61,16 @@ type reply struct {
 	// held: the answer says a lock was held without an error to tell
 	// (HTTP's 409).
 	held bool
+	// replayed: the HTTP response was marked Idempotent-Replayed: true.
+	replayed bool
 }
 
 var paths = []pathSpec{
 	{name: PathWrap, output: true, build: buildWrap},
 	{name: PathSQS, build: buildSQS},
-	{name: PathHTTP, output: true, broken: knownIgnored, build: buildHTTP},
-	{name: PathKinesis, broken: knownIgnored, build: buildKinesis},
-	{name: PathDynamoDBStream, broken: knownIgnored, build: buildDynamoDBStream},
+	{name: PathHTTP, output: true, build: buildHTTP},
+	{name: PathKinesis, build: buildKinesis},
+	{name: PathDynamoDBStream, build: buildDynamoDBStream},
 }
 
 func pathByName(name string) (pathSpec, bool) {
@@ -99,36 +103,9 @@ func KnownBroken(names []string) map[string]string {
 	return out
 }
 
-// idempotency is the WithIdempotency option of a path whose events are
-// T: key derives the event's idempotency key, payload selects what
-// ValidatePayload compares. Under -unsafe-claims shared, two events share
-// one key, and nothing is validated (the middleware's default).
-func idempotency[T any](w *worker, key middleware.KeyFunc[T], payload string, event func(T) (Event, error)) middleware.Option {
-	if w.cfg.Unsafe == UnsafeShared {
-		return middleware.WithIdempotency(middleware.KeyFunc[T](func(_ context.Context, t T) ([]string, error) {
-			ev, err := event(t)
-			if err != nil {
-				return nil, err
-			}
-			return []string{pairOf(ev.ID)}, nil
-		}), w.expiry())
-	}
-	return middleware.WithIdempotency(key, middleware.ValidatePayload(payload), w.expiry())
-}
-
-// expiry is the CompletionExpiry option of the run, if it sets one.
-func (w *worker) expiry() middleware.IdempotencyOption {
-	if w.cfg.CompletionExpiry > 0 {
-		return middleware.CompletionExpiry(w.cfg.CompletionExpiry)
-	}
-	return nil
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err) // the expressions below compile
-	}
-	return v
+// with returns common and the path's options: its idempotency key.
+func with[T any](common []middleware.Option, key middleware.Key[T]) []middleware.Option {
+	return append(slices.Clone(common), middleware.WithIdempotency(key))
 }
 
 func jsonString(v any) *string {
@@ -144,13 +121,23 @@ func decodeEvent(b []byte) (Event, error) {
 	return ev, nil
 }
 
+// marshalOutput is the result a handler whose trigger answers with its
+// Output stores: its JSON, as the middleware stores it.
+func marshalOutput(out Output) ([]byte, error) { return json.Marshal(out) }
+
+// noResult is the result a handler of a trigger without an output
+// stores: none, as the middleware completes such events.
+func noResult(Output) ([]byte, error) { return nil, nil }
+
 func buildWrap(w *worker, common []middleware.Option) (deliverFunc, error) {
-	h := middleware.Wrap(w.locks, must(middleware.JMESPath[Event]("account")),
-		func(ctx context.Context, ev Event) (Output, error) { return w.handle(ctx, ev) },
-		append(slices.Clone(common), idempotency(w, must(middleware.JMESPath[Event]("keys")), "[account, amount]",
-			func(ev Event) (Event, error) { return ev, nil }))...)
+	h, err := middleware.Wrap(w.locks, middleware.JMESPath[Event]("account"),
+		func(ctx context.Context, ev Event) (Output, error) { return w.handle(ctx, ev, marshalOutput) },
+		with(common, middleware.JMESPath[Event]("keys"))...)
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, d delivery) reply {
-		out, err := h(ctx, d.Event)
+		out, err := h(ctx, w.payload(d.Event))
 		if err != nil {
 			return reply{err: err}
 		}
@@ -159,18 +146,20 @@ func buildWrap(w *worker, common []middleware.Option) (deliverFunc, error) {
 }
 
 func buildSQS(w *worker, common []middleware.Option) (deliverFunc, error) {
-	body := func(m events.SQSMessage) (Event, error) { return decodeEvent([]byte(m.Body)) }
-	h := middleware.WrapSQS(w.locks, must(middleware.SQSBodyPath("account")),
+	h, err := middleware.WrapSQS(w.locks, middleware.SQSBody("account"),
 		func(ctx context.Context, m events.SQSMessage) error {
-			ev, err := body(m)
+			ev, err := decodeEvent([]byte(m.Body))
 			if err == nil {
-				_, err = w.handle(ctx, ev)
+				_, err = w.handle(ctx, ev, noResult)
 			}
 			return err
 		},
-		append(slices.Clone(common), idempotency(w, must(middleware.SQSBodyPath("keys")), "body", body))...)
+		with(common, middleware.SQSBody("keys"))...)
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, d delivery) reply {
-		b, _ := json.Marshal(d.Event)
+		b, _ := json.Marshal(w.payload(d.Event))
 		msg := events.SQSMessage{MessageId: fmt.Sprintf("m-%d", d.N), Body: string(b), EventSource: "aws:sqs",
 			EventSourceARN: "arn:aws:sqs:us-east-1:000000000000:once", Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
 		resp, err := h(ctx, events.SQSEvent{Records: []events.SQSMessage{msg}})
@@ -184,28 +173,39 @@ func buildSQS(w *worker, common []middleware.Option) (deliverFunc, error) {
 	}, nil
 }
 
+// replayedHeader marks a response WrapHTTP answered from the store.
+const replayedHeader = "Idempotent-Replayed"
+
 // buildHTTP: the Event is a function URL's POST body; the handler answers
-// 200 with the Output as its body. Expected when the fix lands: a
-// duplicate is answered with the stored output as its 200 body.
+// 200 with the Output as its body, and completes the event with that
+// response's JSON, which WrapHTTP stores (the whole response, not the
+// Output) and replays to duplicates, marked Idempotent-Replayed: true. The
+// answer's output is the response as the caller got it, as JSON, less that
+// mark (recorded apart), so that it compares with the stored result.
 func buildHTTP(w *worker, common []middleware.Option) (deliverFunc, error) {
 	trigger := middleware.FunctionURL()
-	body := func(r events.LambdaFunctionURLRequest) (Event, error) { return decodeEvent([]byte(r.Body)) }
-	h := middleware.WrapHTTP(w.locks, trigger, must(trigger.BodyPath("account")),
+	respond := func(out Output) events.LambdaFunctionURLResponse {
+		return events.LambdaFunctionURLResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"},
+			Body: *jsonString(out)}
+	}
+	h, err := middleware.WrapHTTP(w.locks, trigger, trigger.Body("account"),
 		func(ctx context.Context, r events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
-			ev, err := body(r)
+			ev, err := decodeEvent([]byte(r.Body))
 			if err != nil {
 				return events.LambdaFunctionURLResponse{StatusCode: http.StatusBadRequest}, nil
 			}
-			out, err := w.handle(ctx, ev)
+			out, err := w.handle(ctx, ev, func(out Output) ([]byte, error) { return json.Marshal(respond(out)) })
 			if err != nil {
 				return events.LambdaFunctionURLResponse{}, err
 			}
-			return events.LambdaFunctionURLResponse{StatusCode: http.StatusOK, Headers: map[string]string{"Content-Type": "application/json"},
-				Body: *jsonString(out)}, nil
+			return respond(out), nil
 		},
-		append(slices.Clone(common), idempotency(w, must(trigger.BodyPath("keys")), "body", body))...)
+		with(common, trigger.Body("keys"))...)
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, d delivery) reply {
-		b, _ := json.Marshal(d.Event)
+		b, _ := json.Marshal(w.payload(d.Event))
 		req := events.LambdaFunctionURLRequest{RawPath: "/credit", Body: string(b), Headers: map[string]string{"content-type": "application/json"},
 			RequestContext: events.LambdaFunctionURLRequestContext{RequestID: fmt.Sprintf("r-%d", d.N),
 				HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: http.MethodPost, Path: "/credit"}}}
@@ -214,29 +214,53 @@ func buildHTTP(w *worker, common []middleware.Option) (deliverFunc, error) {
 		case err != nil:
 			return reply{err: err}
 		case resp.StatusCode == http.StatusOK:
-			return reply{out: strp(resp.Body)}
+			r := reply{}
+			for k, v := range resp.Headers {
+				if strings.EqualFold(k, replayedHeader) {
+					r.replayed = v == "true"
+					delete(resp.Headers, k)
+				}
+			}
+			r.out = jsonString(resp)
+			return r
 		case resp.StatusCode == http.StatusConflict:
 			return reply{err: fmt.Errorf("once: HTTP 409: %s", resp.Body), held: true}
+		case resp.StatusCode == http.StatusUnprocessableEntity:
+			return reply{err: fmt.Errorf("once: HTTP 422: %s: %w", resp.Body, lock.ErrPayloadMismatch)}
 		}
 		return reply{err: fmt.Errorf("once: HTTP %d: %s", resp.StatusCode, resp.Body)}
 	}, nil
 }
 
+// sequenceOf is the sequence number of the stream record that carries
+// ev: the same in every delivery of ev, as in Lambda's redeliveries of one
+// record (the middleware's payload check compares the whole record).
+func sequenceOf(ev Event) string {
+	h := fnv.New64a()
+	h.Write([]byte(ev.ID))
+	return strconv.FormatUint(h.Sum64()>>1, 10)
+}
+
 func buildKinesis(w *worker, common []middleware.Option) (deliverFunc, error) {
-	data := func(r events.KinesisEventRecord) (Event, error) { return decodeEvent(r.Kinesis.Data) }
-	h := middleware.WrapKinesis(w.locks, must(middleware.KinesisDataPath("account")),
+	h, err := middleware.WrapKinesis(w.locks, middleware.KinesisData("account"),
 		func(ctx context.Context, r events.KinesisEventRecord) error {
-			ev, err := data(r)
+			ev, err := decodeEvent(r.Kinesis.Data)
 			if err == nil {
-				_, err = w.handle(ctx, ev)
+				_, err = w.handle(ctx, ev, noResult)
 			}
 			return err
 		},
-		append(slices.Clone(common), idempotency(w, must(middleware.KinesisDataPath("keys")), "kinesis.data", data))...)
+		with(common, middleware.KinesisData("keys"))...)
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, d delivery) reply {
-		b, _ := json.Marshal(d.Event)
-		rec := events.KinesisEventRecord{EventID: fmt.Sprintf("shardId-000000000000:%d", d.N), EventSource: "aws:kinesis",
-			Kinesis: events.KinesisRecord{Data: b, PartitionKey: "p-" + d.Event.ID, SequenceNumber: strconv.Itoa(d.N)}}
+		ev := w.payload(d.Event)
+		b, _ := json.Marshal(ev)
+		seq := sequenceOf(ev)
+		rec := events.KinesisEventRecord{EventID: "shardId-000000000000:" + seq, EventSource: "aws:kinesis",
+			EventSourceArn: "arn:aws:kinesis:us-east-1:000000000000:stream/once",
+			Kinesis:        events.KinesisRecord{Data: b, PartitionKey: "p-" + ev.ID, SequenceNumber: seq}}
 		resp, err := h(ctx, events.KinesisEvent{Records: []events.KinesisEventRecord{rec}})
 		switch {
 		case err != nil:
@@ -262,28 +286,34 @@ func buildDynamoDBStream(w *worker, common []middleware.Option) (deliverFunc, er
 		}
 		return ev, nil
 	}
-	h := middleware.WrapDynamoDBStream(w.locks, must(middleware.DynamoDBImagePath("account")),
+	// The v0.1 middleware reads fields of a record's image with JMESPath
+	// over the record's JSON (DynamoDBImagePath is gone).
+	h, err := middleware.WrapDynamoDBStream(w.locks, middleware.JMESPath[events.DynamoDBEventRecord]("dynamodb.NewImage.account.S"),
 		func(ctx context.Context, r events.DynamoDBEventRecord) error {
 			ev, err := image(r)
 			if err == nil {
-				_, err = w.handle(ctx, ev)
+				_, err = w.handle(ctx, ev, noResult)
 			}
 			return err
 		},
-		append(slices.Clone(common), idempotency(w, must(middleware.DynamoDBImagePath("keys")), "dynamodb.NewImage", image))...)
+		with(common, middleware.JMESPath[events.DynamoDBEventRecord]("dynamodb.NewImage.keys.L[].S"))...)
+	if err != nil {
+		return nil, err
+	}
 	return func(ctx context.Context, d delivery) reply {
-		ev := d.Event
+		ev := w.payload(d.Event)
 		keys := make([]events.DynamoDBAttributeValue, len(ev.Keys))
 		for i, k := range ev.Keys {
 			keys[i] = events.NewStringAttribute(k)
 		}
-		rec := events.DynamoDBEventRecord{EventID: fmt.Sprintf("ev-%d", d.N), EventName: "INSERT", EventSource: "aws:dynamodb",
+		seq := sequenceOf(ev)
+		rec := events.DynamoDBEventRecord{EventID: "ev-" + seq, EventName: "INSERT", EventSource: "aws:dynamodb",
 			Change: events.DynamoDBStreamRecord{
 				Keys: map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(ev.ID)},
 				NewImage: map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(ev.ID),
 					"account": events.NewStringAttribute(ev.Account), "amount": events.NewNumberAttribute(strconv.FormatInt(ev.Amount, 10)),
 					"keys": events.NewListAttribute(keys)},
-				SequenceNumber: strconv.Itoa(d.N), StreamViewType: "NEW_IMAGE"}}
+				SequenceNumber: seq, StreamViewType: "NEW_IMAGE"}}
 		resp, err := h(ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{rec}})
 		switch {
 		case err != nil:

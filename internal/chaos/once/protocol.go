@@ -19,6 +19,10 @@ const killLine = "KILL "
 // are namespace/account, claims namespace/idempotency#<hex>.
 const namespace = "once"
 
+// functionName is every worker's AWS_LAMBDA_FUNCTION_NAME: the scope of
+// the middleware's claims (admin.ClaimID), as one Lambda function's.
+const functionName = "dynalock-once"
+
 // Event is what is delivered: a credit of Amount to Account, once. Keys
 // are its idempotency key parts (the middleware joins them into one
 // claim); Account is its entity lock's key. Both may hold NUL, "/", "#"
@@ -66,10 +70,13 @@ type answer struct {
 	Ran bool    `json:"ran"`           // the handler ran in this delivery
 	Out *string `json:"out,omitempty"` // the output the trigger's caller got, as JSON; nil: none
 	Err string  `json:"err,omitempty"`
-	// NoResult: the error is middleware.ErrNoResult; Mismatch:
-	// lock.ErrPayloadMismatch.
+	// NoResult: the error is the middleware's for a completed duplicate
+	// without a stored result; Mismatch: lock.ErrPayloadMismatch (HTTP:
+	// 422).
 	NoResult bool `json:"noResult,omitempty"`
 	Mismatch bool `json:"mismatch,omitempty"`
+	// Replayed: an HTTP response carried Idempotent-Replayed: true.
+	Replayed bool `json:"replayed,omitempty"`
 	// Held, HeldUntil and HeldAt name the lock or claim found held, if
 	// that is the error, when its holder's lease ends, and when the acquire
 	// judged it (lock.HeldError's At).
@@ -89,7 +96,7 @@ type workerConfig struct {
 	ID                             int
 	Endpoint, LockTable, AppTable  string
 	Reserve, Grace, Tolerance      time.Duration
-	Wait                           bool // OnHeld(Wait), else Fail
+	Wait                           bool // WithOnHeld(Wait), else Fail
 	FaultRate, DelayRate, LateRate float64
 	MaxDelay, LateMax              time.Duration
 	// ExtendRate is the share of handler runs that extend one of their
@@ -99,15 +106,29 @@ type workerConfig struct {
 	ExtendRate, LostCompletionRate float64
 	// Unsafe is the -unsafe-claims mode ("" for none).
 	Unsafe string
-	// CompletionExpiry is the middleware's (0: its default).
+	// CompletionExpiry is the lock client's (0: its default).
 	CompletionExpiry time.Duration
 }
 
 func effectID(event string) string    { return "effect#" + event }
 func accountID(account string) string { return "account#" + account }
 
-// pairOf is, under -unsafe-claims shared, the idempotency key of an
-// event: one for the events numbered 2k and 2k+1.
+// payloadOf is the event that ev's trigger carries, which the
+// middleware's payload check compares: ev itself, or under -unsafe-claims
+// shared the pair's (the events numbered 2k and 2k+1 share its ID and
+// key, pairOf, and the driver gives them one account and amount), so that
+// the two carry the same bytes. What tells them apart, ev's ID, then
+// travels outside every wrapper's payload (withEventID).
+func payloadOf(unsafe string, ev Event) Event {
+	if unsafe != UnsafeShared {
+		return ev
+	}
+	p := pairOf(ev.ID)
+	return Event{ID: p, Account: ev.Account, Amount: ev.Amount, Keys: []string{p}}
+}
+
+// pairOf is, under -unsafe-claims shared, the ID and idempotency key of
+// the payload of an event: one for the events numbered 2k and 2k+1.
 func pairOf(eventID string) string {
 	i := strings.LastIndexByte(eventID, '-')
 	n, err := strconv.Atoi(eventID[i+1:])

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -17,7 +19,7 @@ type capturingDB struct{ ins []*dynamodb.UpdateItemInput }
 
 func (c *capturingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	c.ins = append(c.ins, in)
-	item := map[string]types.AttributeValue{lock.PartitionKey: in.Key[lock.PartitionKey], "Token": &types.AttributeValueMemberN{Value: "7"}}
+	item := map[string]types.AttributeValue{admin.Table.PartitionKey: in.Key[admin.Table.PartitionKey], "Token": &types.AttributeValueMemberN{Value: "7"}}
 	for k, v := range map[string]string{"LeaseId": ":lease", "ExpiresAt": ":exp"} {
 		if x, ok := in.ExpressionAttributeValues[v]; ok {
 			item[k] = x
@@ -26,18 +28,22 @@ func (c *capturingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput
 	return &dynamodb.UpdateItemOutput{Attributes: item}, nil
 }
 
+func (c *capturingDB) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
 // TestUnsafeReacquireAndOps: -unsafe-claims reacquire finds, in the lock's
 // own claim acquire, the condition that refuses a completed claim, and
 // takes it out (if the lock words it otherwise, this fails and the flag
 // must follow); the worker's notes name the lock's requests rightly.
 func TestUnsafeReacquireAndOps(t *testing.T) {
 	db := &capturingDB{}
-	c, err := lock.NewClient(db, "locks", lock.WithClockSkewTolerance(10*time.Millisecond))
+	ctx := context.Background()
+	c, err := lock.NewClient(ctx, lock.Config{TableName: "locks", DynamoDB: db, ClockSkewTolerance: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	cl, err := c.Claim(ctx, "once/idempotency#x", []byte(`"p"`), lock.WithTTL(time.Second))
+	cl, err := c.Claim(ctx, "once/idempotency#x", []byte(`"p"`), lockopt.TTL(time.Second))
 	if err != nil || cl.Lease == nil {
 		t.Fatal(cl, err)
 	}
@@ -47,7 +53,7 @@ func TestUnsafeReacquireAndOps(t *testing.T) {
 	if err := cl.Lease.Complete(ctx, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	other, err := c.Claim(ctx, "once/idempotency#y", nil, lock.WithTTL(time.Second))
+	other, err := c.Claim(ctx, "once/idempotency#y", nil, lockopt.TTL(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,11 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/appdata"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/mwopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -90,8 +92,8 @@ func newWorker(cfg workerConfig, out io.Writer) (*worker, error) {
 		})
 	})
 	var err error
-	w.locks, err = lock.NewClient(observedDB{Client: w.db, w: w}, cfg.LockTable, lock.WithClockSkewTolerance(cfg.Tolerance),
-		lock.WithOwner(fmt.Sprintf("once-worker-%d", cfg.ID)))
+	w.locks, err = lock.NewClient(context.Background(), lock.Config{TableName: cfg.LockTable, DynamoDB: observedDB{Client: w.db, w: w},
+		ClockSkewTolerance: cfg.Tolerance, Owner: fmt.Sprintf("once-worker-%d", cfg.ID), CompletionExpiry: cfg.CompletionExpiry})
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +101,9 @@ func newWorker(cfg workerConfig, out io.Writer) (*worker, error) {
 	if cfg.Wait {
 		policy = middleware.Wait
 	}
-	common := []middleware.Option{middleware.WithNamespace(namespace), middleware.OnHeld(policy),
-		middleware.WithReserve(cfg.Reserve), middleware.WithGrace(cfg.Grace),
+	// The grace comes with each invocation's context (mwopt, in deliver).
+	common := []middleware.Option{middleware.WithNamespace(namespace), middleware.WithOnHeld(policy),
+		middleware.WithReserve(cfg.Reserve),
 		middleware.WithLogger(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	for _, p := range paths {
 		if w.paths[p.name], err = p.build(w, common); err != nil {
@@ -153,7 +156,8 @@ type txnValue struct {
 
 // noteTxn notes, on its first send, a handler's transaction for the
 // history: the nonce of its effect, the claim it completes with its lease
-// and result, the entity locks it checks. It reports whether every answer
+// and result, the entity locks it releases (lock.Lease.Complete: Updates
+// of the lock table, the claim's among them) or checks. It reports whether every answer
 // to it is to be dropped (LostCompletionRate, decided by its nonce, so
 // that every SDK retry of it loses its answer too).
 func (w *worker) noteTxn(body []byte) bool {
@@ -168,14 +172,16 @@ func (w *worker) noteTxn(body []byte) bool {
 			if v := it.Update.ExpressionAttributeValues[":nonce"].S; v != nil {
 				l.Nonce = *v
 			}
-		case it.Update != nil && it.Update.TableName == w.cfg.LockTable:
-			l.Claim = aws.ToString(it.Update.Key[lock.PartitionKey].S)
+		case it.Update != nil && it.Update.TableName == w.cfg.LockTable && isClaim(aws.ToString(it.Update.Key[admin.Table.PartitionKey].S)):
+			l.Claim = aws.ToString(it.Update.Key[admin.Table.PartitionKey].S)
 			l.Lease = aws.ToString(it.Update.ExpressionAttributeValues[":lease"].S)
 			if r, ok := it.Update.ExpressionAttributeValues[":result"]; ok {
 				l.Result = strp(string(r.B))
 			}
+		case it.Update != nil && it.Update.TableName == w.cfg.LockTable:
+			l.Locks = append(l.Locks, aws.ToString(it.Update.Key[admin.Table.PartitionKey].S))
 		case it.ConditionCheck != nil && it.ConditionCheck.TableName == w.cfg.LockTable:
-			l.Locks = append(l.Locks, aws.ToString(it.ConditionCheck.Key[lock.PartitionKey].S))
+			l.Locks = append(l.Locks, aws.ToString(it.ConditionCheck.Key[admin.Table.PartitionKey].S))
 		}
 	}
 	if l.Nonce == "" {
@@ -215,7 +221,15 @@ type inFlight struct {
 // answers it.
 func (w *worker) deliver(d delivery) {
 	f := &inFlight{d: d, requests: &requestCount{n: map[string]int{}}}
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("w%d-d%d", w.cfg.ID, d.N)})
+	lc := &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("w%d-d%d", w.cfg.ID, d.N)}
+	if w.cfg.Unsafe == UnsafeShared {
+		// The event's own ID, outside the payload its trigger carries.
+		lc.ClientContext.Custom = map[string]string{eventIDKey: d.Event.ID}
+	}
+	ctx := lambdacontext.NewContext(context.Background(), lc)
+	// The middleware's grace, which v0.1 takes from the invocation's
+	// context (a proof's knob, not a user's).
+	ctx = mwopt.NewContext(ctx, mwopt.Settings{Grace: w.cfg.Grace})
 	ctx = context.WithValue(ctx, deliveryKey{}, f)
 	ctx = context.WithValue(ctx, countKey{}, f.requests)
 	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
@@ -231,12 +245,14 @@ func (w *worker) deliver(d delivery) {
 	a := answer{N: d.N, Ran: f.ran.Load(), Deadline: deadline, Requests: f.requests.snapshot(), Faults: map[string]int{}}
 	switch {
 	case r.err == nil && a.Ran:
-		a.Res, a.Out = ResOK, r.out
+		a.Res, a.Out, a.Replayed = ResOK, r.out, r.replayed
 	case r.err == nil:
-		a.Res, a.Out = ResDuplicate, r.out
+		a.Res, a.Out, a.Replayed = ResDuplicate, r.out, r.replayed
 	default:
 		a.Res, a.Err = ResFailed, r.err.Error()
-		a.NoResult, a.Mismatch = errors.Is(r.err, middleware.ErrNoResult), errors.Is(r.err, lock.ErrPayloadMismatch)
+		// The middleware's error for a completed duplicate without a stored
+		// result is unexported since v0.1: its message tells.
+		a.NoResult, a.Mismatch = strings.Contains(r.err.Error(), noResultMessage), errors.Is(r.err, lock.ErrPayloadMismatch)
 		if held := (*lock.HeldError)(nil); errors.As(r.err, &held) {
 			a.Res, a.Held, a.HeldUntil, a.HeldAt = ResHeld, held.LockID, held.Holder.ExpiresAt, held.At
 		} else if r.held {
@@ -256,30 +272,67 @@ func (w *worker) send(m message) {
 	_, _ = w.out.Write(append(b, '\n'))
 }
 
+// noResultMessage is the message of the middleware's error for a
+// duplicate of a completed event that has no stored result to answer with.
+const noResultMessage = "event completed, but its result was not stored"
+
+// eventIDKey is, under -unsafe-claims shared, the Lambda client context's
+// entry that carries the event's own ID, outside its trigger's payload.
+const eventIDKey = "once-event"
+
+// payload is the event d's trigger carries: d's event, or under
+// -unsafe-claims shared its pair's (payloadOf).
+func (w *worker) payload(ev Event) Event { return payloadOf(w.cfg.Unsafe, ev) }
+
+// eventOf is the event a handler handles, from the one its trigger
+// carried: that one, or under -unsafe-claims shared the one whose ID the
+// invocation's client context names.
+func eventOf(ctx context.Context, ev Event) Event {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		if id := lc.ClientContext.Custom[eventIDKey]; id != "" {
+			ev.ID = id
+		}
+	}
+	return ev
+}
+
 // handle is the idempotent handler of every path: it reads the account's
-// balance, may extend one of its leases, then credits the account and
-// records the event's effect (with its run's nonce, delivery and worker)
-// in one lease-checked transaction that also completes the event and
-// stores its output (WriteResult).
-func (w *worker) handle(ctx context.Context, ev Event) (Output, error) {
+// balance, may extend its lease, then credits the account and records the
+// event's effect (with its run's nonce, delivery and worker) in one
+// transaction that also completes the event, storing result(output), and
+// releases its entity locks: lock.Lease.Complete on the lease the
+// middleware hands it (the claim and the entity locks, joined). result is
+// what the path's wrapper stores itself for the handler's output (its JSON
+// for Wrap, the whole response for WrapHTTP, none for SQS and streams),
+// so that the middleware's completion after the handler finds it stored.
+func (w *worker) handle(ctx context.Context, ev Event, result func(Output) ([]byte, error)) (Output, error) {
+	ev = eventOf(ctx, ev)
 	f, _ := ctx.Value(deliveryKey{}).(*inFlight)
 	f.ran.Store(true)
+	lease, ok := lock.FromContext(ctx)
+	if !ok {
+		return Output{}, errors.New("once: no lease in the handler's context")
+	}
 	d, _, err := appdata.Read(ctx, w.db, w.cfg.AppTable, accountID(ev.Account))
 	if err != nil {
 		return Output{}, err
 	}
 	balance := d.Int("Balance")
 	if mrand.Float64() < w.cfg.ExtendRate {
-		w.extend(ctx)
+		w.extend(ctx, lease)
 	}
 	time.Sleep(time.Duration(mrand.N(20)) * time.Millisecond)
 	if f.d.Kill == KillBefore {
 		w.die(f.d)
 	}
 	out := Output{Event: ev.ID, Nonce: rand.Text()}
+	res, err := result(out)
+	if err != nil {
+		return Output{}, err
+	}
 	w.nonces.Store(out.Nonce, f)
 	defer w.nonces.Delete(out.Nonce)
-	err = middleware.WriteResult(ctx, out,
+	err = lease.Complete(ctx, res,
 		types.TransactWriteItem{Update: &types.Update{
 			TableName:                aws.String(w.cfg.AppTable),
 			Key:                      appdata.Key(effectID(ev.ID)),
@@ -311,16 +364,14 @@ func (w *worker) handle(ctx context.Context, ev Event) (Output, error) {
 // (0), less than it has left, and more.
 var extendAsks = []time.Duration{0, 400 * time.Millisecond, 2 * time.Second, 5 * time.Second}
 
-// extend extends one of the handler's entity leases, whose end the
-// middleware fixed at the invocation's deadline plus the grace. Its
-// request is noted by observedDB; its error changes nothing here.
-func (w *worker) extend(ctx context.Context) {
-	leases := lock.AllFromContext(ctx)
-	if len(leases) == 0 {
-		return
-	}
+// extend extends the handler's lease, whose end the middleware fixed at
+// the invocation's deadline plus the grace: since v0.1 one lease, the
+// entity locks and the claim joined, extended as one (a request per lock
+// ID). Its requests are noted by observedDB; its error changes nothing
+// here.
+func (w *worker) extend(ctx context.Context, lease *lock.Lease) {
 	ask := extendAsks[mrand.N(len(extendAsks))]
-	_ = leases[mrand.N(len(leases))].Extend(context.WithValue(ctx, askKey{}, ask), ask)
+	_ = lease.Extend(context.WithValue(ctx, askKey{}, ask), ask)
 }
 
 // die asks the driver for a SIGKILL and waits for it.
@@ -352,7 +403,7 @@ func (o observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput
 	}
 	out, err := o.Client.UpdateItem(ctx, in, optFns...)
 	f, _ := ctx.Value(deliveryKey{}).(*inFlight)
-	id := aws.ToString(keyS(in.Key[lock.PartitionKey]))
+	id := aws.ToString(keyS(in.Key[admin.Table.PartitionKey]))
 	if f == nil || (op != "extend" && !isClaim(id)) {
 		return out, err
 	}
@@ -419,7 +470,7 @@ func opOf(in *dynamodb.UpdateItemInput) string {
 // refuses a completed claim (-unsafe-claims reacquire). It panics if the
 // lock no longer words it so: the flag would break nothing.
 func reacquireCompleted(in *dynamodb.UpdateItemInput) *dynamodb.UpdateItemInput {
-	if !isClaim(aws.ToString(keyS(in.Key[lock.PartitionKey]))) {
+	if !isClaim(aws.ToString(keyS(in.Key[admin.Table.PartitionKey]))) {
 		return in
 	}
 	cond := aws.ToString(in.ConditionExpression)

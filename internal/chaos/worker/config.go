@@ -67,9 +67,11 @@ type Config struct {
 	ExtendRate float64 `json:"extendRate"`
 
 	// DoAllRate, RunRate and SQSRate are the shares of rounds that call
-	// DoAll over a set of locks, that Acquire (or AcquireAll) and then
-	// lock.Run, and that hand a synthetic SQS batch to middleware.WrapSQS;
-	// the other rounds call Do on one lock.
+	// Lock(ids...).Do over a set of locks, that call Lock(ids...).Acquire
+	// (one lock or a set) and then run the section and Release as a caller
+	// of Acquire does (what lock.Run did before v0.1), and that hand a
+	// synthetic SQS batch to middleware.WrapSQS; the other rounds call
+	// Lock(id).Do on one lock.
 	DoAllRate float64 `json:"doAllRate"`
 	RunRate   float64 `json:"runRate"`
 	SQSRate   float64 `json:"sqsRate"`
@@ -87,7 +89,7 @@ type Config struct {
 	LateRate      float64       `json:"lateRate"`
 	RetryLateRate float64       `json:"retryLateRate"`
 	LateMax       time.Duration `json:"lateMax"`
-	// ShortRate is the share of acquires (of the Run path), releases and
+	// ShortRate is the share of acquires (of the Acquire path), releases and
 	// extends given a context (or release timeout) of at most ShortMax, so
 	// that a request landing late is abandoned by its caller.
 	ShortRate float64       `json:"shortRate"`
@@ -95,9 +97,9 @@ type Config struct {
 
 	// OperatorEvery is the mean time between the worker's operator's
 	// force-releases of a random lock (zero: no operator). The operator
-	// reads the lock's item (lock.ReadRecord) over its own faulty
+	// reads the lock's item (admin.Read) over its own faulty
 	// connection and, if its lease is not released, force-releases it with
-	// the lease and token it read (lock.ForceReleaseInput), as `dynalock
+	// the lease and token it read (admin.ForceReleaseInput), as `dynalock
 	// release --token` does. OperatorBurst is the share of its forces
 	// after which it waits for the next holder and forces that one too;
 	// TargetRate the share of acquires whose answer is lost that the

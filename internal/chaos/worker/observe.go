@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/history"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/lock"
@@ -132,7 +133,7 @@ func classify(lockTable string, body []byte) lockRequest {
 	if b.TableName != lockTable {
 		return lockRequest{op: "ledger"}
 	}
-	r := lockRequest{lock: b.Key[lock.PartitionKey].S, lease: b.ExpressionAttributeValues[":lease"].S}
+	r := lockRequest{lock: b.Key[admin.Table.PartitionKey].S, lease: b.ExpressionAttributeValues[":lease"].S}
 	r.exp, _ = strconv.ParseInt(b.ExpressionAttributeValues[":exp"].N, 10, 64)
 	r.token, _ = strconv.ParseInt(b.ExpressionAttributeValues[":tok"].N, 10, 64)
 	_, force := b.ExpressionAttributeValues[":by"]
@@ -233,9 +234,13 @@ type observedDB struct {
 	// was fixed for issue 11 (see Config.UnsafeConditions).
 	unsafe bool
 
-	mu  sync.Mutex       // protects exp
-	exp map[string]int64 // lease ID → stored lease end, Unix ms
+	mu  sync.Mutex         // protects exp
+	exp map[leaseKey]int64 // stored lease end, Unix ms
 }
+
+// leaseKey names one lock ID's share of a lease: a lease of several lock
+// IDs holds them all under one lease ID.
+type leaseKey struct{ lock, lease string }
 
 // UpdateItem implements lock.DynamoDBAPI.
 func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
@@ -267,7 +272,7 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 		describeItem(&e, item)
 		if e.Op == history.OpAcquire && e.Result == history.ResultOK && e.ExpiresAt != 0 {
 			o.mu.Lock()
-			o.exp[e.Lease] = e.ExpiresAt
+			o.exp[leaseKey{e.Lock, e.Lease}] = e.ExpiresAt
 			o.mu.Unlock()
 		}
 	}
@@ -278,7 +283,7 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 // describeItem fills e with what item says: its lease, token and stored
 // end, and the leases released and force-released last.
 func describeItem(e *history.Event, item map[string]types.AttributeValue) {
-	if r, err := lock.ParseRecord(item); err == nil {
+	if r, err := admin.Parse(item); err == nil {
 		e.Lease, e.Token, e.ExpiresAt = r.LeaseID, r.Token, r.ExpiresAt.UnixMilli()
 		if r.ExpiresAt.IsZero() {
 			e.ExpiresAt = 0
@@ -294,17 +299,24 @@ func str(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
-// expiresAt returns, and forgets, the stored end of leaseID.
-func (o *observedDB) expiresAt(leaseID string) int64 {
+// expiresAt returns, and forgets, the stored end of leaseID on lock id.
+func (o *observedDB) expiresAt(id, leaseID string) int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	ms := o.exp[leaseID]
-	delete(o.exp, leaseID)
+	k := leaseKey{id, leaseID}
+	ms := o.exp[k]
+	delete(o.exp, k)
 	return ms
 }
 
+// TransactWriteItems implements lock.DynamoDBAPI; the chaos run's
+// sections write the ledger themselves, so the lock never sends one.
+func (o *observedDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return o.next.TransactWriteItems(ctx, in, optFns...)
+}
+
 func lockID(in *dynamodb.UpdateItemInput) string {
-	if v, ok := in.Key[lock.PartitionKey].(*types.AttributeValueMemberS); ok {
+	if v, ok := in.Key[admin.Table.PartitionKey].(*types.AttributeValueMemberS); ok {
 		return v.Value
 	}
 	return ""

@@ -3,22 +3,30 @@ package worker
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/history"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
 // capturingDB answers every request as DynamoDB would a granted one and
-// keeps the requests.
-type capturingDB struct{ ins []*dynamodb.UpdateItemInput }
+// keeps the requests. A lease of several lock IDs sends at once.
+type capturingDB struct {
+	mu  sync.Mutex // protects ins
+	ins []*dynamodb.UpdateItemInput
+}
 
 func (c *capturingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.mu.Lock()
 	c.ins = append(c.ins, in)
-	item := map[string]types.AttributeValue{lock.PartitionKey: in.Key[lock.PartitionKey]}
+	c.mu.Unlock()
+	item := map[string]types.AttributeValue{admin.Table.PartitionKey: in.Key[admin.Table.PartitionKey]}
 	for k, v := range map[string]string{"LeaseId": ":lease", "ExpiresAt": ":exp"} {
 		if x, ok := in.ExpressionAttributeValues[v]; ok {
 			item[k] = x
@@ -28,18 +36,22 @@ func (c *capturingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput
 	return &dynamodb.UpdateItemOutput{Attributes: item}, nil
 }
 
+func (c *capturingDB) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
 // TestRevertConditions: -unsafe-conditions finds, in the lock's own
 // requests, the conditions that fixed issue 11's bugs 2 and 3, and takes
 // them out; if the lock words them otherwise, this fails and the flag
 // must follow.
 func TestRevertConditions(t *testing.T) {
 	db := &capturingDB{}
-	c, err := lock.NewClient(db, "locks", lock.WithClockSkewTolerance(10*time.Millisecond))
+	ctx := context.Background()
+	c, err := lock.NewClient(ctx, lock.Config{TableName: "locks", DynamoDB: db, ClockSkewTolerance: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	l, err := c.TryAcquire(ctx, "L", lock.WithTTL(time.Second))
+	l, err := c.Lock("L").Acquire(ctx, lockopt.TTL(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/history"
-	"github.com/dynalock/dynalock/lock"
 )
 
 // operator is a worker's operator role: over its own faulty connection, it
 // force-releases random locks' leases as an operator's `dynalock release
-// --token` would (lock.ReadRecord, then lock.ForceReleaseInput with the
+// --token` would (admin.Read, then admin.ForceReleaseInput with the
 // lease and token read), now and then also the next holder's, and, when
 // asked (hint), the lease of an acquire whose answer was just lost, while
 // the SDK's retry is held back.
@@ -23,7 +23,7 @@ type operator struct {
 	cfg   Config
 	rec   *history.Recorder
 	db    *dynamodb.Client
-	clock lock.Clock
+	clock skewedClock
 	hints chan string
 }
 
@@ -80,7 +80,7 @@ func (o *operator) burst(ctx context.Context, id, lease string) {
 // read and whether it sent the force.
 func (o *operator) force(ctx context.Context, id, skip string) (string, bool) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	rec, found, err := lock.ReadRecord(rctx, o.db, o.cfg.LockTable, id)
+	rec, found, err := admin.Read(rctx, o.db, o.cfg.LockTable, id)
 	cancel()
 	e := history.Event{Kind: history.KindRead, Lock: id, Result: history.ResultOK}
 	switch {
@@ -111,7 +111,7 @@ func (o *operator) force(ctx context.Context, id, skip string) (string, bool) {
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	_, err = o.db.UpdateItem(fctx, lock.ForceReleaseInput(o.cfg.LockTable, id, rec.LeaseID, rec.Token,
+	_, err = o.db.UpdateItem(fctx, admin.ForceReleaseInput(o.cfg.LockTable, id, rec.LeaseID, rec.Token,
 		fmt.Sprintf("chaos-operator-%d", o.cfg.ID), "chaos run", o.clock.Now()))
 	fe := history.Event{Kind: history.KindForce, Start: history.Nanos(start), Lock: id, Lease: rec.LeaseID, Token: rec.Token, Result: history.ResultOK}
 	var ccf *types.ConditionalCheckFailedException

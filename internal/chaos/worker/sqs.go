@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/dynalock/dynalock/internal/chaos/history"
+	"github.com/dynalock/dynalock/internal/lockopt"
+	"github.com/dynalock/dynalock/internal/mwopt"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -21,6 +23,12 @@ import (
 // keyPath is the JMESPath of a synthetic record's lock keys: the SKUs of
 // an order's lines, which may repeat.
 const keyPath = "lines[].sku"
+
+// sqsHeartbeat is the heartbeat of the lock client of the batches that
+// run with one (Config.Heartbeat): the middleware's leases, whose end it
+// fixes at the invocation's deadline plus the grace, must not be extended
+// past it by it.
+const sqsHeartbeat = 30 * time.Millisecond
 
 // errHandler is the error a record's handler returns now and then, so that
 // FIFO groups see failures.
@@ -82,7 +90,9 @@ func (w *worker) batch(ctx context.Context) {
 		// than the lock's tolerance.
 		timeout = c.Tolerance + 50*time.Millisecond + rand.N(2*c.Tolerance)
 	}
-	grace := []time.Duration{0, 50 * time.Millisecond, 200 * time.Millisecond}[rand.N(3)]
+	// The shortest grace is 1 ms: the v0.1 middleware takes its grace from
+	// the invocation's context (mwopt), where 0 means its default, 1 s.
+	grace := []time.Duration{time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}[rand.N(3)]
 	reserve := 50*time.Millisecond + rand.N(150*time.Millisecond)
 	if rand.N(4) == 0 {
 		reserve = 20 * time.Millisecond // records may start with less time left than the tolerance
@@ -97,32 +107,25 @@ func (w *worker) batch(ctx context.Context) {
 	policy := policies[rand.N(len(policies))]
 	logs := &capture{w: w, batch: b, mu: new(sync.Mutex), releases: map[string]error{}}
 	opts := []middleware.Option{
-		middleware.WithNamespace(""), middleware.WithLogger(slog.New(logs)), middleware.OnHeld(policy),
-		middleware.WithGrace(grace), middleware.WithReserve(reserve),
+		middleware.WithNamespace(""), middleware.WithLogger(slog.New(logs)), middleware.WithOnHeld(policy),
+		middleware.WithReserve(reserve),
 	}
+	client := w.client
 	if heartbeat {
-		opts = append(opts, middleware.WithLockOptions(lock.WithHeartbeat(30*time.Millisecond)))
+		client = w.hbClient
 	}
 	type ran struct {
-		call   int
-		leases []*lock.Lease
+		call  int
+		lease *lock.Lease
 	}
 	var mu sync.Mutex
 	sections := map[string]ran{}
-	key, err := middleware.SQSBodyPath(keyPath)
-	if err != nil {
-		panic(err) // a constant expression
-	}
-	h := middleware.WrapSQS(w.client, key, func(ctx context.Context, m events.SQSMessage) error {
+	h, err := middleware.WrapSQS(client, middleware.SQSBody(keyPath), func(ctx context.Context, m events.SQSMessage) error {
 		call := w.newCall()
-		leases := lock.AllFromContext(ctx)
-		ids := make([]string, len(leases))
-		for i, l := range leases {
-			ids[i] = l.LockID()
-		}
-		w.rec.Record(history.Event{Kind: history.KindCall, Call: call, Path: history.PathSQS, Locks: ids, Batch: b, Msg: m.MessageId, Heartbeat: heartbeat})
+		lease, _ := lock.FromContext(ctx)
+		w.rec.Record(history.Event{Kind: history.KindCall, Call: call, Path: history.PathSQS, Locks: leaseLocks(lease), Batch: b, Msg: m.MessageId, Heartbeat: heartbeat})
 		mu.Lock()
-		sections[m.MessageId] = ran{call, leases}
+		sections[m.MessageId] = ran{call, lease}
 		mu.Unlock()
 		w.section(ctx, call, history.PathSQS, w.sqsPlan(ctx, heartbeat, grace), sqsInfo{batch: b, msg: m.MessageId})
 		if rand.N(20) == 0 {
@@ -130,12 +133,19 @@ func (w *worker) batch(ctx context.Context) {
 		}
 		return nil
 	}, opts...)
+	if err != nil {
+		panic(err) // constant options
+	}
 
 	deadline := time.Now().Add(timeout)
 	lctx := lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
 		AwsRequestID:       fmt.Sprintf("chaos-%d-%d", c.ID, b),
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:chaos",
 	})
+	// The grace and the waiters' steps, which the v0.1 middleware takes
+	// from the invocation's context (the proofs' knobs, not a user's).
+	lctx = mwopt.NewContext(lctx, mwopt.Settings{Grace: grace,
+		LockOptions: []func(*lockopt.Options){lockopt.RetryInterval(c.RetryFirst, c.RetryMax)}})
 	dctx, cancel := context.WithDeadline(lctx, deadline)
 	defer cancel()
 	w.rec.Record(history.Event{
@@ -175,9 +185,10 @@ func (w *worker) batch(ctx context.Context) {
 	defer logs.mu.Unlock()
 	for msg, r := range sections {
 		err := logs.releases[msg]
-		for _, l := range r.leases {
-			res, detail := releaseResult(l.LockID(), err, len(r.leases) == 1)
-			w.rec.Record(history.Event{Kind: history.KindDone, Call: r.call, Lock: l.LockID(), Lease: l.LeaseID(), Result: res, Err: detail})
+		ids := leaseLocks(r.lease)
+		for _, id := range ids {
+			res, detail := releaseResult(id, err, len(ids) == 1)
+			w.rec.Record(history.Event{Kind: history.KindDone, Call: r.call, Lock: id, Lease: r.lease.LeaseID(), Result: res, Err: detail})
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -24,6 +25,7 @@ import (
 	"github.com/dynalock/dynalock/internal/chaos/ledger"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -79,19 +81,30 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		op.db = newDB(cfg, newFaults(cfg, rec, nil))
 	}
 	db := newDB(cfg, newFaults(cfg, rec, hint))
-	obs := &observedDB{next: db, rec: rec, exp: map[string]int64{}, unsafe: cfg.UnsafeConditions}
-	client, err := lock.NewClient(obs, cfg.LockTable,
-		lock.WithOwner(fmt.Sprintf("chaos-worker-%d", cfg.ID)),
-		lock.WithClock(skewedClock(cfg.Offset)),
-		lock.WithClockSkewTolerance(cfg.Tolerance),
-		lock.WithWait(cfg.Wait),
-		lock.WithRetryInterval(cfg.RetryFirst, cfg.RetryMax),
-		lock.WithReleaseTimeout(2*time.Second),
-	)
+	obs := &observedDB{next: db, rec: rec, exp: map[leaseKey]int64{}, unsafe: cfg.UnsafeConditions}
+	lcfg := lock.Config{
+		TableName:          cfg.LockTable,
+		DynamoDB:           obs,
+		Owner:              fmt.Sprintf("chaos-worker-%d", cfg.ID),
+		Now:                skewedClock(cfg.Offset).Now,
+		ClockSkewTolerance: cfg.Tolerance,
+	}
+	client, err := lock.NewClient(ctx, lcfg)
 	if err != nil {
 		return errors.Join(err, rec.Close())
 	}
-	w := &worker{cfg: cfg, rec: rec, obs: obs, client: client, ledger: ledger.New(db, cfg.LedgerTable), killTo: killTo}
+	// The middleware's heartbeat is its lock client's (Config.Heartbeat):
+	// batches run with one take this client.
+	lcfg.Heartbeat = sqsHeartbeat
+	hbClient, err := lock.NewClient(ctx, lcfg)
+	if err != nil {
+		return errors.Join(err, rec.Close())
+	}
+	w := &worker{cfg: cfg, rec: rec, obs: obs, client: client, hbClient: hbClient, ledger: ledger.New(db, cfg.LedgerTable), killTo: killTo,
+		// What the v0.0 client set for every call, and the v0.1 client
+		// takes per call: how long to wait, the wait's steps, the bound of
+		// a release that outlives its caller.
+		base: []lock.Option{lock.WithWait(cfg.Wait), lockopt.RetryInterval(cfg.RetryFirst, cfg.RetryMax), lockopt.ReleaseTimeout(releaseTimeout)}}
 	var wg sync.WaitGroup
 	if op != nil {
 		wg.Go(func() { op.run(ctx) })
@@ -131,6 +144,11 @@ type worker struct {
 	rec    *history.Recorder
 	obs    *observedDB
 	client *lock.Client
+	// hbClient is client with a heartbeat (Config.Heartbeat), for the SQS
+	// batches that run with one.
+	hbClient *lock.Client
+	// base are the options of every lock call, before the call's own.
+	base   []lock.Option
 	ledger *ledger.Ledger
 	killTo io.Writer
 
@@ -139,6 +157,11 @@ type worker struct {
 }
 
 func (w *worker) newCall() int { return int(w.calls.Add(1)) }
+
+// releaseTimeout bounds a release that outlives its caller's context (Do's
+// after fn, the worker's own after an Acquire), unless a call draws a
+// shorter one.
+const releaseTimeout = 2 * time.Second
 
 // Where a section asks to be killed.
 const (
@@ -157,10 +180,12 @@ type plan struct {
 	extends       int // how many times the holder extends its lease itself
 }
 
-func (w *worker) plan() plan {
+func (w *worker) plan(path string) plan {
 	c := w.cfg
 	p := plan{ttl: (c.TTLMin + rand.N(c.TTLMax-c.TTLMin+1)).Truncate(time.Millisecond)}
-	p.heartbeat = rand.Float64() < c.HeartbeatRate
+	// A heartbeat is Do's: a lease from Acquire has none (lock.Run, which
+	// gave it one, is gone from the v0.1 API).
+	p.heartbeat = path != history.PathRun && rand.Float64() < c.HeartbeatRate
 	if rand.Float64() < c.ExtendRate {
 		p.extends = 1 + rand.N(2)
 	}
@@ -223,34 +248,37 @@ func (w *worker) lockSet() []string {
 	return ids
 }
 
-// lockCall takes ids by path (Do, DoAll, or Acquire/AcquireAll with a
-// context that may be short, then Run), runs a section under them and
-// records how it ended.
+// lockCall takes ids by path (Lock(id).Do, Lock(ids...).Do, or
+// Lock(ids...).Acquire with a context that may be short, then the worker's
+// own run and Release), runs a section under them and records how it
+// ended.
 func (w *worker) lockCall(ctx context.Context, path string, ids []string) {
-	p := w.plan()
-	opts := []lock.Option{lock.WithTTL(p.ttl)}
+	p := w.plan(path)
+	opts := append(slices.Clone(w.base), lockopt.TTL(p.ttl))
 	if p.heartbeat {
-		opts = append(opts, lock.WithHeartbeat((p.ttl-w.cfg.Tolerance)/3))
+		opts = append(opts, lockopt.Heartbeat((p.ttl-w.cfg.Tolerance)/3))
 	}
+	relTimeout := releaseTimeout
 	if rand.Float64() < w.cfg.ShortRate {
 		// A release given less time than its request may take.
-		opts = append(opts, lock.WithReleaseTimeout(1+rand.N(w.cfg.ShortMax)))
+		relTimeout = 1 + rand.N(w.cfg.ShortMax)
+		opts = append(opts, lockopt.ReleaseTimeout(relTimeout))
 	}
 	call := w.newCall()
 	short := path == history.PathRun && rand.Float64() < w.cfg.ShortRate
 	w.rec.Record(history.Event{Kind: history.KindCall, Call: call, Path: path, Locks: ids, TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Short: short})
-	var leases []*lock.Lease
+	var held *lock.Lease
 	fn := func(ctx context.Context) error {
-		leases = lock.AllFromContext(ctx)
+		held, _ = lock.FromContext(ctx)
 		w.section(ctx, call, path, p, sqsInfo{})
 		return nil
 	}
 	var err error
 	switch path {
 	case history.PathDo:
-		err = w.client.Do(ctx, ids[0], fn, opts...)
+		err = w.client.Lock(ids[0]).Do(ctx, fn, opts...)
 	case history.PathDoAll:
-		err = w.client.DoAll(ctx, ids, fn, opts...)
+		err = w.client.Lock(ids...).Do(ctx, fn, opts...)
 	case history.PathRun:
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if short {
@@ -258,21 +286,14 @@ func (w *worker) lockCall(ctx context.Context, path string, ids []string) {
 			// lands after it did.
 			actx, cancel = context.WithTimeout(ctx, 1+rand.N(w.cfg.ShortMax))
 		}
-		var got []*lock.Lease
-		if len(ids) == 1 {
-			var l *lock.Lease
-			if l, err = w.client.Acquire(actx, ids[0], opts...); err == nil {
-				got = []*lock.Lease{l}
-			}
-		} else {
-			got, err = w.client.AcquireAll(actx, ids, opts...)
-		}
+		var lease *lock.Lease
+		lease, err = w.client.Lock(ids...).Acquire(actx, opts...)
 		cancel()
 		if err == nil {
-			err = lock.Run(ctx, got, fn)
+			err = runUnder(ctx, lease, relTimeout, fn)
 		}
 	}
-	if leases == nil {
+	if held == nil {
 		e := history.Event{Kind: history.KindDone, Call: call, Result: acquireResult(err)}
 		if err != nil {
 			e.Err = err.Error()
@@ -280,10 +301,32 @@ func (w *worker) lockCall(ctx context.Context, path string, ids []string) {
 		w.rec.Record(e)
 		return
 	}
-	for _, l := range leases {
-		res, msg := releaseResult(l.LockID(), err, len(leases) == 1)
-		w.rec.Record(history.Event{Kind: history.KindDone, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Result: res, Err: msg})
+	locks := leaseLocks(held)
+	for _, id := range locks {
+		res, msg := releaseResult(id, err, len(locks) == 1)
+		w.rec.Record(history.Event{Kind: history.KindDone, Call: call, Lock: id, Lease: held.LeaseID(), Result: res, Err: msg})
 	}
+}
+
+// runUnder is what an Acquire's caller does with its lease, as lock.Run
+// did before v0.1 (and Do does): fn runs on a context that carries the
+// lease (lock.FromContext) and ends at its deadline, and the lease is
+// released when fn returns, on a context that outlives ctx's cancellation,
+// bounded by relTimeout. It returns fn's error and the release's, joined.
+func runUnder(ctx context.Context, lease *lock.Lease, relTimeout time.Duration, fn func(context.Context) error) error {
+	fnCtx, cancel := context.WithDeadlineCause(ctx, lease.Deadline(),
+		fmt.Errorf("chaos: the lease ends (less the clock-skew tolerance): %w", context.DeadlineExceeded))
+	err := fn(lock.NewContext(fnCtx, lease))
+	cancel()
+	rctx, cancelRel := context.WithTimeout(context.WithoutCancel(ctx), relTimeout)
+	defer cancelRel()
+	return errors.Join(err, lease.Release(rctx))
+}
+
+// leaseLocks returns the lock IDs of lease, sorted: a lease of several
+// IDs holds them under one lease ID, each with its own token.
+func leaseLocks(lease *lock.Lease) []string {
+	return slices.Sorted(maps.Keys(lease.Tokens()))
 }
 
 func acquireResult(err error) string {
@@ -293,18 +336,21 @@ func acquireResult(err error) string {
 	return history.ResultAcquireError
 }
 
-// releaseResult tells, from the error of a Do, DoAll or Run whose fn
-// returned nil (or of the middleware's logged release failure), how the
-// release of the lease of lock id ended. only says that the call held no
-// other lease.
+// releaseResult tells, from the error of a Do (or of the worker's own
+// release after an Acquire) whose fn returned nil, or of the middleware's
+// logged release failure, how the release of lock id ended. only says
+// that the lease held no other lock ID. The v0.1 lock reports a lost lock
+// by an error matching lock.ErrLockLost whose message names it ("lock:
+// %q lost: ..."); with several IDs, only the message tells which.
 func releaseResult(id string, err error, only bool) (string, string) {
 	if err == nil {
 		return history.ResultReleased, ""
 	}
 	lost := ""
+	prefix := fmt.Sprintf("lock: %q lost: ", id)
 	walk(err, func(e error) {
-		if l, ok := e.(*lock.LostError); ok && l.LockID == id {
-			lost = l.Error()
+		if errors.Is(e, lock.ErrLockLost) && strings.HasPrefix(e.Error(), prefix) {
+			lost = e.Error()
 		}
 	})
 	switch {
@@ -338,21 +384,25 @@ type sqsInfo struct {
 	msg   string
 }
 
-// section is the critical section under the leases in ctx: work, the
-// fenced ledger writes (one per lease), more work, Extend calls in
-// between; or a pause past the lease and late writes; or a request to be
-// killed on the way. Everything but the pause ends with ctx.
+// section is the critical section under the lease in ctx (one lock ID or
+// several): work, the fenced ledger writes (one per lock ID, with its
+// token), more work, Extend calls in between; or a pause past the lease
+// and late writes; or a request to be killed on the way. Everything but
+// the pause ends with ctx. It records one section per lock ID of the
+// lease.
 func (w *worker) section(ctx context.Context, call int, path string, p plan, sqs sqsInfo) {
-	leases := lock.AllFromContext(ctx)
+	lease, _ := lock.FromContext(ctx)
+	ids := leaseLocks(lease)
+	tokens := lease.Tokens()
 	void := ctx.Err() != nil
 	var ctxDl int64
 	if dl, ok := ctx.Deadline(); ok {
 		ctxDl = history.Nanos(dl)
 	}
-	for _, l := range leases {
+	for _, id := range ids {
 		w.rec.Record(history.Event{
-			Kind: history.KindEnter, Call: call, Path: path, Lock: l.LockID(), Lease: l.LeaseID(), Token: l.FencingToken(),
-			Deadline: history.Nanos(l.Deadline()), CtxDl: ctxDl, ExpiresAt: w.obs.expiresAt(l.LeaseID()),
+			Kind: history.KindEnter, Call: call, Path: path, Lock: id, Lease: lease.LeaseID(), Token: tokens[id],
+			Deadline: history.Nanos(lease.Deadline()), CtxDl: ctxDl, ExpiresAt: w.obs.expiresAt(id, lease.LeaseID()),
 			TTL: p.ttl.Milliseconds(), Heartbeat: p.heartbeat, Void: void, Batch: sqs.batch, Msg: sqs.msg,
 		})
 	}
@@ -361,15 +411,15 @@ func (w *worker) section(ctx context.Context, call int, path string, p plan, sqs
 		stop()
 		// With a heartbeat or an Extend, the deadline has moved since the
 		// entry.
-		for _, l := range leases {
-			w.rec.Record(history.Event{Kind: history.KindExit, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Deadline: history.Nanos(l.Deadline())})
+		for _, id := range ids {
+			w.rec.Record(history.Event{Kind: history.KindExit, Call: call, Lock: id, Lease: lease.LeaseID(), Deadline: history.Nanos(lease.Deadline())})
 		}
 	}()
 	switch {
 	case void:
 		return
 	case p.pause > 0:
-		w.pauseThenWrite(call, leases, p.pause)
+		w.pauseThenWrite(call, ids, tokens, p.pause)
 		return
 	}
 	if !sleep(ctx, p.before) {
@@ -379,10 +429,10 @@ func (w *worker) section(ctx context.Context, call int, path string, p plan, sqs
 		w.killMe(call)
 	}
 	if p.extends > 0 {
-		w.extend(ctx, call, leases[rand.N(len(leases))], p)
+		w.extend(ctx, call, lease, ids, p)
 	}
-	for _, l := range leases {
-		w.write(ctx, call, l.LockID(), l.FencingToken())
+	for _, id := range ids {
+		w.write(ctx, call, id, tokens[id])
 	}
 	if p.kill == killAfterWrite {
 		w.killMe(call)
@@ -391,14 +441,16 @@ func (w *worker) section(ctx context.Context, call int, path string, p plan, sqs
 		if !sleep(ctx, rand.N(p.after/2+1)) {
 			return
 		}
-		w.extend(ctx, call, leases[rand.N(len(leases))], p)
+		w.extend(ctx, call, lease, ids, p)
 	}
 	sleep(ctx, p.after)
 }
 
-// extend has the holder extend l itself, with a TTL shorter than what is
-// left of the lease or longer, on the section's context or a shorter one.
-func (w *worker) extend(ctx context.Context, call int, l *lock.Lease, p plan) {
+// extend has the holder extend its lease itself, with a TTL shorter than
+// what is left of the lease or longer, on the section's context or a
+// shorter one. A lease of several lock IDs is extended as one (each ID's
+// item), and the call is recorded for each.
+func (w *worker) extend(ctx context.Context, call int, l *lock.Lease, ids []string, p plan) {
 	tol := w.cfg.Tolerance
 	before := l.Deadline()
 	left := time.Until(before) + tol // to the lease's end, by the local clock
@@ -425,7 +477,7 @@ func (w *worker) extend(ctx context.Context, call int, l *lock.Lease, p plan) {
 	err := l.Extend(ectx, ttl)
 	cancel()
 	e := history.Event{
-		Kind: history.KindExtend, Call: call, Lock: l.LockID(), Lease: l.LeaseID(), Start: history.Nanos(start),
+		Kind: history.KindExtend, Call: call, Lease: l.LeaseID(), Start: history.Nanos(start),
 		TTL: ttl.Milliseconds(), Shorter: ttl < left, Short: short,
 		Before: history.Nanos(before), Deadline: history.Nanos(l.Deadline()),
 	}
@@ -442,7 +494,10 @@ func (w *worker) extend(ctx context.Context, call int, l *lock.Lease, p plan) {
 	if err != nil {
 		e.Err = err.Error()
 	}
-	w.rec.Record(e)
+	for _, id := range ids {
+		e.Lock = id
+		w.rec.Record(e)
+	}
 }
 
 // write reads the ledger's counter and writes it back plus one, fenced by
@@ -465,15 +520,15 @@ func (w *worker) write(ctx context.Context, call int, id string, tok int64) {
 // pauseThenWrite stops this holder for d, ignoring its deadline, as a long
 // GC pause or a frozen Lambda sandbox would, then writes with its old
 // tokens, as such a holder would on waking.
-func (w *worker) pauseThenWrite(call int, leases []*lock.Lease, d time.Duration) {
+func (w *worker) pauseThenWrite(call int, ids []string, tokens map[string]int64, d time.Duration) {
 	w.rec.Record(history.Event{Kind: history.KindPause, Call: call})
 	time.Sleep(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, l := range leases {
+	for _, id := range ids {
 		start := time.Now()
-		err := w.ledger.WriteLate(ctx, l.LockID(), l.FencingToken())
-		e := history.Event{Kind: history.KindLate, Call: call, Start: history.Nanos(start), Lock: l.LockID(), Token: l.FencingToken(), Result: result(err)}
+		err := w.ledger.WriteLate(ctx, id, tokens[id])
+		e := history.Event{Kind: history.KindLate, Call: call, Start: history.Nanos(start), Lock: id, Token: tokens[id], Result: result(err)}
 		if err != nil {
 			e.Err = err.Error()
 		}

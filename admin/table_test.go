@@ -1,4 +1,4 @@
-package lock_test
+package admin_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -78,13 +79,13 @@ func TestCreateTable(t *testing.T) {
 				}
 			}
 
-			err := lock.CreateTable(ctx, db, table)
+			err := admin.CreateTable(ctx, db, table)
 
 			if len(tt.wantErr) == 0 && err != nil {
 				t.Fatalf("CreateTable: %v", err)
 			}
 			if len(tt.wantErr) > 0 {
-				if !errors.Is(err, lock.ErrNotLockTable) {
+				if !errors.Is(err, admin.ErrNotLockTable) {
 					t.Fatalf("CreateTable: %v, want ErrNotLockTable", err)
 				}
 				for _, s := range append(tt.wantErr, table) {
@@ -103,7 +104,7 @@ func TestCreateTable(t *testing.T) {
 // TestCreateTableEmptyName is refused before any request.
 func TestCreateTableEmptyName(t *testing.T) {
 	t.Parallel()
-	if err := lock.CreateTable(context.Background(), srv.Client(), ""); !errors.Is(err, lock.ErrInvalidInput) {
+	if err := admin.CreateTable(context.Background(), srv.Client(), ""); !errors.Is(err, lock.ErrInvalidInput) {
 		t.Errorf("CreateTable(\"\") = %v, want ErrInvalidInput", err)
 	}
 }

@@ -1,9 +1,11 @@
-package lock
+package admin
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dynalock/dynalock/internal/lockitem"
+	"github.com/dynalock/dynalock/lock"
 	"strings"
 	"time"
 
@@ -12,37 +14,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Attribute names of the lock table's key and TTL, as the original
-// DynaLock's table declares them. Infrastructure code builds its table from
-// these, so the lock and the table cannot drift apart.
-const (
-	// PartitionKey is the table's partition key attribute (type S).
-	PartitionKey = "LockId"
-	// TTLAttribute is the table's TTL attribute (type N, epoch seconds).
-	// DynaLock writes it for clean-up only; expiry never depends on it.
-	TTLAttribute = "TTL"
-)
-
 // ErrNotLockTable means a table exists under the lock table's name but has
 // another shape: another key schema, or TTL on another attribute.
 // CreateTable reports it, naming what it found and what a lock table needs,
-// and leaves the table as it is.
-var ErrNotLockTable = errors.New("lock: not a lock table")
+// and leaves the table as it is. The lock's acquire reports it too, when
+// the table's key does not fit.
+var ErrNotLockTable = lockitem.ErrNotLockTable
 
 // Table describes the lock table: the key schema and TTL attribute that
 // every lock table needs. Billing, encryption and recovery are left to the
 // code that creates the table.
 var Table = TableDefinition{
-	PartitionKey:     PartitionKey,
+	PartitionKey:     lockitem.PartitionKey,
 	PartitionKeyType: types.ScalarAttributeTypeS,
-	TTLAttribute:     TTLAttribute,
+	TTLAttribute:     lockitem.TTLAttribute,
 }
 
 // TableDefinition is the shape of a lock table.
 type TableDefinition struct {
+	// PartitionKey is the partition key attribute, of type PartitionKeyType.
 	PartitionKey     string
 	PartitionKeyType types.ScalarAttributeType
-	TTLAttribute     string
+	// TTLAttribute is the TTL attribute (type N, epoch seconds). DynaLock
+	// writes it for clean-up only; expiry never depends on it.
+	TTLAttribute string
 }
 
 // TableAPI is the part of *dynamodb.Client that [CreateTable] uses.
@@ -79,7 +74,7 @@ func (d TableDefinition) CreateTableInput(name string) *dynamodb.CreateTableInpu
 // table that exists without TTL gets it.
 func CreateTable(ctx context.Context, db TableAPI, name string) error {
 	if name == "" {
-		return fmt.Errorf("lock: create table: %w: empty table name", ErrInvalidInput)
+		return fmt.Errorf("admin: create table: %w: empty table name", lock.ErrInvalidInput)
 	}
 	_, err := db.CreateTable(ctx, Table.CreateTableInput(name))
 	var inUse *types.ResourceInUseException
@@ -139,7 +134,7 @@ func (d TableDefinition) checkKey(name string, desc *types.TableDescription) err
 		return nil
 	}
 	return fmt.Errorf("%w: table %q has %s; DynaLock needs partition key %s (%s) and no sort key; not changed "+
-		"(pick another table name, or make the table from lock.Table)",
+		"(pick another table name, or make the table from admin.Table)",
 		ErrNotLockTable, name, strings.Join(found, " and "), d.PartitionKey, d.PartitionKeyType)
 }
 
