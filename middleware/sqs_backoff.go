@@ -20,10 +20,9 @@ import (
 type verdict int
 
 const (
-	leave         verdict = iota // processed, skipped, or failed for a reason that keeps the visibility timeout
-	heldLock                     // its lock was held: back off until the lock can be free
-	handlerFailed                // its handler failed: backed off with BackoffHandlerErrors
-	follows                      // FIFO: failed after an earlier record of its group did
+	leave    verdict = iota // processed, skipped, or failed for a reason that keeps the visibility timeout
+	heldLock                // its lock was held: back off until the lock can be free
+	follows                 // FIFO: failed after an earlier record of its group did
 )
 
 // fate is one record's verdict, once settled.
@@ -69,18 +68,8 @@ func (bo *backoff) watch(i int, h func(context.Context, events.SQSMessage) error
 		bo.mu.Lock()
 		bo.fates[i].started = true
 		bo.mu.Unlock()
-		if !bo.b.handlerErrors {
-			bo.settle(i, fate{v: leave})
-		}
-		err := h(ctx, m)
-		if bo.b.handlerErrors {
-			f := fate{v: leave}
-			if err != nil {
-				f.v = handlerFailed
-			}
-			bo.settle(i, f)
-		}
-		return err
+		bo.settle(i, fate{v: leave})
+		return h(ctx, m)
 	}
 }
 
@@ -267,7 +256,7 @@ func (bo *backoff) plan(ctx context.Context) ([]change, int) {
 		switch f.v {
 		case follows:
 			d = resolve(f.prev)
-		case heldLock, handlerFailed:
+		case heldLock:
 			d = bo.delay(i, f, now, queue)
 		}
 		delays[i] = d
@@ -320,9 +309,6 @@ func (bo *backoff) delay(i int, f fate, now time.Time, queue func(string) (queue
 	vis := min(q.visibility.Truncate(time.Second), maxVisibility)
 	if d >= vis {
 		return keep // the queue's own timeout brings it back about as soon
-	}
-	if bo.b.max > 0 {
-		d = min(d, bo.b.max.Truncate(time.Second))
 	}
 	return d
 }

@@ -37,10 +37,8 @@ type SQSVisibilityAPI interface {
 }
 
 type backoffOptions struct {
-	client        SQSVisibilityAPI
-	initial       time.Duration
-	max           time.Duration // 0: no cap below the queue's visibility timeout
-	handlerErrors bool
+	client  SQSVisibilityAPI
+	initial time.Duration
 	// jitter returns a value in [0, n); math/rand/v2's Int64N unless a
 	// test sets it.
 	jitter func(n int64) int64
@@ -127,8 +125,6 @@ func (b *backoffOptions) validate() error {
 		return nil
 	case b.initial <= 0:
 		return fmt.Errorf("%w: the initial backoff must be positive, got %s", lock.ErrInvalidInput, b.initial)
-	case b.max < 0 || b.max > maxVisibility:
-		return fmt.Errorf("%w: the longest backoff must be between 0 (the queue's visibility timeout) and %s, got %s", lock.ErrInvalidInput, maxVisibility, b.max)
 	}
 	return nil
 }
