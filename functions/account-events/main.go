@@ -15,7 +15,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 	"github.com/dynalock/dynalock/internal/fnenv"
 	"github.com/dynalock/dynalock/middleware"
 )

@@ -20,8 +20,8 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/internal/fnenv"
-	"github.com/dynalock/dynalock/internal/stock"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )

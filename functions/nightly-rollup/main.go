@@ -15,8 +15,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
 	"github.com/dynalock/dynalock/internal/fnenv"
-	"github.com/dynalock/dynalock/internal/rollup"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )

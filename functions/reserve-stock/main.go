@@ -17,8 +17,8 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/internal/fnenv"
-	"github.com/dynalock/dynalock/internal/stock"
 	"github.com/dynalock/dynalock/middleware"
 )
 

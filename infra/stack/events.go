@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 )
 
 // AccountEventsSource is the EventBridge source of the events that

@@ -11,10 +11,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/infra/locktable"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/rollup"
-	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // MemoryMB is every example function's memory size.

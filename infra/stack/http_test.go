@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/accounts"
 )
 
 func TestTransfersAPI(t *testing.T) {

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/infra/locktable"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/rollup"
-	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // storeActions returns the DynamoDB actions of an API interface: its

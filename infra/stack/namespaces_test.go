@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/rollup"
-	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // TestLockPrefixesMatchFunctions guards the prefix restriction of each

@@ -15,8 +15,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/dynalock/dynalock/examples/shop/appdata"
 	"github.com/dynalock/dynalock/infra/locktable"
-	"github.com/dynalock/dynalock/internal/appdata"
 )
 
 // Environment variables the example functions read.

@@ -6,8 +6,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/dynalock/dynalock/internal/appdata"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/appdata"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // Settings of LowStockAlerts' DynamoDB Streams trigger on the application

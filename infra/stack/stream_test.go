@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dynalock/dynalock/examples/shop/appdata"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/appdata"
-	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // streamReadActions are the actions Lambda's poller needs on a DynamoDB

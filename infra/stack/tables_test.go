@@ -6,8 +6,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/examples/shop/appdata"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/appdata"
 )
 
 func TestTablesFollowTheirDefinitions(t *testing.T) {

@@ -5,8 +5,8 @@ import (
 
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 	"github.com/dynalock/dynalock/infra/stack"
-	"github.com/dynalock/dynalock/internal/accounts"
 )
 
 func TestEventBridgeTriggers(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/internal/appdata"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/appdata"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // AlertThreshold is low-stock-alerts' LOW_STOCK_THRESHOLD in the demo.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // alertsLine is low-stock-alerts' line of the locked phase: what the

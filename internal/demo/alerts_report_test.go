@@ -3,7 +3,7 @@ package demo
 import (
 	"testing"
 
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // The alerts check passes only when the SKUs below the threshold, and

@@ -6,9 +6,9 @@ import (
 	"sort"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/rollup"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // Opening state of the application table, large enough that no order is

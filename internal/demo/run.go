@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/rollup"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // Config sizes the demo. Zero fields take the defaults in parentheses.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 	"github.com/dynalock/dynalock/internal/emulator"
 )
 

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/internal/demo"
 	"github.com/dynalock/dynalock/internal/dynamotest"
-	"github.com/dynalock/dynalock/internal/stock"
 )
 
 // low-stock-alerts under the emulator, given stream-shaped batches: while

@@ -10,7 +10,7 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/examples/shop/appdata"
 	"github.com/dynalock/dynalock/lock"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 )
 
 func TestTransferHandler(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/internal/appdata"
+	"github.com/dynalock/dynalock/examples/shop/appdata"
 )
 
 func TestDecoder(t *testing.T) {
