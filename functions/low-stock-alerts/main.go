@@ -9,7 +9,8 @@
 //
 // Environment: LOCK_TABLE, APP_TABLE; optional LOW_STOCK_THRESHOLD
 // (default stock.DefaultAlertThreshold, 5), DYNALOCK_DISABLED, LOG_LEVEL,
-// WORK_DELAY (see package fnenv).
+// WORK_DELAY (see env.go), and the AWS SDK's own (AWS_REGION;
+// AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
 package main
 
 import (
@@ -17,44 +18,40 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/dynalock/dynalock/examples/shop/stock"
-	"github.com/dynalock/dynalock/internal/fnenv"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
 func main() {
 	ctx := context.Background()
-	// This example's own settings (its tables and the demo's switches).
-	cfg, err := fnenv.Load(os.Getenv)
+	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
 		log.Fatalf("low-stock-alerts: %v", err)
 	}
-	var threshold int64 = stock.DefaultAlertThreshold
-	if v := os.Getenv("LOW_STOCK_THRESHOLD"); v != "" {
-		if threshold, err = strconv.ParseInt(v, 10, 64); err != nil || threshold <= 0 {
-			log.Fatalf("low-stock-alerts: LOW_STOCK_THRESHOLD %q: want a positive integer", v)
-		}
-	}
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	// One DynamoDB client for both tables, from the AWS SDK's default
-	// chain (AWS_ENDPOINT_URL_DYNAMODB points it at DynamoDB Local).
-	db, err := fnenv.DynamoDB(ctx)
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
-		log.Fatalf("low-stock-alerts: %v", err)
+		log.Fatalf("low-stock-alerts: AWS configuration: %v", err)
 	}
+	if awsCfg.Region == "" {
+		log.Fatal("low-stock-alerts: no AWS region: set AWS_REGION")
+	}
+	// One DynamoDB client for both tables.
+	db := dynamodb.NewFromConfig(awsCfg, quietLocally)
 	var locks *lock.Client // nil runs without locks (WithDisabled)
-	if !cfg.Disabled {
-		if locks, err = lock.NewClient(ctx, lock.Config{TableName: cfg.LockTable, DynamoDB: db}); err != nil {
+	if !cfg.disabled {
+		if locks, err = lock.NewClient(ctx, lock.Config{TableName: cfg.lockTable, DynamoDB: db}); err != nil {
 			log.Fatalf("low-stock-alerts: %v", err)
 		}
 	}
 	a := &stock.Alerter{
-		Store:     &stock.Store{DB: db, Table: cfg.AppTable, Think: cfg.WorkDelay},
-		Threshold: threshold,
+		Store:     &stock.Store{DB: db, Table: cfg.appTable, Think: cfg.workDelay},
+		Threshold: cfg.threshold,
 		Log:       logger,
 	}
 	handler, err := middleware.WrapDynamoDBStream(locks, stock.AlertKey(), a.Handle,
@@ -63,9 +60,9 @@ func main() {
 		// no SKU key: they run unlocked and Alerter ignores them. The
 		// stack's event source filter keeps most of them away.
 		middleware.WithRunUnkeyed(),
-		middleware.WithDisabled(cfg.Disabled),
+		middleware.WithDisabled(cfg.disabled),
 		middleware.WithLogger(logger),
-		middleware.WithMetrics(os.Stdout))
+		middleware.WithMetrics(os.Stdout)) // one Embedded Metric Format line per invocation
 	if err != nil {
 		log.Fatalf("low-stock-alerts: %v", err)
 	}
