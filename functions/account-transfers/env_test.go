@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
@@ -82,5 +84,19 @@ func TestQuietLocally(t *testing.T) {
 		if quietLocally(&o); o.DisableValidateResponseChecksum != want {
 			t.Errorf("endpoint %q: checksum validation off = %v, want %v", endpoint, o.DisableValidateResponseChecksum, want)
 		}
+	}
+}
+
+// TestQuietLocallyFromEnvironment: the endpoint the SDK's default chain
+// reads from AWS_ENDPOINT_URL_DYNAMODB reaches quietLocally.
+func TestQuietLocallyFromEnvironment(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := dynamodb.NewFromConfig(cfg, quietLocally).Options(); !o.DisableValidateResponseChecksum {
+		t.Errorf("endpoint %q from the environment: checksum validation is on, want off", aws.ToString(o.BaseEndpoint))
 	}
 }
