@@ -41,11 +41,12 @@ command -v $(1) >/dev/null || { \
   fi; }
 endef
 
-## test: every test, with the race detector, against DynamoDB Local; and the benchmark module's own tests (also -race),
-## so an API change that breaks make bench fails here.
+## test: every test, with the race detector, against DynamoDB Local; and the benchmark and infra modules' own tests (also -race),
+## so an API change that breaks make bench or make synth fails here.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd bench && $(GO) test -race -count=1 ./...
+	cd infra && $(GO) test -race -count=1 ./...
 
 .PHONY: chaos
 CHAOS_DURATION ?= 4m
@@ -83,13 +84,15 @@ $(CDK_STAMP): $(CDK_DIR)/package.json $(CDK_DIR)/package-lock.json
 	@touch $@
 
 # The Go modules: the library, the benchmarks (a module of their own, so that
-# the peer they compare with stays out of the library's dependencies) and the
+# the peer they compare with stays out of the library's dependencies), the
+# CDK app and construct (infra: its own module, so that CDK and jsii stay out
+# of the graph of every module that imports lock or middleware) and the
 # development tools (pinned with tool directives: the Lambda emulator, staticcheck).
-MODULES := . bench tools
+MODULES := . bench infra tools
 # The modules that hold packages to vet and check.
-CODE_MODULES := . bench
+CODE_MODULES := . bench infra
 
-## lint: gofmt, go mod tidy -diff (each module), go vet and staticcheck (pinned in tools/go.mod) of the library and the benchmarks.
+## lint: gofmt, go mod tidy -diff (each module), go vet and staticcheck (pinned in tools/go.mod) of the library, the benchmarks and infra.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { \

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -40,8 +41,13 @@ func main() {
 	app.Synth(nil)
 }
 
+// rootModule is the module path of the repository's root, whose directory
+// holds build/. infra/ is a module of its own, so the nearest go.mod is not
+// necessarily the root's.
+const rootModule = "github.com/dynalock/dynalock"
+
 // assetDir returns the context's asset directory, or build/ beside the
-// go.mod found from the working directory upwards.
+// root module's go.mod, found from the working directory upwards.
 func assetDir(app awscdk.App) (string, error) {
 	if v, ok := app.Node().TryGetContext(jsii.String(assetDirContext)).(string); ok && v != "" {
 		return filepath.Abs(v)
@@ -51,13 +57,27 @@ func assetDir(app awscdk.App) (string, error) {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if isModuleRoot(filepath.Join(dir, "go.mod"), rootModule) {
 			return filepath.Join(dir, stack.DefaultAssetDir), nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; set context " + assetDirContext)
+			return "", errors.New("no go.mod of " + rootModule + " above the working directory; set context " + assetDirContext)
 		}
 		dir = parent
 	}
+}
+
+// isModuleRoot reports whether the go.mod file at path declares module mod.
+func isModuleRoot(path, mod string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == mod
+		}
+	}
+	return false
 }

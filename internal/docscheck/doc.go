@@ -21,7 +21,10 @@
 //
 // Every snippet becomes one package of a temporary directory under this
 // one's testdata (inside the root module, so its imports resolve against
-// the module's own go.mod), and a single go vet run checks them all.
+// the module's own go.mod), and a single go vet run checks them all; a
+// snippet that imports infra's packages (a module of its own, which keeps
+// CDK out of the root's graph) is compiled the same way under
+// infra/testdata, in infra's module.
 // Compiler and vet messages name the Markdown file and line, through
 // //line directives.
 package docscheck

@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,7 +306,7 @@ func repoRoot(t *testing.T) string {
 }
 
 // TestDocSnippetsCompile compiles every go block of README.md and
-// docs/*.md, all in one go vet run.
+// docs/*.md, in one go vet run per module.
 func TestDocSnippetsCompile(t *testing.T) {
 	root := repoRoot(t)
 	var all []snippet
@@ -315,13 +316,52 @@ func TestDocSnippetsCompile(t *testing.T) {
 	if len(all) == 0 {
 		t.Fatal("no go blocks found in README.md and docs/*.md")
 	}
+	// By module: a snippet that imports infra's packages is compiled in
+	// infra's module (a nested one, which keeps CDK out of the root's
+	// graph), every other in the root module.
+	byModule := map[string][]snippet{}
+	for _, s := range all {
+		m := moduleOf(s)
+		byModule[m] = append(byModule[m], s)
+	}
+	for _, m := range slices.Sorted(maps.Keys(byModule)) {
+		vetSnippets(t, root, m, byModule[m])
+	}
+}
+
+// nestedModules are the repository's modules, other than the root, whose
+// packages the docs' snippets import: directory and module path.
+var nestedModules = []struct{ dir, path string }{
+	{"infra", "github.com/dynalock/dynalock/infra"},
+}
+
+// moduleOf returns the directory, relative to the root, of the module in
+// which s compiles: "." unless s imports a nested module's package.
+func moduleOf(s snippet) string {
+	for _, m := range nestedModules {
+		if strings.Contains(s.code, `"`+m.path+`"`) || strings.Contains(s.code, `"`+m.path+`/`) {
+			return m.dir
+		}
+	}
+	return "."
+}
+
+// vetSnippets compiles snippets, all in one go vet run, as packages of the
+// module in directory mod (relative to root).
+func vetSnippets(t *testing.T, root, mod string, all []snippet) {
+	t.Helper()
+	modDir := filepath.Join(root, mod)
 	// Under testdata, so that ./... patterns (make lint, others' test
-	// runs) never see the generated packages, and inside the root module,
-	// so that their imports resolve through its go.mod and go.sum.
-	if err := os.MkdirAll("testdata", 0o755); err != nil {
+	// runs) never see the generated packages, and inside the module, so
+	// that their imports resolve through its go.mod and go.sum.
+	testdata := filepath.Join(modDir, "testdata")
+	if mod == "." {
+		testdata = "testdata" // this package's own
+	}
+	if err := os.MkdirAll(testdata, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("testdata", "snippets-")
+	dir, err := os.MkdirTemp(testdata, "snippets-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +383,7 @@ func TestDocSnippetsCompile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rel, err := filepath.Rel(root, pkg)
+		rel, err := filepath.Rel(modDir, pkg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,10 +393,10 @@ func TestDocSnippetsCompile(t *testing.T) {
 	// the wrapper's own.
 	args := append([]string{"vet", "-unreachable=false"}, pkgs...)
 	cmd := exec.Command("go", args...)
-	cmd.Dir = root // so that messages name README.md and docs/…
+	cmd.Dir = modDir // in the root, messages name README.md and docs/…
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	t.Logf("go vet of %d snippets from %d files: %s", len(all), len(docFiles(t, root)), time.Since(start).Round(time.Millisecond))
+	t.Logf("go vet of %d snippets in module %s/: %s", len(all), mod, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Errorf("documentation snippets do not compile (file:line of the Markdown):\n%s", vetMessages(string(out)))
 	}
