@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // Queue settings, as AWS recommends for Lambda consumers.
@@ -70,6 +71,15 @@ func (s *ExampleStack) newDeadLetterQueue(id string, fifo bool, c config) awssqs
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 	})
+	// cdk-nag's AwsSolutions-SQS3 asks every queue to be a dead-letter
+	// queue or to have one; it recognizes a queue named in another
+	// queue's redrive policy, but not a function's or a stream's
+	// on-failure destination. Each of these is a dead-letter queue, and
+	// one behind it would only move the same messages again.
+	cdknag.NagSuppressions_AddResourceSuppressions(q, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-SQS3"),
+		Reason: jsii.String("this queue is itself a dead-letter queue (a queue's redrive target, or a function's or stream's on-failure destination), with an alarm on its depth"),
+	}}, nil)
 	s.DeadLetterQueues = append(s.DeadLetterQueues, q)
 	s.Alarms = append(s.Alarms, s.newDepthAlarm(id+"Alarm", q, c))
 	return q

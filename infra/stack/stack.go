@@ -64,8 +64,19 @@ type ExampleStack struct {
 	DeadLetterQueues []awssqs.Queue
 	// Alarms fire when a dead-letter queue holds a message, one per queue.
 	Alarms []awscloudwatch.Alarm
-	// HTTPAPI routes POST TransfersPath to AccountTransfers.
+	// HTTPAPI routes POST TransfersPath to AccountTransfers. Its stage is
+	// TransfersStage, defined apart so that it can have access logs:
+	// HTTPAPI.Url() and HTTPAPI.DefaultStage() are nil; use
+	// TransfersStage.Url().
 	HTTPAPI awsapigatewayv2.HttpApi
+	// TransfersRoute is POST TransfersPath, with IAM authorization: grant
+	// a caller execute-api:Invoke on it with GrantInvokeTransfers.
+	TransfersRoute awsapigatewayv2.HttpRoute
+	// TransfersStage is HTTPAPI's default stage, which serves the route at
+	// the API's root URL (TransfersStage.Url()) and writes access logs.
+	TransfersStage awsapigatewayv2.HttpStage
+	// TransfersAccessLogs holds the HTTP API's access logs.
+	TransfersAccessLogs awslogs.LogGroup
 }
 
 // NewExampleStack defines the example stack in scope. props may be nil. The
@@ -99,7 +110,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	s.addReserveStockQueues(specs[ReserveStock], c)
 	s.addAccountEventsRule(props.AccountEventsPattern, onFailure[AccountEvents])
 	s.addNightlySchedule(onFailure[NightlyRollup])
-	s.addTransfersAPI()
+	s.addTransfersAPI(c)
 	s.addLowStockStream(c)
 	s.addOutputs()
 	return s
@@ -153,7 +164,7 @@ func (s *ExampleStack) addOutputs() {
 	out("AppTableName", s.AppTable.TableName(), "DynamoDB table holding the example data")
 	out("QueueUrl", s.Queue.QueueUrl(), "standard SQS queue feeding "+ReserveStock)
 	out("FifoQueueUrl", s.FifoQueue.QueueUrl(), "FIFO SQS queue feeding "+ReserveStock)
-	out("TransfersApiUrl", s.HTTPAPI.Url(), "HTTP API of "+AccountTransfers+": POST "+TransfersPath)
+	out("TransfersApiUrl", s.TransfersStage.Url(), "HTTP API of "+AccountTransfers+": POST "+TransfersPath)
 	for _, spec := range functionSpecs() {
 		out(spec.id+"FunctionName", s.Functions[spec.name].FunctionName(), "Lambda function "+spec.name)
 	}

@@ -83,7 +83,7 @@ func TestOutputs(t *testing.T) {
 		"NightlyRollupFunctionName":    s.Resolve(f.example.Functions[stack.NightlyRollup].FunctionName()),
 		"AccountTransfersFunctionName": s.Resolve(f.example.Functions[stack.AccountTransfers].FunctionName()),
 		"LowStockAlertsFunctionName":   s.Resolve(f.example.Functions[stack.LowStockAlerts].FunctionName()),
-		"TransfersApiUrl":              s.Resolve(f.example.HTTPAPI.Url()),
+		"TransfersApiUrl":              s.Resolve(f.example.TransfersStage.Url()),
 	}
 	for _, q := range f.example.DeadLetterQueues {
 		want[*q.Node().Id()+"Url"] = s.Resolve(q.QueueUrl())
