@@ -106,7 +106,7 @@ fmt:
 FUNCTIONS := reserve-stock account-events nightly-rollup account-transfers low-stock-alerts
 RIE_PKG := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 LAMBDA_BUILD := CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath
-.PHONY: build build-local invoke demo
+.PHONY: build build-local invoke demo transfer
 
 ## build: a bootstrap per function: build/<fn>/bootstrap for Lambda (linux/arm64), and build-local.
 build: build-local
@@ -120,9 +120,17 @@ build-local:
 	cd tools && CGO_ENABLED=0 $(GO) build -trimpath -o $(CURDIR)/build/local/aws-lambda-rie $(RIE_PKG)
 
 ## invoke: send one event to one function locally and print the result: make invoke FN=reserve-stock EVENT=events/sqs-standard.json
+## (there is no API Gateway locally: an HTTP event reaches the function as API Gateway sends it once IAM has authorized the request;
+## make transfer calls the deployed API, signed)
 invoke: deps build-local
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json, FN one of: $(FUNCTIONS)"; exit 2; }
 	$(GO) run ./cmd/demo -fn $(FN) -event $(EVENT)
+
+## transfer: one transfer to the deployed stack's HTTP API, signed with your AWS credentials (SigV4; the route takes IAM authorization):
+## make transfer URL=<stack output TransfersApiUrl> ACCOUNT=42 ID=tr-1001 AMOUNT=-2500
+transfer:
+	@test -n "$(URL)" -a -n "$(ACCOUNT)" -a -n "$(ID)" || { echo "usage: make transfer URL=<TransfersApiUrl> ACCOUNT=<id> ID=<transfer id> AMOUNT=<cents>"; exit 2; }
+	cd infra && $(GO) run ./cmd/transfer -url '$(URL)' -account '$(ACCOUNT)' -id '$(ID)' -amount '$(or $(AMOUNT),0)'
 
 ## demo: the example functions end to end on this machine (emulated Lambda + DynamoDB Local), with and without locking; prints a report.
 demo: deps build-local
