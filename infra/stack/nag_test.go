@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/cxapi"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -37,9 +37,9 @@ func TestAwsSolutionsChecks(t *testing.T) {
 	// WHEN it is synthesized
 	ann := assertions.Annotations_FromStack(example.Stack)
 	rule := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-	errs := findings(ann.FindError(jsii.String("*"), rule))
-	warns := findings(ann.FindWarning(jsii.String("*"), rule))
-	suppressed := findings(ann.FindInfo(jsii.String("*"), rule))
+	errs := findings(t, ann.FindError(jsii.String("*"), rule))
+	warns := findings(t, ann.FindWarning(jsii.String("*"), rule))
+	suppressed := findings(t, ann.FindInfo(jsii.String("*"), rule))
 
 	// THEN nothing is left but the suppressions that say why
 	for _, e := range errs {
@@ -64,16 +64,33 @@ func TestAwsSolutionsChecks(t *testing.T) {
 
 var nagRule = regexp.MustCompile(`AwsSolutions-[A-Za-z0-9]+`)
 
-// findings returns one line per message, sorted: the rule, the construct
-// path below the stack and, for errors and warnings, the message.
-func findings(msgs *[]*cxapi.SynthesisMessage) []string {
+// findings returns one line per message of an Annotations.Find call,
+// sorted: the rule, the construct path below the stack and, for errors and
+// warnings, the message. It reads the messages through their JSON form:
+// the Go type the bindings return (cxapi.SynthesisMessage) is deprecated.
+func findings(t *testing.T, msgs any) []string {
+	t.Helper()
+	data, err := json.Marshal(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []struct {
+		ID    string `json:"id"`
+		Entry struct {
+			Data any `json:"data"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, m := range *msgs {
-		data := fmt.Sprint(m.Entry.Data)
-		line := nagRule.FindString(data) + " " + strings.TrimPrefix(*m.Id, "/"+nagStack)
-		if !strings.Contains(data, "was triggered but suppressed") {
-			first, _, _ := strings.Cut(data, "\n")
-			line += ": " + first
+	for _, m := range list {
+		text := fmt.Sprint(m.Entry.Data)
+		rule := nagRule.FindString(text)
+		line := rule + " " + strings.TrimPrefix(m.ID, "/"+nagStack)
+		if !strings.Contains(text, "was triggered but suppressed") {
+			first, _, _ := strings.Cut(text, "\n")
+			line += ": " + strings.TrimPrefix(first, rule+": ")
 		}
 		out = append(out, line)
 	}
