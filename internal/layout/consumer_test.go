@@ -1,4 +1,4 @@
-package modgraph
+package layout
 
 import (
 	"bufio"
@@ -37,11 +37,11 @@ func main() {}
 // and GOPROXY=off makes the go command take them from the module cache,
 // which `go mod download` (make deps) fills.
 func TestConsumerModuleGraph(t *testing.T) {
-	root := repoRoot(t)
+	repo := root(t)
 	dir := t.TempDir()
-	goVersion := goDirective(t, filepath.Join(root, "go.mod"))
-	gomod := fmt.Sprintf("module example.com/consumer\n\ngo %s\n\nrequire github.com/dynalock/dynalock v0.0.0-00010101000000-000000000000\n\nreplace github.com/dynalock/dynalock => %s\n", goVersion, root)
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	goVersion := goDirective(t, filepath.Join(repo, "go.mod"))
+	gomod := fmt.Sprintf("module example.com/consumer\n\ngo %s\n\nrequire github.com/dynalock/dynalock v0.0.0-00010101000000-000000000000\n\nreplace github.com/dynalock/dynalock => %s\n", goVersion, repo)
+	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func goList(t *testing.T, dir string, args ...string) []string {
 		"GOPROXY=off",       // offline: from the module cache only
 		"GOTOOLCHAIN=local", // never fetch another toolchain
 	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go %s in the consumer module: %v\n%s(run `go mod download` at the repository's root first: this test is offline)", strings.Join(args, " "), err, stderr.String())
+		t.Fatalf("go %s in the consumer module: %v\n%s(run `go mod download` at the repository's root first: this test is offline)", strings.Join(args, " "), err, errOut.String())
 	}
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -126,18 +126,4 @@ func goDirective(t *testing.T, path string) string {
 		t.Fatalf("%s has no go directive", path)
 	}
 	return string(m[1])
-}
-
-// repoRoot is the root module's directory: this package is
-// internal/modgraph.
-func repoRoot(t *testing.T) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Clean(filepath.Join(wd, "..", ".."))
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("no go.mod at the repository's root %s: %v", root, err)
-	}
-	return root
 }
