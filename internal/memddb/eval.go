@@ -49,7 +49,8 @@ func (c *cond) eval(it Item) (bool, error) {
 		a, aok := c.args[0].condValue(it)
 		b, bok := c.args[1].condValue(it)
 		if !aok || !bok {
-			return false, nil
+			// A missing attribute equals nothing, so it differs from all.
+			return c.op == "<>", nil
 		}
 		switch c.op {
 		case "=":
@@ -207,23 +208,12 @@ func (o *operand) updateValue(it Item) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
-		sign := "+"
-		if o.kind == opMinus {
-			sign = "-"
-		}
 		for _, v := range []Value{a, b} {
 			if v.T != "N" {
 				return Value{}, validation("An operand in the update expression has an incorrect data type")
 			}
 		}
-		_ = sign
-		r := new(big.Rat)
-		if o.kind == opPlus {
-			r.Add(num(a), num(b))
-		} else {
-			r.Sub(num(a), num(b))
-		}
-		return Value{T: "N", S: formatNumber(r)}, nil
+		return addNumbers(a, b, o.kind == opMinus), nil
 	}
 	return Value{}, validation("Invalid UpdateExpression: unsupported operand")
 }
@@ -272,7 +262,7 @@ func (u *update) apply(old Item) (Item, error) {
 		case !found:
 			nv = clone(a.val)
 		case cur.T == "N" && a.val.T == "N":
-			nv = Value{T: "N", S: formatNumber(new(big.Rat).Add(num(cur), num(a.val)))}
+			nv = addNumbers(cur, a.val, false)
 		case cur.T == a.val.T && (cur.T == "SS" || cur.T == "NS" || cur.T == "BS"):
 			nv = setUnion(cur, a.val)
 		default:

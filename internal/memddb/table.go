@@ -78,8 +78,12 @@ func (t *table) keyOf(it Item, isKey bool) (string, Item, error) {
 		case v.T == "B" && len(v.B) == 0:
 			return "", nil, validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty binary value. Key: %s", k.AttributeName)
 		}
-		parts = append(parts, v)
 		keyItem[k.AttributeName] = v
+		if v.T == "N" {
+			// One key by value: 1 and 1.0 name the same item.
+			v = Value{T: "N", S: formatNumber(num(v))}
+		}
+		parts = append(parts, v)
 	}
 	b, _ := json.Marshal(parts)
 	return string(b), keyItem, nil

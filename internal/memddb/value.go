@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -183,14 +184,45 @@ func (v Value) String() string {
 	return string(b)
 }
 
-// canonicalNumber parses a DynamoDB number and returns it as DynamoDB
-// stores it: no leading or trailing zeros, no exponent.
+// canonicalNumber checks a number and returns it as written: DynamoDB
+// Local returns numbers as they were written, and compares them by value.
 func canonicalNumber(s string) (string, error) {
-	r, ok := parseNumber(s)
-	if !ok {
+	if _, ok := parseNumber(s); !ok {
 		return "", validation("A value provided cannot be converted into a number")
 	}
-	return formatNumber(r), nil
+	return s, nil
+}
+
+// scale is the number of digits after the decimal point as s is written
+// (less its exponent), as Java's BigDecimal counts it.
+func scale(s string) int {
+	s = strings.ToLower(s)
+	exp := 0
+	if i := strings.IndexByte(s, 'e'); i >= 0 {
+		exp, _ = strconv.Atoi(s[i+1:])
+		s = s[:i]
+	}
+	n := 0
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		n = len(s) - i - 1
+	}
+	return max(n-exp, 0)
+}
+
+// addNumbers returns a+b (or a-b) written as DynamoDB Local writes it: with
+// as many decimals as the operand with the most.
+func addNumbers(a, b Value, subtract bool) Value {
+	r := new(big.Rat)
+	if subtract {
+		r.Sub(num(a), num(b))
+	} else {
+		r.Add(num(a), num(b))
+	}
+	sc := max(scale(a.S), scale(b.S))
+	if sc == 0 && r.IsInt() {
+		return Value{T: "N", S: r.Num().String()}
+	}
+	return Value{T: "N", S: r.FloatString(sc)}
 }
 
 func parseNumber(s string) (*big.Rat, bool) {
