@@ -42,11 +42,22 @@ command -v $(1) >/dev/null || { \
 endef
 
 ## test: every test, with the race detector, against DynamoDB Local; and the benchmark and infra modules' own tests (also -race),
-## so an API change that breaks make bench or make synth fails here.
+## so an API change that breaks make bench or make synth fails here. Then test-double.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
 	cd bench && $(GO) test -race -count=1 ./...
 	cd infra && $(GO) test -race -count=1 ./...
+	$(MAKE) test-double
+
+# The suites that run on both backends: DynamoDB Local (above) and the
+# in-memory double that dynalocktest offers users (internal/memddb).
+DOUBLE_SUITES := ./lock ./middleware ./admin ./internal/memddb
+
+.PHONY: test-double
+## test-double: the lock's, middleware's and admin's suites and the expression conformance cases again, on the
+## in-memory double instead of DynamoDB Local (no Java): fails when the double and DynamoDB disagree.
+test-double:
+	DYNALOCK_TEST_BACKEND=double $(GO) test -race -count=1 -timeout 30m $(DOUBLE_SUITES)
 
 .PHONY: chaos
 CHAOS_DURATION ?= 4m
