@@ -134,7 +134,7 @@ var item = map[string]av{
 	"str":   s("hello"),
 	"uni":   s("héllo"),
 	"num":   n("10"),
-	"frac":   n("1.5"),
+	"frac":  n("1.5"),
 	"bin":   b("abc"),
 	"yes":   boolean(true),
 	"nil":   null(),

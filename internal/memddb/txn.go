@@ -81,14 +81,13 @@ func (s *Store) transactWriteItems(body []byte) (any, error) {
 		if err != nil {
 			failed = true
 			e := asError(err)
-			switch {
-			case e != nil && e.Type == "ConditionalCheckFailedException":
-				reasons[i] = Reason{Code: "ConditionalCheckFailed", Message: e.Message, Item: e.Item}
-			case e != nil:
-				reasons[i] = Reason{Code: "ValidationError", Message: e.Message}
-			default:
+			if e == nil || e.Type != "ConditionalCheckFailedException" {
+				// An update that cannot apply (a wrong type) refuses the
+				// whole request, as DynamoDB Local does, rather than
+				// cancelling with a ValidationError reason.
 				return nil, err
 			}
+			reasons[i] = Reason{Code: "ConditionalCheckFailed", Message: e.Message, Item: e.Item}
 		}
 		nexts[i] = next
 	}
