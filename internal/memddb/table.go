@@ -112,15 +112,6 @@ func (t *table) checkItem(it Item, op string) error {
 	return nil
 }
 
-// keyAttrNames are the names of the table's key attributes.
-func (t *table) keyAttrNames() []string {
-	out := make([]string, len(t.keys))
-	for i, k := range t.keys {
-		out[i] = k.AttributeName
-	}
-	return out
-}
-
 // sortedItems returns the items in key order: partition key, then sort key.
 func (t *table) sortedItems(keys []keyElement) []Item {
 	out := make([]Item, 0, len(t.items))

@@ -2,7 +2,6 @@ package memddb
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -51,7 +50,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 		case "N":
 			var s string
 			if err = json.Unmarshal(r, &s); err == nil {
-				v.S, err = canonicalNumber(s)
+				v.S, err = checkNumber(s)
 			}
 		case "B":
 			err = json.Unmarshal(r, &v.B)
@@ -78,7 +77,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 			}
 			if err == nil && t == "NS" {
 				for i, s := range v.SS {
-					if v.SS[i], err = canonicalNumber(s); err != nil {
+					if v.SS[i], err = checkNumber(s); err != nil {
 						break
 					}
 				}
@@ -184,9 +183,9 @@ func (v Value) String() string {
 	return string(b)
 }
 
-// canonicalNumber checks a number and returns it as written: DynamoDB
+// checkNumber checks a number and returns it as written: DynamoDB
 // Local returns numbers as they were written, and compares them by value.
-func canonicalNumber(s string) (string, error) {
+func checkNumber(s string) (string, error) {
 	if _, ok := parseNumber(s); !ok {
 		return "", validation("A value provided cannot be converted into a number")
 	}
@@ -474,6 +473,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-// b64 is base64 as the wire uses it, for messages.
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
