@@ -103,7 +103,7 @@ func (c *cond) eval(it Item) (bool, error) {
 }
 
 func (c *cond) evalFunc(it Item) (bool, error) {
-	v, found := get(it, c.args[0].path)
+	v, found := c.args[0].condValue(it)
 	switch c.op {
 	case "attribute_exists":
 		return found, nil

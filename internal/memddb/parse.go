@@ -248,6 +248,9 @@ func (p *parser) primary() (*cond, error) {
 	t := p.peek()
 	if p.isPunct(t, "(") {
 		p.next()
+		if p.isPunct(p.peek(), "(") && p.closesAt(p.pos) == p.closesAt(p.pos-1)-1 {
+			return nil, p.invalid("The expression has redundant parentheses;")
+		}
 		c, err := p.or()
 		if err != nil {
 			return nil, err
@@ -264,7 +267,7 @@ func (p *parser) primary() (*cond, error) {
 			if len(args) != n {
 				return nil, p.invalid("Incorrect number of operands for operator or function; operator or function: %s, number of operands: %d", t.text, len(args))
 			}
-			if args[0].kind != opPath {
+			if args[0].kind != opPath && strings.HasPrefix(t.text, "attribute_") {
 				return nil, p.invalid("Operator or function requires a document path; operator or function: %s", t.text)
 			}
 			if t.text == "attribute_type" && args[1].kind != opValue {
@@ -284,6 +287,14 @@ func (p *parser) primary() (*cond, error) {
 		if err != nil {
 			return nil, err
 		}
+		if a.kind == opPath && b.kind == opPath && a.path.String() == b.path.String() {
+			return nil, p.invalid("The first operand must be distinct from the remaining operands for this operator or function; operator: %s, first operand: [%s]", t.text, a.path)
+		}
+		if t.text != "=" && t.text != "<>" {
+			if err := p.ordered(t.text, a, b); err != nil {
+				return nil, err
+			}
+		}
 		return &cond{kind: cCompare, op: t.text, args: []*operand{a, b}}, nil
 	case p.isKeyword(t, "BETWEEN"):
 		lo, err := p.operand(false)
@@ -296,6 +307,12 @@ func (p *parser) primary() (*cond, error) {
 		hi, err := p.operand(false)
 		if err != nil {
 			return nil, err
+		}
+		if err := p.ordered("BETWEEN", a, lo, hi); err != nil {
+			return nil, err
+		}
+		if lo.kind == opValue && hi.kind == opValue && lo.val.T != hi.val.T {
+			return nil, p.invalid("The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: %s, upper bound operand: AttributeValue: %s", lo.val, hi.val)
 		}
 		return &cond{kind: cBetween, args: []*operand{a, lo, hi}}, nil
 	case p.isKeyword(t, "IN"):
@@ -318,6 +335,35 @@ func (p *parser) primary() (*cond, error) {
 		return &cond{kind: cIn, args: args}, nil
 	}
 	return nil, p.fail(t)
+}
+
+// closesAt returns the position of the parenthesis that closes the one
+// at i, or -1.
+func (p *parser) closesAt(i int) int {
+	depth := 0
+	for j := i; j < len(p.toks); j++ {
+		switch {
+		case p.isPunct(p.toks[j], "("):
+			depth++
+		case p.isPunct(p.toks[j], ")"):
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// ordered refuses a value that has no order (not S, N or B) as an
+// operand of an ordering comparison.
+func (p *parser) ordered(op string, ops ...*operand) error {
+	for _, o := range ops {
+		if o.kind == opValue && o.val.T != "S" && o.val.T != "N" && o.val.T != "B" {
+			return p.invalid("Incorrect operand type for operator or function; operator: %s, operand type: %s", op, typeName(o.val.T))
+		}
+	}
+	return nil
 }
 
 // args parses a function's parenthesized arguments.
@@ -403,14 +449,17 @@ func (p *parser) path() (path, error) {
 			if !ok {
 				return p.invalid("An expression attribute name used in the document path is not defined; attribute name: %s", t.text)
 			}
+			if n == "" {
+				return validation("ExpressionAttributeNames contains invalid value: Empty attribute name for key %s", t.text)
+			}
 			p.ph.usedNames[t.text] = true
 			out = append(out, step{name: n})
 		case tIdent:
 			if reservedWords[strings.ToUpper(t.text)] {
 				return p.invalid("Attribute name is a reserved keyword; reserved keyword: %s", t.text)
 			}
-			if t.text[0] >= '0' && t.text[0] <= '9' {
-				return p.fail(t)
+			if c := t.text[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return p.fail(t) // a bare name starts with a letter
 			}
 			out = append(out, step{name: t.text})
 		default:
