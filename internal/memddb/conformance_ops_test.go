@@ -341,3 +341,66 @@ func TestReads(t *testing.T) {
 		t.Errorf("scan in pages of 3: %d items, want 4", len(all))
 	}
 }
+
+// TestBatchesAndIndexes: BatchWriteItem, BatchGetItem and a Query on a
+// global secondary index, as a handler over its own table uses them.
+func TestBatchesAndIndexes(t *testing.T) {
+	ctx := context.Background()
+	db := srv.Client()
+	name := newTable(t, db) + "-gsi"
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("owner"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName:  aws.String("by-owner"),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("owner"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("pk"), KeyType: types.KeyTypeRange}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(pk, owner string) types.WriteRequest {
+		it := map[string]av{"pk": s(pk)}
+		if owner != "" {
+			it["owner"] = s(owner)
+		}
+		return types.WriteRequest{PutRequest: &types.PutRequest{Item: it}}
+	}
+	_, err = db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
+		name: {put("a", "ann"), put("b", "bob"), put("c", "ann"), put("d", "")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
+		name: {put("a", "ann"), put("a", "bob")},
+	}})
+	if got := outcome(err); got != "invalid" {
+		t.Errorf("a batch writing one key twice: %s, want invalid", got)
+	}
+	got, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		name: {Keys: []map[string]av{{"pk": s("a")}, {"pk": s("b")}, {"pk": s("zz")}}, ConsistentRead: aws.Bool(true)},
+	}})
+	if err != nil || len(got.Responses[name]) != 2 {
+		t.Errorf("batch get of two present keys and one absent: %v, %v", got, err)
+	}
+	q, err := db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(name), IndexName: aws.String("by-owner"),
+		KeyConditionExpression: aws.String("#o = :o"), ExpressionAttributeNames: map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]av{":o": s("ann")}})
+	var pks []string
+	for _, it := range q.Items {
+		pks = append(pks, render(it["pk"]))
+	}
+	if err != nil || strings.Join(pks, ",") != `"a","c"` {
+		t.Errorf("query on the index: %v, %v", pks, err)
+	}
+	_, err = db.Query(ctx, &dynamodb.QueryInput{TableName: aws.String(name), IndexName: aws.String("no-such-index"),
+		KeyConditionExpression: aws.String("pk = :o"), ExpressionAttributeValues: map[string]av{":o": s("a")}})
+	if got := outcome(err); got != "invalid" {
+		t.Errorf("query on an index the table lacks: %s, want invalid", got)
+	}
+}
