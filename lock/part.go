@@ -274,9 +274,12 @@ func (l *part) checkExtend(ttl time.Duration) (time.Duration, error) {
 		return 0, ttlTooShort(ttl, l.o.Skew)
 	}
 	if !l.o.LeaseEnd.IsZero() {
-		// The fixed end, as the acquire sized its TTL: the local time
-		// left, rounded up to the millisecond.
-		if left := ceilMilliDuration(time.Until(l.o.LeaseEnd)); ttl > left {
+		// The local time left, rounded down to the millisecond: the
+		// stored end, now+ttl rounded up, then never passes the fixed
+		// end's millisecond, however soon after the acquire this runs
+		// (rounding up here let an extend within 1 ms of the acquire
+		// store an end 1 ms past the one the acquire stored).
+		if left := time.Until(l.o.LeaseEnd).Truncate(time.Millisecond); ttl > left {
 			return 0, invalid("Extend(%s): the lease of %q ends at a fixed time (WithLeaseEnd), %s from now, and is never extended past it",
 				ttl, l.id, max(left, 0))
 		}
