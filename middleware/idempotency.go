@@ -141,6 +141,9 @@ func (id *idempotency) validate(want reflect.Type) error {
 type claimSpec struct {
 	id      string // the claim's lock ID
 	payload []byte // what a duplicate must match
+	// keyed is how the claim was keyed, stored in its lock metadata for
+	// operators (claimid.Keyed).
+	keyed map[string]string
 	// result returns the JSON to store once the handler succeeded; nil
 	// stores none.
 	result func() ([]byte, error)
@@ -168,7 +171,7 @@ func claimFor[T any](ctx context.Context, inv *invoker, event T, log *slog.Logge
 		ke.Reason = "idempotency key: " + ke.Reason
 		return nil, ke
 	}
-	spec := &claimSpec{id: claimid.ID(inv.o.namespace, id.scope, ks...)}
+	spec := &claimSpec{id: claimid.ID(inv.o.namespace, id.scope, ks...), keyed: claimid.Keyed(id.scope, key.describe(), ks)}
 	if spec.payload, err = payloadOf(event); err != nil {
 		return nil, withEventID(keyError("the payload", "event cannot be encoded as JSON", err), "the payload", eventID(ctx, event))
 	}
