@@ -39,6 +39,7 @@ type idempotency struct {
 	keyType reflect.Type
 	keyErr  error  // the key's own configuration error
 	scope   string // the function's name: two functions never share a claim
+	off     bool   // turned off by the environment (POWERTOOLS_IDEMPOTENCY_DISABLED)
 }
 
 // WithIdempotency makes a wrapper run each event's handler once per
@@ -104,7 +105,10 @@ type idempotency struct {
 // client's Config.CompletionExpiry (24 hours by default), decided from the
 // stored time. An event from which key derives no key fails with an error
 // matching ErrNoKey: an empty key is never hashed into a record shared by
-// every such event. WithDisabled turns idempotency off too.
+// every such event. WithDisabled turns idempotency off too, and so does
+// the environment variable POWERTOOLS_IDEMPOTENCY_DISABLED set to true
+// when the wrapper is built (Powertools' switch for local runs; the entity
+// locks stay on, and a warning is logged).
 func WithIdempotency[T any](key Key[T]) Option {
 	return func(o *options) {
 		id := &idempotency{keyType: reflect.TypeFor[T](), scope: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
@@ -153,7 +157,7 @@ type claimSpec struct {
 // (or runs disabled). An event without a key is a *keyErr naming its ID.
 func claimFor[T any](ctx context.Context, inv *invoker, event T, log *slog.Logger) (*claimSpec, error) {
 	id := inv.o.idem
-	if id == nil || inv.o.disabled {
+	if id == nil || inv.o.disabled || id.off {
 		return nil, nil
 	}
 	key, _ := id.key.(Key[T]) // checked when the wrapper was made

@@ -37,6 +37,7 @@ func bindIdempotency[T any](inv *invoker) {
 	if inv.err == nil && inv.o.idem != nil {
 		inv.err = inv.o.idem.validate(reflect.TypeFor[T]())
 	}
+	applyIdempotencyEnv(inv)
 }
 
 // attempt takes ids and, with cl, the claim, waiting at most wait (opts
