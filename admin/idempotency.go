@@ -176,9 +176,9 @@ func forgetInProgress(table string, seen Record, by, reason string, now time.Tim
 	return in
 }
 
-// forgetSet adds the forget's audit attributes to names and values and
-// returns their SET clauses. Values of ":lease", ":by" and ":now", if
-// present, are the same as a force-release's.
+// forgetSet adds the forget's audit attributes (ForgottenLease,
+// ForgottenBy, ForgetReason, ForgottenAt) to names and values, under
+// placeholders of their own, and returns their SET clauses.
 func forgetSet(names map[string]string, values map[string]types.AttributeValue, lease, by, reason string, now time.Time) string {
 	names["#fgLease"], names["#fgBy"], names["#fgWhy"], names["#fgAt"] =
 		lockitem.AttrForgottenLease, lockitem.AttrForgottenBy, lockitem.AttrForgetReason, lockitem.AttrForgottenAt
