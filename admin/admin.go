@@ -44,8 +44,8 @@ type Record struct {
 	CompletedAt, DoneUntil time.Time
 	Result                 []byte
 	PayloadHash            string
-	// For the middleware's idempotency claims: how the event was keyed
-	// (see Keying), and the last forget of a completion (Forget).
+	// For the middleware's idempotency claims: how the event was keyed,
+	// and the last forget of a completion (ForgetInput).
 	Keying    Keying
 	Forgotten Forgotten
 }

@@ -58,9 +58,12 @@ type idempotency struct {
 // (AWS_LAMBDA_FUNCTION_NAME, so that two functions given one event each do
 // their own work once), into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
-// namespace's lock IDs covers it. Each event claims it beside its entity
-// locks, in one round trip (lock.Client.Claim sent at the same time as
-// the entity locks' acquire):
+// namespace's lock IDs covers it. For operators (the dynalock CLI's
+// idempotency commands), the claim's lock metadata also records the
+// function's name, what the key reads and the keys themselves, each cut
+// to 64 bytes: use identifiers, not secrets, as keys. Each event claims
+// it beside its entity locks, in one round trip (lock.Client.Claim sent
+// at the same time as the entity locks' acquire):
 //
 //   - a new event runs the handler. When the handler succeeds, the claim
 //     is completed with its result and the entity locks are released, in

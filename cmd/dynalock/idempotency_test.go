@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +32,25 @@ type payFn struct {
 	runs    atomic.Int32
 	started chan struct{}
 	gate    chan struct{}
+	log     logBuffer
+}
+
+// logBuffer is a log's buffer, safe for concurrent writers.
+type logBuffer struct {
+	mu sync.Mutex // protects b
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // payments returns the payment function over the fixture's table, with
@@ -53,17 +74,24 @@ func (f *fixture) payments(expiry time.Duration, gated bool) *payFn {
 		}
 		return fmt.Sprintf("charged %d cents (run %d)", e.Amount, n), nil
 	}, middleware.WithNamespace("payments"), middleware.WithIdempotency(middleware.JMESPath[charge]("id")),
-		middleware.WithLogger(slog.New(slog.DiscardHandler)))
+		middleware.WithLogger(slog.New(slog.NewTextHandler(&p.log, nil))))
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.t.Cleanup(func() {
+		if f.t.Failed() {
+			f.t.Logf("the payment function's log:\n%s", p.log.String())
+		}
+	})
 	return p
 }
 
-// run delivers e, failing the test on an error.
-func (p *payFn) run(t *testing.T, ctx context.Context, e charge) string {
+// run delivers e, failing the test on an error. Its context has no
+// deadline, as outside Lambda: the middleware then gives a completion
+// seconds, not an invocation's reserve (this machine may be loaded).
+func (p *payFn) run(t *testing.T, e charge) string {
 	t.Helper()
-	out, err := p.h(ctx, e)
+	out, err := p.h(context.Background(), e)
 	if err != nil {
 		t.Fatalf("delivery of %+v: %v", e, err)
 	}
@@ -91,7 +119,7 @@ func TestIdempotencyCompleted(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "charge-card")
 	f := newFixture(t)
 	p := f.payments(0, false)
-	out := p.run(t, f.ctx, charge{ID: "pay-42", Amount: 1999})
+	out := p.run(t, charge{ID: "pay-42", Amount: 1999})
 	id := admin.ClaimID("payments", "charge-card", "pay-42")
 
 	r := f.cli(nil, append([]string{"idempotency", "show"}, byKeyFlags("pay-42")...)...)
@@ -140,7 +168,7 @@ func TestIdempotencyInProgress(t *testing.T) {
 	f := newFixture(t)
 	p := f.payments(0, true)
 	done := make(chan error, 1)
-	go func() { _, err := p.h(f.ctx, charge{ID: "pay-7", Amount: 5}); done <- err }()
+	go func() { _, err := p.h(context.Background(), charge{ID: "pay-7", Amount: 5}); done <- err }()
 	<-p.started
 	defer func() {
 		close(p.gate)
@@ -173,7 +201,7 @@ func TestIdempotencyExpired(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "charge-card")
 	f := newFixture(t)
 	p := f.payments(50*time.Millisecond, false)
-	p.run(t, f.ctx, charge{ID: "pay-11", Amount: 3})
+	p.run(t, charge{ID: "pay-11", Amount: 3})
 	rec := f.record(admin.ClaimID("payments", "charge-card", "pay-11"))
 	time.Sleep(time.Until(rec.DoneUntil) + time.Millisecond)
 
@@ -197,7 +225,7 @@ func TestIdempotencyForgotten(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "charge-card")
 	f := newFixture(t)
 	p := f.payments(0, false)
-	p.run(t, f.ctx, charge{ID: "pay-9", Amount: 100})
+	p.run(t, charge{ID: "pay-9", Amount: 100})
 	id := admin.ClaimID("payments", "charge-card", "pay-9")
 	token := f.record(id).Token
 
@@ -211,7 +239,7 @@ func TestIdempotencyForgotten(t *testing.T) {
 	if strings.Contains(r.stdout, "Result") {
 		t.Errorf("a forgotten record shows a result:\n%s", r.stdout)
 	}
-	if out := p.run(t, f.ctx, charge{ID: "pay-9", Amount: 100}); out != "charged 100 cents (run 2)" {
+	if out := p.run(t, charge{ID: "pay-9", Amount: 100}); out != "charged 100 cents (run 2)" {
 		t.Errorf("redelivery after the forget: %q, want a second run", out)
 	}
 	r = f.cli(nil, "idempotency", "show", id)
@@ -233,7 +261,7 @@ func TestIdempotencyForgetRefused(t *testing.T) {
 	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "charge-card")
 	f := newFixture(t)
 	p := f.payments(0, false)
-	p.run(t, f.ctx, charge{ID: "pay-8", Amount: 5})
+	p.run(t, charge{ID: "pay-8", Amount: 5})
 	id := admin.ClaimID("payments", "charge-card", "pay-8")
 	token := f.record(id).Token
 	args := []string{"idempotency", "forget", id, "--reason", "test"}
@@ -256,7 +284,7 @@ func TestIdempotencyForgetRefused(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		p.run(t, f.ctx, charge{ID: "pay-8", Amount: 5})
+		p.run(t, charge{ID: "pay-8", Amount: 5})
 	}}
 	r = f.cli(hook, args...)
 	r.want(t, exitHeld)
@@ -273,4 +301,22 @@ func TestIdempotencyForgetRefused(t *testing.T) {
 	r.want(t, exitUsage)
 	r = f.cli(nil, "idempotency", "show", id, "--namespace", "payments")
 	r.want(t, exitUsage)
+}
+
+// TestIdempotencyGroupAlone: `dynalock idempotency` without a command is a
+// usage error naming the three, and help finds each.
+func TestIdempotencyGroupAlone(t *testing.T) {
+	t.Parallel()
+	r := runCLI(context.Background(), nil, "idempotency")
+	r.want(t, exitUsage)
+	if !strings.Contains(r.stderr, "list, show or forget") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	for _, c := range []string{"list", "show", "forget"} {
+		r := runCLI(context.Background(), nil, "help", "idempotency", c)
+		r.want(t, exitOK)
+		if !strings.HasPrefix(r.stdout, "Usage: dynalock idempotency "+c) {
+			t.Errorf("help idempotency %s: %q", c, r.stdout)
+		}
+	}
 }

@@ -118,6 +118,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
+	if name == groupIdempotency {
+		fmt.Fprintf(stderr, "dynalock: %s needs a command: list, show or forget; run `dynalock help`\n", name)
+		return exitUsage
+	}
 	fmt.Fprintf(stderr, "dynalock: unknown command %q; run `dynalock help`\n", name)
 	return exitUsage
 }
