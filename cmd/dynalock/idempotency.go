@@ -172,3 +172,23 @@ func getClaim(ctx context.Context, db *dynamodb.Client, table, id string) (admin
 	}
 	return rec, nil
 }
+
+// noteClaims writes a note to stderr when recs include idempotency
+// records, whose lock state (released, under a hashed ID) says little:
+// the idempotency commands show their state and keys.
+func noteClaims(a *app, recs []admin.Record) {
+	n := 0
+	for _, r := range recs {
+		if r.IsClaim() {
+			n++
+		}
+	}
+	switch {
+	case n == 1 && len(recs) == 1:
+		fmt.Fprintf(a.stderr, "dynalock: note: %q is an idempotency record: `dynalock idempotency show %s` shows its state and key\n", recs[0].LockID, recs[0].LockID)
+	case n == 1:
+		fmt.Fprintln(a.stderr, "dynalock: note: 1 of these is an idempotency record: `dynalock idempotency list --all` shows its state and key")
+	case n > 1:
+		fmt.Fprintf(a.stderr, "dynalock: note: %d of these are idempotency records: `dynalock idempotency list --all` shows their state and keys\n", n)
+	}
+}

@@ -320,3 +320,21 @@ func TestIdempotencyGroupAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestIdempotencyNotedByLockCommands: list and show of a claim point to
+// the idempotency commands, on stderr.
+func TestIdempotencyNotedByLockCommands(t *testing.T) {
+	f := newFixture(t)
+	f.payments(0, false).run(t, charge{ID: "pay-1", Amount: 1})
+	id := admin.ClaimID("payments", "", "pay-1")
+	r := f.cli(nil, "show", id)
+	r.want(t, exitOK)
+	if !strings.Contains(r.stderr, "`dynalock idempotency show "+id+"`") {
+		t.Errorf("show of a claim: stderr %q", r.stderr)
+	}
+	r = f.cli(nil, "list", "--all", "--json")
+	r.want(t, exitOK)
+	if !strings.Contains(r.stderr, "1 of these is an idempotency record") || !json.Valid([]byte(r.stdout)) {
+		t.Errorf("list --all of a claim: stderr %q, stdout %q", r.stderr, r.stdout)
+	}
+}
