@@ -44,6 +44,10 @@ type Record struct {
 	CompletedAt, DoneUntil time.Time
 	Result                 []byte
 	PayloadHash            string
+	// For the middleware's idempotency claims: how the event was keyed,
+	// and the last forget of a completion (ForgetInput).
+	Keying    Keying
+	Forgotten Forgotten
 }
 
 // Held reports whether the record's lease is held at now: not released and
@@ -55,7 +59,12 @@ func (r Record) Held(now time.Time) bool {
 // Parse decodes a lock item as read from the table.
 func Parse(item map[string]types.AttributeValue) (Record, error) {
 	r, err := lockitem.Parse(item)
+	f, ferr := lockitem.ParseForget(item)
+	if err == nil {
+		err = ferr
+	}
 	return Record{
+		Keying: keyingOf(r.LockID, r.Metadata), Forgotten: Forgotten(f),
 		LockID: r.LockID, Holder: lock.Holder(r.Holder), Metadata: r.Metadata,
 		Released: r.Released, Forced: r.Forced, ReleasedAt: r.ReleasedAt, ReleasedBy: r.ReleasedBy, ReleaseReason: r.ReleaseReason,
 		CleanupAt: r.CleanupAt, ForcedLease: r.ForcedLease, ForceCount: r.ForceCount,

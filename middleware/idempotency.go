@@ -39,6 +39,7 @@ type idempotency struct {
 	keyType reflect.Type
 	keyErr  error  // the key's own configuration error
 	scope   string // the function's name: two functions never share a claim
+	off     bool   // turned off by the environment (POWERTOOLS_IDEMPOTENCY_DISABLED)
 }
 
 // WithIdempotency makes a wrapper run each event's handler once per
@@ -57,9 +58,12 @@ type idempotency struct {
 // (AWS_LAMBDA_FUNCTION_NAME, so that two functions given one event each do
 // their own work once), into a claim: a lock ID under the wrapper's
 // namespace, namespace + "/idempotency#<hex>", so a grant on the
-// namespace's lock IDs covers it. Each event claims it beside its entity
-// locks, in one round trip (lock.Client.Claim sent at the same time as
-// the entity locks' acquire):
+// namespace's lock IDs covers it. For operators (the dynalock CLI's
+// idempotency commands), the claim's lock metadata also records the
+// function's name, what the key reads and the keys themselves, each cut
+// to 64 bytes: use identifiers, not secrets, as keys. Each event claims
+// it beside its entity locks, in one round trip (lock.Client.Claim sent
+// at the same time as the entity locks' acquire):
 //
 //   - a new event runs the handler. When the handler succeeds, the claim
 //     is completed with its result and the entity locks are released, in
@@ -104,7 +108,10 @@ type idempotency struct {
 // client's Config.CompletionExpiry (24 hours by default), decided from the
 // stored time. An event from which key derives no key fails with an error
 // matching ErrNoKey: an empty key is never hashed into a record shared by
-// every such event. WithDisabled turns idempotency off too.
+// every such event. WithDisabled turns idempotency off too, and so does
+// the environment variable POWERTOOLS_IDEMPOTENCY_DISABLED set to true
+// when the wrapper is built (Powertools' switch for local runs; the entity
+// locks stay on, and a warning is logged).
 func WithIdempotency[T any](key Key[T]) Option {
 	return func(o *options) {
 		id := &idempotency{keyType: reflect.TypeFor[T](), scope: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")}
@@ -141,6 +148,9 @@ func (id *idempotency) validate(want reflect.Type) error {
 type claimSpec struct {
 	id      string // the claim's lock ID
 	payload []byte // what a duplicate must match
+	// keyed is how the claim was keyed, stored in its lock metadata for
+	// operators (claimid.Keyed).
+	keyed map[string]string
 	// result returns the JSON to store once the handler succeeded; nil
 	// stores none.
 	result func() ([]byte, error)
@@ -150,7 +160,7 @@ type claimSpec struct {
 // (or runs disabled). An event without a key is a *keyErr naming its ID.
 func claimFor[T any](ctx context.Context, inv *invoker, event T, log *slog.Logger) (*claimSpec, error) {
 	id := inv.o.idem
-	if id == nil || inv.o.disabled {
+	if id == nil || inv.o.disabled || id.off {
 		return nil, nil
 	}
 	key, _ := id.key.(Key[T]) // checked when the wrapper was made
@@ -168,7 +178,7 @@ func claimFor[T any](ctx context.Context, inv *invoker, event T, log *slog.Logge
 		ke.Reason = "idempotency key: " + ke.Reason
 		return nil, ke
 	}
-	spec := &claimSpec{id: claimid.ID(inv.o.namespace, id.scope, ks...)}
+	spec := &claimSpec{id: claimid.ID(inv.o.namespace, id.scope, ks...), keyed: claimid.Keyed(id.scope, key.describe(), ks)}
 	if spec.payload, err = payloadOf(event); err != nil {
 		return nil, withEventID(keyError("the payload", "event cannot be encoded as JSON", err), "the payload", eventID(ctx, event))
 	}

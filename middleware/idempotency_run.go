@@ -37,6 +37,7 @@ func bindIdempotency[T any](inv *invoker) {
 	if inv.err == nil && inv.o.idem != nil {
 		inv.err = inv.o.idem.validate(reflect.TypeFor[T]())
 	}
+	applyIdempotencyEnv(inv)
 }
 
 // attempt takes ids and, with cl, the claim, waiting at most wait (opts
@@ -124,7 +125,7 @@ func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec,
 	if len(ids) > 0 && !claimFirst {
 		wg.Go(func() { lease, lerr = in.c.Lock(ids...).Acquire(ctx, entityOpts...) })
 	}
-	claim, cerr := in.c.Claim(ctx, cl.id, cl.payload, opts...)
+	claim, cerr := in.c.Claim(ctx, cl.id, cl.payload, cl.options(opts)...)
 	wg.Wait()
 	granted := cerr == nil && claim.Lease != nil
 	if len(ids) > 0 && claimFirst && granted {
@@ -339,6 +340,12 @@ func (in *invocation) complete(ctx context.Context, lease *lock.Lease, cl *claim
 	if err := lease.Complete(cctx, result); err != nil {
 		in.stats.releaseFailure()
 		log.Error("event not marked completed, or its locks not released: a later delivery may run it again", "lockIds", ids, "error", err)
+		// The completion carries the entity locks' releases: release what
+		// is still held (an operator's forget took the claim, say), so that
+		// the next delivery does not wait for their leases to end. A
+		// completion that went through after all has released them, and
+		// this release changes nothing.
+		in.releaseQuietly(ctx, cl, lease)
 	}
 	return nil
 }
@@ -363,4 +370,14 @@ func decodeResult[T any](done *completion, out *T) error {
 		return fmt.Errorf("middleware: the stored result of a completed event does not decode as %T: %w", zero, err)
 	}
 	return nil
+}
+
+// options returns opts with the claim's keying added to its metadata, for
+// its Claim: the entity locks do not carry it.
+func (cl *claimSpec) options(opts []lock.Option) []lock.Option {
+	out := slices.Clone(opts)
+	for _, k := range slices.Sorted(maps.Keys(cl.keyed)) {
+		out = append(out, lockopt.MetadataEntry(k, cl.keyed[k]))
+	}
+	return out
 }

@@ -35,6 +35,7 @@ func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 				shown = append(shown, r)
 			}
 		}
+		noteClaims(a, shown)
 		return printList(a, shown, now, *asJSON, *all, *prefix)
 	}
 }

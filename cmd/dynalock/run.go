@@ -16,13 +16,16 @@ type command struct {
 	args    string // synopsis of its arguments and own flags
 	summary string
 	nargs   int // positional arguments it takes
+	// optionalArgs makes nargs a maximum: fewer are accepted (the command
+	// finds its lock another way, such as from flags).
+	optionalArgs bool
 	// setup registers the command's own flags on fs and returns the
 	// function that runs it with its positional arguments.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, a *app, args []string) error
 }
 
 func commands() []command {
-	return []command{
+	return append([]command{
 		{name: "list", args: "[--all] [--prefix P] [--json]", summary: "list held locks (--all: also expired and released ones)", setup: setupList},
 		{name: "show", args: "ID [--json]", summary: "show everything stored for one lock", nargs: 1, setup: setupShow},
 		{name: "release", args: "ID --force --reason TEXT [--token N [--lease L]] [--by WHO]",
@@ -30,7 +33,7 @@ func commands() []command {
 		{name: "acquire", args: "ID [--ttl D] [--owner NAME]",
 			summary: "take a lock and leave it held for its TTL (to hold a job off, or to try the others)", nargs: 1, setup: setupAcquire},
 		{name: "create-table", summary: "create the lock table with TTL on (for local development)", setup: setupCreateTable},
-	}
+	}, idempotencyCommands()...)
 }
 
 const helpFooter = `Common flags, accepted by every command before or after its arguments:
@@ -54,14 +57,15 @@ Exit codes:
   1  other error (network, unreadable item, release not confirmed)
   2  usage error, such as an invalid lock ID, or a --token or --lease that
      does not go with the lock's current lease (mistyped)
-  3  lock not found
-  4  lock held by someone else (acquire), or it changed hands since it was seen (release)
+  3  lock or idempotency record not found
+  4  lock held by someone else (acquire), or it changed hands since it was seen (release);
+     idempotency record in progress, or changed since it was seen (idempotency forget)
   5  access denied, or credentials rejected
   6  table not found
 `
 
 func writeHelp(w io.Writer) {
-	fmt.Fprintln(w, "dynalock: see, inspect and safely force-release DynaLock locks in DynamoDB.")
+	fmt.Fprintln(w, "dynalock: see, inspect and safely force-release DynaLock locks in DynamoDB, and its idempotency records.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Usage:")
 	for _, c := range commands() {
@@ -83,6 +87,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	name, rest := args[0], args[1:]
+	if name == groupIdempotency && len(rest) > 0 { // a two-word command
+		name, rest = name+" "+rest[0], rest[1:]
+	}
 	switch name {
 	case "version", "-version", "--version":
 		writeVersion(stdout)
@@ -91,6 +98,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(rest) == 0 {
 			writeHelp(stdout)
 			return exitOK
+		}
+		if rest[0] == groupIdempotency && len(rest) > 1 {
+			rest = append([]string{rest[0] + " " + rest[1]}, rest[2:]...)
 		}
 		for _, c := range commands() {
 			if c.name == rest[0] {
@@ -108,6 +118,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			}
 		}
 	}
+	if name == groupIdempotency {
+		fmt.Fprintf(stderr, "dynalock: %s needs a command: list, show or forget; run `dynalock help`\n", name)
+		return exitUsage
+	}
 	fmt.Fprintf(stderr, "dynalock: unknown command %q; run `dynalock help`\n", name)
 	return exitUsage
 }
@@ -124,7 +138,7 @@ func runCommand(ctx context.Context, c command, args []string, stdin io.Reader, 
 		return exitUsage // the flag package has printed the error and usage
 	}
 	switch {
-	case len(pos) < c.nargs:
+	case len(pos) < c.nargs && !c.optionalArgs:
 		err = usageError("missing lock ID; usage: dynalock %s %s", c.name, c.args)
 	case len(pos) > c.nargs:
 		err = usageError("unexpected argument(s) %s; usage: dynalock %s %s",

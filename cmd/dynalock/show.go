@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+
+	"github.com/dynalock/dynalock/admin"
 )
 
 func setupShow(fs *flag.FlagSet) func(context.Context, *app, []string) error {
@@ -17,6 +19,7 @@ func setupShow(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			return err
 		}
 		noteTTL(ctx, a, db)
+		noteClaims(a, []admin.Record{rec})
 		now := a.now()
 		if *asJSON {
 			return writeJSON(a.stdout, viewOf(rec, now))
