@@ -59,6 +59,10 @@ func (c *Client) Claim(ctx context.Context, id string, payload []byte, opts ...O
 	if err != nil {
 		return Claim{}, err
 	}
+	if o.Permits > 1 {
+		return Claim{}, invalid("Claim %q with WithPermits(%d): a claim is work done once, which %d holders at a time would not be; "+
+			"give the permits to the entity locks taken beside it (Join)", id, o.Permits, o.Permits)
+	}
 	var hash string
 	if payload != nil {
 		sum := sha256.Sum256(payload)

@@ -45,6 +45,9 @@ func (c *Client) callOptions(ids []string, opts []Option) (options, error) {
 	if !o.LeaseEnd.IsZero() {
 		o.Heartbeat = 0 // a lease with a fixed end is never extended past it
 	}
+	if err := checkPermits(o); err != nil {
+		return o, err
+	}
 	return o, validate(o)
 }
 
@@ -64,6 +67,9 @@ func (c *Client) attempt(ctx context.Context, id, leaseID string, o options) (*p
 
 // attemptAs sends one acquire request, or a claim's when claim is set.
 func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, claim *claimOf) (*part, error) {
+	if o.Permits > 1 && claim == nil {
+		return c.permitAttempt(ctx, id, leaseID, o)
+	}
 	o, err := forAttempt(o)
 	if err != nil {
 		return nil, err
@@ -105,6 +111,9 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error, maybeApplied bool) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
+		if p, perr := lockitem.ParsePermits(ccf.Item); perr == nil && p.HasHolders && p.Single.LeaseID == "" {
+			return permitsMismatch(req.id, 1, p.N, "used")
+		}
 		rec, perr := parseRecord(ccf.Item)
 		switch {
 		case perr != nil:

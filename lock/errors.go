@@ -69,9 +69,17 @@ type HeldError struct {
 	// Metadata is the holder's (Config.Metadata), as its item stored it, read
 	// from the same answer; nil when it has none.
 	Metadata map[string]string
+	// Permits is how many holders the lock ID admits (WithPermits), all of
+	// them taken; Holder is then the one whose lease ends first. It is 0
+	// for a lock of one holder.
+	Permits int
 }
 
 func (e *HeldError) Error() string {
+	if e.Permits > 1 {
+		return fmt.Sprintf("lock: %q: all %d permits held; the first to end is %s's, until %s",
+			e.LockID, e.Permits, describeHolder(e.Holder), e.Holder.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
 	return fmt.Sprintf("lock: %q already acquired by %s until %s",
 		e.LockID, describeHolder(e.Holder), e.Holder.ExpiresAt.UTC().Format(time.RFC3339Nano))
 }

@@ -22,6 +22,9 @@ type part struct {
 	forces int64
 	// claim: the lease is a claim's (Client.Claim), which Complete ends.
 	claim bool
+	// permits: the lock ID admits this many holders (WithPermits); 0 or 1
+	// is the single lease, more a permit (permits.go).
+	permits int
 
 	// releaseMu serialises Release calls, so that a second one judges the
 	// first's outcome instead of racing it.
@@ -80,6 +83,9 @@ func (l *part) deadline() time.Time {
 func (l *part) release(ctx context.Context) error {
 	if err := l.usable(); err != nil {
 		return err
+	}
+	if l.permits > 1 {
+		return l.permitRelease(ctx)
 	}
 	l.releaseMu.Lock()
 	defer l.releaseMu.Unlock()
@@ -191,6 +197,9 @@ func (l *part) forced(rec record) forcedness {
 // lost describes the item that a release or extend found in place of the
 // lease.
 func (l *part) lost(item map[string]types.AttributeValue) *lostError {
+	if l.permits > 1 {
+		return l.permitLost(item)
+	}
 	if len(item) == 0 {
 		return &lostError{LockID: l.id, Reason: "the lock's item is gone"}
 	}
@@ -232,6 +241,9 @@ func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	ttl, err := l.checkExtend(ttl)
 	if err != nil {
 		return err
+	}
+	if l.permits > 1 {
+		return l.permitExtend(ctx, ttl)
 	}
 	started := time.Now()
 	end := l.o.Now().Add(ttl)

@@ -231,6 +231,9 @@ func (l *part) checkWrite() error {
 // that the lease holds the lock, or, with release, the release itself on
 // the same condition.
 func (l *part) leaseCheck(release bool) types.TransactWriteItem {
+	if l.permits > 1 {
+		return l.permitLeaseCheck(release)
+	}
 	const held = "#lease = :lease AND NOT (#rel = :lease)"
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
@@ -298,6 +301,12 @@ func finishedEarlier(reasons []types.CancellationReason, leases []*part) bool {
 		l.mu.Unlock()
 		if !sent || aws.ToString(reasons[i].Code) != "ConditionalCheckFailed" {
 			return false
+		}
+		if l.permits > 1 {
+			if !l.permitFinishedEarlier(reasons[i].Item) {
+				return false
+			}
+			continue
 		}
 		rec, err := parseRecord(reasons[i].Item)
 		if err != nil || rec.LeaseID != l.leaseID || !rec.Released || rec.Forced || (l.claim && rec.CompletedLease != l.leaseID) {

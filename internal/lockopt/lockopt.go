@@ -34,6 +34,9 @@ type Options struct {
 	Now func() time.Time
 	// CompletionExpiry is how long a completed claim answers duplicates.
 	CompletionExpiry time.Duration
+	// Permits is how many holders each lock ID of the call admits at once
+	// (lock.WithPermits); 0 and 1 mean one, the single lease.
+	Permits int
 }
 
 // Apply returns o with each of opts applied in turn; nil options are
