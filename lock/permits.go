@@ -95,6 +95,10 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 	for round := 1; ; round++ {
 		var seen attempts
 		out, err := c.db.UpdateItem(ctx, in, seen.option())
+		if err == nil && in.ReturnValues != types.ReturnValueAllNew {
+			in = req.joinInput() // the item was made a permit item
+			continue
+		}
 		if err == nil {
 			return c.permitGranted(ctx, req, out.Attributes, started)
 		}
