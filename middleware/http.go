@@ -162,6 +162,10 @@ func ALB() HTTP[events.ALBTargetGroupRequest, events.ALBTargetGroupResponse] {
 //     a new holder can take the lock over even if the holder never
 //     releases it; it is an upper bound, as a holder usually releases
 //     sooner;
+//   - every permit of the key is held (WithPermits n > 1): 429 Too Many
+//     Requests, with Retry-After until the first permit's lease ends, as
+//     above: the request exceeds a concurrency limit, which clients retry
+//     with backoff, rather than conflicting with another's state;
 //   - no key in the request: 400 Bad Request (unless WithRunUnkeyed is given,
 //     which runs h without a lock);
 //   - DynamoDB could not be asked (network, throttling, permissions): 503
@@ -367,6 +371,12 @@ func (in *invocation) refusal(ks []string, cl *claimSpec, err error) problem {
 			return problem{status: http.StatusConflict, typ: problemRequestInProgress, level: slog.LevelInfo, retryAfter: secs,
 				msg:    "duplicate in progress: request refused",
 				detail: fmt.Sprintf("a request with the same idempotency key is in progress; retry after %s", count(secs, "second"))}
+		}
+		if held.Permits > 1 {
+			return problem{status: http.StatusTooManyRequests, typ: problemLimitReached, level: slog.LevelInfo, retryAfter: secs,
+				msg: "all permits held: request refused",
+				detail: fmt.Sprintf("%d requests for %s are in progress, the most allowed at once; retry after %s",
+					held.Permits, describeKeys(ks), count(secs, "second"))}
 		}
 		return problem{status: http.StatusConflict, typ: problemLockHeld, level: slog.LevelInfo, retryAfter: secs,
 			msg:    "lock not acquired: request refused",

@@ -19,6 +19,9 @@ const (
 	// problemLockHeld: 409, another request holds the lock of the keys
 	// this one names; retry after Retry-After.
 	problemLockHeld = "https://github.com/dynalock/dynalock#problem-lock-held"
+	// problemLimitReached: 429, as many requests as the key admits at once
+	// (WithPermits) hold it; retry after Retry-After.
+	problemLimitReached = "https://github.com/dynalock/dynalock#problem-limit-reached"
 	// problemNoKey: 400, the request does not name what it changes (the
 	// key function found no key in it).
 	problemNoKey = "https://github.com/dynalock/dynalock#problem-no-key"

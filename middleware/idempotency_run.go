@@ -45,7 +45,7 @@ func bindIdempotency[T any](inv *invoker) {
 // error of the attempt before, if any.
 func (in *invocation) attempt(ctx context.Context, ids []string, cl *claimSpec, opts []lock.Option, wait time.Duration, held error) (taken, error) {
 	if cl == nil {
-		lease, err := in.c.Lock(ids...).Acquire(ctx, opts...)
+		lease, err := in.c.Lock(ids...).Acquire(ctx, in.entityOptions(opts)...)
 		return taken{lease: lease}, err
 	}
 	once := append(slices.Clone(opts), lock.WithWait(0))
@@ -121,7 +121,7 @@ func (in *invocation) takeOnce(ctx context.Context, ids []string, cl *claimSpec,
 		lease *lock.Lease
 		lerr  error
 	)
-	entityOpts := append(slices.Clone(opts), lockopt.MetadataEntry(claimMetadataKey, cl.id))
+	entityOpts := append(in.entityOptions(slices.Clone(opts)), lockopt.MetadataEntry(claimMetadataKey, cl.id))
 	if len(ids) > 0 && !claimFirst {
 		wg.Go(func() { lease, lerr = in.c.Lock(ids...).Acquire(ctx, entityOpts...) })
 	}

@@ -99,6 +99,8 @@ type options struct {
 	disabled       bool
 	idem           *idempotency    // WithIdempotency; nil without
 	backoff        *backoffOptions // WithVisibilityBackoff; nil without
+	permits        int             // WithPermits: handlers at once per key
+	permitsSet     bool
 }
 
 func defaultOptions() options {
@@ -139,6 +141,9 @@ func (o options) validate() error {
 		// Lambda's longest invocation is 15 minutes; beyond a day the sums
 		// with the deadline could overflow.
 		return fmt.Errorf("%w: reserve and least time left must be at most %s", lock.ErrInvalidInput, maxSpan)
+	}
+	if err := o.checkPermits(); err != nil {
+		return err
 	}
 	return o.backoff.validate()
 }
