@@ -122,6 +122,7 @@ func Rows(f Figures) []Row {
 	t.criticalSection()
 	t.requests()
 	t.capacity()
+	t.permits()
 	t.costs()
 	t.trims()
 	t.handoff()
