@@ -380,6 +380,16 @@ func optCases() []optCase {
 					t.Errorf("held briefly: %+v, %d runs; want run after the wait", outs, r.runs("e1"))
 				}
 			}},
+		{name: "WithPermits: a key with a permit held by another runs beside it", opts: opt(middleware.WithPermits(2)),
+			check: func(t *testing.T, r *optRun) {
+				c := r.e.otherClient(lock.Config{Owner: "other-process", TTL: 5 * time.Second})
+				if _, err := c.Lock(middleware.LockID("test", "k")).Acquire(context.Background(), lock.WithPermits(2)); err != nil {
+					t.Fatal(err)
+				}
+				if outs, _ := r.send(10*time.Second, ev); outs[0].failed || r.runs("e1") != 1 {
+					t.Errorf("one of two permits held: %+v, %d runs; want run", outs, r.runs("e1"))
+				}
+			}},
 		{name: "WithNamespace: the lock IDs", opts: opt(middleware.WithNamespace("elsewhere")),
 			check: func(t *testing.T, r *optRun) {
 				r.e.hold("k", 5*time.Second) // test/k
