@@ -77,7 +77,7 @@ type HeldError struct {
 
 func (e *HeldError) Error() string {
 	if e.Permits > 1 {
-		return fmt.Sprintf("lock: %q: all %d permits held; the first to end is %s's, until %s",
+		return fmt.Sprintf("lock: %q: all %d permits held; the first lease to end is %s's, until %s",
 			e.LockID, e.Permits, describeHolder(e.Holder), e.Holder.ExpiresAt.UTC().Format(time.RFC3339Nano))
 	}
 	return fmt.Sprintf("lock: %q already acquired by %s until %s",

@@ -14,12 +14,13 @@ import (
 	"github.com/dynalock/dynalock/internal/lockitem"
 )
 
-// maxPermits bounds WithPermits. Every holder's entry (about 150 bytes,
-// more with metadata) lives in the ID's one item, and every acquire,
-// release and extend rewrites that item: at 100 permits it is about
-// 15 KB, so each write costs about 15 write units and one item sustains
-// some 60 of them a second (DynamoDB's 1,000 write units a second per
-// partition). More holders than that belong on several IDs.
+// maxPermits bounds WithPermits. Every holder's entry (about 300 bytes
+// with a Lambda function's owner, request ID and a little metadata) lives
+// in the ID's one item, and every acquire, release and extend rewrites
+// that item: at 100 permits it is about 29 KB, so each write costs about
+// 29 write units and one item sustains some 35 of them a second
+// (DynamoDB's 1,000 write units a second per partition). More holders than
+// that belong on several IDs.
 const maxPermits = 100
 
 // WithPermits makes each lock ID of the call admit up to n holders at
