@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -276,6 +277,36 @@ func TestPermits(t *testing.T) {
 			}
 			if n := e.net.Total(); n != 0 {
 				t.Errorf("%d requests sent for bad input", n)
+			}
+		}},
+		{"a lost answer: the acquire's and the release's retries are judged", func(t *testing.T, e *env) {
+			c := e.client(lock.Config{TTL: 10 * time.Second})
+			warm, err := c.Lock("sem").Acquire(ctx, lock.WithPermits(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = warm.Release(ctx)
+			e.net.Rule = dropFirst("UpdateItem", "PermitTokens")
+			l, err := c.Lock("sem").Acquire(ctx, lock.WithPermits(2))
+			if err != nil || e.net.Faults()[httpfault.DropResponse] != 1 {
+				t.Fatalf("acquire with a lost answer: %v (%d dropped)", err, e.net.Faults()[httpfault.DropResponse])
+			}
+			other, err := c.Lock("sem").Acquire(ctx, lock.WithPermits(2))
+			if err != nil {
+				t.Fatalf("the second permit: %v (the retry took two?)", err)
+			}
+			if _, err := c.Lock("sem").Acquire(ctx, lock.WithPermits(2)); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+				t.Fatalf("a third: %v, want held", err)
+			}
+			e.net.Rule = dropFirst("UpdateItem", "REMOVE")
+			if err := l.Release(ctx); err != nil {
+				t.Errorf("release with a lost answer: %v, want success", err)
+			}
+			if err := other.Release(ctx); err != nil {
+				t.Errorf("the other's release: %v", err)
+			}
+			if err := l.Release(ctx); err != nil {
+				t.Errorf("a second release: %v", err)
 			}
 		}},
 		{"the first use costs three requests, then one", func(t *testing.T, e *env) {
