@@ -44,6 +44,15 @@
 //	}
 //	err = claim.Lease.Complete(ctx, result, effects...)
 //
+// # Up to N holders at once
+//
+// [WithPermits] makes a lock ID admit up to n holders at once, a
+// semaphore: each holder gets a lease of its own, with everything above
+// (its token, Write, Complete, Extend, the heartbeat), and an acquire that
+// finds all n taken is refused or waits as for a held lock:
+//
+//	err = locks.Lock("tenant/acme/exports").Do(ctx, export, lock.WithPermits(3))
+//
 // # How it works
 //
 // Each lock is one item in a table whose partition key is LockId (S) and
