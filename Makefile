@@ -64,9 +64,11 @@ CHAOS_DURATION ?= 4m
 ## chaos: a long fault-injection history (CHAOS_DURATION, default 4m; CHAOS_FLAGS adds options, see go run ./cmd/chaos -h),
 ## checked for mutual-exclusion violations; prints its figures and fails on any violation. The short one runs in make test.
 ## Then the idempotency proof (go run ./cmd/chaos/once -h; ONCE_FLAGS adds options): every event delivered 1-5 times, effects counted.
+## Then the permits proof (go run ./cmd/chaos/permits -h; PERMITS_FLAGS adds options): never more than N holders of a lock ID of N permits.
 chaos: deps
 	$(GO) run ./cmd/chaos -duration $(CHAOS_DURATION) $(CHAOS_FLAGS)
 	$(GO) run ./cmd/chaos/once $(ONCE_FLAGS)
+	$(GO) run ./cmd/chaos/permits -duration $(CHAOS_DURATION) $(PERMITS_FLAGS)
 
 .PHONY: bench
 ## bench: DynaLock beside the raw-SDK floor and cirello.io/dynamolock/v2 on DynamoDB Local, as one table (a few minutes);
