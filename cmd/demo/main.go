@@ -1,16 +1,19 @@
 // Command demo runs DynaLock end to end on this machine, as `make demo`
 // does: the example functions' own bootstrap binaries under the Lambda
 // Runtime Interface Emulator, several execution environments each, against
-// DynamoDB Local; first with locking, with a holder killed mid-handler and
-// low-stock-alerts fed the application table's DynamoDB stream, then
-// without locking. It prints a report and exits 1 if a check fails.
+// DynamoDB Local: with locking (low-stock-alerts fed the application
+// table's DynamoDB stream), a holder killed mid-handler, SQS without the
+// visibility backoff, without locking, and duplicate deliveries with and
+// without idempotency. Each capability once, in under a minute; -full (as
+// `make demo-full`) runs the long scenario set, several minutes. It prints
+// a report and exits 1 if a promise did not hold.
 //
 // With -fn and -event it instead sends one event to one function, as
 // `make invoke` does, and prints the response and the data it touched.
 //
 // Usage:
 //
-//	demo [-bin build/local] [-events events] [-logs .demo/logs] [-instances 4] [-copies 8]
+//	demo [-full] [-bin build/local] [-events events] [-logs .demo/logs] [-instances 4] [-copies 2]
 //	demo -fn reserve-stock -event events/sqs-standard.json
 //	demo -fn low-stock-alerts -event events/dynamodb-stream-stock.json
 package main
@@ -35,8 +38,9 @@ func run() int {
 	flag.StringVar(&cfg.BinDir, "bin", "build/local", "directory of aws-lambda-rie and <function>/bootstrap built for this machine")
 	flag.StringVar(&cfg.EventsDir, "events", "events", "directory of the sample events")
 	flag.StringVar(&cfg.LogDir, "logs", ".demo/logs", "directory for the functions' output")
+	flag.BoolVar(&cfg.Full, "full", false, "run the long scenario set (8 copies of each event, 3 rounds of scheduled runs; several minutes)")
 	flag.IntVar(&cfg.Instances, "instances", 4, "execution environments per function")
-	flag.IntVar(&cfg.Copies, "copies", 8, "copies of each sample event to send")
+	flag.IntVar(&cfg.Copies, "copies", 0, "copies of each sample event to send (0: 2, or 8 with -full)")
 	fn := flag.String("fn", "", "invoke this function once instead of running the demo")
 	event := flag.String("event", "", "with -fn: the event file to send")
 	flag.Parse()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,27 @@ import (
 // load takes the SKUs that sell most below it, and the others stay above.
 const AlertThreshold = InitialStock - 25
 
+// ThresholdFor returns a LOW_STOCK_THRESHOLD for a load of l's orders:
+// three quarters of the way down from InitialStock by the units of the
+// second most ordered SKU, so that the two SKUs that sell most end below
+// it and the others above (AlertThreshold for the full load).
+func ThresholdFor(l *Ledger) int64 {
+	var units []int64
+	for _, orders := range l.Orders {
+		var n int64
+		for _, q := range orders {
+			n += q
+		}
+		units = append(units, n)
+	}
+	slices.Sort(units)
+	second := int64(0)
+	if len(units) >= 2 {
+		second = units[len(units)-2]
+	}
+	return InitialStock - max((3*second+3)/4, 1)
+}
+
 // AlertsResult is what low-stock-alerts did with a phase's stream.
 type AlertsResult struct {
 	Stream StreamResult
@@ -38,31 +60,38 @@ type AlertsResult struct {
 // AlertsRun is low-stock-alerts consuming an application table's stream
 // while a phase writes to the table.
 type AlertsRun struct {
-	f      *Function
-	db     *dynamodb.Client
-	table  string
-	drain  chan struct{} // closed by Finish: the phase's writes are over
-	done   chan struct{} // closed when the delivery has returned
-	cancel context.CancelFunc
-	res    StreamResult // set before done is closed
-	err    error        // set before done is closed
+	f         *Function
+	db        *dynamodb.Client
+	table     string
+	threshold int64
+	drain     chan struct{} // closed by Finish: the phase's writes are over
+	done      chan struct{} // closed when the delivery has returned
+	cancel    context.CancelFunc
+	res       StreamResult // set before done is closed
+	err       error        // set before done is closed
 }
 
 // StartAlerts starts one low-stock-alerts environment against appTable
 // (one: Lambda runs one batch per shard at a time, and DynamoDB Local's
 // stream has one shard) and DeliverStream from the table's stream to it,
-// filtered to SKU items as the stack's event source is, until Finish.
+// filtered to SKU items as the stack's event source is, until Finish. Its
+// threshold is AlertThreshold.
 func (s *Stack) StartAlerts(ctx context.Context, appTable string) (*AlertsRun, error) {
+	return s.StartAlertsAt(ctx, appTable, AlertThreshold)
+}
+
+// StartAlertsAt is StartAlerts with LOW_STOCK_THRESHOLD threshold.
+func (s *Stack) StartAlertsAt(ctx context.Context, appTable string, threshold int64) (*AlertsRun, error) {
 	arn, err := s.StreamARN(ctx, appTable)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.Start(ctx, LowStockAlerts, appTable, 1, map[string]string{"LOW_STOCK_THRESHOLD": strconv.Itoa(AlertThreshold)})
+	f, err := s.Start(ctx, LowStockAlerts, appTable, 1, map[string]string{"LOW_STOCK_THRESHOLD": strconv.FormatInt(threshold, 10)})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	a := &AlertsRun{f: f, db: s.Client(), table: appTable, drain: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	a := &AlertsRun{f: f, db: s.Client(), table: appTable, threshold: threshold, drain: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
 	streams := s.StreamsClient()
 	go func() {
 		defer close(a.done)
@@ -80,7 +109,7 @@ func (a *AlertsRun) Finish(ctx context.Context) (AlertsResult, error) {
 	a.cancel()
 	a.f.Stop() // flushes its metrics
 	m := a.f.Metrics()
-	res := AlertsResult{Stream: a.res, Threshold: AlertThreshold,
+	res := AlertsResult{Stream: a.res, Threshold: a.threshold,
 		Metrics: MetricCounts{m.Contended.Load(), m.Skipped.Load(), m.FailedRecords.Load(), m.ReleaseFailures.Load()}}
 	if a.err != nil {
 		return res, a.err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -50,26 +51,43 @@ func Crash(ctx context.Context, s *Stack, victim *emulator.Instance, f *Function
 	if err != nil {
 		return res, fmt.Errorf("demo: %w", err)
 	}
+	invoke := func(payload []byte) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := victim.Invoke(ctx, payload)
+			done <- err
+		}()
+		return done
+	}
 	started := time.Now()
-	killed := make(chan error, 1)
-	go func() {
-		_, err := victim.Invoke(ctx, payload)
-		killed <- err
-	}()
-	// Wait until the victim holds the lock: a new lease on it.
+	killed := invoke(payload)
+	// Wait until the victim holds the lock: a new lease on it, taken by
+	// reserve-stock (other functions, such as low-stock-alerts, take the
+	// same lock meanwhile; reserve-stock's other environments are idle).
+	// A victim that found the lock held answers at once, its record
+	// failed: it gets the record again, as from SQS, for up to a minute.
+	giveUp := started.Add(time.Minute)
 	var rec admin.Record
 	for {
 		r, ok, err := s.lockRecord(ctx, lockID)
 		if err != nil {
 			return res, err
 		}
-		if ok && r.LeaseID != before.LeaseID && r.Held(time.Now()) {
+		if ok && r.LeaseID != before.LeaseID && r.Held(time.Now()) && victimOwner(r.Owner) {
 			rec = r
 			break
 		}
 		select {
 		case err := <-killed:
-			return res, fmt.Errorf("demo: the victim returned (%v) before it was seen holding %s", err, lockID)
+			if err != nil || time.Now().After(giveUp) {
+				return res, fmt.Errorf("demo: the victim returned (%v) before it was seen holding %s", err, lockID)
+			}
+			msg = redelivered(msg)
+			if payload, err = json.Marshal(events.SQSEvent{Records: []events.SQSMessage{msg}}); err != nil {
+				return res, fmt.Errorf("demo: %w", err)
+			}
+			started = time.Now()
+			killed = invoke(payload)
 		case <-ctx.Done():
 			return res, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
@@ -126,6 +144,13 @@ func Crash(ctx context.Context, s *Stack, victim *emulator.Instance, f *Function
 	}
 }
 
+// victimOwner reports whether owner is a lock owner of reserve-stock's:
+// "reserve-stock", or "reserve-stock/<log stream>" in an execution
+// environment.
+func victimOwner(owner string) bool {
+	return owner == ReserveStock || strings.HasPrefix(owner, ReserveStock+"/")
+}
+
 // lockRecord reads the lock item of id, strongly consistently; ok is false
 // if there is none.
 func (s *Stack) lockRecord(ctx context.Context, id string) (admin.Record, bool, error) {
@@ -136,22 +161,28 @@ func (s *Stack) lockRecord(ctx context.Context, id string) (admin.Record, bool, 
 	return r, ok, nil
 }
 
-// HeldLocks returns the locks of the lock table held at now.
+// HeldLocks returns the locks held at now in the stack's lock tables:
+// LockTable and those NewLockTable made.
 func (s *Stack) HeldLocks(ctx context.Context, now time.Time) ([]admin.Record, error) {
+	s.mu.Lock()
+	tables := append([]string(nil), s.lockTables...)
+	s.mu.Unlock()
 	var held []admin.Record
-	p := dynamodb.NewScanPaginator(s.Client(), &dynamodb.ScanInput{TableName: aws.String(s.LockTable), ConsistentRead: aws.Bool(true)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("demo: scan the lock table: %w", err)
-		}
-		for _, item := range page.Items {
-			r, err := admin.Parse(item)
+	for _, table := range tables {
+		p := dynamodb.NewScanPaginator(s.Client(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("demo: %w", err)
+				return nil, fmt.Errorf("demo: scan the lock table %s: %w", table, err)
 			}
-			if r.Held(now) {
-				held = append(held, r)
+			for _, item := range page.Items {
+				r, err := admin.Parse(item)
+				if err != nil {
+					return nil, fmt.Errorf("demo: %w", err)
+				}
+				if r.Held(now) {
+					held = append(held, r)
+				}
 			}
 		}
 	}

@@ -41,7 +41,9 @@ type Duplicates struct {
 // times: each order of samples' first copy once, then again after it was
 // reserved; each order of the second copy twice at once, then once more
 // after; the account events likewise. The functions reach DynamoDB
-// through a proxy that counts their requests per step.
+// through a proxy that counts their requests per step, and lock in a lock
+// table of their own, so that runs with and without idempotency may go
+// side by side.
 func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table string, n int, work time.Duration, idempotent bool) (*Duplicates, error) {
 	d := &Duplicates{Idempotent: idempotent, Answered: map[string]int64{}}
 	suffix := "-dup"
@@ -88,6 +90,10 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 			return nil, err
 		}
 	}
+	locks, err := s.NewLockTable(ctx, strings.TrimPrefix(suffix, "-"))
+	if err != nil {
+		return nil, err
+	}
 	if err := s.CreateAppTable(ctx, table); err != nil {
 		return nil, err
 	}
@@ -100,7 +106,7 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 		return nil, err
 	}
 	defer proxy.close()
-	env := map[string]string{"WORK_DELAY": work.String(), "DYNALOCK_IDEMPOTENCY": fmt.Sprint(idempotent), "AWS_ENDPOINT_URL_DYNAMODB": proxy.url}
+	env := map[string]string{"LOCK_TABLE": locks, "WORK_DELAY": work.String(), "DYNALOCK_IDEMPOTENCY": fmt.Sprint(idempotent), "AWS_ENDPOINT_URL_DYNAMODB": proxy.url}
 	stockFn, err := s.Start(ctx, ReserveStock, table, n, env)
 	if err != nil {
 		return nil, err
@@ -110,12 +116,6 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 		return nil, err
 	}
 	q := StackQueue()
-	records := func(bs []events.SQSEvent) (n int) {
-		for _, b := range bs {
-			n += len(b.Records)
-		}
-		return n
-	}
 	d.Orders, d.Events = records(first)+records(second), len(evFirst)+len(evSecond)
 	step := func(per int, f func() error) (map[string]float64, error) {
 		proxy.reset()

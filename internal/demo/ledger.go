@@ -87,6 +87,19 @@ type SKUState struct {
 	Recorded  int
 	Reserved  int64
 	Available int64
+	// RecordedUnits are the units the recorded orders asked for; Unknown
+	// counts recorded IDs the ledger does not hold; Missing are the IDs of
+	// the ledger's orders the item does not list.
+	RecordedUnits int64
+	Unknown       int
+	Missing       []string
+}
+
+// EffectOnce reports whether the SKU's counts are those of the orders it
+// lists, each taken once: no update lost, none applied twice. Orders it
+// does not list are judged elsewhere (Missing).
+func (s SKUState) EffectOnce() bool {
+	return s.Unknown == 0 && s.Reserved == s.RecordedUnits && s.Available == InitialStock-s.Reserved
 }
 
 // LostUnits is how many ordered units the item's count misses: units
@@ -105,6 +118,18 @@ type AccountState struct {
 	Applied      int
 	Expected     int64
 	Balance      int64
+	// AppliedAmount sums the applied transactions' amounts; Unknown counts
+	// applied IDs the ledger does not hold; Missing are the IDs of the
+	// ledger's transactions the account does not list.
+	AppliedAmount int64
+	Unknown       int
+	Missing       []string
+}
+
+// EffectOnce reports whether the balance is the opening balance plus the
+// transactions the account lists as applied, each once.
+func (a AccountState) EffectOnce() bool {
+	return a.Unknown == 0 && a.Balance == OpeningBalance+a.AppliedAmount
 }
 
 // LostCents is how far the balance is from what the transactions make it.
@@ -132,6 +157,7 @@ func (l *Ledger) Compare(ctx context.Context, st *stock.Store, acc *accounts.Sto
 		for _, q := range l.Orders[sku] {
 			ss.Ordered += q
 		}
+		ss.RecordedUnits, ss.Unknown, ss.Missing = tally(l.Orders[sku], it.Orders)
 		s.SKUs = append(s.SKUs, ss)
 	}
 	for _, id := range sortedKeys(l.Transactions) {
@@ -143,6 +169,7 @@ func (l *Ledger) Compare(ctx context.Context, st *stock.Store, acc *accounts.Sto
 		for _, amt := range l.Transactions[id] {
 			as.Expected += amt
 		}
+		as.AppliedAmount, as.Unknown, as.Missing = tally(l.Transactions[id], a.Applied)
 		s.Accounts = append(s.Accounts, as)
 	}
 	var err error
@@ -179,6 +206,26 @@ func (s State) Total() (n int64) {
 		n += a.Balance
 	}
 	return n
+}
+
+// tally sums the amounts in sent of the IDs in got, counts the IDs of got
+// that sent lacks, and returns the IDs of sent that got lacks, sorted.
+func tally(sent map[string]int64, got []string) (sum int64, unknown int, missing []string) {
+	in := make(map[string]bool, len(got))
+	for _, id := range got {
+		in[id] = true
+		amt, ok := sent[id]
+		if !ok {
+			unknown++
+		}
+		sum += amt
+	}
+	for _, id := range sortedKeys(sent) {
+		if !in[id] {
+			missing = append(missing, id)
+		}
+	}
+	return sum, unknown, missing
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -15,8 +15,12 @@ import (
 	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
-// Config sizes the demo. Zero fields take the defaults in parentheses.
+// Config sizes the demo. Zero fields take the defaults in parentheses:
+// the quick run's, or with Full the long run's.
 type Config struct {
+	// Full runs the long scenario set: a load of eight copies of each
+	// sample event and three rounds of scheduled runs, several minutes.
+	Full bool
 	// BinDir holds the emulator and the functions' bootstraps
 	// (build/local).
 	BinDir string
@@ -26,10 +30,10 @@ type Config struct {
 	LogDir string
 	// Instances is the number of emulators per function (4).
 	Instances int
-	// Copies is how many copies of each sample event are sent (8).
+	// Copies is how many copies of each sample event are sent (2; full 8).
 	Copies int
 	// Rounds is how many times the scheduled event is fired at every
-	// nightly-rollup emulator at once (3).
+	// nightly-rollup emulator at once (1; full 3).
 	Rounds int
 	// WorkDelay is reserve-stock's and account-events' simulated work
 	// between read and write (20ms).
@@ -49,10 +53,14 @@ func (c *Config) defaults() {
 	set(&c.BinDir, "build/local")
 	set(&c.EventsDir, "events")
 	set(&c.LogDir, ".demo/logs")
+	copies, rounds := 2, 1
+	if c.Full {
+		copies, rounds = 8, 3
+	}
 	for _, p := range []struct {
 		v   *int
 		def int
-	}{{&c.Instances, 4}, {&c.Copies, 8}, {&c.Rounds, 3}} {
+	}{{&c.Instances, 4}, {&c.Copies, copies}, {&c.Rounds, rounds}} {
 		if *p.v <= 0 {
 			*p.v = p.def
 		}
@@ -239,6 +247,15 @@ func (fs *Functions) Stop() map[string]MetricCounts {
 // account events, then the scheduled rounds, then (locked or not) one
 // rollup run alone.
 func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress func(string, ...any)) error {
+	if err := RunSQS(ctx, fs, l, p, progress); err != nil {
+		return err
+	}
+	return RunEvents(ctx, fs, l, p, progress)
+}
+
+// RunSQS sends the load's SQS batches to reserve-stock, as RunLoad does
+// first.
+func RunSQS(ctx context.Context, fs *Functions, l *Load, p *Phase, progress func(string, ...any)) error {
 	var err error
 	progress("reserve-stock: %d orders in %d SQS batches, %d environments", l.Records(), len(l.Batches), len(fs.Stock.Instances()))
 	p.Stock, err = DeliverSQS(ctx, fs.Stock, l.Batches, StackQueue())
@@ -246,6 +263,14 @@ func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress fun
 		return err
 	}
 	progress("reserve-stock: done: %d invocations, %d records redelivered", p.Stock.Invocations, p.Stock.Redelivered)
+	return nil
+}
+
+// RunEvents sends the rest of the load, as RunLoad does after RunSQS: the
+// account events and transfers at once, then the scheduled rounds, then
+// one rollup run alone.
+func RunEvents(ctx context.Context, fs *Functions, l *Load, p *Phase, progress func(string, ...any)) error {
+	var err error
 	progress("account-events: %d events at once, and account-transfers: %d HTTP requests at once, on the same account", len(l.Accounts), len(l.Transfers))
 	var httpErr error
 	sent := make(chan struct{})
@@ -304,151 +329,6 @@ func RunLoad(ctx context.Context, fs *Functions, l *Load, p *Phase, progress fun
 		return fmt.Errorf("demo: nightly-rollup output %s: %w", resp.Payload, err)
 	}
 	return nil
-}
-
-// Run runs the whole demo: the load with locking, low-stock-alerts fed the
-// application table's stream meanwhile, a crash, the load again without
-// locking; and returns the report. An error means the demo could
-// not run; failed checks are in the report.
-func Run(ctx context.Context, cfg Config) (*Report, error) {
-	cfg.defaults()
-	start := time.Now()
-	progress := func(format string, args ...any) {
-		fmt.Fprintf(cfg.Progress, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
-	samples, err := LoadSamples(cfg.EventsDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckBinaries(cfg.BinDir); err != nil {
-		return nil, err
-	}
-	progress("starting DynamoDB Local")
-	s, err := NewStack(ctx, StackConfig{BinDir: cfg.BinDir, LogDir: cfg.LogDir})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	progress("DynamoDB Local at %s; lock table %s created", s.DB.Endpoint, s.LockTable)
-	r := &Report{Endpoint: s.DB.Endpoint, LogDir: cfg.LogDir, Instances: cfg.Instances}
-
-	// With locking.
-	load, err := NewLoad(samples, cfg.Copies, cfg.Instances, cfg.Rounds)
-	if err != nil {
-		return nil, err
-	}
-	progress("== with locking ==")
-	locked := &Phase{Locked: true, AppTable: s.LockTable + "-app"}
-	ledger, err := load.Ledger()
-	if err != nil {
-		return nil, err
-	}
-	fs, err := s.preparePhase(ctx, locked, ledger, cfg, progress)
-	if err != nil {
-		return nil, err
-	}
-	// low-stock-alerts reads the table's stream all through the phase,
-	// from the seeding on, and contends with reserve-stock for sku/<sku>.
-	alerts, err := s.StartAlerts(ctx, locked.AppTable)
-	if err != nil {
-		return nil, err
-	}
-	defer alerts.cancel()
-	progress("low-stock-alerts: the app table's DynamoDB stream, SKU items only, up to %d records a batch, as Lambda's poller; threshold %d", StreamBatchSize, AlertThreshold)
-	phaseStart := time.Now()
-	if err := RunLoad(ctx, fs, load, locked, progress); err != nil {
-		return nil, err
-	}
-	// A crash: one more reserve-stock environment, whose handler works a
-	// minute, is killed holding a SKU's lock.
-	first := load.Batches[0].Records[0]
-	o, err := stock.ParseOrder(first.Body)
-	if err != nil {
-		return nil, err
-	}
-	crashMsg := first
-	crashMsg.MessageId = "crash-msg-1"
-	crashMsg.Body = fmt.Sprintf(`{"orderId":"crash-1","sku":%q,"quantity":1}`, o.SKU)
-	crashMsg.Attributes = map[string]string{"ApproximateReceiveCount": "1"}
-	if err := ledger.AddSQS(events.SQSEvent{Records: []events.SQSMessage{crashMsg}}); err != nil {
-		return nil, err
-	}
-	victim, err := s.Start(ctx, ReserveStock, locked.AppTable, 1, map[string]string{"WORK_DELAY": "1m"})
-	if err != nil {
-		return nil, err
-	}
-	lockID := stock.LockNamespace + "/" + o.SKU
-	progress("crash: reserve-stock takes %s, then is killed with SIGKILL mid-handler; its order is redelivered every 100ms", lockID)
-	r.Crash, err = Crash(ctx, s, victim.Instances()[0], fs.Stock, crashMsg, lockID, 100*time.Millisecond)
-	if err != nil {
-		return nil, err
-	}
-	progress("crash: the lock freed itself %.1fs after the kill", r.Crash.FreedAfter.Seconds())
-	victim.Stop()
-	if r.Alerts, err = alerts.Finish(ctx); err != nil {
-		return nil, err
-	}
-	st := r.Alerts.Stream
-	progress("low-stock-alerts: done: %d stream records (%d of other items filtered out), %d invocations, %d redeliveries from a failed record (at most %d of one)",
-		st.Records, st.Filtered, st.Invocations, st.Retried, st.MaxRetries)
-	locked.Metrics = fs.Stop()
-	locked.Metrics[LowStockAlerts] = r.Alerts.Metrics
-	locked.Duration = time.Since(phaseStart)
-	apps := s.AppsOf(locked.AppTable)
-	if locked.State, err = ledger.Compare(ctx, apps.Stock, apps.Accounts, apps.Rollup); err != nil {
-		return nil, err
-	}
-	if r.Held, err = s.HeldLocks(ctx, time.Now()); err != nil {
-		return nil, err
-	}
-	r.Locked = locked
-
-	// The SQS load again, locked, without the visibility backoff.
-	progress("== reserve-stock without the visibility backoff: held records wait out the %s visibility timeout ==", StackQueue().Visibility)
-	if r.Backoff, err = s.RunWithoutBackoff(ctx, s.LockTable+"-app-no-backoff", load.Batches, cfg.Instances, cfg.WorkDelay, StackQueue()); err != nil {
-		return nil, err
-	}
-	progress("reserve-stock without backoff: done in %.1fs: %d invocations, %d records redelivered", r.Backoff.Duration.Seconds(), r.Backoff.Without.Invocations, r.Backoff.Without.Redelivered)
-
-	// Without locking: the same load, a fresh application table.
-	progress("== without locking (DYNALOCK_DISABLED=true) ==")
-	unlocked := &Phase{AppTable: s.LockTable + "-app-unlocked"}
-	if ledger, err = load.Ledger(); err != nil {
-		return nil, err
-	}
-	if fs, err = s.preparePhase(ctx, unlocked, ledger, cfg, progress); err != nil {
-		return nil, err
-	}
-	phaseStart = time.Now()
-	if err := RunLoad(ctx, fs, load, unlocked, progress); err != nil {
-		return nil, err
-	}
-	unlocked.Metrics = fs.Stop()
-	unlocked.Duration = time.Since(phaseStart)
-	apps = s.AppsOf(unlocked.AppTable)
-	if unlocked.State, err = ledger.Compare(ctx, apps.Stock, apps.Accounts, apps.Rollup); err != nil {
-		return nil, err
-	}
-	r.Unlocked = unlocked
-
-	// Duplicates: orders and account events of their own delivered
-	// several times, with idempotency and without it.
-	for _, idem := range []bool{true, false} {
-		progress("== duplicates: the same orders and account events delivered 2-3 times (idempotency %v) ==", idem)
-		dup, err := s.RunDuplicates(ctx, samples, fmt.Sprintf("%s-app-dup-%v", s.LockTable, idem), cfg.Instances, cfg.WorkDelay, idem)
-		if err != nil {
-			return nil, err
-		}
-		progress("duplicates (idempotency %v): %d orders in %d deliveries, %d events in %d deliveries", idem, dup.Orders, dup.OrderDeliveries, dup.Events, dup.EventDeliveries)
-		if idem {
-			r.Duplicates = dup
-		} else {
-			r.DuplicatesOff = dup
-		}
-	}
-	r.Elapsed = time.Since(start)
-	r.check()
-	return r, nil
 }
 
 // preparePhase creates the phase's application table, seeds it and starts

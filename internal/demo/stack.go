@@ -39,10 +39,21 @@ func FunctionNames() []string {
 const RIEBinary = "aws-lambda-rie"
 
 // Timeout is the functions' timeout under the emulator, in whole seconds
-// (AWS_LAMBDA_FUNCTION_TIMEOUT). The middleware leases a lock until the
-// invocation's deadline plus a second's grace, so a short timeout lets a
-// crashed holder's lock free itself within seconds.
-const Timeout = 3
+// (AWS_LAMBDA_FUNCTION_TIMEOUT), sized for an emulator on a busy laptop
+// rather than for AWS (the stack's is 30 s):
+//
+//   - short, because the middleware leases a lock until the invocation's
+//     deadline plus a second's grace, so that a crashed holder's lock
+//     frees itself within seconds, and the SQS visibility timeout is six
+//     times it, so that a record waiting it out does so in seconds;
+//   - not shorter, because a lease must last at least twice the lock's
+//     clock-skew tolerance (2 s), so an invocation starts no record in its
+//     last second, and DynamoDB Local on a loaded two-core machine answers
+//     in tens to hundreds of milliseconds, not DynamoDB's few: with 3 s, a
+//     batch whose records share a SKU (run one after the other) ran out of
+//     time at a load average of 20, and its later records waited out the
+//     visibility timeout.
+const Timeout = 5
 
 // Stack is DynamoDB Local with a lock table, application tables, and the
 // emulators running functions against them. Close stops everything.
@@ -57,6 +68,9 @@ type Stack struct {
 
 	binDir string
 	logDir string
+	// lockTables are LockTable and the lock tables of scenarios that run
+	// beside the others, each on its own (NewLockTable).
+	lockTables []string
 
 	mu     sync.Mutex // protects funcs and counts
 	funcs  []*Function
@@ -116,7 +130,22 @@ func NewStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		s.Close()
 		return nil, fmt.Errorf("demo: create the lock table: %w", err)
 	}
+	s.lockTables = []string{s.LockTable}
 	return s, nil
+}
+
+// NewLockTable creates a lock table of its own for a scenario that runs
+// beside others, LockTable's name with suffix appended, and returns its
+// name. HeldLocks reads it too.
+func (s *Stack) NewLockTable(ctx context.Context, suffix string) (string, error) {
+	name := s.LockTable + "-" + suffix
+	if err := admin.CreateTable(ctx, s.Client(), name); err != nil {
+		return "", fmt.Errorf("demo: create the lock table %s: %w", name, err)
+	}
+	s.mu.Lock()
+	s.lockTables = append(s.lockTables, name)
+	s.mu.Unlock()
+	return name, nil
 }
 
 // Client returns a DynamoDB client of the stack's DynamoDB Local.
