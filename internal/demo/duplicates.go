@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/dynalock/dynalock/internal/accounts"
 )
 
 // Duplicates is what became of the duplicates scenario, with idempotency
@@ -35,6 +36,9 @@ type Duplicates struct {
 	// operation: a new order or event, and a duplicate of a completed one.
 	NewOrder, DupOrder, NewEvent, DupEvent map[string]float64
 	State                                  State
+	// Unacked are the IDs of the orders and transactions of deliveries
+	// that never got a success (dead-lettered, or failed every attempt).
+	Unacked map[string]bool
 }
 
 // RunDuplicates delivers orders and account events of their own several
@@ -45,7 +49,7 @@ type Duplicates struct {
 // table of their own, so that runs with and without idempotency may go
 // side by side.
 func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table string, n int, work time.Duration, idempotent bool) (*Duplicates, error) {
-	d := &Duplicates{Idempotent: idempotent, Answered: map[string]int64{}}
+	d := &Duplicates{Idempotent: idempotent, Answered: map[string]int64{}, Unacked: map[string]bool{}}
 	suffix := "-dup"
 	if !idempotent {
 		suffix = "-dup-off"
@@ -135,7 +139,14 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 				all = append(all, again...)
 				d.OrderDeliveries += records(b)
 			}
-			_, err := DeliverSQS(ctx, stockFn, all, q)
+			res, err := DeliverSQS(ctx, stockFn, all, q)
+			if err != nil {
+				return err
+			}
+			dead, err := deadOrders(all, res.DeadLettered)
+			for id := range dead {
+				d.Unacked[id] = true
+			}
 			return err
 		}
 	}
@@ -150,6 +161,17 @@ func (s *Stack) RunDuplicates(ctx context.Context, samples *Samples, table strin
 			res, err := FireEvents(ctx, accFn, all, 2, 200*time.Millisecond)
 			if err != nil {
 				return err
+			}
+			failed := set(res.Failed)
+			for _, e := range all {
+				if !failed[e.ID] {
+					continue
+				}
+				tx, err := accounts.FromEvent(e)
+				if err != nil {
+					return err
+				}
+				d.Unacked[tx.TransactionID] = true
 			}
 			for i, out := range res.Outputs {
 				if out == nil {

@@ -13,9 +13,19 @@ func (r *Report) checkDuplicates(add func(name string, ok bool, format string, a
 	if d == nil {
 		return
 	}
-	add("duplicated orders and events took effect once each (idempotency)", d.State.OK(),
-		"%s in %s, %s in %s; lost or doubled units %d", count(d.Orders, "order", "orders"), count(d.OrderDeliveries, "delivery", "deliveries"),
-		count(d.Events, "event", "events"), count(d.EventDeliveries, "delivery", "deliveries"), d.State.LostUnits())
+	u := Unprocessed{Orders: d.Unacked, Transactions: d.Unacked}
+	missing, ok := u.Acknowledged(d.State)
+	recorded := 0
+	for _, s := range d.State.SKUs {
+		ok = ok && s.EffectOnce()
+		recorded += s.Recorded
+	}
+	for _, a := range d.State.Accounts {
+		ok = ok && a.EffectOnce()
+	}
+	add("duplicated orders and events took effect once each (idempotency)", ok && recorded > 0,
+		"%s in %s, %s in %s; %s", count(d.Orders, "order", "orders"), count(d.OrderDeliveries, "delivery", "deliveries"),
+		count(d.Events, "event", "events"), count(d.EventDeliveries, "delivery", "deliveries"), missingLine(missing, ok))
 	add("duplicates answered from the store with the first delivery's output",
 		d.Answered[ReserveStock] > 0 && d.Answered[AccountEvents] > 0 && d.SameAnswers == d.AccountAnswers,
 		"reserve-stock %d, account-events %d answered; %d of %d account-events duplicates got the first output",
