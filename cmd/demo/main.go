@@ -45,6 +45,15 @@ func run() int {
 	event := flag.String("event", "", "with -fn: the event file to send")
 	flag.Parse()
 
+	// DynamoDB Local's JVM starts in a third of the time with the client
+	// compiler only (measured at a load average of 24 on two cores: 9 s,
+	// not 27 s), and a run of a minute gains nothing from the server
+	// compiler; the JVM reads JAVA_TOOL_OPTIONS, and the demo's children
+	// inherit it. Left alone when set.
+	if _, set := os.LookupEnv("JAVA_TOOL_OPTIONS"); !set {
+		_ = os.Setenv("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -Xshare:auto")
+	}
+
 	// Ctrl-C or SIGTERM cancels ctx; the deferred clean-up then stops every
 	// process the demo started.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
