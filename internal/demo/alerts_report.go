@@ -24,9 +24,9 @@ func (r *Report) alertsLine() string {
 	if !once {
 		raised = "SOME MORE THAN ONCE"
 	}
-	return fmt.Sprintf("%s in %s: %s; alerts raised for [%s] %s; %s retried (SKU locked: %d times), at most %s one record",
+	return fmt.Sprintf("%s in %s: %s; alerts raised for [%s] %s; %s retried (SKU locked: %s), at most %s one record",
 		count(s.Records, "stream record", "stream records"), count(s.Batches, "batch", "batches"), count(s.Invocations, "invocation", "invocations"),
-		strings.Join(skus, " "), raised, count(s.Retried, "record", "records"), a.Metrics.Contended, count(s.MaxRetries, "time", "times"))
+		strings.Join(skus, " "), raised, count(s.Retried, "record", "records"), count(a.Metrics.Contended, "time", "times"), count(s.MaxRetries, "time", "times"))
 }
 
 // checkAlerts adds low-stock-alerts' check: every SKU whose final

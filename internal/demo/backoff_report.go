@@ -26,7 +26,7 @@ func (r *Report) printBackoff(w io.Writer) {
 		"with backoff", with.Records, Summarize(with.Latencies), with.Redelivered, with.VisibilityChanges, len(with.DeadLettered))
 	pf("  %-17s %d orders: enqueue → reserved %s; %d redeliveries, %d dead-lettered",
 		"without backoff", b.Without.Records, Summarize(b.Without.Latencies), b.Without.Redelivered, len(b.Without.DeadLettered))
-	pf("  %-17s without it a held record waits out the whole visibility timeout; with it, until the holder's lease ends (about a second, growing with its receive count)", "shows")
+	pf("  %-17s without it a held record waits out the whole visibility timeout; with it, after about a second, growing with its receive count, at most until the holder's lease can have ended", "shows")
 }
 
 // checkBackoff adds the check of the runs without the backoff (and, in a

@@ -75,7 +75,7 @@ const (
 const (
 	headLocked     = "1. With locking: five functions on the same SKUs and account at once"
 	headCrash      = "2. A holder is killed mid-handler: its lock frees itself when its lease ends"
-	headBackoff    = "3. The SQS visibility backoff: a record whose SKU is held comes back in about a second"
+	headBackoff    = "3. The SQS visibility backoff: a record whose SKU is held comes back when the lock can be free"
 	headUnlocked   = "4. Without locking (DYNALOCK_DISABLED=true): the same load loses updates"
 	headDuplicates = "5. Duplicate deliveries: idempotency gives each event one effect"
 	headTiming     = "6. Timing on this machine: figures, not failures"
@@ -119,11 +119,12 @@ func (r *Report) check() {
 	r.checkDuplicates(add)
 }
 
-// missingLine says which orders or transactions a state misses.
+// missingLine says whether a state misses events: none, only events
+// never acknowledged, or acknowledged ones.
 func missingLine(missing int, acked bool) string {
 	switch {
 	case missing == 0:
-		return "every order recorded"
+		return "none missing"
 	case acked:
 		return fmt.Sprintf("%s missing, each one never acknowledged (section 6)", count(missing, "event", "events"))
 	}
@@ -273,7 +274,7 @@ func (r *Report) printTiming(w io.Writer) {
 	pf("  %-17s reserve-stock %d records, low-stock-alerts %d, account-events %d retried invocations, account-transfers %d 409 answers: the price of contention",
 		"redeliveries", p.Stock.Redelivered, r.Alerts.Stream.Retried, p.Accounts.Retried, p.Transfers.Conflicts)
 	pf("  %-17s %s of reserve-stock came back without the backoff's visibility change: %s",
-		"backoffs not taken", count(notTaken, "redelivery", "redeliveries"),
+		"backoffs missed", count(notTaken, "redelivery", "redeliveries"),
 		okMark(notTaken == 0, "none", fmt.Sprintf("records an invocation had no time left to start, or whose invocation failed whole (%d), keep the %s visibility timeout and wait it out",
 			p.Stock.BatchFailed, StackQueue().Visibility)))
 	u := r.Unprocessed

@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// 5, begun now, beside 4: duplicates with and without idempotency,
 	// side by side: orders and account events of their own delivered
 	// several times, on tables of their own.
-	progress("5. started beside 4: duplicates: the same orders and account events delivered 2-3 times, with idempotency and without (DYNALOCK_IDEMPOTENCY=false), side by side")
+	progress("5. begun beside 4: duplicates: the same orders and account events delivered 2-3 times, with idempotency and without (DYNALOCK_IDEMPOTENCY=false), side by side")
 	type dupDone struct {
 		d   *Duplicates
 		err error
