@@ -146,9 +146,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		err error
 	}
 	dups := make(chan dupDone, 2)
+	dupSamples := samples
+	if !cfg.Full {
+		dupSamples = standardOnly(samples)
+	}
 	for _, idem := range []bool{true, false} {
 		go func() {
-			d, err := s.RunDuplicates(ctx, samples, fmt.Sprintf("%s-app-dup-%v", s.LockTable, idem), cfg.Instances, cfg.WorkDelay, idem)
+			d, err := s.RunDuplicates(ctx, dupSamples, fmt.Sprintf("%s-app-dup-%v", s.LockTable, idem), cfg.Instances, cfg.WorkDelay, idem)
 			dups <- dupDone{d, err}
 		}()
 	}
@@ -232,6 +236,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.Elapsed = time.Since(start)
 	r.check()
 	return r, nil
+}
+
+// standardOnly returns samples with the SQS batches of standard queues
+// only (all of them if there is none): the quick run's duplicates, FIFO
+// queues being shown in 1.
+func standardOnly(samples *Samples) *Samples {
+	out := *samples
+	out.SQS = nil
+	for _, sm := range samples.SQS {
+		if len(sm.Event.Records) > 0 && !strings.HasSuffix(sm.Event.Records[0].EventSourceARN, ".fifo") {
+			out.SQS = append(out.SQS, sm)
+		}
+	}
+	if len(out.SQS) == 0 {
+		out.SQS = samples.SQS
+	}
+	return &out
 }
 
 // standardBatch returns the load's first batch from a standard queue (the
