@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 	"github.com/dynalock/dynalock/lock"
 )
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/accounts"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
 )
 
 // Duplicates is what became of the duplicates scenario, with idempotency

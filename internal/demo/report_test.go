@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/dynalock/dynalock/admin"
-	"github.com/dynalock/dynalock/internal/rollup"
+	"github.com/dynalock/dynalock/examples/shop/rollup"
 	"github.com/dynalock/dynalock/lock"
 )
 

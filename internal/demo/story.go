@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // Run runs the whole demo and returns its report. The scenarios, in the

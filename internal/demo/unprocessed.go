@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/internal/accounts"
-	"github.com/dynalock/dynalock/internal/stock"
+	"github.com/dynalock/dynalock/examples/shop/accounts"
+	"github.com/dynalock/dynalock/examples/shop/stock"
 )
 
 // Unprocessed are the events of a load that never got a success: SQS
