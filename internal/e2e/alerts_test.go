@@ -18,6 +18,12 @@ import (
 // batch's failure (its own sequence number) and the records after it are
 // not run; redelivered from there once the lock is free, the alert is
 // raised, once, however often the batch comes again.
+// heldFor is the lease of the tests' stand-in for reserve-stock: long
+// enough that the answer to its acquire comes within it on a machine at a
+// load average of 30 (a 2 s lease did not), short enough that the tests
+// wait it out quickly.
+const heldFor = 8 * time.Second
+
 func TestLowStockAlertsWhileSKUHeld(t *testing.T) {
 	ctx := context.Background()
 	table := dynamotest.TableName(t)
@@ -51,8 +57,8 @@ func TestLowStockAlertsWhileSKUHeld(t *testing.T) {
 		return ids
 	}
 
-	// GIVEN reserve-stock holding MUG's lock for 2 s
-	if _, err := holder(t, "reserve-stock", 2*time.Second).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
+	// GIVEN reserve-stock holding MUG's lock for a few seconds
+	if _, err := holder(t, "reserve-stock", heldFor).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	batch := []events.DynamoDBEventRecord{
@@ -127,8 +133,8 @@ func TestLowStockAlertsFromTheStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// AND reserve-stock holding MUG's lock for 2 s
-	if _, err := holder(t, "reserve-stock", 2*time.Second).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
+	// AND reserve-stock holding MUG's lock for a few seconds
+	if _, err := holder(t, "reserve-stock", heldFor).Lock(stock.LockNamespace + "/MUG").Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// WHEN MUG falls below the threshold and CUP stays above it
