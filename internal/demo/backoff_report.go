@@ -17,7 +17,7 @@ func (r *Report) printBackoff(w io.Writer) {
 		pf("  %-17s each on tables of its own, while the demo held %s's lock for %s; visibility timeout %s = %d × the %ds function timeout", "",
 			b.HeldSKU, heldFor, b.Queue.Visibility, VisibilityTimeoutFactor, Timeout)
 	} else {
-		pf("  %-17s %d of section 1's orders, at the same time, to reserve-stock without the backoff (SQS_VISIBILITY_BACKOFF=false), on tables of its own;",
+		pf("  %-17s section 1's %d orders again, at the same time, to reserve-stock without the backoff (SQS_VISIBILITY_BACKOFF=false), on tables of its own;",
 			"did", b.Records)
 		pf("  %-17s visibility timeout %s = %d × the %ds function timeout, maxReceiveCount %d", "",
 			b.Queue.Visibility, VisibilityTimeoutFactor, Timeout, b.Queue.MaxReceives)
