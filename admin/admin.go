@@ -56,9 +56,12 @@ func (r Record) Held(now time.Time) bool {
 	return r.LeaseID != "" && !r.Released && now.Before(r.ExpiresAt)
 }
 
-// Parse decodes a lock item as read from the table.
-func Parse(item map[string]types.AttributeValue) (Record, error) {
-	r, err := lockitem.Parse(item)
+// Parse decodes a lock item as read from the seed's table (Table.Parse);
+// TableDefinition.Parse decodes one of another shape.
+func Parse(item map[string]types.AttributeValue) (Record, error) { return Table.Parse(item) }
+
+// recordOf is item, decoded as r (or err), as operators see it.
+func recordOf(item map[string]types.AttributeValue, r lockitem.Record, err error) (Record, error) {
 	f, ferr := lockitem.ParseForget(item)
 	if err == nil {
 		err = ferr
@@ -79,14 +82,21 @@ type GetItemAPI interface {
 
 // Read reads what is stored for the lock id in table, with a strongly
 // consistent read; the lock itself never reads. found is false when the
-// lock has no item.
+// lock has no item. It reads the seed's table (Table.Read);
+// TableDefinition.Read reads one of another shape.
 func Read(ctx context.Context, db GetItemAPI, table, id string) (rec Record, found bool, err error) {
-	if err := lockitem.CheckID(id); err != nil {
+	return Table.Read(ctx, db, table, id)
+}
+
+// Read reads what is stored for the lock id in table, a table of shape d,
+// as the function Read does.
+func (d TableDefinition) Read(ctx context.Context, db GetItemAPI, table, id string) (rec Record, found bool, err error) {
+	if err := d.shape().CheckID(id); err != nil {
 		return Record{}, false, fmt.Errorf("%w: %w", lock.ErrInvalidInput, err)
 	}
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(table),
-		Key:            lockitem.Key(id),
+		Key:            d.shape().Key(id),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
@@ -95,7 +105,7 @@ func Read(ctx context.Context, db GetItemAPI, table, id string) (rec Record, fou
 	if len(out.Item) == 0 {
 		return Record{}, false, nil
 	}
-	rec, err = Parse(out.Item)
+	rec, err = d.Parse(out.Item)
 	if err != nil {
 		return Record{}, true, fmt.Errorf("admin: read %q: %w", id, err)
 	}
@@ -106,9 +116,16 @@ func Read(ctx context.Context, db GetItemAPI, table, id string) (rec Record, fou
 // seen held with leaseID and token, recording who did it and why. It fails
 // with a ConditionalCheckFailedException (carrying the current item, for
 // Parse) if the lock has changed hands or was released since. The
-// holder's own release and extend then fail with lock.ErrLockLost.
+// holder's own release and extend then fail with lock.ErrLockLost. It is
+// the seed's table's (Table.ForceReleaseInput).
 func ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
-	return lockitem.ForceReleaseInput(table, id, leaseID, token, by, reason, now)
+	return Table.ForceReleaseInput(table, id, leaseID, token, by, reason, now)
+}
+
+// ForceReleaseInput is the function ForceReleaseInput for a table of
+// shape d.
+func (d TableDefinition) ForceReleaseInput(table, id, leaseID string, token int64, by, reason string, now time.Time) *dynamodb.UpdateItemInput {
+	return d.shape().ForceReleaseInput(table, id, leaseID, token, by, reason, now)
 }
 
 // ClaimID returns the lock ID of an idempotent event's claim, as the

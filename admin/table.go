@@ -21,8 +21,9 @@ import (
 // the table's key does not fit.
 var ErrNotLockTable = lockitem.ErrNotLockTable
 
-// Table describes the lock table: the key schema and TTL attribute that
-// every lock table needs. Billing, encryption and recovery are left to the
+// Table describes the seed's lock table: partition key LockId (S), no sort
+// key, TTL on TTL, as lock.Config's zero values. TableFor describes a
+// table of another shape. Billing, encryption and recovery are left to the
 // code that creates the table.
 var Table = TableDefinition{
 	PartitionKey:     lockitem.PartitionKey,
@@ -30,14 +31,21 @@ var Table = TableDefinition{
 	TTLAttribute:     lockitem.TTLAttribute,
 }
 
-// TableDefinition is the shape of a lock table.
+// TableDefinition is the shape of a lock table, and where lock items sit
+// in it: lock.Config's fields of the same names (TableFor).
 type TableDefinition struct {
-	// PartitionKey is the partition key attribute, of type PartitionKeyType.
+	// PartitionKey is the partition key attribute, of type PartitionKeyType
+	// (S: the only type a lock table's key can have).
 	PartitionKey     string
 	PartitionKeyType types.ScalarAttributeType
 	// TTLAttribute is the TTL attribute (type N, epoch seconds). DynaLock
 	// writes it for clean-up only; expiry never depends on it.
 	TTLAttribute string
+	// SortKey is the sort key attribute (type S), "" for none; lock items
+	// carry SortKeyValue in it.
+	SortKey, SortKeyValue string
+	// PartitionKeyPrefix is prepended to lock IDs in the partition key.
+	PartitionKeyPrefix string
 }
 
 // TableAPI is the part of *dynamodb.Client that [CreateTable] uses.
@@ -51,6 +59,18 @@ type TableAPI interface {
 // CreateTableInput returns the CreateTable request for a lock table named
 // name, with on-demand billing.
 func (d TableDefinition) CreateTableInput(name string) *dynamodb.CreateTableInput {
+	if d.SortKey != "" {
+		in := Table.CreateTableInput(name)
+		in.AttributeDefinitions = []types.AttributeDefinition{
+			{AttributeName: aws.String(d.PartitionKey), AttributeType: d.PartitionKeyType},
+			{AttributeName: aws.String(d.SortKey), AttributeType: types.ScalarAttributeTypeS},
+		}
+		in.KeySchema = []types.KeySchemaElement{
+			{AttributeName: aws.String(d.PartitionKey), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(d.SortKey), KeyType: types.KeyTypeRange},
+		}
+		return in
+	}
 	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
@@ -71,12 +91,24 @@ func (d TableDefinition) CreateTableInput(name string) *dynamodb.CreateTableInpu
 // table's (LockId, type S, and no sort key) or its TTL is on another
 // attribute, CreateTable changes nothing and returns an error matching
 // ErrNotLockTable that names what it found and what is needed. A lock
-// table that exists without TTL gets it.
+// table that exists without TTL gets it. It creates the seed's table
+// (Table.CreateTable); TableDefinition.CreateTable creates another shape.
 func CreateTable(ctx context.Context, db TableAPI, name string) error {
+	return Table.CreateTable(ctx, db, name)
+}
+
+// CreateTable creates a table of shape d named name, as the function
+// CreateTable does, and refuses, unchanged, a table of that name keyed
+// otherwise than d or with TTL on another attribute than d's. A shared
+// table keyed as d, with the application's items in it, is accepted.
+func (d TableDefinition) CreateTable(ctx context.Context, db TableAPI, name string) error {
 	if name == "" {
 		return fmt.Errorf("admin: create table: %w: empty table name", lock.ErrInvalidInput)
 	}
-	_, err := db.CreateTable(ctx, Table.CreateTableInput(name))
+	if err := d.check(); err != nil {
+		return fmt.Errorf("admin: create table %q: %w", name, err)
+	}
+	_, err := db.CreateTable(ctx, d.CreateTableInput(name))
 	var inUse *types.ResourceInUseException
 	existed := errors.As(err, &inUse)
 	if err != nil && !existed {
@@ -87,7 +119,7 @@ func CreateTable(ctx context.Context, db TableAPI, name string) error {
 		return err
 	}
 	if existed {
-		if err := Table.checkKey(name, desc); err != nil {
+		if err := d.checkKey(name, desc); err != nil {
 			return err
 		}
 	}
@@ -95,13 +127,13 @@ func CreateTable(ctx context.Context, db TableAPI, name string) error {
 	if err != nil {
 		return fmt.Errorf("lock: describe TTL of %q: %w", name, err)
 	}
-	if on, err := Table.checkTTL(name, out.TimeToLiveDescription); on || err != nil {
+	if on, err := d.checkTTL(name, out.TimeToLiveDescription); on || err != nil {
 		return err
 	}
 	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 		TableName: aws.String(name),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
-			AttributeName: aws.String(Table.TTLAttribute),
+			AttributeName: aws.String(d.TTLAttribute),
 			Enabled:       aws.Bool(true),
 		},
 	})
@@ -112,15 +144,20 @@ func CreateTable(ctx context.Context, db TableAPI, name string) error {
 }
 
 // checkKey returns an error matching ErrNotLockTable unless the table
-// desc describes has d's key: d.PartitionKey of d.PartitionKeyType and no
-// sort key.
+// desc describes has d's key: d.PartitionKey of d.PartitionKeyType and
+// d.SortKey (S), or no sort key.
 func (d TableDefinition) checkKey(name string, desc *types.TableDescription) error {
 	typeOf := map[string]types.ScalarAttributeType{}
 	for _, a := range desc.AttributeDefinitions {
 		typeOf[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
 	var found []string
-	ok := len(desc.KeySchema) == 1
+	want := map[types.KeyType]string{types.KeyTypeHash: d.PartitionKey}
+	wantType := map[types.KeyType]types.ScalarAttributeType{types.KeyTypeHash: d.PartitionKeyType}
+	if d.SortKey != "" {
+		want[types.KeyTypeRange], wantType[types.KeyTypeRange] = d.SortKey, types.ScalarAttributeTypeS
+	}
+	ok := len(desc.KeySchema) == len(want)
 	for _, k := range desc.KeySchema {
 		attr := aws.ToString(k.AttributeName)
 		role := "partition key"
@@ -128,14 +165,18 @@ func (d TableDefinition) checkKey(name string, desc *types.TableDescription) err
 			role = "sort key"
 		}
 		found = append(found, fmt.Sprintf("%s %s (%s)", role, attr, typeOf[attr]))
-		ok = ok && k.KeyType == types.KeyTypeHash && attr == d.PartitionKey && typeOf[attr] == d.PartitionKeyType
+		ok = ok && attr == want[k.KeyType] && typeOf[attr] == wantType[k.KeyType]
 	}
 	if ok {
 		return nil
 	}
-	return fmt.Errorf("%w: table %q has %s; DynaLock needs partition key %s (%s) and no sort key; not changed "+
-		"(pick another table name, or make the table from admin.Table)",
-		ErrNotLockTable, name, strings.Join(found, " and "), d.PartitionKey, d.PartitionKeyType)
+	needs := fmt.Sprintf("partition key %s (%s) and no sort key", d.PartitionKey, d.PartitionKeyType)
+	if d.SortKey != "" {
+		needs = fmt.Sprintf("partition key %s (%s) and sort key %s (S)", d.PartitionKey, d.PartitionKeyType, d.SortKey)
+	}
+	return fmt.Errorf("%w: table %q has %s; DynaLock needs %s; not changed "+
+		"(pick another table name, or give the lock the table's key names: lock.Config, admin.TableFor)",
+		ErrNotLockTable, name, strings.Join(found, " and "), needs)
 }
 
 // checkTTL reports whether TTL is on (or turning on) for d.TTLAttribute in

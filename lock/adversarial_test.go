@@ -219,7 +219,7 @@ func TestSkewOverflow(t *testing.T) {
 	e := newEnv(t)
 	huge := time.Duration(1 << 62)
 	t.Run("NewClient", func(t *testing.T) {
-		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.db, ClockSkewTolerance: huge, TTL: time.Second})
+		c, err := lock.NewClient(ctx, shape.Apply(lock.Config{TableName: e.table, DynamoDB: e.db, ClockSkewTolerance: huge, TTL: time.Second}))
 		if err != nil {
 			if !errors.Is(err, lock.ErrInvalidInput) {
 				t.Errorf("NewClient: %v, want ErrInvalidInput", err)
@@ -362,7 +362,7 @@ func TestInvalidUTF8Options(t *testing.T) {
 			e.net.Reset()
 			cfg := tt.cfg
 			cfg.TableName, cfg.DynamoDB, cfg.ClockSkewTolerance = e.table, e.db, testSkew
-			c, err := lock.NewClient(ctx, cfg)
+			c, err := lock.NewClient(ctx, shape.Apply(cfg))
 			var l *lock.Lease
 			if err == nil {
 				l, err = c.Lock(tt.id).Acquire(ctx)

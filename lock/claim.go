@@ -144,7 +144,7 @@ func (l *part) complete(ctx context.Context, result []byte) error {
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: complete %q: %w", l.id, err)
 		}
-		rec, perr := parseRecord(ccf.Item)
+		rec, perr := l.client.parseRecord(ccf.Item)
 		if perr != nil || rec.CompletedLease != l.leaseID {
 			return fmt.Errorf("lock: complete %q: %w", l.id, l.lost(ccf.Item))
 		}
@@ -184,7 +184,7 @@ func (l *part) amendResult(ctx context.Context, result []byte) error {
 	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.client.table),
-		Key:                       keyOf(l.id),
+		Key:                       l.client.keyOf(l.id),
 		UpdateExpression:          aws.String("REMOVE #result"),
 		ConditionExpression:       aws.String("#doneLease = :lease"),
 		ExpressionAttributeNames:  map[string]string{"#result": attrResult, "#doneLease": attrCompletedLease},
@@ -237,7 +237,7 @@ func (l *part) completion(result []byte) *types.Update {
 	}
 	names := map[string]string{
 		"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#doneAt": attrCompletedAt, "#done": attrDoneUntil,
-		"#doneLease": attrCompletedLease, "#ttl": ttlAttribute, "#lease": attrLease, "#result": attrResult,
+		"#doneLease": attrCompletedLease, "#ttl": l.client.shape.TTLAttribute, "#lease": attrLease, "#result": attrResult,
 	}
 	expr := set + ", #result = :result"
 	if result == nil {
@@ -247,7 +247,7 @@ func (l *part) completion(result []byte) *types.Update {
 	}
 	return &types.Update{
 		TableName:                           aws.String(l.client.table),
-		Key:                                 keyOf(l.id),
+		Key:                                 l.client.keyOf(l.id),
 		UpdateExpression:                    aws.String(expr),
 		ConditionExpression:                 aws.String("#lease = :lease AND NOT (#rel = :lease)"),
 		ExpressionAttributeNames:            names,

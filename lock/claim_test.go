@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
@@ -302,7 +301,7 @@ func TestWriteUnderSeveralLocks(t *testing.T) {
 func (e *env) item(id string) map[string]dtypes.AttributeValue {
 	e.t.Helper()
 	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String(e.table), Key: map[string]dtypes.AttributeValue{admin.Table.PartitionKey: &dtypes.AttributeValueMemberS{Value: id}},
+		TableName: aws.String(e.table), Key: shape.Table.Key(id),
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {

@@ -24,6 +24,8 @@ type Client struct {
 	opts  options // the settings of every call, before its options
 	cfg   Config  // as resolved by NewClient
 	host  string
+
+	shape lockitem.Shape // where lock items sit in the table (Config), resolved
 }
 
 // Lock returns the lock of ids: one lock ID, or several taken together,
@@ -37,8 +39,8 @@ func (c *Client) Lock(ids ...string) *Lock {
 // callOptions merges opts into the client's and checks them and ids.
 func (c *Client) callOptions(ids []string, opts []Option) (options, error) {
 	for _, id := range ids {
-		if err := validateLockID(id); err != nil {
-			return options{}, err
+		if err := c.shape.CheckID(id); err != nil {
+			return options{}, invalid("%v", err)
 		}
 	}
 	o := with(c.opts, opts)
@@ -78,7 +80,7 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 	// read before the clock that the stored lease end comes from, so the
 	// local end is never later than the stored one.
 	started := time.Now()
-	req := acquireRequest{table: c.table, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now(), claim: claim}
+	req := acquireRequest{table: c.table, shape: c.shape, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now(), claim: claim}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
@@ -87,7 +89,7 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 	if err != nil {
 		return nil, c.acquireFailed(ctx, req, err, seen.any())
 	}
-	rec, err := parseRecord(out.Attributes)
+	rec, err := c.parseRecord(out.Attributes)
 	if err != nil || rec.LeaseID != req.leaseID {
 		// Cannot happen with DynamoDB; do not leave the lock behind.
 		c.cleanup(ctx, req)
@@ -111,10 +113,10 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err error, maybeApplied bool) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		if p, perr := lockitem.ParsePermits(ccf.Item); perr == nil && p.HasHolders && p.Single.LeaseID == "" {
+		if p, perr := c.shape.ParsePermits(ccf.Item); perr == nil && p.HasHolders && p.Single.LeaseID == "" {
 			return permitsMismatch(req.id, 1, p.N, "used")
 		}
-		rec, perr := parseRecord(ccf.Item)
+		rec, perr := c.parseRecord(ccf.Item)
 		switch {
 		case perr != nil:
 			return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, perr)
@@ -139,8 +141,8 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 		c.cleanup(ctx, req)
 	}
 	if isKeySchemaMismatch(err) {
-		return fmt.Errorf("%w: %q: %w: table %q: its partition key must be %s (S), with no sort key (see admin.Table): %w",
-			ErrLockAcquisition, req.id, lockitem.ErrNotLockTable, c.table, partitionKey, err)
+		return fmt.Errorf("%w: %q: %w: table %q: its key must be %s, as Config says (see admin.Table): %w",
+			ErrLockAcquisition, req.id, lockitem.ErrNotLockTable, c.table, c.shape.Describe(), err)
 	}
 	return fmt.Errorf("%w: %q: %w", ErrLockAcquisition, req.id, err)
 }
@@ -164,7 +166,7 @@ func isKeySchemaMismatch(err error) bool {
 func (c *Client) cleanup(ctx context.Context, req acquireRequest) {
 	ctx, cancel := releaseContext(ctx, req.o)
 	defer cancel()
-	_, _ = c.db.UpdateItem(ctx, releaseInput(c.table, req.id, req.leaseID, req.o.Now(), req.o.Retention))
+	_, _ = c.db.UpdateItem(ctx, c.releaseInput(req.id, req.leaseID, req.o.Now(), req.o.Retention))
 }
 
 // heldUntil returns the end of the holder's lease when err is a

@@ -3,6 +3,8 @@ package lock
 import (
 	"context"
 	"time"
+
+	"github.com/dynalock/dynalock/internal/lockitem"
 )
 
 // Config configures a lock client. The first four fields are the original
@@ -60,6 +62,44 @@ type Config struct {
 	// means time.Now. Local timers (context deadlines, heartbeats) use the
 	// monotonic clock whatever Now says.
 	Now func() time.Time
+
+	// The table's shape, for locks and idempotency records kept in a table
+	// of your own (single-table design). The zero values are the seed's
+	// table: partition key LockId (S), no sort key, TTL on TTL. Every
+	// client, CLI and operator of one table must use the same shape
+	// (admin.TableFor, the CLI's --partition-key, --sort-key,
+	// --sort-key-value, --key-prefix and --ttl-attribute). The names may
+	// be DynamoDB reserved words; they must differ from each other and
+	// from the lock's own attributes (LeaseId, Token, ExpiresAt…).
+
+	// PartitionKey is the table's partition key attribute, of type S.
+	// Empty means LockId.
+	PartitionKey string
+	// SortKey is the table's sort key attribute, of type S, if it has
+	// one; every lock item carries SortKeyValue in it (such as "LOCK"),
+	// beside the application's items of the same partition key value.
+	// Both or neither must be set.
+	SortKey, SortKeyValue string
+	// PartitionKeyPrefix is prepended to every lock ID to make its item's
+	// partition key value (with "lock#", the lock "sku/42" is the item
+	// "lock#sku/42"); errors, leases and admin.Record name the lock ID
+	// without it. It keeps lock items apart from the application's items
+	// in a table without a sort key, and lets an IAM grant scope a
+	// function to lock items with dynamodb:LeadingKeys ("lock#sku/*").
+	// It counts toward DynamoDB's 2048-byte key limit. Empty means none.
+	PartitionKeyPrefix string
+	// TTLAttribute is the attribute DynamoDB's TTL deletes items by
+	// (type N, epoch seconds), where the lock writes each item's clean-up
+	// time: that of a table whose TTL is on already. Empty means TTL.
+	TTLAttribute string
+}
+
+// shape returns where the lock items of cfg sit in the table, resolved.
+func (cfg Config) shape() lockitem.Shape {
+	return lockitem.Shape{
+		PartitionKey: cfg.PartitionKey, SortKey: cfg.SortKey, SortKeyValue: cfg.SortKeyValue,
+		Prefix: cfg.PartitionKeyPrefix, TTLAttribute: cfg.TTLAttribute,
+	}.Resolved()
 }
 
 // options returns the settings of cfg, defaults filled in.
@@ -104,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Lock, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.shape.CheckID(id); err != nil {
+		return nil, invalid("%v", err) // too long with the prefix
+	}
 	return c.Lock(id), nil
 }
 
@@ -123,6 +166,10 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	if err := validate(o); err != nil {
 		return nil, err
 	}
+	shape := cfg.shape()
+	if err := shape.Check(); err != nil {
+		return nil, invalid("table shape: %v", err)
+	}
 	db := cfg.DynamoDB
 	if db == nil {
 		var err error
@@ -133,12 +180,13 @@ func NewClient(ctx context.Context, cfg Config) (*Client, error) {
 	cfg.DynamoDB = db
 	cfg.TTL, cfg.Owner, cfg.ClockSkewTolerance, cfg.CompletionExpiry, cfg.Now = o.TTL, o.Owner, o.Skew, o.CompletionExpiry, o.Now
 	cfg.Metadata = o.Metadata
-	return &Client{db: db, table: cfg.TableName, opts: o, cfg: cfg, host: hostName()}, nil
+	cfg.PartitionKey, cfg.TTLAttribute = shape.PartitionKey, shape.TTLAttribute
+	return &Client{db: db, table: cfg.TableName, opts: o, cfg: cfg, host: hostName(), shape: shape}, nil
 }
 
 // Config returns the client's configuration with its defaults filled in:
-// the TTL, owner, clock-skew tolerance and completion expiry it uses, and
-// the DynamoDB client it sends with.
+// the TTL, owner, clock-skew tolerance and completion expiry it uses, the
+// table's key and TTL attributes, and the DynamoDB client it sends with.
 func (c *Client) Config() Config {
 	cfg := c.cfg
 	if cfg.Metadata != nil {

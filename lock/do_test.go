@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
@@ -54,7 +53,7 @@ func TestLostLockCancelsFn(t *testing.T) {
 	c := e.client(lock.Config{TTL: 600 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
 	err := c.Lock("stolen").Do(ctx, func(ctx context.Context) error {
 		l, _ := lock.FromContext(ctx)
-		in := admin.ForceReleaseInput(e.table, "stolen", l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
+		in := shape.Table.ForceReleaseInput(e.table, "stolen", l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
 		// Not fn's ctx: the next heartbeat may cancel it at any moment now.
 		if _, err := srv.Client().UpdateItem(context.Background(), in); err != nil {
 			t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -125,7 +123,7 @@ func TestFencingTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := srv.Client().DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.table),
-		Key: map[string]dtypes.AttributeValue{admin.Table.PartitionKey: &dtypes.AttributeValueMemberS{Value: "fenced"}}})
+		Key: shape.Table.Key("fenced")})
 	if err != nil {
 		t.Fatal(err)
 	}

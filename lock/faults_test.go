@@ -148,7 +148,7 @@ func TestOutages(t *testing.T) {
 	t.Run("throttled", func(t *testing.T) {
 		e.net.Rule = func(httpfault.Request) httpfault.Action { return httpfault.Action{Kind: httpfault.Throttle} }
 		defer func() { e.net.Rule = nil }()
-		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()})
+		c, err := lock.NewClient(ctx, shape.Apply(lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestOutages(t *testing.T) {
 		}
 	})
 	t.Run("release during an outage", func(t *testing.T) {
-		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()})
+		c, err := lock.NewClient(ctx, shape.Apply(lock.Config{TableName: e.table, DynamoDB: e.oneAttempt()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestOutages(t *testing.T) {
 	})
 	t.Run("unreachable", func(t *testing.T) {
 		db := dynamoAt("http://127.0.0.1:1")
-		c, err := lock.NewClient(ctx, lock.Config{TableName: e.table, DynamoDB: db})
+		c, err := lock.NewClient(ctx, shape.Apply(lock.Config{TableName: e.table, DynamoDB: db}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,9 +262,12 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	const maxLockIDBytes = 2048 // DynamoDB's key limit
+	maxLockIDBytes := 2048 - len(shape.Table.PartitionKeyPrefix) // DynamoDB's key limit, less the prefix
 	if _, err := c.Lock(strings.Repeat("x", maxLockIDBytes)).Acquire(ctx); err != nil {
 		t.Errorf("a lock ID of exactly %d bytes: %v", maxLockIDBytes, err)
+	}
+	if _, err := c.Lock(strings.Repeat("x", maxLockIDBytes+1)).Acquire(ctx); !errors.Is(err, lock.ErrInvalidInput) {
+		t.Errorf("a lock ID of %d bytes: %v, want ErrInvalidInput", maxLockIDBytes+1, err)
 	}
 }
 

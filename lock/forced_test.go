@@ -20,7 +20,7 @@ func (e *env) forceRelease(id string) admin.Record {
 	e.t.Helper()
 	ctx := context.Background()
 	r := e.record(id)
-	in := admin.ForceReleaseInput(e.table, id, r.LeaseID, r.Token, "operator", "test", time.Now())
+	in := shape.Table.ForceReleaseInput(e.table, id, r.LeaseID, r.Token, "operator", "test", time.Now())
 	if _, err := srv.Client().UpdateItem(ctx, in); err != nil {
 		e.t.Fatalf("force-release of %q: %v", id, err)
 	}

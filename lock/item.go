@@ -26,13 +26,14 @@ const (
 	attrResult         = lockitem.AttrResult
 	attrPayloadHash    = lockitem.AttrPayloadHash
 	attrReleasedAt     = lockitem.AttrReleasedAt
-	partitionKey       = lockitem.PartitionKey
-	ttlAttribute       = lockitem.TTLAttribute
 )
 
 type record = lockitem.Record
 
-func parseRecord(item map[string]types.AttributeValue) (record, error) { return lockitem.Parse(item) }
+// parseRecord decodes a lock item of the client's table.
+func (c *Client) parseRecord(item map[string]types.AttributeValue) (record, error) {
+	return c.shape.Parse(item)
+}
 
 func holderOf(r record) Holder { return Holder(r.Holder) }
 
@@ -40,12 +41,13 @@ func sAttr(s string) types.AttributeValue { return lockitem.S(s) }
 
 func nAttr(n int64) types.AttributeValue { return lockitem.N(n) }
 
-func keyOf(id string) map[string]types.AttributeValue { return lockitem.Key(id) }
+// keyOf is the key of lock id's item in the client's table.
+func (c *Client) keyOf(id string) map[string]types.AttributeValue { return c.shape.Key(id) }
 
 func cleanupAt(end time.Time, retention time.Duration) int64 {
 	return lockitem.CleanupAt(end, retention)
 }
 
-func releaseInput(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
-	return lockitem.ReleaseInput(table, id, leaseID, now, retention)
+func (c *Client) releaseInput(id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+	return c.shape.ReleaseInput(c.table, id, leaseID, now, retention)
 }

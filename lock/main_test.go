@@ -13,10 +13,15 @@ import (
 	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/testshape"
 	"github.com/dynalock/dynalock/lock"
 )
 
 var srv *dynamotest.Server
+
+// shape is the lock table's shape the suite runs in: the seed's, or with
+// DYNALOCK_TEST_TABLE=shared a shared table (internal/testshape).
+var shape testshape.Shape
 
 // exampleTable is the seed's table, which the runnable examples use
 // through lock.New and the SDK's default configuration chain.
@@ -24,6 +29,10 @@ const exampleTable = "my_lock_table"
 
 func TestMain(m *testing.M) {
 	dynamotest.Main(m, &srv, func(s *dynamotest.Server) error {
+		var err error
+		if shape, err = testshape.FromEnv(); err != nil {
+			return err
+		}
 		// The examples configure themselves as users do: from the environment.
 		for k, v := range map[string]string{
 			"AWS_ENDPOINT_URL_DYNAMODB":   s.Endpoint,
@@ -75,9 +84,17 @@ func newEnv(t *testing.T) *env {
 	e.db = srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := admin.CreateTable(ctx, srv.Client(), e.table); err != nil {
+	if err := shape.Table.CreateTable(ctx, srv.Client(), e.table); err != nil {
 		t.Fatal(err)
 	}
+	if err := shape.Seed(ctx, srv.Client(), e.table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := shape.CheckDecoys(context.Background(), srv.Client(), e.table); err != nil {
+			t.Error(err)
+		}
+	})
 	e.net.Reset()
 	return e
 }
@@ -106,6 +123,7 @@ func (e *env) otherClient(cfg lock.Config) *lock.Client {
 func (e *env) clientOn(db lock.DynamoDBAPI, cfg lock.Config) *lock.Client {
 	e.t.Helper()
 	cfg.TableName, cfg.DynamoDB = e.table, db
+	cfg = shape.Apply(cfg)
 	if cfg.ClockSkewTolerance == 0 {
 		cfg.ClockSkewTolerance = testSkew
 	}
@@ -119,7 +137,7 @@ func (e *env) clientOn(db lock.DynamoDBAPI, cfg lock.Config) *lock.Client {
 // record reads the lock's item.
 func (e *env) record(id string) admin.Record {
 	e.t.Helper()
-	r, _, err := admin.Read(context.Background(), srv.Client(), e.table, id)
+	r, _, err := shape.Table.Read(context.Background(), srv.Client(), e.table, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func (l *part) release(ctx context.Context) error {
 	}
 	var seen attempts
 	now := l.o.Now()
-	_, err := l.client.db.UpdateItem(ctx, releaseInput(l.client.table, l.id, l.leaseID, now, l.o.Retention), seen.option())
+	_, err := l.client.db.UpdateItem(ctx, l.client.releaseInput(l.id, l.leaseID, now, l.o.Retention), seen.option())
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
@@ -112,7 +112,7 @@ func (l *part) release(ctx context.Context) error {
 		if err := l.releaseRefused(ccf.Item, sent || seen.earlier()); err != nil {
 			return err
 		}
-		if rec, err := parseRecord(ccf.Item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
+		if rec, err := l.client.parseRecord(ccf.Item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
 			// A completion whose answer was lost: the claim is done.
 			l.mu.Lock()
 			l.completed = true
@@ -138,7 +138,7 @@ func (l *part) releaseRefused(item map[string]types.AttributeValue, maybeSent bo
 		}
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
 	}
-	rec, err := parseRecord(item)
+	rec, err := l.client.parseRecord(item)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
@@ -203,7 +203,7 @@ func (l *part) lost(item map[string]types.AttributeValue) *lostError {
 	if len(item) == 0 {
 		return &lostError{LockID: l.id, Reason: "the lock's item is gone"}
 	}
-	rec, err := parseRecord(item)
+	rec, err := l.client.parseRecord(item)
 	if err != nil {
 		return &lostError{LockID: l.id, Reason: err.Error()}
 	}
@@ -247,13 +247,13 @@ func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	}
 	started := time.Now()
 	end := l.o.Now().Add(ttl)
-	_, err = l.client.db.UpdateItem(ctx, extendInput(l.client.table, l.id, l.leaseID, end, l.o.Retention))
+	_, err = l.client.db.UpdateItem(ctx, l.client.extendInput(l.id, l.leaseID, end, l.o.Retention))
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: extend %q: %w", l.id, err)
 		}
-		if rec, perr := parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released {
+		if rec, perr := l.client.parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released {
 			return l.lost(ccf.Item)
 		}
 		return nil // the lease already ends later

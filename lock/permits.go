@@ -84,7 +84,7 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 	}
 	started := time.Now()
 	req := permitRequest{
-		acquireRequest: acquireRequest{table: c.table, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now()},
+		acquireRequest: acquireRequest{table: c.table, shape: c.shape, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now()},
 		n:              o.Permits,
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
@@ -120,7 +120,7 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 			return nil, fmt.Errorf("%w: %q: %w", ErrLockAcquisition, id, err)
 		}
 		maybeApplied = maybeApplied || seen.earlier()
-		if view, err = lockitem.ParsePermits(item); err != nil {
+		if view, err = c.shape.ParsePermits(item); err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrLockAcquisition, id, err)
 		}
 		if _, ok := view.Holders[leaseID]; ok {
@@ -211,7 +211,7 @@ func permitsHeld(req permitRequest, p lockitem.Permits, lapsed lapsedFunc) error
 // permitGranted makes the lease of a permit from the item after its
 // acquire.
 func (c *Client) permitGranted(ctx context.Context, req permitRequest, item map[string]types.AttributeValue, started time.Time) (*part, error) {
-	p, err := lockitem.ParsePermits(item)
+	p, err := c.shape.ParsePermits(item)
 	h, ok := p.Holders[req.leaseID]
 	if err != nil || !ok {
 		c.permitCleanup(ctx, req)
@@ -232,7 +232,7 @@ func (c *Client) permitGranted(ctx context.Context, req permitRequest, item map[
 func (c *Client) permitCleanup(ctx context.Context, req permitRequest) {
 	ctx, cancel := releaseContext(ctx, req.o)
 	defer cancel()
-	_, _ = c.db.UpdateItem(ctx, permitReleaseInput(c.table, req.id, req.leaseID))
+	_, _ = c.db.UpdateItem(ctx, c.permitReleaseInput(req.id, req.leaseID))
 }
 
 // isInvalidDocumentPath reports DynamoDB's refusal of an update of a path
@@ -256,7 +256,7 @@ func (l *part) permitRelease(ctx context.Context) error {
 		return nil
 	}
 	var seen attempts
-	_, err := l.client.db.UpdateItem(ctx, permitReleaseInput(l.client.table, l.id, l.leaseID), seen.option())
+	_, err := l.client.db.UpdateItem(ctx, l.client.permitReleaseInput(l.id, l.leaseID), seen.option())
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
@@ -284,7 +284,7 @@ func (l *part) permitRelease(ctx context.Context) error {
 // it cannot be told. Only this holder removes its entry before the lease's
 // end plus the tolerance; an operator may at any time, and counts it.
 func (l *part) permitGoneEarlier(item map[string]types.AttributeValue, maybeSent bool) error {
-	p, err := lockitem.ParsePermits(item)
+	p, err := l.client.shape.ParsePermits(item)
 	switch {
 	case err != nil, !maybeSent, p.ForcedLease == l.leaseID:
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.permitLost(item))
@@ -301,7 +301,7 @@ func (l *part) permitGoneEarlier(item map[string]types.AttributeValue, maybeSent
 // permitLost describes the item that a release, extend or write found
 // without this lease's entry.
 func (l *part) permitLost(item map[string]types.AttributeValue) *lostError {
-	p, err := lockitem.ParsePermits(item)
+	p, err := l.client.shape.ParsePermits(item)
 	switch {
 	case len(item) == 0:
 		return &lostError{LockID: l.id, Reason: "the lock's item is gone"}
@@ -322,13 +322,13 @@ func (l *part) permitLost(item map[string]types.AttributeValue) *lostError {
 func (l *part) permitExtend(ctx context.Context, ttl time.Duration) error {
 	started := time.Now()
 	end := l.o.Now().Add(ttl)
-	_, err := l.client.db.UpdateItem(ctx, permitExtendInput(l.client.table, l.id, l.leaseID, end, l.o.Retention))
+	_, err := l.client.db.UpdateItem(ctx, l.client.permitExtendInput(l.id, l.leaseID, end, l.o.Retention))
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: extend %q: %w", l.id, err)
 		}
-		if p, perr := lockitem.ParsePermits(ccf.Item); perr != nil || !hasEntry(p, l.leaseID) {
+		if p, perr := l.client.shape.ParsePermits(ccf.Item); perr != nil || !hasEntry(p, l.leaseID) {
 			return l.permitLost(ccf.Item)
 		}
 		return nil // the lease already ends later

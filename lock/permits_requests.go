@@ -36,7 +36,7 @@ type permitRequest struct {
 
 func (r permitRequest) names() map[string]string {
 	return map[string]string{
-		"#h": attrHolders, "#pt": attrPermitTokens, "#n": attrPermits, "#tok": attrToken, "#ttl": ttlAttribute,
+		"#h": attrHolders, "#pt": attrPermitTokens, "#n": attrPermits, "#tok": attrToken, "#ttl": r.shape.TTLAttribute,
 		"#me": r.leaseID, "#lease": attrLease, "#forced": attrForcedLease,
 	}
 }
@@ -129,7 +129,7 @@ func (r permitRequest) takeInput(gone []lapsed, seenN int64) *dynamodb.UpdateIte
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(r.table),
-		Key:                                 keyOf(r.id),
+		Key:                                 r.shape.Key(r.id),
 		UpdateExpression:                    aws.String(expr),
 		ConditionExpression:                 aws.String(strings.Join(cond, " AND ")),
 		ExpressionAttributeNames:            names,
@@ -171,7 +171,7 @@ func (r permitRequest) initInput(seenLease string) *dynamodb.UpdateItemInput {
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(r.table),
-		Key:                                 keyOf(r.id),
+		Key:                                 r.shape.Key(r.id),
 		UpdateExpression:                    aws.String(set + " REMOVE #lease, #owner, #exp, #acq, #host, #req, #meta, #rel, #relAt, #rby, #rwhy"),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
@@ -181,10 +181,10 @@ func (r permitRequest) initInput(seenLease string) *dynamodb.UpdateItemInput {
 }
 
 // permitReleaseInput removes leaseID's entry, if it is there.
-func permitReleaseInput(table, id, leaseID string) *dynamodb.UpdateItemInput {
+func (c *Client) permitReleaseInput(id, leaseID string) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(table),
-		Key:                                 keyOf(id),
+		TableName:                           aws.String(c.table),
+		Key:                                 c.keyOf(id),
 		UpdateExpression:                    aws.String("REMOVE #h.#me, #pt.#me"),
 		ConditionExpression:                 aws.String("attribute_exists(#h.#me)"),
 		ExpressionAttributeNames:            map[string]string{"#h": attrHolders, "#pt": attrPermitTokens, "#me": leaseID},
@@ -195,14 +195,14 @@ func permitReleaseInput(table, id, leaseID string) *dynamodb.UpdateItemInput {
 // permitExtendInput moves the end of leaseID's entry to end, if the entry
 // is there and does not end later: an extend never shortens a lease. The
 // item's TTL follows the latest extend.
-func permitExtendInput(table, id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+func (c *Client) permitExtendInput(id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
-		TableName:           aws.String(table),
-		Key:                 keyOf(id),
+		TableName:           aws.String(c.table),
+		Key:                 c.keyOf(id),
 		UpdateExpression:    aws.String("SET #h.#me.#exp = :exp, #ttl = :ttl"),
 		ConditionExpression: aws.String("#h.#me.#exp <= :exp"),
 		ExpressionAttributeNames: map[string]string{
-			"#h": attrHolders, "#me": leaseID, "#exp": attrExpiresAt, "#ttl": ttlAttribute,
+			"#h": attrHolders, "#me": leaseID, "#exp": attrExpiresAt, "#ttl": c.shape.TTLAttribute,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":exp": nAttr(ceilMilli(end).UnixMilli()),
@@ -215,7 +215,7 @@ func permitExtendInput(table, id, leaseID string, end time.Time, retention time.
 // permitLeaseCheck is a transaction's action on a permit item: a check
 // that the entry is there, or with release its removal on that condition.
 func (l *part) permitLeaseCheck(release bool) types.TransactWriteItem {
-	in := permitReleaseInput(l.client.table, l.id, l.leaseID)
+	in := l.client.permitReleaseInput(l.id, l.leaseID)
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:                           in.TableName,

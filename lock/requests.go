@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/lockitem"
 )
 
 // The three conditional writes that are the whole algorithm. Every request
@@ -31,6 +32,7 @@ const acquireCondition = "(attribute_not_exists(#id)" +
 
 type acquireRequest struct {
 	table, id, leaseID string
+	shape              lockitem.Shape // the table's, resolved
 	o                  options
 	claim              *claimOf // set for a claim (Client.Claim)
 	requestID          string
@@ -52,7 +54,7 @@ func ceilMilli(t time.Time) time.Time {
 
 func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	names := map[string]string{
-		"#id": partitionKey, "#ttl": ttlAttribute, "#lease": attrLease, "#owner": attrOwner,
+		"#id": r.shape.PartitionKey, "#ttl": r.shape.TTLAttribute, "#lease": attrLease, "#owner": attrOwner,
 		"#tok": attrToken, "#exp": attrExpiresAt, "#acq": attrAcquiredAt, "#rel": attrReleasedLease,
 		"#forced": attrForcedLease,
 	}
@@ -98,7 +100,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(r.table),
-		Key:                                 keyOf(r.id),
+		Key:                                 r.shape.Key(r.id),
 		UpdateExpression:                    aws.String(expr),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
@@ -120,14 +122,14 @@ func metadataAttr(m map[string]string) types.AttributeValue {
 // lease, was not released, and its stored end is not later: an extend
 // never shortens a lease, so a stale extend that lands after a later one
 // (or a shorter TTL) cannot move the end back under a holder's deadline.
-func extendInput(table, id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+func (c *Client) extendInput(id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
-		TableName:           aws.String(table),
-		Key:                 keyOf(id),
+		TableName:           aws.String(c.table),
+		Key:                 c.keyOf(id),
 		UpdateExpression:    aws.String("SET #exp = :exp, #ttl = :ttl"),
 		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND #exp <= :exp"),
 		ExpressionAttributeNames: map[string]string{
-			"#exp": attrExpiresAt, "#ttl": ttlAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
+			"#exp": attrExpiresAt, "#ttl": c.shape.TTLAttribute, "#lease": attrLease, "#rel": attrReleasedLease,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": sAttr(leaseID),

@@ -238,14 +238,14 @@ func (l *part) leaseCheck(release bool) types.TransactWriteItem {
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:                           aws.String(l.client.table),
-			Key:                                 keyOf(l.id),
+			Key:                                 l.client.keyOf(l.id),
 			ConditionExpression:                 aws.String(held),
 			ExpressionAttributeNames:            map[string]string{"#lease": attrLease, "#rel": attrReleasedLease},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":lease": sAttr(l.leaseID)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
-	in := releaseInput(l.client.table, l.id, l.leaseID, l.o.Now(), l.o.Retention)
+	in := l.client.releaseInput(l.id, l.leaseID, l.o.Now(), l.o.Retention)
 	delete(in.ExpressionAttributeNames, "#forced") // the condition below covers it: forced leases are released
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName:                           in.TableName,
@@ -308,7 +308,7 @@ func finishedEarlier(reasons []types.CancellationReason, leases []*part) bool {
 			}
 			continue
 		}
-		rec, err := parseRecord(reasons[i].Item)
+		rec, err := l.client.parseRecord(reasons[i].Item)
 		if err != nil || rec.LeaseID != l.leaseID || !rec.Released || rec.Forced || (l.claim && rec.CompletedLease != l.leaseID) {
 			return false
 		}

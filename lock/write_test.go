@@ -17,9 +17,13 @@ import (
 	"github.com/dynalock/dynalock/lock"
 )
 
-// appTable creates an application table keyed by pk (S) for Write's tests.
+// appTable creates an application table keyed by pk (S) for Write's tests;
+// in the shared table's shape it is the lock table itself.
 func (e *env) appTable() string {
 	e.t.Helper()
+	if shape.IsShared() {
+		return e.table
+	}
 	name := dynamotest.TableName(e.t) + "-app"
 	if err := createAppTable(srv.Client(), name); err != nil {
 		e.t.Fatal(err)
@@ -32,7 +36,7 @@ func (e *env) appTable() string {
 func add(table, pk string, below int) dtypes.TransactWriteItem {
 	u := &dtypes.Update{
 		TableName:                 aws.String(table),
-		Key:                       map[string]dtypes.AttributeValue{"pk": &dtypes.AttributeValueMemberS{Value: pk}},
+		Key:                       shape.AppKey(pk),
 		UpdateExpression:          aws.String("ADD n :one"),
 		ExpressionAttributeValues: map[string]dtypes.AttributeValue{":one": &dtypes.AttributeValueMemberN{Value: "1"}},
 	}
@@ -49,7 +53,7 @@ func (e *env) count(table, pk string) int {
 	e.t.Helper()
 	out, err := srv.Client().GetItem(context.Background(), &dynamodb.GetItemInput{
 		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-		Key: map[string]dtypes.AttributeValue{"pk": &dtypes.AttributeValueMemberS{Value: pk}},
+		Key: shape.AppKey(pk),
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -549,7 +549,7 @@ func TestWriteLeaseLost(t *testing.T) {
 					// An operator frees the entity lock and another holder
 					// takes it.
 					r := e.record("a")
-					if _, err := srv.Client().UpdateItem(ctx, admin.ForceReleaseInput(e.table, r.LockID, r.LeaseID, r.Token, "test", "test", time.Now())); err != nil {
+					if _, err := srv.Client().UpdateItem(ctx, shape.Table.ForceReleaseInput(e.table, r.LockID, r.LeaseID, r.Token, "test", "test", time.Now())); err != nil {
 						return err
 					}
 					e.hold("a", time.Minute)

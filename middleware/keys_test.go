@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
@@ -218,7 +217,7 @@ func TestEntityKeyShapedAsAClaimIsRefused(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(fmt.Sprint(lines[0]["error"]), `starts with "idempotency#"`) {
 		t.Errorf("want the refusal logged with its reason:\n%s", e.logs)
 	}
-	if _, found, err := admin.Read(context.Background(), srv.Client(), e.table, claim); err != nil || found {
+	if _, found, err := shape.Table.Read(context.Background(), srv.Client(), e.table, claim); err != nil || found {
 		t.Errorf("the claim-shaped lock ID has an item (%v): it was locked", err)
 	}
 	w := must(middleware.Wrap(e.c, middleware.Constant[string]("idempotency#x"), func(context.Context, string) (string, error) {

@@ -20,11 +20,16 @@ import (
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/mwopt"
+	"github.com/dynalock/dynalock/internal/testshape"
 	"github.com/dynalock/dynalock/lock"
 	"github.com/dynalock/dynalock/middleware"
 )
 
 var srv *dynamotest.Server
+
+// shape is the lock table's shape the suite runs in: the seed's, or with
+// DYNALOCK_TEST_TABLE=shared a shared table (internal/testshape).
+var shape testshape.Shape
 
 // exampleTable is the lock table of the runnable examples, which make
 // their clients as a function's main does: from the environment.
@@ -32,6 +37,10 @@ const exampleTable = "middleware_example_locks"
 
 func TestMain(m *testing.M) {
 	dynamotest.Main(m, &srv, func(s *dynamotest.Server) error {
+		var err error
+		if shape, err = testshape.FromEnv(); err != nil {
+			return err
+		}
 		for k, v := range map[string]string{
 			"AWS_ENDPOINT_URL_DYNAMODB":   s.Endpoint,
 			"AWS_ACCESS_KEY_ID":           "local",
@@ -71,9 +80,17 @@ func newEnv(t testing.TB) *env {
 	e.db = srv.Client(func(o *dynamodb.Options) { o.HTTPClient = e.net })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := admin.CreateTable(ctx, srv.Client(), e.table); err != nil {
+	if err := shape.Table.CreateTable(ctx, srv.Client(), e.table); err != nil {
 		t.Fatal(err)
 	}
+	if err := shape.Seed(ctx, srv.Client(), e.table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := shape.CheckDecoys(context.Background(), srv.Client(), e.table); err != nil {
+			t.Error(err)
+		}
+	})
 	e.c = e.client(lock.Config{})
 	e.net.Reset()
 	return e
@@ -85,6 +102,7 @@ func newEnv(t testing.TB) *env {
 func (e *env) client(cfg lock.Config) *lock.Client {
 	e.t.Helper()
 	cfg.TableName = e.table
+	cfg = shape.Apply(cfg)
 	if cfg.DynamoDB == nil {
 		cfg.DynamoDB = e.db
 	}
@@ -134,7 +152,7 @@ func (e *env) record(key string) admin.Record {
 // readRecord reads the item of lock ID id.
 func (e *env) readRecord(id string) admin.Record {
 	e.t.Helper()
-	r, _, err := admin.Read(context.Background(), srv.Client(), e.table, id)
+	r, _, err := shape.Table.Read(context.Background(), srv.Client(), e.table, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}

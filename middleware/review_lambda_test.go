@@ -38,7 +38,7 @@ func reviewIsAcquire(r httpfault.Request) bool {
 
 // reviewNames reports whether r is about the lock ID id.
 func reviewNames(r httpfault.Request, id string) bool {
-	return bytes.Contains(r.Body, []byte(`"`+id+`"`))
+	return bytes.Contains(r.Body, []byte(`"`+shape.Table.PartitionKeyPrefix+id+`"`))
 }
 
 // Promise: "the locks are released before the handler returns" and

@@ -424,7 +424,7 @@ func TestWrapReleaseFailureLogged(t *testing.T) {
 	h := must(middleware.Wrap(e.c, middleware.Constant[string]("stolen"),
 		func(ctx context.Context, _ string) (string, error) {
 			l, _ := lock.FromContext(ctx)
-			in := admin.ForceReleaseInput(e.table, l.LockID(), l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
+			in := shape.Table.ForceReleaseInput(e.table, l.LockID(), l.LeaseID(), l.FencingToken(), "operator", "test", time.Now())
 			if _, err := srv.Client().UpdateItem(ctx, in); err != nil {
 				return "", err
 			}

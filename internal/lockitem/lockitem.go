@@ -95,14 +95,14 @@ func (r Record) Held(now time.Time) bool {
 	return r.LeaseID != "" && !r.Released && now.Before(r.ExpiresAt)
 }
 
-// Parse decodes a lock item as read from the table.
-func Parse(item map[string]types.AttributeValue) (Record, error) {
+// Parse decodes a lock item as read from the seed's table (Default).
+func Parse(item map[string]types.AttributeValue) (Record, error) { return Default.Parse(item) }
+
+// parse decodes a lock item of lock ID id whose TTL is on ttlAttr.
+func parse(item map[string]types.AttributeValue, id, ttlAttr string) (Record, error) {
 	var r Record
 	var err error
-	r.LockID = str(item, PartitionKey)
-	if r.LockID == "" {
-		return r, fmt.Errorf("lock: item has no %s", PartitionKey)
-	}
+	r.LockID = id
 	r.Owner = str(item, AttrOwner)
 	r.LeaseID = str(item, AttrLease)
 	r.Host = str(item, AttrHost)
@@ -133,7 +133,7 @@ func Parse(item map[string]types.AttributeValue) (Record, error) {
 		{AttrReleasedAt, &r.ReleasedAt, time.Millisecond},
 		{AttrCompletedAt, &r.CompletedAt, time.Millisecond},
 		{AttrDoneUntil, &r.DoneUntil, time.Millisecond},
-		{TTLAttribute, &r.CleanupAt, time.Second},
+		{ttlAttr, &r.CleanupAt, time.Second},
 	} {
 		n, err := num(item, f.attr)
 		if err != nil {

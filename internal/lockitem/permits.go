@@ -71,9 +71,16 @@ func (p Permits) Sorted() []PermitHolder {
 	return hs
 }
 
-// ParsePermits decodes the permit attributes of an item. An empty item
-// (none stored) gives the zero Permits.
+// ParsePermits decodes the permit attributes of an item of the seed's
+// table (Default.ParsePermits). An empty item (none stored) gives the zero
+// Permits.
 func ParsePermits(item map[string]types.AttributeValue) (Permits, error) {
+	return Default.ParsePermits(item)
+}
+
+// ParsePermits decodes the permit attributes of an item of a table of
+// shape s, as the function ParsePermits does.
+func (s Shape) ParsePermits(item map[string]types.AttributeValue) (Permits, error) {
 	var p Permits
 	if len(item) == 0 {
 		return p, nil
@@ -90,7 +97,7 @@ func ParsePermits(item map[string]types.AttributeValue) (Permits, error) {
 	}
 	p.ForcedLease = str(item, AttrForcedLease)
 	if str(item, AttrLease) != "" {
-		if p.Single, err = Parse(item); err != nil {
+		if p.Single, err = s.Parse(item); err != nil {
 			return p, err
 		}
 	}
