@@ -16,7 +16,7 @@ func setupAcquire(fs *flag.FlagSet) func(context.Context, *app, []string) error 
 		if err != nil {
 			return err
 		}
-		c, err := lock.NewClient(ctx, lock.Config{TableName: a.table, DynamoDB: db, Owner: *owner, TTL: *ttl})
+		c, err := lock.NewClient(ctx, a.config(lock.Config{DynamoDB: db, Owner: *owner, TTL: *ttl}))
 		if err != nil {
 			return usageError("%w", err)
 		}

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/logging"
+	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/lock"
 )
 
 // Environment variables the command reads besides the AWS SDK's own.
@@ -33,6 +35,11 @@ type app struct {
 	table    string
 	region   string
 	endpoint string
+
+	// The table's shape (lock.Config's fields of the same names), and the
+	// definition resolve makes of it.
+	shape lock.Config
+	def   admin.TableDefinition
 }
 
 // register adds the flags every command takes.
@@ -40,6 +47,11 @@ func (a *app) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.table, "table", "", "lock table `name` (default $"+envTable+")")
 	fs.StringVar(&a.region, "region", "", "AWS `region` (default from the AWS configuration, such as $AWS_REGION)")
 	fs.StringVar(&a.endpoint, "endpoint", "", "DynamoDB endpoint `URL`, such as http://127.0.0.1:8000 for DynamoDB Local\n(default $AWS_ENDPOINT_URL_DYNAMODB, else AWS's own)")
+	fs.StringVar(&a.shape.PartitionKey, "partition-key", "", "the table's partition key `attribute` (default LockId)")
+	fs.StringVar(&a.shape.SortKey, "sort-key", "", "the table's sort key `attribute`, if it has one (with --sort-key-value)")
+	fs.StringVar(&a.shape.SortKeyValue, "sort-key-value", "", "the sort key `value` of lock items")
+	fs.StringVar(&a.shape.PartitionKeyPrefix, "partition-key-prefix", "", "`prefix` of lock items' partition key values (default none)")
+	fs.StringVar(&a.shape.TTLAttribute, "ttl-attribute", "", "the table's TTL `attribute` (default TTL)")
 }
 
 // resolve fills in defaults from the environment and checks the common
@@ -51,7 +63,19 @@ func (a *app) resolve() error {
 	if a.table == "" {
 		return usageError("no lock table: pass --table or set $%s", envTable)
 	}
+	var err error
+	if a.def, err = admin.TableFor(a.shape); err != nil {
+		return usageError("%w", err)
+	}
 	return nil
+}
+
+// config returns cfg on the command's table, in its shape.
+func (a *app) config(cfg lock.Config) lock.Config {
+	cfg.TableName = a.table
+	cfg.PartitionKey, cfg.SortKey, cfg.SortKeyValue = a.shape.PartitionKey, a.shape.SortKey, a.shape.SortKeyValue
+	cfg.PartitionKeyPrefix, cfg.TTLAttribute = a.shape.PartitionKeyPrefix, a.shape.TTLAttribute
+	return cfg
 }
 
 // client returns a DynamoDB client configured from the standard AWS chain

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/dynalock/dynalock/admin"
 )
 
 func setupCreateTable(*flag.FlagSet) func(context.Context, *app, []string) error {
@@ -13,11 +12,14 @@ func setupCreateTable(*flag.FlagSet) func(context.Context, *app, []string) error
 		if err != nil {
 			return err
 		}
-		if err := admin.CreateTable(ctx, db, a.table); err != nil {
+		if err := a.def.CreateTable(ctx, db, a.table); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(a.stdout, "lock table %q is ready: partition key %s (S), TTL on %s\n",
-			a.table, admin.Table.PartitionKey, admin.Table.TTLAttribute)
+		key := fmt.Sprintf("partition key %s (S)", a.def.PartitionKey)
+		if a.def.SortKey != "" {
+			key += fmt.Sprintf(", sort key %s (S)", a.def.SortKey)
+		}
+		_, err = fmt.Fprintf(a.stdout, "lock table %q is ready: %s, TTL on %s\n", a.table, key, a.def.TTLAttribute)
 		return err
 	}
 }

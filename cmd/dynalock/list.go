@@ -21,7 +21,7 @@ func setupList(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
-		recs, err := scanLocks(ctx, db, a.table, *prefix, int32(*pageSize), func(err error) {
+		recs, err := scanLocks(ctx, a.def, db, a.table, *prefix, int32(*pageSize), func(err error) {
 			fmt.Fprintf(a.stderr, "dynalock list: skipping an item: %v\n", err)
 		})
 		if err != nil {

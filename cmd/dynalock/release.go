@@ -64,7 +64,7 @@ func release(ctx context.Context, a *app, id string, f releaseFlags) error {
 	if err != nil {
 		return err
 	}
-	seen, err := getLock(ctx, db, a.table, id)
+	seen, err := getLock(ctx, a.def, db, a.table, id)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func confirm(ctx context.Context, in io.Reader, out io.Writer, id string, seen a
 // forceRelease sends the conditional write and explains a refusal.
 func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen admin.Record, by, reason string) error {
 	id := seen.LockID
-	_, err := db.UpdateItem(ctx, admin.ForceReleaseInput(a.table, id, seen.LeaseID, seen.Token, by, reason, a.now()))
+	_, err := db.UpdateItem(ctx, a.def.ForceReleaseInput(a.table, id, seen.LeaseID, seen.Token, by, reason, a.now()))
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
@@ -172,7 +172,7 @@ func forceRelease(ctx context.Context, a *app, db *dynamodb.Client, seen admin.R
 	case len(ccf.Item) == 0:
 		return withCode(exitNotFound, "lock %q was not released: its item is gone (deleted by TTL clean-up), so nobody holds it", id)
 	}
-	cur, err := admin.Parse(ccf.Item)
+	cur, err := a.def.Parse(ccf.Item)
 	if err != nil {
 		return fmt.Errorf("lock %q was not released: its item is now unreadable: %w", id, err)
 	}

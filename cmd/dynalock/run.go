@@ -42,6 +42,14 @@ const helpFooter = `Common flags, accepted by every command before or after its 
   --endpoint URL   DynamoDB endpoint, such as http://127.0.0.1:8000 for DynamoDB Local
                    (default $AWS_ENDPOINT_URL_DYNAMODB, else AWS's own)
 
+For locks kept in a table of your own (single-table design), the lock
+clients' table shape (lock.Config's fields of the same names):
+  --partition-key ATTR         partition key attribute (default LockId)
+  --sort-key ATTR              sort key attribute, if the table has one,
+  --sort-key-value VALUE       and the sort key value of lock items
+  --partition-key-prefix P     prefix of lock items' partition key values
+  --ttl-attribute ATTR         TTL attribute (default TTL)
+
 Credentials come from the standard AWS chain: environment, shared config and
 SSO profiles ($AWS_PROFILE), container and instance roles. With a custom
 endpoint the region defaults to us-east-1 and response checksums are not

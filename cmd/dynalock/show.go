@@ -14,7 +14,7 @@ func setupShow(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 		if err != nil {
 			return err
 		}
-		rec, err := getLock(ctx, db, a.table, args[0])
+		rec, err := getLock(ctx, a.def, db, a.table, args[0])
 		if err != nil {
 			return err
 		}

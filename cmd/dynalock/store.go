@@ -15,8 +15,8 @@ import (
 
 // getLock reads one lock's item with a consistent read. A missing item is
 // an error with exitNotFound.
-func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (admin.Record, error) {
-	rec, found, err := admin.Read(ctx, db, table, id)
+func getLock(ctx context.Context, def admin.TableDefinition, db *dynamodb.Client, table, id string) (admin.Record, error) {
+	rec, found, err := def.Read(ctx, db, table, id)
 	switch {
 	case errors.Is(err, lock.ErrInvalidInput):
 		return admin.Record{}, usageError("%w", err)
@@ -32,15 +32,10 @@ func getLock(ctx context.Context, db *dynamodb.Client, table, id string) (admin.
 // page with consistent reads, sorted by lock ID. pageSize limits the items
 // each Scan request reads (0: DynamoDB's 1 MB pages). Items that do not
 // parse are reported through bad and skipped.
-func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, pageSize int32, bad func(error)) ([]admin.Record, error) {
-	in := &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)}
+func scanLocks(ctx context.Context, def admin.TableDefinition, db *dynamodb.Client, table, prefix string, pageSize int32, bad func(error)) ([]admin.Record, error) {
+	in := def.ScanInput(table, prefix) // in a shared table, the lock items only
 	if pageSize > 0 {
 		in.Limit = aws.Int32(pageSize)
-	}
-	if prefix != "" {
-		in.FilterExpression = aws.String("begins_with(#id, :prefix)")
-		in.ExpressionAttributeNames = map[string]string{"#id": admin.Table.PartitionKey}
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}}
 	}
 	var recs []admin.Record
 	for p := dynamodb.NewScanPaginator(db, in); p.HasMorePages(); {
@@ -49,7 +44,7 @@ func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, p
 			return nil, fmt.Errorf("scan table %q: %w", table, err)
 		}
 		for _, item := range page.Items {
-			rec, err := admin.Parse(item)
+			rec, err := def.Parse(item)
 			if err != nil {
 				bad(err)
 				continue
@@ -62,7 +57,7 @@ func scanLocks(ctx context.Context, db *dynamodb.Client, table, prefix string, p
 }
 
 // noteTTL writes a note to stderr when the table's TTL is off, or on an
-// attribute other than admin.Table.TTLAttribute: the lock works, but the items of
+// attribute other than the table's (--ttl-attribute): the lock works, but the items of
 // released and expired locks stay in the table for ever. It says nothing
 // when it cannot tell (DescribeTimeToLive denied, say).
 func noteTTL(ctx context.Context, a *app, db *dynamodb.Client) {
@@ -76,8 +71,8 @@ func noteTTL(ctx context.Context, a *app, db *dynamodb.Client) {
 		"Turn TTL on for attribute %s (dynalock create-table does, on a lock table; or the table's definition in your infrastructure code)\n"
 	switch {
 	case d.TimeToLiveStatus == types.TimeToLiveStatusDisabled || d.TimeToLiveStatus == types.TimeToLiveStatusDisabling:
-		fmt.Fprintf(a.stderr, "dynalock: note: TTL is off on table %q: "+after, a.table, admin.Table.TTLAttribute)
-	case attr != admin.Table.TTLAttribute:
-		fmt.Fprintf(a.stderr, "dynalock: note: table %q has TTL on attribute %q, not %s: "+after, a.table, attr, admin.Table.TTLAttribute, admin.Table.TTLAttribute)
+		fmt.Fprintf(a.stderr, "dynalock: note: TTL is off on table %q: "+after, a.table, a.def.TTLAttribute)
+	case attr != a.def.TTLAttribute:
+		fmt.Fprintf(a.stderr, "dynalock: note: table %q has TTL on attribute %q, not %s: "+after, a.table, attr, a.def.TTLAttribute, a.def.TTLAttribute)
 	}
 }
