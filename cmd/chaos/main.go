@@ -72,6 +72,7 @@ func run() int {
 	flag.DurationVar(&cfg.LateMax, "late-max", cfg.LateMax, "longest a request is held back before it lands late")
 	flag.DurationVar(&cfg.OperatorEvery, "operator-every", cfg.OperatorEvery, "mean time between an operator's force-releases, in the workers that run one (0: no operators)")
 	flag.DurationVar(&cfg.SchedulingSlack, "slack", cfg.SchedulingSlack, "scheduling slack the checker allows a waiter taking a dead holder's lock, and a batch returning after its deadline")
+	flag.StringVar(&cfg.Shape, "table-shape", "", "lock table's shape: seed (the default), or shared: one table with custom key names, a sort key and a prefix, the ledger's items beside the locks")
 	flag.StringVar(&cfg.Dir, "dir", "", "directory for the history, created if need be; it must hold no earlier run (default: a new temporary one, kept)")
 	flag.StringVar(&cfg.Endpoint, "endpoint", os.Getenv(dynamotest.EnvEndpoint), "running DynamoDB Local to use (default: start one)")
 	flag.Parse()

@@ -44,14 +44,23 @@ type Shape struct {
 
 // FromEnv returns the shape Env selects, and an error for an unknown one.
 func FromEnv() (Shape, error) {
-	switch v := os.Getenv(Env); v {
+	s, err := Named(os.Getenv(Env))
+	if err != nil {
+		return Shape{}, fmt.Errorf("testshape: %s: %w", Env, err)
+	}
+	return s, nil
+}
+
+// Named returns the shape called name: "" or "seed", or "shared".
+func Named(name string) (Shape, error) {
+	switch name {
 	case "", "seed":
 		return Shape{Name: "seed", Table: admin.Table}, nil
 	case "shared":
 		def, err := admin.TableFor(Shared)
 		return Shape{Name: "shared", Table: def, cfg: Shared}, err
 	default:
-		return Shape{}, fmt.Errorf("testshape: %s=%q: want seed or shared", Env, v)
+		return Shape{}, fmt.Errorf("table shape %q: want seed or shared", name)
 	}
 }
 

@@ -86,6 +86,12 @@ type Config struct {
 	// and an SQS batch to return after its deadline.
 	SchedulingSlack time.Duration
 
+	// Shape is the lock table's shape (internal/testshape): "" for the
+	// seed's table and a ledger table of its own; "shared" for one shared
+	// table with custom key names, a sort key and a prefix, where the
+	// ledger's items sit beside the lock items, in their partitions.
+	Shape string
+
 	// Dir is where the history goes; it must exist and be empty.
 	Dir string
 	// Endpoint is a running DynamoDB Local to use; empty starts one.

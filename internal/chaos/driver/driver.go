@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/check"
 	"github.com/dynalock/dynalock/internal/chaos/history"
 	"github.com/dynalock/dynalock/internal/chaos/ledger"
 	"github.com/dynalock/dynalock/internal/chaos/worker"
 	"github.com/dynalock/dynalock/internal/dynamotest"
+	"github.com/dynalock/dynalock/internal/testshape"
 )
 
 // shutdownGrace is how long workers get to stop after SIGTERM before they
@@ -47,10 +47,16 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 	db := dynamotest.NewClient(cfg.Endpoint)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	lockTable, ledgerTable := "chaos-locks-"+suffix, "chaos-ledger-"+suffix
-	if err := admin.CreateTable(ctx, db, lockTable); err != nil {
+	shape, err := testshape.Named(cfg.Shape)
+	if err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	if err := shape.Table.CreateTable(ctx, db, lockTable); err != nil {
 		return nil, err
 	}
-	if err := ledger.CreateTable(ctx, db, ledgerTable); err != nil {
+	if shape.IsShared() {
+		ledgerTable = lockTable // the ledger's items beside the locks
+	} else if err := ledger.CreateTable(ctx, db, ledgerTable); err != nil {
 		return nil, err
 	}
 	rec, err := history.Create(filepath.Join(cfg.Dir, history.DriverFile))
@@ -68,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 	// Every lease has ended once the longest lease, counted from the last
 	// process's death, and the tolerance either way have passed.
 	time.Sleep(time.Until(lastExit.Add(cfg.maxLease() + 2*cfg.Tolerance + 100*time.Millisecond)))
-	final, finalErr := readFinal(context.WithoutCancel(ctx), db, cfg.LockIDs, lockTable, ledgerTable)
+	final, finalErr := readFinal(context.WithoutCancel(ctx), db, shape, cfg.LockIDs, lockTable, ledgerTable)
 	if err := errors.Join(runErr, finalErr, rec.Close(), writeFinal(cfg.Dir, final)); err != nil {
 		return nil, err
 	}
@@ -225,7 +231,7 @@ func (d *driver) spawn() error {
 	id := d.nextID
 	d.nextID++
 	wc := worker.Config{
-		ID: id, Endpoint: c.Endpoint, LockTable: d.lockTable, LedgerTable: d.ledgerTable, LockIDs: c.LockIDs,
+		ID: id, Endpoint: c.Endpoint, LockTable: d.lockTable, LedgerTable: d.ledgerTable, LockIDs: c.LockIDs, Shape: c.Shape,
 		History:       filepath.Join(c.Dir, history.WorkerFile(id)),
 		Offset:        time.Duration((rand.Float64() - 0.5) * float64(c.Skew)),
 		Tolerance:     c.Tolerance,
@@ -312,19 +318,19 @@ func (d *driver) logf(format string, args ...any) {
 }
 
 // readFinal reads every lock's item and ledger item.
-func readFinal(ctx context.Context, db *dynamodb.Client, ids []string, lockTable, ledgerTable string) (history.Final, error) {
+func readFinal(ctx context.Context, db *dynamodb.Client, shape testshape.Shape, ids []string, lockTable, ledgerTable string) (history.Final, error) {
 	f := history.Final{At: time.Now(), Locks: map[string]history.LockState{}, Ledgers: map[string]history.LedgerState{}}
-	l := ledger.New(db, ledgerTable)
+	l := worker.Ledger(db, shape, ledgerTable)
 	for _, id := range ids {
 		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(lockTable), ConsistentRead: aws.Bool(true),
-			Key: map[string]types.AttributeValue{admin.Table.PartitionKey: &types.AttributeValueMemberS{Value: id}},
+			Key: shape.Table.Key(id),
 		})
 		if err != nil {
 			return f, fmt.Errorf("driver: read lock %q: %w", id, err)
 		}
 		if len(out.Item) > 0 {
-			r, err := admin.Parse(out.Item)
+			r, err := shape.Table.Parse(out.Item)
 			if err != nil {
 				return f, err
 			}

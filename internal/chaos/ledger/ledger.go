@@ -46,10 +46,17 @@ type API interface {
 type Ledger struct {
 	db    API
 	table string
+	key   func(id string) map[string]types.AttributeValue
 }
 
 // New returns the ledger in table.
-func New(db API, table string) *Ledger { return &Ledger{db: db, table: table} }
+func New(db API, table string) *Ledger { return &Ledger{db: db, table: table, key: key} }
+
+// NewKeyed returns the ledger whose items are keyed by key in table: in a
+// shared table, beside the lock items.
+func NewKeyed(db API, table string, key func(id string) map[string]types.AttributeValue) *Ledger {
+	return &Ledger{db: db, table: table, key: key}
+}
 
 // CreateTable creates a ledger table named name and waits until it is
 // active.
@@ -67,7 +74,7 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 // Writes reads the lock id's Writes counter, strongly consistent.
 func (l *Ledger) Writes(ctx context.Context, id string) (int64, error) {
 	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(l.table), Key: key(id), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(l.table), Key: l.key(id), ConsistentRead: aws.Bool(true),
 		ProjectionExpression: aws.String("#w"), ExpressionAttributeNames: map[string]string{"#w": attrWrites},
 	})
 	if err != nil {
@@ -99,7 +106,7 @@ func (l *Ledger) write(ctx context.Context, id string, token int64, set, name, a
 	values[":empty"] = &types.AttributeValueMemberL{}
 	_, err := l.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(l.table),
-		Key:                       key(id),
+		Key:                       l.key(id),
 		UpdateExpression:          aws.String(set + ", #last = :tok, #log = list_append(if_not_exists(#log, :empty), :toks)"),
 		ConditionExpression:       aws.String("attribute_not_exists(#last) OR #last < :tok"),
 		ExpressionAttributeNames:  map[string]string{name: attr, "#last": attrLastToken, "#log": attrLog},
@@ -118,7 +125,7 @@ func (l *Ledger) write(ctx context.Context, id string, token int64, set, name, a
 // Read returns the lock id's whole ledger item, strongly consistent.
 func (l *Ledger) Read(ctx context.Context, id string) (history.LedgerState, error) {
 	var s history.LedgerState
-	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: key(id), ConsistentRead: aws.Bool(true)})
+	out, err := l.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(l.table), Key: l.key(id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return s, fmt.Errorf("ledger: read %q: %w", id, err)
 	}

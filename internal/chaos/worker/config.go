@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/dynalock/dynalock/admin"
 )
 
 // EnvConfig is the environment variable that carries a worker's Config, as
@@ -24,6 +26,12 @@ type Config struct {
 	// LockTable and LedgerTable name the run's tables.
 	LockTable   string `json:"lockTable"`
 	LedgerTable string `json:"ledgerTable"`
+	// Shape is the lock table's shape (internal/testshape): "" for the
+	// seed's; "shared" for a shared table that holds the ledger's items
+	// beside the locks (LedgerTable is LockTable).
+	Shape string `json:"shape,omitempty"`
+	// table is the lock table's definition, of Shape (set by Run).
+	table admin.TableDefinition
 	// LockIDs are the contended locks; each round picks one at random.
 	LockIDs []string `json:"lockIds"`
 	// History is the path of the worker's history file.

@@ -119,7 +119,7 @@ type lockRequest struct {
 // classify reads a DynamoDB request body: a lock-table request gives its
 // lock operation; any other request gives op "ledger" (or "" for an
 // unreadable body).
-func classify(lockTable string, body []byte) lockRequest {
+func classify(def admin.TableDefinition, lockTable string, body []byte) lockRequest {
 	var b struct {
 		TableName                 string
 		Key                       map[string]struct{ S string }
@@ -130,10 +130,11 @@ func classify(lockTable string, body []byte) lockRequest {
 	if json.Unmarshal(body, &b) != nil {
 		return lockRequest{}
 	}
-	if b.TableName != lockTable {
+	id, isLock := keyLockID(def, b.Key[def.PartitionKey].S, b.Key[def.SortKey].S)
+	if b.TableName != lockTable || !isLock {
 		return lockRequest{op: "ledger"}
 	}
-	r := lockRequest{lock: b.Key[admin.Table.PartitionKey].S, lease: b.ExpressionAttributeValues[":lease"].S}
+	r := lockRequest{lock: id, lease: b.ExpressionAttributeValues[":lease"].S}
 	r.exp, _ = strconv.ParseInt(b.ExpressionAttributeValues[":exp"].N, 10, 64)
 	r.token, _ = strconv.ParseInt(b.ExpressionAttributeValues[":tok"].N, 10, 64)
 	_, force := b.ExpressionAttributeValues[":by"]
@@ -164,7 +165,7 @@ func namesHold(names map[string]string, attr string) bool {
 // rule is the connection's httpfault.Rule.
 func (f *faults) rule(r httpfault.Request) httpfault.Action {
 	c := f.cfg
-	lr := classify(c.LockTable, r.Body)
+	lr := classify(c.table, c.LockTable, r.Body)
 	isLockWrite := lr.op == history.OpAcquire || lr.op == history.OpRelease || lr.op == history.OpExtend || lr.op == history.OpForce
 	key := maphash.Bytes(f.seed, r.Body)
 	f.mu.Lock()
@@ -233,6 +234,8 @@ type observedDB struct {
 	// unsafe reverts, in every request, the conditions by which the lock
 	// was fixed for issue 11 (see Config.UnsafeConditions).
 	unsafe bool
+	// def is the lock table's shape.
+	def admin.TableDefinition
 
 	mu  sync.Mutex         // protects exp
 	exp map[leaseKey]int64 // stored lease end, Unix ms
@@ -249,7 +252,7 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	}
 	start := time.Now()
 	out, err := o.next.UpdateItem(ctx, in, optFns...)
-	e := history.Event{Kind: history.KindLockOp, Start: history.Nanos(start), Lock: lockID(in), Op: opName(in)}
+	e := history.Event{Kind: history.KindLockOp, Start: history.Nanos(start), Lock: lockID(o.def, in), Op: opName(in)}
 	if v, ok := in.ExpressionAttributeValues[":lease"].(*types.AttributeValueMemberS); ok {
 		e.Req = v.Value
 	}
@@ -269,7 +272,7 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 		e.Result, e.Err = history.ResultError, err.Error()
 	}
 	if len(item) > 0 {
-		describeItem(&e, item)
+		describeItem(o.def, &e, item)
 		if e.Op == history.OpAcquire && e.Result == history.ResultOK && e.ExpiresAt != 0 {
 			o.mu.Lock()
 			o.exp[leaseKey{e.Lock, e.Lease}] = e.ExpiresAt
@@ -282,8 +285,8 @@ func (o *observedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 
 // describeItem fills e with what item says: its lease, token and stored
 // end, and the leases released and force-released last.
-func describeItem(e *history.Event, item map[string]types.AttributeValue) {
-	if r, err := admin.Parse(item); err == nil {
+func describeItem(def admin.TableDefinition, e *history.Event, item map[string]types.AttributeValue) {
+	if r, err := def.Parse(item); err == nil {
 		e.Lease, e.Token, e.ExpiresAt = r.LeaseID, r.Token, r.ExpiresAt.UnixMilli()
 		if r.ExpiresAt.IsZero() {
 			e.ExpiresAt = 0
@@ -315,9 +318,9 @@ func (o *observedDB) TransactWriteItems(ctx context.Context, in *dynamodb.Transa
 	return o.next.TransactWriteItems(ctx, in, optFns...)
 }
 
-func lockID(in *dynamodb.UpdateItemInput) string {
-	if v, ok := in.Key[admin.Table.PartitionKey].(*types.AttributeValueMemberS); ok {
-		return v.Value
+func lockID(def admin.TableDefinition, in *dynamodb.UpdateItemInput) string {
+	if r, err := def.Parse(in.Key); err == nil {
+		return r.LockID
 	}
 	return ""
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/chaos/history"
 )
 
@@ -80,7 +79,7 @@ func (o *operator) burst(ctx context.Context, id, lease string) {
 // read and whether it sent the force.
 func (o *operator) force(ctx context.Context, id, skip string) (string, bool) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	rec, found, err := admin.Read(rctx, o.db, o.cfg.LockTable, id)
+	rec, found, err := o.cfg.table.Read(rctx, o.db, o.cfg.LockTable, id)
 	cancel()
 	e := history.Event{Kind: history.KindRead, Lock: id, Result: history.ResultOK}
 	switch {
@@ -111,7 +110,7 @@ func (o *operator) force(ctx context.Context, id, skip string) (string, bool) {
 	fctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	_, err = o.db.UpdateItem(fctx, admin.ForceReleaseInput(o.cfg.LockTable, id, rec.LeaseID, rec.Token,
+	_, err = o.db.UpdateItem(fctx, o.cfg.table.ForceReleaseInput(o.cfg.LockTable, id, rec.LeaseID, rec.Token,
 		fmt.Sprintf("chaos-operator-%d", o.cfg.ID), "chaos run", o.clock.Now()))
 	fe := history.Event{Kind: history.KindForce, Start: history.Nanos(start), Lock: id, Lease: rec.LeaseID, Token: rec.Token, Result: history.ResultOK}
 	var ccf *types.ConditionalCheckFailedException
@@ -121,7 +120,7 @@ func (o *operator) force(ctx context.Context, id, skip string) (string, bool) {
 		fe.Result = history.ResultRefused
 		if len(ccf.Item) > 0 {
 			seen := history.Event{Kind: history.KindRead, Lock: id, Result: history.ResultOK}
-			describeItem(&seen, ccf.Item)
+			describeItem(o.cfg.table, &seen, ccf.Item)
 			o.rec.Record(seen)
 		}
 	default:

@@ -20,7 +20,7 @@ import (
 type forcedDB struct{ capturingDB }
 
 func (d *forcedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if opName(in) == history.OpRelease && lockID(in) == "taken" {
+	if opName(in) == history.OpRelease && lockID(admin.Table, in) == "taken" {
 		lease := in.ExpressionAttributeValues[":lease"]
 		return nil, &types.ConditionalCheckFailedException{Message: new(string), Item: map[string]types.AttributeValue{
 			admin.Table.PartitionKey: in.Key[admin.Table.PartitionKey],

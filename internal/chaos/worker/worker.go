@@ -26,6 +26,7 @@ import (
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockopt"
+	"github.com/dynalock/dynalock/internal/testshape"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -73,6 +74,11 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		return err
 	}
 	rec.Record(history.Event{Kind: history.KindWorker, Worker: cfg.ID, PID: os.Getpid(), Offset: int64(cfg.Offset)})
+	shape, err := testshape.Named(cfg.Shape)
+	if err != nil {
+		return errors.Join(err, rec.Close())
+	}
+	cfg.table = shape.Table
 	var op *operator
 	var hint func(string) bool
 	if cfg.OperatorEvery > 0 {
@@ -81,14 +87,14 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		op.db = newDB(cfg, newFaults(cfg, rec, nil))
 	}
 	db := newDB(cfg, newFaults(cfg, rec, hint))
-	obs := &observedDB{next: db, rec: rec, exp: map[leaseKey]int64{}, unsafe: cfg.UnsafeConditions}
-	lcfg := lock.Config{
+	obs := &observedDB{next: db, rec: rec, exp: map[leaseKey]int64{}, unsafe: cfg.UnsafeConditions, def: cfg.table}
+	lcfg := shape.Apply(lock.Config{
 		TableName:          cfg.LockTable,
 		DynamoDB:           obs,
 		Owner:              fmt.Sprintf("chaos-worker-%d", cfg.ID),
 		Now:                skewedClock(cfg.Offset).Now,
 		ClockSkewTolerance: cfg.Tolerance,
-	}
+	})
 	client, err := lock.NewClient(ctx, lcfg)
 	if err != nil {
 		return errors.Join(err, rec.Close())
@@ -100,7 +106,7 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 	if err != nil {
 		return errors.Join(err, rec.Close())
 	}
-	w := &worker{cfg: cfg, rec: rec, obs: obs, client: client, hbClient: hbClient, ledger: ledger.New(db, cfg.LedgerTable), killTo: killTo,
+	w := &worker{cfg: cfg, rec: rec, obs: obs, client: client, hbClient: hbClient, ledger: Ledger(db, shape, cfg.LedgerTable), killTo: killTo,
 		// What the v0.0 client set for every call, and the v0.1 client
 		// takes per call: how long to wait, the wait's steps, the bound of
 		// a release that outlives its caller.
