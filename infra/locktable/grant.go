@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dynalock/dynalock/admin"
 )
 
 // Actions returns the DynamoDB actions a lock.Client sends: one conditional
@@ -31,26 +33,36 @@ const LeadingKeysCondition = "ForAllValues:StringLike"
 // and returns the grant. With idPrefixes, the grant covers only lock IDs
 // that start with one of them (condition dynamodb:LeadingKeys); characters
 // IAM would read as wildcards or variables (* ? $) match only themselves.
-// Without idPrefixes, any lock ID in the table is allowed.
+// Without idPrefixes, any lock ID in the table is allowed. With a
+// Props.Shape's PartitionKeyPrefix, the patterns start with it.
 func (t *LockTable) GrantLock(grantee awsiam.IGrantable, idPrefixes ...string) awsiam.Grant {
-	return t.grant(grantee, Actions(), idPrefixes)
+	return grant(grantee, *t.TableArn(), t.def, Actions(), idPrefixes)
 }
 
 // GrantLockWrite is GrantLock with the WriteActions: for holders that make
 // lease-checked writes.
 func (t *LockTable) GrantLockWrite(grantee awsiam.IGrantable, idPrefixes ...string) awsiam.Grant {
-	return t.grant(grantee, WriteActions(), idPrefixes)
+	return grant(grantee, *t.TableArn(), t.def, WriteActions(), idPrefixes)
 }
 
-func (t *LockTable) grant(grantee awsiam.IGrantable, actions, idPrefixes []string) awsiam.Grant {
+// grant grants actions on the lock items of the table arn, of shape def,
+// whose lock IDs start with one of idPrefixes (any, without).
+func grant(grantee awsiam.IGrantable, arn string, def admin.TableDefinition, actions, idPrefixes []string) awsiam.Grant {
 	opts := &awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings(actions...),
-		ResourceArns: jsii.Strings(*t.TableArn()),
+		ResourceArns: jsii.Strings(arn),
+	}
+	if len(idPrefixes) == 0 && def.PartitionKeyPrefix != "" {
+		idPrefixes = []string{""} // every lock item, and nothing else
 	}
 	if len(idPrefixes) > 0 {
+		keys := make([]string, len(idPrefixes))
+		for i, p := range idPrefixes {
+			keys[i] = def.PartitionKeyPrefix + p
+		}
 		opts.Conditions = &map[string]*map[string]interface{}{
-			LeadingKeysCondition: {"dynamodb:LeadingKeys": LeadingKeyPatterns(idPrefixes...)},
+			LeadingKeysCondition: {"dynamodb:LeadingKeys": LeadingKeyPatterns(keys...)},
 		}
 	}
 	return awsiam.Grant_AddToPrincipal(opts)

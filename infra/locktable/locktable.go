@@ -10,6 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dynalock/dynalock/admin"
+	"github.com/dynalock/dynalock/lock"
 )
 
 // Props configures a LockTable. The zero value, like a nil *Props, is a
@@ -23,15 +24,23 @@ type Props struct {
 	// The default, "", is awscdk.RemovalPolicy_RETAIN: the locks (and their
 	// fencing counters) outlive the stack.
 	RemovalPolicy awscdk.RemovalPolicy
+	// Shape is the lock clients' table shape: lock.Config's PartitionKey,
+	// SortKey, SortKeyValue, PartitionKeyPrefix and TTLAttribute (its
+	// other fields are ignored). The zero value is admin.Table's. A shape
+	// lock.NewClient would refuse is a synthesis error on the construct.
+	Shape lock.Config
 }
 
 // LockTable is a DynamoDB table shaped by admin.Table: partition key
 // admin.Table.PartitionKey, TTL on admin.Table.TTLAttribute, on-demand billing,
-// point-in-time recovery and encryption at rest with the AWS managed key.
+// point-in-time recovery and encryption at rest with the AWS managed key;
+// or with Props.Shape, that shape's key and TTL attributes. For locks in a
+// table of your own, see In.
 type LockTable struct {
 	constructs.Construct
 	// Table is the underlying table (an AWS::DynamoDB::Table).
 	Table awsdynamodb.Table
+	def   admin.TableDefinition // its shape
 }
 
 // New defines a lock table in scope. props may be nil. An admin.Table whose
@@ -46,15 +55,25 @@ func New(scope constructs.Construct, id string, props *Props) *LockTable {
 		removal = awscdk.RemovalPolicy_RETAIN
 	}
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	keyType, err := attributeType(admin.Table.PartitionKeyType)
+	def, err := admin.TableFor(props.Shape)
+	if err != nil {
+		awscdk.Annotations_Of(c).AddError(jsii.String("locktable: " + err.Error()))
+		def = admin.Table
+	}
+	keyType, err := attributeType(def.PartitionKeyType)
 	if err != nil {
 		awscdk.Annotations_Of(c).AddError(jsii.String(err.Error()))
 		keyType = awsdynamodb.AttributeType_STRING
 	}
+	var sortKey *awsdynamodb.Attribute
+	if def.SortKey != "" {
+		sortKey = &awsdynamodb.Attribute{Name: jsii.String(def.SortKey), Type: awsdynamodb.AttributeType_STRING}
+	}
 	table := awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
 		TableName:           props.TableName,
-		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(admin.Table.PartitionKey), Type: keyType},
-		TimeToLiveAttribute: jsii.String(admin.Table.TTLAttribute),
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(def.PartitionKey), Type: keyType},
+		SortKey:             sortKey,
+		TimeToLiveAttribute: jsii.String(def.TTLAttribute),
 		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
@@ -62,7 +81,7 @@ func New(scope constructs.Construct, id string, props *Props) *LockTable {
 		Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
 		RemovalPolicy: removal,
 	})
-	return &LockTable{Construct: c, Table: table}
+	return &LockTable{Construct: c, Table: table, def: def}
 }
 
 // TableName returns the table's name (a token until deployment).
