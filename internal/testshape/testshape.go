@@ -119,28 +119,59 @@ func (s Shape) Decoys() []map[string]types.AttributeValue {
 	return items
 }
 
-// Seed puts the decoys into table.
+// Seed puts the decoys into table, in one request.
 func (s Shape) Seed(ctx context.Context, db *dynamodb.Client, table string) error {
+	var puts []types.WriteRequest
 	for _, it := range s.Decoys() {
-		if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+		puts = append(puts, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+	}
+	for len(puts) > 0 {
+		out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: puts}})
+		if err != nil {
 			return fmt.Errorf("testshape: seed %s: %w", table, err)
 		}
+		puts = out.UnprocessedItems[table]
 	}
 	return nil
 }
 
 // CheckDecoys reports the decoys of table that a lock operation changed
-// or deleted, or nil.
+// or deleted, or nil. It reads them in one request.
 func (s Shape) CheckDecoys(ctx context.Context, db *dynamodb.Client, table string) error {
-	var bad []string
-	for _, want := range s.Decoys() {
-		key := map[string]types.AttributeValue{s.Table.PartitionKey: want[s.Table.PartitionKey], s.Table.SortKey: want[s.Table.SortKey]}
-		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	decoys := s.Decoys()
+	if len(decoys) == 0 {
+		return nil
+	}
+	keyOf := func(it map[string]types.AttributeValue) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{s.Table.PartitionKey: it[s.Table.PartitionKey], s.Table.SortKey: it[s.Table.SortKey]}
+	}
+	id := func(it map[string]types.AttributeValue) string {
+		return fmt.Sprint(it[s.Table.PartitionKey], it[s.Table.SortKey])
+	}
+	keys := &types.KeysAndAttributes{ConsistentRead: aws.Bool(true)}
+	for _, it := range decoys {
+		keys.Keys = append(keys.Keys, keyOf(it))
+	}
+	found := map[string]map[string]types.AttributeValue{}
+	for keys != nil && len(keys.Keys) > 0 {
+		out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{table: *keys}})
 		if err != nil {
-			return fmt.Errorf("testshape: read a decoy: %w", err)
+			return fmt.Errorf("testshape: read the decoys: %w", err)
 		}
-		if !maps.EqualFunc(out.Item, want, func(a, b types.AttributeValue) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
-			bad = append(bad, fmt.Sprintf("%v: %v", key, out.Item))
+		for _, it := range out.Responses[table] {
+			found[id(it)] = it
+		}
+		next, ok := out.UnprocessedKeys[table]
+		keys = nil
+		if ok {
+			keys = &next
+		}
+	}
+	var bad []string
+	for _, want := range decoys {
+		got := found[id(want)]
+		if !maps.EqualFunc(got, want, func(a, b types.AttributeValue) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+			bad = append(bad, fmt.Sprintf("%v: %v", keyOf(want), got))
 		}
 	}
 	if len(bad) > 0 {
