@@ -41,10 +41,20 @@ command -v $(1) >/dev/null || { \
   fi; }
 endef
 
-## test: every test, with the race detector, against DynamoDB Local; and the benchmark and infra modules' own tests (also -race),
-## so an API change that breaks make bench or make synth fails here. Then test-double.
+# SHARED_MIDDLEWARE_TESTS are the middleware's tests whose requests the
+# table's shape changes (claims, completions, lease-checked writes, held
+# locks, force-releases); its timing tests send the same requests and run
+# in the seed's shape only.
+SHARED_MIDDLEWARE_TESTS := Idempot|Complete|Write|HeldLockPerPolicy|ReleaseFailure|FIFOGroups|DynamoDBStream|KinesisCheckpoint|ScheduleSingleton
+
+## test: every test, with the race detector, against DynamoDB Local; the lock's suite and the middleware's table-shaped tests
+## once more in a shared single table (DYNALOCK_TEST_TABLE=shared: custom key names, a sort key, a prefix, application
+## items beside the locks); and the benchmark and infra modules' own tests (also -race), so an API change that breaks
+## make bench or make synth fails here. Then test-double.
 test: deps
 	$(GO) test -race -count=1 -timeout 30m ./...
+	DYNALOCK_TEST_TABLE=shared $(GO) test -race -count=1 -timeout 15m -skip 'Example|Fuzz' ./lock
+	DYNALOCK_TEST_TABLE=shared $(GO) test -race -count=1 -timeout 15m -run '$(SHARED_MIDDLEWARE_TESTS)' -skip 'Example|Fuzz' ./middleware
 	cd bench && $(GO) test -race -count=1 ./...
 	cd infra && $(GO) test -race -count=1 ./...
 	$(MAKE) test-double
