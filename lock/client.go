@@ -150,14 +150,16 @@ func (c *Client) acquireFailed(ctx context.Context, req acquireRequest, err erro
 // isKeySchemaMismatch reports whether err is DynamoDB's answer to a key
 // that does not fit the table's key schema: "The provided key element does
 // not match the schema" (DynamoDB Local: "One of the required keys was not
-// given a value").
+// given a value", or with a sort key too many or missing, "The number of
+// conditions on the keys is invalid").
 func isKeySchemaMismatch(err error) bool {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
 		return false
 	}
 	msg := ae.ErrorMessage()
-	return strings.Contains(msg, "key element does not match the schema") || strings.Contains(msg, "required keys was not given a value")
+	return strings.Contains(msg, "key element does not match the schema") || strings.Contains(msg, "required keys was not given a value") ||
+		strings.Contains(msg, "number of conditions on the keys is invalid")
 }
 
 // cleanup releases req's lease if the acquire went through unseen. It runs

@@ -187,3 +187,45 @@ func TestShapeReservedNames(t *testing.T) {
 		t.Errorf("admin read of the claim: %+v, %v, %v", r, found, err)
 	}
 }
+
+// TestAcquireOnTableOfAnotherShape: a client whose shape does not fit the
+// table's key fails its first acquire with ErrNotLockTable, naming the key
+// its Config asks for; NewClient sends nothing to find out.
+func TestAcquireOnTableOfAnotherShape(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	shared := lock.Config{PartitionKey: "PK", SortKey: "SK", SortKeyValue: "LOCK"}
+	sharedDef, err := admin.TableFor(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedTable, sharedTable := dynamotest.TableName(t)+"-seed", dynamotest.TableName(t)+"-shared"
+	if err := admin.CreateTable(ctx, srv.Client(), seedTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := sharedDef.CreateTable(ctx, srv.Client(), sharedTable); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, table string
+		cfg         lock.Config
+		want        string
+	}{
+		{"shared shape on the seed's table", seedTable, shared, "partition key PK (S) and sort key SK (S)"},
+		{"seed's shape on a shared table", sharedTable, lock.Config{}, "partition key LockId (S) and no sort key"},
+		{"another partition key name", sharedTable, lock.Config{PartitionKey: "pk", SortKey: "SK", SortKeyValue: "LOCK"}, "partition key pk (S)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.TableName, cfg.DynamoDB = tt.table, srv.Client()
+			c, err := lock.NewClient(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Lock("x").Acquire(ctx)
+			if !errors.Is(err, lock.ErrLockAcquisition) || !errors.Is(err, admin.ErrNotLockTable) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("acquire: %v, want ErrLockAcquisition and ErrNotLockTable naming %q", err, tt.want)
+			}
+		})
+	}
+}
