@@ -68,7 +68,7 @@ type Config struct {
 	// table: partition key LockId (S), no sort key, TTL on TTL. Every
 	// client, CLI and operator of one table must use the same shape
 	// (admin.TableFor, the CLI's --partition-key, --sort-key,
-	// --sort-key-value, --key-prefix and --ttl-attribute). The names may
+	// --sort-key-value, --partition-key-prefix and --ttl-attribute). The names may
 	// be DynamoDB reserved words; they must differ from each other and
 	// from the lock's own attributes (LeaseId, Token, ExpiresAt…).
 
