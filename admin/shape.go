@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -92,4 +93,17 @@ func (d TableDefinition) ScanInput(table, prefix string) *dynamodb.ScanInput {
 // of a key gives back its lock ID.
 func (d TableDefinition) Key(id string) map[string]types.AttributeValue {
 	return d.shape().Key(id)
+}
+
+// ForgetInput is the function ForgetInput for a table of shape d.
+func (d TableDefinition) ForgetInput(table string, seen Record, by, reason string, now time.Time, force bool) (*dynamodb.UpdateItemInput, error) {
+	in, err := ForgetInput(table, seen, by, reason, now, force)
+	if err != nil {
+		return nil, err
+	}
+	in.Key = d.Key(seen.LockID)
+	if _, ok := in.ExpressionAttributeNames["#ttl"]; ok { // a forced forget's release
+		in.ExpressionAttributeNames["#ttl"] = d.shape().Resolved().TTLAttribute
+	}
+	return in, nil
 }

@@ -54,7 +54,7 @@ func forgetRecord(ctx context.Context, a *app, id string, f forgetFlags) error {
 	if err != nil {
 		return err
 	}
-	seen, err := getClaim(ctx, db, a.table, id)
+	seen, err := getClaim(ctx, a.def, db, a.table, id)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func forgetRecord(ctx context.Context, a *app, id string, f forgetFlags) error {
 			return fmt.Errorf("not confirmed: idempotency record %q was left as it is (answer yes, or pass --token to forget without asking)", id)
 		}
 	}
-	in, err := admin.ForgetInput(a.table, seen, f.by, f.reason, a.now(), f.force)
+	in, err := a.def.ForgetInput(a.table, seen, f.by, f.reason, a.now(), f.force)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func sendForget(ctx context.Context, a *app, db *dynamodb.Client, in *dynamodb.U
 	case len(ccf.Item) == 0:
 		return withCode(exitNotFound, "idempotency record %q was not forgotten: its item is gone (deleted by TTL clean-up), so the next delivery runs the event", id)
 	}
-	cur, err := admin.Parse(ccf.Item)
+	cur, err := a.def.Parse(ccf.Item)
 	if err != nil {
 		return fmt.Errorf("idempotency record %q was not forgotten: its item is now unreadable: %w", id, err)
 	}

@@ -79,7 +79,7 @@ func setupIdemList(fs *flag.FlagSet) func(context.Context, *app, []string) error
 		if err != nil {
 			return err
 		}
-		recs, err := scanLocks(ctx, db, a.table, p, 0, func(err error) {
+		recs, err := scanLocks(ctx, a.def, db, a.table, p, 0, func(err error) {
 			fmt.Fprintf(a.stderr, "dynalock idempotency list: skipping an item: %v\n", err)
 		})
 		if err != nil {
@@ -135,7 +135,7 @@ func setupIdemShow(fs *flag.FlagSet) func(context.Context, *app, []string) error
 		if err != nil {
 			return err
 		}
-		rec, err := getClaim(ctx, db, a.table, id)
+		rec, err := getClaim(ctx, a.def, db, a.table, id)
 		if err != nil {
 			return err
 		}
@@ -157,8 +157,8 @@ func setupIdemShow(fs *flag.FlagSet) func(context.Context, *app, []string) error
 // getClaim reads the idempotency record id with a consistent read. A
 // missing item is exitNotFound; a lock that is no idempotency record, an
 // error.
-func getClaim(ctx context.Context, db *dynamodb.Client, table, id string) (admin.Record, error) {
-	rec, err := getLock(ctx, db, table, id)
+func getClaim(ctx context.Context, def admin.TableDefinition, db *dynamodb.Client, table, id string) (admin.Record, error) {
+	rec, err := getLock(ctx, def, db, table, id)
 	var coded *codedError
 	if errors.As(err, &coded) && coded.code == exitNotFound {
 		return admin.Record{}, withCode(exitNotFound, "no idempotency record %q in table %q: no delivery of that event has run, "+

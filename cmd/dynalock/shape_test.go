@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/admin"
 	"github.com/dynalock/dynalock/internal/dynamotest"
 	"github.com/dynalock/dynalock/lock"
 )
@@ -85,6 +86,21 @@ func TestSharedTable(t *testing.T) {
 		t.Error("the holder's release after the force-release: no error")
 	}
 	cli("acquire", "job", "--ttl", "5s").want(t, exitOK)
+
+	// An idempotency record in the shared table: shown, forgotten, run again.
+	claimID := admin.ClaimID("test", "fn", "evt-1")
+	cl, err := locks.Claim(ctx, claimID, []byte("body"))
+	if err != nil || cl.Lease == nil {
+		t.Fatalf("claim: %+v, %v", cl, err)
+	}
+	if err := cl.Lease.Complete(ctx, []byte(`"done"`)); err != nil {
+		t.Fatal(err)
+	}
+	cli("idempotency", "show", claimID).want(t, exitOK)
+	cli("idempotency", "forget", claimID, "--reason", "test", "--token", strconv.FormatInt(cl.Lease.FencingToken(), 10)).want(t, exitOK)
+	if again, err := locks.Claim(ctx, claimID, []byte("body")); err != nil || again.Done || again.Lease == nil {
+		t.Errorf("claim after the forget: %+v, %v; want the work to run again", again, err)
+	}
 
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{"PK": app["PK"], "SK": app["SK"]}})
 	if err != nil || len(out.Item) != len(app) {
