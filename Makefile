@@ -126,7 +126,7 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-FUNCTIONS := reserve-stock account-events nightly-rollup account-transfers low-stock-alerts
+FUNCTIONS := reserve-stock account-events nightly-rollup account-transfers low-stock-alerts tenant-exports
 RIE_PKG := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 LAMBDA_BUILD := CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath
 .PHONY: build build-local invoke demo demo-full transfer

@@ -46,6 +46,8 @@ func TestSampleEvents(t *testing.T) {
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
 			switch {
+			case strings.HasPrefix(f, "sqs-tenant-"):
+				checkExports(t, f)
 			case strings.HasPrefix(f, "sqs-"):
 				checkSQS(t, f)
 			case strings.HasPrefix(f, "eventbridge-account"):
@@ -88,7 +90,7 @@ func TestSampleEvents(t *testing.T) {
 					checkStockStream(t, e)
 				}
 			default:
-				t.Errorf("no check for %s: name it sqs-*, eventbridge-account*, schedule*, http-api-*, rest-api-*, function-url-*, alb-*, kinesis-* or dynamodb-stream*", f)
+				t.Errorf("no check for %s: name it sqs-tenant-* (tenant-exports), sqs-* (reserve-stock), eventbridge-account*, schedule*, http-api-*, rest-api-*, function-url-*, alb-*, kinesis-* or dynamodb-stream*", f)
 			}
 		})
 	}
@@ -131,6 +133,45 @@ func checkSQS(t *testing.T, f string) {
 	}
 	if !shared {
 		t.Errorf("no two records share a SKU: %v", skus)
+	}
+}
+
+// checkExports checks an SQS batch of tenant-exports jobs: bodies of a
+// tenant and an export ID, two records of one tenant (whose permits they
+// share), from a standard queue.
+func checkExports(t *testing.T, f string) {
+	var e events.SQSEvent
+	decode(t, f, &e)
+	if len(e.Records) < 2 {
+		t.Fatalf("%d records, want a batch", len(e.Records))
+	}
+	ids := map[string]bool{}
+	tenants := map[string]int{}
+	for _, r := range e.Records {
+		if r.MessageId == "" || ids[r.MessageId] {
+			t.Errorf("message ID %q empty or repeated", r.MessageId)
+		}
+		ids[r.MessageId] = true
+		var body struct {
+			TenantID string `json:"tenantId"`
+			ExportID string `json:"exportId"`
+		}
+		d := json.NewDecoder(strings.NewReader(r.Body))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&body); err != nil || body.TenantID == "" || body.ExportID == "" {
+			t.Errorf("record %s: body %s, want {\"tenantId\", \"exportId\"}: %v", r.MessageId, r.Body, err)
+		}
+		tenants[body.TenantID]++
+		if r.EventSource != "aws:sqs" || strings.HasSuffix(r.EventSourceARN, ".fifo") {
+			t.Errorf("record %s: eventSource %q, queue %s: want a standard queue", r.MessageId, r.EventSource, r.EventSourceARN)
+		}
+	}
+	shared := false
+	for _, n := range tenants {
+		shared = shared || n > 1
+	}
+	if !shared {
+		t.Errorf("no two records share a tenant: %v", tenants)
 	}
 }
 

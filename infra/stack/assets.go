@@ -17,11 +17,14 @@ const (
 	AccountTransfers = "account-transfers"
 	// LowStockAlerts consumes the application table's stream.
 	LowStockAlerts = "low-stock-alerts"
+	// TenantExports runs export jobs from ExportsQueue, at most
+	// TenantPermits of one tenant at once.
+	TenantExports = "tenant-exports"
 )
 
 // FunctionNames returns the example functions' names.
 func FunctionNames() []string {
-	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts}
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts, TenantExports}
 }
 
 // DefaultAssetDir is where `make build` puts the Lambda binaries,

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -50,6 +51,8 @@ type functionSpec struct {
 	// transaction releases the lease (and completes the idempotency
 	// claim) with Update actions.
 	leaseWrites bool
+	// env adds to the function's environment (beyond the table names).
+	env map[string]string
 }
 
 func functionSpecs() []functionSpec {
@@ -69,6 +72,11 @@ func functionSpecs() []functionSpec {
 		// transaction).
 		{name: LowStockAlerts, id: "LowStockAlerts", timeout: AlertsTimeout, lockNamespace: stock.LockNamespace, leaseWrites: true,
 			appActions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}},
+		// The tenants' permits (ExportsLockNamespace/<tenant>); each
+		// export record is an UpdateItem in a lease-checked transaction.
+		{name: TenantExports, id: "TenantExports", timeout: ExportsTimeout, lockNamespace: ExportsLockNamespace, leaseWrites: true,
+			appActions: []string{"dynamodb:UpdateItem"},
+			env:        map[string]string{EnvTenantPermits: strconv.Itoa(TenantPermits)}},
 	}
 }
 
@@ -117,6 +125,13 @@ func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c
 		Description: jsii.String("Execution role of " + spec.name),
 	})
 	logs.GrantWrite(role)
+	env := map[string]*string{
+		EnvLockTable: s.LockTable.TableName(),
+		EnvAppTable:  s.AppTable.TableName(),
+	}
+	for k, v := range spec.env {
+		env[k] = jsii.String(v)
+	}
 	props := &awslambda.FunctionProps{
 		Description:  jsii.String("DynaLock example function " + spec.name),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -127,10 +142,7 @@ func (s *ExampleStack) newFunction(spec functionSpec, onFailure awssqs.IQueue, c
 		MemorySize:   jsii.Number(MemoryMB),
 		Role:         role,
 		LogGroup:     logs,
-		Environment: &map[string]*string{
-			EnvLockTable: s.LockTable.TableName(),
-			EnvAppTable:  s.AppTable.TableName(),
-		},
+		Environment:  &env,
 	}
 	if onFailure != nil {
 		props.OnFailure = awslambdadestinations.NewSqsDestination(onFailure)

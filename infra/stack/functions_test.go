@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/dynalock/dynalock/infra/stack"
@@ -14,6 +15,10 @@ func TestFunctions(t *testing.T) {
 	if got := d.ofType("AWS::Lambda::Function"); len(got) != len(stack.FunctionNames()) {
 		t.Errorf("%d functions (%v), want only the %d example functions", len(got), got, len(stack.FunctionNames()))
 	}
+	// Each function's variables beyond the two table names.
+	extra := map[string]map[string]any{
+		stack.TenantExports: {stack.EnvTenantPermits: strconv.Itoa(stack.TenantPermits)},
+	}
 	for _, name := range stack.FunctionNames() {
 		t.Run(name, func(t *testing.T) {
 			// GIVEN an example function
@@ -21,14 +26,16 @@ func TestFunctions(t *testing.T) {
 			// WHEN synthesized
 			p := d.props(id)
 			// THEN it is a provided.al2023 arm64 bootstrap with both table
-			// names in its environment and a log group with retention
+			// names in its environment (tenant-exports: and its permits per
+			// tenant) and a log group with retention
 			equal(t, "Runtime", p["Runtime"], "provided.al2023")
 			equal(t, "Architectures", p["Architectures"], []string{"arm64"})
 			equal(t, "Handler", p["Handler"], "bootstrap")
-			equal(t, "Environment", p["Environment"], map[string]any{"Variables": map[string]any{
-				stack.EnvLockTable: lockTable,
-				stack.EnvAppTable:  appTable,
-			}})
+			vars := map[string]any{stack.EnvLockTable: lockTable, stack.EnvAppTable: appTable}
+			for k, v := range extra[name] {
+				vars[k] = v
+			}
+			equal(t, "Environment", p["Environment"], map[string]any{"Variables": vars})
 			if number(t, p["Timeout"], "Timeout") <= 0 {
 				t.Errorf("Timeout %v", p["Timeout"])
 			}

@@ -35,6 +35,9 @@ var appActions = map[string][]string{
 	stack.AccountTransfers: storeActions[accounts.API](),
 	// low-stock-alerts reads and puts alerts (stock.Store.Alert, putAlert).
 	stack.LowStockAlerts: {"dynamodb:GetItem", "dynamodb:PutItem"},
+	// tenant-exports updates its export records (functions/tenant-exports:
+	// job.run), in a lease-checked transaction.
+	stack.TenantExports: {"dynamodb:UpdateItem"},
 }
 
 func TestDynamoDBStatementsAreLeastPrivilege(t *testing.T) {
@@ -92,7 +95,7 @@ func TestDynamoDBStatementsAreLeastPrivilege(t *testing.T) {
 }
 
 // TestLockGrantsFollowTheCode: a function whose store writes through
-// lock.Lease.Write (low-stock-alerts) sends TransactWriteItems with a
+// lock.Lease.Write (low-stock-alerts, tenant-exports) sends TransactWriteItems with a
 // ConditionCheck on its lease, so it needs dynamodb:ConditionCheckItem on
 // the lock table; those that write with lock.Lease.Complete (reserve-stock,
 // account-events: the release and the claim's completion are Updates in
@@ -105,6 +108,7 @@ func TestLockGrantsFollowTheCode(t *testing.T) {
 		stack.NightlyRollup:    {"dynamodb:UpdateItem"},
 		stack.LowStockAlerts:   {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"},
 		stack.AccountTransfers: {"dynamodb:UpdateItem"},
+		stack.TenantExports:    {"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"},
 	} {
 		equal(t, name+" lock actions", stack.LockActions(name), want)
 	}

@@ -28,6 +28,7 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 			}
 			// WHEN the namespaces it passes to Middleware or
 			// middleware.WithNamespace are collected
+			consts := stringConsts(file)
 			var namespaces []string
 			ast.Inspect(file, func(n ast.Node) bool {
 				call, ok := n.(*ast.CallExpr)
@@ -38,9 +39,9 @@ func TestLockPrefixesMatchFunctions(t *testing.T) {
 				if !ok || (sel.Sel.Name != "Middleware" && sel.Sel.Name != "WithNamespace") {
 					return true
 				}
-				ns, ok := namespaceOf(call.Args[0])
+				ns, ok := namespaceOf(call.Args[0], consts)
 				if !ok {
-					t.Errorf("the namespace is %T, neither a string literal nor a known LockNamespace: cannot check the grant", call.Args[0])
+					t.Errorf("the namespace is %T, neither a string literal, a string constant of the file nor a known LockNamespace: cannot check the grant", call.Args[0])
 					return true
 				}
 				namespaces = append(namespaces, ns)
@@ -65,13 +66,49 @@ var lockNamespaces = map[string]string{
 	"rollup":   rollup.LockNamespace,
 }
 
+// stringConsts returns the file's constants whose value is a string
+// literal, by name.
+func stringConsts(file *ast.File) map[string]string {
+	out := map[string]string{}
+	for _, decl := range file.Decls {
+		g, ok := decl.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				if i < len(vs.Values) {
+					if s, ok := literal(vs.Values[i]); ok {
+						out[name.Name] = s
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// literal returns the value of a string literal.
+func literal(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil
+}
+
 // namespaceOf returns the value of Middleware's namespace argument: a
-// string literal, or pkg.LockNamespace of a known package.
-func namespaceOf(arg ast.Expr) (string, bool) {
+// string literal, a string constant of the file (consts), or
+// pkg.LockNamespace of a known package.
+func namespaceOf(arg ast.Expr, consts map[string]string) (string, bool) {
 	switch a := arg.(type) {
 	case *ast.BasicLit:
-		ns, err := strconv.Unquote(a.Value)
-		return ns, a.Kind == token.STRING && err == nil
+		return literal(a)
+	case *ast.Ident:
+		ns, ok := consts[a.Name]
+		return ns, ok
 	case *ast.SelectorExpr:
 		pkg, ok := a.X.(*ast.Ident)
 		if !ok || a.Sel.Name != "LockNamespace" {

@@ -34,17 +34,8 @@ const (
 // records (a held lock, a failed write) come back.
 func (s *ExampleStack) addReserveStockQueues(fnSpec functionSpec, c config) {
 	fn := s.Functions[fnSpec.name]
-	visibility := seconds(VisibilityTimeoutFactor * fnSpec.timeout)
 	source := func(id string, fifo bool) awssqs.Queue {
-		dlq := s.newDeadLetterQueue(id+"DLQ", fifo, c)
-		q := awssqs.NewQueue(s.Stack, jsii.String(id), &awssqs.QueueProps{
-			Fifo:                      fifoProp(fifo),
-			ContentBasedDeduplication: fifoProp(fifo),
-			VisibilityTimeout:         visibility,
-			Encryption:                awssqs.QueueEncryption_SQS_MANAGED,
-			EnforceSSL:                jsii.Bool(true),
-			DeadLetterQueue:           &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(MaxReceiveCount)},
-		})
+		q := s.newSourceQueue(id, fifo, fnSpec, MaxReceiveCount, c)
 		fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, &awslambdaeventsources.SqsEventSourceProps{
 			BatchSize:               jsii.Number(BatchSize),
 			ReportBatchItemFailures: jsii.Bool(true),
@@ -53,6 +44,22 @@ func (s *ExampleStack) addReserveStockQueues(fnSpec functionSpec, c config) {
 	}
 	s.Queue = source("ReserveStockQueue", false)
 	s.FifoQueue = source("ReserveStockFifoQueue", true)
+}
+
+// newSourceQueue defines a queue that feeds fnSpec's function, encrypted
+// and TLS-only, with a visibility timeout of VisibilityTimeoutFactor
+// function timeouts and a dead-letter queue of its own kind after
+// maxReceives receives.
+func (s *ExampleStack) newSourceQueue(id string, fifo bool, fnSpec functionSpec, maxReceives int, c config) awssqs.Queue {
+	dlq := s.newDeadLetterQueue(id+"DLQ", fifo, c)
+	return awssqs.NewQueue(s.Stack, jsii.String(id), &awssqs.QueueProps{
+		Fifo:                      fifoProp(fifo),
+		ContentBasedDeduplication: fifoProp(fifo),
+		VisibilityTimeout:         seconds(VisibilityTimeoutFactor * fnSpec.timeout),
+		Encryption:                awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:                jsii.Bool(true),
+		DeadLetterQueue:           &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(maxReceives)},
+	})
 }
 
 // fifoProp is a FIFO-only queue property: true, or absent.

@@ -41,20 +41,39 @@ func TestEventSourceMappings(t *testing.T) {
 			equal(t, "DLQ FifoQueue", d.props(dlq)["FifoQueue"], q["FifoQueue"])
 		})
 	}
-	// AND the standard and FIFO queues both feed reserve-stock
-	want := []string{
-		logicalID(t, f.example.Stack, f.example.Queue.QueueArn()),
-		logicalID(t, f.example.Stack, f.example.FifoQueue.QueueArn()),
+	// AND the standard and FIFO queues both feed reserve-stock, ten
+	// records a batch, and the exports queue feeds tenant-exports, one
+	// export a batch, with more receives before its dead-letter queue
+	type feed struct {
+		fn          string
+		batch       float64
+		maxReceives float64
 	}
-	slices.Sort(want)
+	want := map[string]feed{
+		logicalID(t, f.example.Stack, f.example.Queue.QueueArn()):        {stack.ReserveStock, stack.BatchSize, stack.MaxReceiveCount},
+		logicalID(t, f.example.Stack, f.example.FifoQueue.QueueArn()):    {stack.ReserveStock, stack.BatchSize, stack.MaxReceiveCount},
+		logicalID(t, f.example.Stack, f.example.ExportsQueue.QueueArn()): {stack.TenantExports, stack.ExportsBatchSize, stack.ExportsMaxReceiveCount},
+	}
 	slices.Sort(sources)
-	equal(t, "event sources", sources, want)
+	var wantSources []string
+	for q := range want {
+		wantSources = append(wantSources, q)
+	}
+	slices.Sort(wantSources)
+	equal(t, "event sources", sources, wantSources)
 	equal(t, "FifoQueue of the FIFO queue", d.props(logicalID(t, f.example.Stack, f.example.FifoQueue.QueueArn()))["FifoQueue"], true)
+	equal(t, "FifoQueue of the exports queue", d.props(logicalID(t, f.example.Stack, f.example.ExportsQueue.QueueArn()))["FifoQueue"], nil)
 	for _, id := range esms {
-		fn, _ := refID(d.props(id)["FunctionName"])
-		if fn != logicalID(t, f.example.Stack, f.example.Functions[stack.ReserveStock].FunctionName()) {
-			t.Errorf("%s triggers %s, not %s", id, fn, stack.ReserveStock)
+		p := d.props(id)
+		queue, _, _ := getAtt(p["EventSourceArn"])
+		w := want[queue]
+		fn, _ := refID(p["FunctionName"])
+		if fn != logicalID(t, f.example.Stack, f.example.Functions[w.fn].FunctionName()) {
+			t.Errorf("%s triggers %s, not %s", id, fn, w.fn)
 		}
+		equal(t, id+" BatchSize", p["BatchSize"], w.batch)
+		redrive, _ := d.props(queue)["RedrivePolicy"].(map[string]any)
+		equal(t, queue+" maxReceiveCount", redrive["maxReceiveCount"], w.maxReceives)
 	}
 }
 
@@ -102,8 +121,8 @@ func TestDeadLetterQueuesHaveAlarms(t *testing.T) {
 					dlqs[q] = true
 				}
 			}
-			if len(dlqs) != 5 {
-				t.Errorf("%d dead-letter queues, want 5 (standard, FIFO, two asynchronous functions, the stream): %v", len(dlqs), dlqs)
+			if len(dlqs) != 6 {
+				t.Errorf("%d dead-letter queues, want 6 (standard, FIFO, exports, two asynchronous functions, the stream): %v", len(dlqs), dlqs)
 			}
 			// WHEN the alarms are examined
 			alarmed := map[string]int{}
@@ -159,8 +178,8 @@ func TestQueuesAreEncryptedAndTLSOnly(t *testing.T) {
 	}
 	// THEN each is encrypted with SQS-managed keys and refuses plain HTTP
 	queues := d.ofType("AWS::SQS::Queue")
-	if len(queues) != 7 {
-		t.Errorf("%d queues, want 7: %v", len(queues), queues)
+	if len(queues) != 9 {
+		t.Errorf("%d queues, want 9: %v", len(queues), queues)
 	}
 	for _, q := range queues {
 		equal(t, q+" SqsManagedSseEnabled", d.props(q)["SqsManagedSseEnabled"], true)

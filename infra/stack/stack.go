@@ -59,6 +59,9 @@ type ExampleStack struct {
 	Functions map[string]awslambda.Function
 	// Queue and FifoQueue trigger ReserveStock.
 	Queue, FifoQueue awssqs.Queue
+	// ExportsQueue triggers TenantExports: one message per export job,
+	// {"tenantId": "...", "exportId": "..."}.
+	ExportsQueue awssqs.Queue
 	// DeadLetterQueues catch what the functions could not process: one per
 	// SQS queue and one per asynchronously invoked function.
 	DeadLetterQueues []awssqs.Queue
@@ -88,7 +91,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 	}
 	sprops := props.StackProps
 	if sprops.Description == nil {
-		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge, a schedule, an HTTP API and a DynamoDB stream")
+		sprops.Description = jsii.String("DynaLock example: DynamoDB locks for Lambda functions triggered by SQS, EventBridge, a schedule, an HTTP API and a DynamoDB stream, and a per-tenant concurrency limit")
 	}
 	s := &ExampleStack{
 		Stack:     awscdk.NewStack(scope, jsii.String(id), &sprops),
@@ -108,6 +111,7 @@ func NewExampleStack(scope constructs.Construct, id string, props *ExampleStackP
 		s.Functions[spec.name] = s.newFunction(spec, onFailure[spec.name], c)
 	}
 	s.addReserveStockQueues(specs[ReserveStock], c)
+	s.addExportsQueue(specs[TenantExports], c)
 	s.addAccountEventsRule(props.AccountEventsPattern, onFailure[AccountEvents])
 	s.addNightlySchedule(onFailure[NightlyRollup])
 	s.addTransfersAPI(c)
@@ -164,6 +168,7 @@ func (s *ExampleStack) addOutputs() {
 	out("AppTableName", s.AppTable.TableName(), "DynamoDB table holding the example data")
 	out("QueueUrl", s.Queue.QueueUrl(), "standard SQS queue feeding "+ReserveStock)
 	out("FifoQueueUrl", s.FifoQueue.QueueUrl(), "FIFO SQS queue feeding "+ReserveStock)
+	out("ExportsQueueUrl", s.ExportsQueue.QueueUrl(), "standard SQS queue feeding "+TenantExports+": one export job per message")
 	out("TransfersApiUrl", s.TransfersStage.Url(), "HTTP API of "+AccountTransfers+": POST "+TransfersPath)
 	for _, spec := range functionSpecs() {
 		out(spec.id+"FunctionName", s.Functions[spec.name].FunctionName(), "Lambda function "+spec.name)

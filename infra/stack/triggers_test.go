@@ -78,11 +78,13 @@ func TestOutputs(t *testing.T) {
 		"AppTableName":                 s.Resolve(f.example.AppTable.TableName()),
 		"QueueUrl":                     s.Resolve(f.example.Queue.QueueUrl()),
 		"FifoQueueUrl":                 s.Resolve(f.example.FifoQueue.QueueUrl()),
+		"ExportsQueueUrl":              s.Resolve(f.example.ExportsQueue.QueueUrl()),
 		"ReserveStockFunctionName":     s.Resolve(f.example.Functions[stack.ReserveStock].FunctionName()),
 		"AccountEventsFunctionName":    s.Resolve(f.example.Functions[stack.AccountEvents].FunctionName()),
 		"NightlyRollupFunctionName":    s.Resolve(f.example.Functions[stack.NightlyRollup].FunctionName()),
 		"AccountTransfersFunctionName": s.Resolve(f.example.Functions[stack.AccountTransfers].FunctionName()),
 		"LowStockAlertsFunctionName":   s.Resolve(f.example.Functions[stack.LowStockAlerts].FunctionName()),
+		"TenantExportsFunctionName":    s.Resolve(f.example.Functions[stack.TenantExports].FunctionName()),
 		"TransfersApiUrl":              s.Resolve(f.example.TransfersStage.Url()),
 	}
 	for _, q := range f.example.DeadLetterQueues {
