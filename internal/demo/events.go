@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,8 +16,11 @@ import (
 // Samples are the sample events the demo's load is made from: the files of
 // events/ that the example functions take.
 type Samples struct {
-	// SQS are batches for reserve-stock (sqs-*.json).
+	// SQS are batches for reserve-stock (sqs-*.json but sqs-tenant-*).
 	SQS []Sample[events.SQSEvent]
+	// Exports is a batch for tenant-exports (sqs-tenant-*.json), the
+	// template of the per-tenant limit scene's messages.
+	Exports Sample[events.SQSEvent]
 	// Accounts are events for account-events (eventbridge-account*.json).
 	Accounts []Sample[events.EventBridgeEvent]
 	// Schedule is the scheduled event for nightly-rollup (schedule*.json).
@@ -39,6 +43,14 @@ func LoadSamples(dir string) (*Samples, error) {
 	if err != nil {
 		return nil, err
 	}
+	exports, err := loadAll[events.SQSEvent](dir, exportsPattern)
+	if err != nil {
+		return nil, err
+	}
+	sqs = slices.DeleteFunc(sqs, func(sm Sample[events.SQSEvent]) bool {
+		ok, _ := filepath.Match(exportsPattern, sm.File)
+		return ok
+	})
 	acc, err := loadAll[events.EventBridgeEvent](dir, "eventbridge-account*.json")
 	if err != nil {
 		return nil, err
@@ -51,12 +63,16 @@ func LoadSamples(dir string) (*Samples, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(sqs) == 0 || len(acc) == 0 || len(sched) == 0 || len(transfers) == 0 {
-		return nil, fmt.Errorf("demo: %s lacks sample events: want sqs-*.json, eventbridge-account*.json, schedule*.json and http-api-*.json", dir)
+	if len(sqs) == 0 || len(exports) == 0 || len(acc) == 0 || len(sched) == 0 || len(transfers) == 0 {
+		return nil, fmt.Errorf("demo: %s lacks sample events: want sqs-*.json, %s, eventbridge-account*.json, schedule*.json and http-api-*.json", dir, exportsPattern)
 	}
-	s.SQS, s.Accounts, s.Schedule, s.Transfers = sqs, acc, sched[0], transfers
+	s.SQS, s.Exports, s.Accounts, s.Schedule, s.Transfers = sqs, exports[0], acc, sched[0], transfers
 	return s, nil
 }
+
+// exportsPattern names tenant-exports' sample events, which the SQS
+// pattern of reserve-stock's also matches.
+const exportsPattern = "sqs-tenant-*.json"
 
 func loadAll[T any](dir, pattern string) ([]Sample[T], error) {
 	files, err := filepath.Glob(filepath.Join(dir, pattern))

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -33,6 +34,14 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	ledger := NewLedger()
 	var skus []string // low-stock-alerts: the SKUs whose alerts to print
 	switch fn {
+	case TenantExports:
+		var e events.SQSEvent
+		if err := json.Unmarshal(event, &e); err != nil {
+			return notFor(file, fn, err.Error())
+		}
+		if len(e.Records) == 0 {
+			return notFor(file, fn, "it has no Records")
+		}
 	case ReserveStock:
 		var e events.SQSEvent
 		if err := json.Unmarshal(event, &e); err != nil {
@@ -125,6 +134,16 @@ func InvokeOnce(ctx context.Context, cfg Config, fn, file string, w io.Writer) e
 	if err := printAlerts(ctx, w, s.Client(), table, skus); err != nil {
 		return err
 	}
+	if fn == TenantExports {
+		exports, err := ReadExports(ctx, s.Client(), table)
+		if err != nil {
+			return err
+		}
+		for _, x := range exports {
+			fmt.Fprintf(w, "export %s of tenant %s: ran %s, %s from start to end\n",
+				x.Export, x.Tenant, count(x.Runs, "time", "times"), x.Finished.Sub(x.Started).Round(time.Millisecond))
+		}
+	}
 	if st.Rollup.Runs > 0 {
 		fmt.Fprintf(w, "rollup: total %s over %s, %s\n",
 			cents(st.Rollup.Total), count(st.Rollup.Accounts, "account", "accounts"), count(st.Rollup.Completed, "run", "runs"))
@@ -140,6 +159,7 @@ var takes = map[string]string{
 	NightlyRollup:    "an EventBridge scheduled event, such as events/schedule.json",
 	AccountTransfers: "an API Gateway HTTP API request POST /accounts/{id}/transfers, such as events/http-api-transfer.json",
 	LowStockAlerts:   "a DynamoDB Streams event of the application table with Records, such as events/dynamodb-stream-stock.json",
+	TenantExports:    "an SQS event whose bodies are {\"tenantId\", \"exportId\"}, such as events/sqs-tenant-exports.json",
 }
 
 // notFor is the error for an event file that is not of the kind fn takes.

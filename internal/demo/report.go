@@ -29,6 +29,8 @@ type Report struct {
 	// Duplicates and DuplicatesOff are the duplicates scenario with the
 	// functions' idempotency and without it.
 	Duplicates, DuplicatesOff *Duplicates
+	// Tenants is tenant-exports' per-tenant limit (WithPermits).
+	Tenants *TenantRun
 	// Held are the locks still held at HeldAt, once every function had
 	// stopped: locks whose release did not go through.
 	Held   []admin.Record
@@ -78,7 +80,8 @@ const (
 	headBackoff    = "3. The SQS visibility backoff: a record whose SKU is held comes back when the lock can be free"
 	headUnlocked   = "4. Without locking (DYNALOCK_DISABLED=true): the same load loses updates"
 	headDuplicates = "5. Duplicate deliveries: idempotency gives each event one effect"
-	headTiming     = "6. Timing on this machine: figures, not failures"
+	headTenants    = "6. A per-tenant limit: at most TENANT_PERMITS exports of one tenant at once, other tenants meanwhile"
+	headTiming     = "7. Timing on this machine: figures, not failures"
 	headChecks     = "Checks: the promises (a FAIL is a bug, whatever the machine's load)"
 )
 
@@ -117,6 +120,7 @@ func (r *Report) check() {
 	r.checkBackoff(add)
 	r.checkHeld(add)
 	r.checkDuplicates(add)
+	r.checkTenants(add)
 }
 
 // missingLine says whether a state misses events: none, only events
@@ -126,7 +130,7 @@ func missingLine(missing int, acked bool) string {
 	case missing == 0:
 		return "none missing"
 	case acked:
-		return fmt.Sprintf("%s missing, each one never acknowledged (section 6)", count(missing, "event", "events"))
+		return fmt.Sprintf("%s missing, each one never acknowledged (section 7)", count(missing, "event", "events"))
 	}
 	return fmt.Sprintf("%s missing, SOME ACKNOWLEDGED AS PROCESSED", count(missing, "event", "events"))
 }
@@ -144,7 +148,7 @@ func (r *Report) checkHeld(add func(name string, ok bool, format string, args ..
 	}
 	detail := "0 locks held once the functions stopped"
 	if len(held) > 0 {
-		detail = fmt.Sprintf("%s held once the functions stopped, their release past its budget (section 6), each until its lease ends, at most %s: %s",
+		detail = fmt.Sprintf("%s held once the functions stopped, their release past its budget (section 7), each until its lease ends, at most %s: %s",
 			count(len(held), "lock", "locks"), maxLease, strings.Join(held, ", "))
 	}
 	add("nothing left locked beyond its lease", ok, "%s", detail)
@@ -159,8 +163,8 @@ func (r *Report) Print(w io.Writer) {
 		run = "full run"
 	}
 	pf("")
-	pf("DynaLock demo (%s): %d example functions, %d Lambda execution environments each (the Lambda Runtime Interface Emulator), DynamoDB Local",
-		run, len(FunctionNames()), r.Instances)
+	pf("DynaLock demo (%s): %d example functions, %d Lambda execution environments each (%s: %d; the Lambda Runtime Interface Emulator), DynamoDB Local",
+		run, len(FunctionNames()), r.Instances, TenantExports, tenantInstances)
 	pf("")
 	pf("%s", headLocked)
 	r.printPhase(w, r.Locked)
@@ -181,6 +185,9 @@ func (r *Report) Print(w io.Writer) {
 	pf("")
 	pf("%s", headDuplicates)
 	r.printDuplicates(w)
+	pf("")
+	pf("%s", headTenants)
+	r.printTenants(w)
 	pf("")
 	pf("%s", headTiming)
 	r.printTiming(w)
@@ -247,7 +254,7 @@ func (r *Report) printPhase(w io.Writer, p *Phase) {
 		NightlyRollup, p.RollupRan, p.RollupSkipped, p.RollupOverlapped)
 	pf("  %-17s %s", LowStockAlerts, r.alertsLine())
 	pf("  %-17s %s", "shows", okMark(p.State.OK(), "every order and transaction counted exactly once; one rollup at a time; one alert per low SKU",
-		"not every event was processed: see section 6 and the checks"))
+		"not every event was processed: see section 7 and the checks"))
 }
 
 // printTiming writes the figures that depend on the machine's speed and

@@ -35,7 +35,8 @@ func sampleReport() *Report {
 		Crash:       CrashResult{LockID: "sku/MUG", Holder: lock.Holder{Token: 1}, LeaseLeft: 3 * time.Second, FreedAfter: 5 * time.Second},
 		Alerts:      AlertsResult{Threshold: 1, Stream: StreamResult{Records: 2}},
 		Backoff:     BackoffRun{Pair: true, Queue: StackQueue(), State: State{SKUs: []SKUState{sku("b-1")}}, WithState: State{SKUs: []SKUState{sku("b-2")}}},
-		Duplicates:  dup, DuplicatesOff: dup, HeldAt: time.Now(), LoadStart: "1.00", LoadEnd: "2.00"}
+		Duplicates:  dup, DuplicatesOff: dup, HeldAt: time.Now(), LoadStart: "1.00", LoadEnd: "2.00",
+		Tenants: sampleTenants()}
 	return r
 }
 
@@ -61,8 +62,8 @@ func TestDocsSampleHasTheReportsHeadings(t *testing.T) {
 	r.check()
 	r.Print(&b)
 	got := headings(strings.Split(b.String(), "\n"))
-	if len(got) != 7 {
-		t.Fatalf("the report has %d section headings, want 7:\n%s", len(got), b.String())
+	if len(got) != 8 {
+		t.Fatalf("the report has %d section headings, want 8:\n%s", len(got), b.String())
 	}
 
 	f, err := os.Open("../../docs/DEMO.md")
@@ -130,6 +131,17 @@ func TestChecksJudgePromisesOnly(t *testing.T) {
 			r.Held = []admin.Record{{LockID: "sku/MUG", Holder: lock.Holder{ExpiresAt: r.HeldAt.Add(time.Hour)}}}
 		}, false},
 		{"a double effect without the backoff", func(r *Report) { r.Backoff.State.SKUs[0].Reserved++ }, false},
+		{"a dead-lettered export not recorded", func(r *Report) {
+			r.Tenants.Exports = r.Tenants.Exports[1:]
+			r.Tenants.Dead[r.Tenants.Sent[0].Tenant+"#e-1"] = true
+		}, true},
+		{"more exports of one tenant at once than its permits", func(r *Report) {
+			for i := range r.Tenants.Exports {
+				r.Tenants.Exports[i].Started = r.Tenants.Sent0
+			}
+		}, false},
+		{"an export run twice", func(r *Report) { r.Tenants.Exports[0].Runs = 2 }, false},
+		{"an acknowledged export not recorded", func(r *Report) { r.Tenants.Exports = r.Tenants.Exports[1:] }, false},
 		{"a double effect despite idempotency", func(r *Report) {
 			d := *r.Duplicates
 			d.State = State{SKUs: []SKUState{{SKU: "MUG", Orders: 1, Ordered: 1, Recorded: 1, Reserved: 2, Available: InitialStock - 2, RecordedUnits: 1}}}

@@ -28,11 +28,14 @@ const (
 	AccountTransfers = "account-transfers"
 	// LowStockAlerts consumes the application table's DynamoDB stream.
 	LowStockAlerts = "low-stock-alerts"
+	// TenantExports runs export jobs from SQS, at most TENANT_PERMITS of
+	// one tenant at once.
+	TenantExports = "tenant-exports"
 )
 
 // FunctionNames returns the example functions' names.
 func FunctionNames() []string {
-	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts}
+	return []string{ReserveStock, AccountEvents, NightlyRollup, AccountTransfers, LowStockAlerts, TenantExports}
 }
 
 // RIEBinary is the emulator's file name in a binary directory.

@@ -22,7 +22,11 @@ import (
 //     timeout, so it runs beside the others);
 //  4. the load again without locking;
 //  5. duplicate deliveries with idempotency and without it, side by side,
-//     begun with 4.
+//     begun with 4;
+//  6. tenant-exports' per-tenant limit: one tenant's exports beyond its
+//     permits and another tenant's, at once, begun with 3 (its held
+//     records come back after a second's backoff, so it runs beside the
+//     others).
 //
 // The scenarios that run side by side use tables and queues of their own,
 // so that none sees another's locks or records.
@@ -88,6 +92,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			run, err = s.RunBackoffPair(ctx, standardBatch(load), cfg.WorkDelay, StackQueue())
 		}
 		backoff <- backoffDone{run, err}
+	}()
+
+	// 6, begun now too, on tables of its own: a per-tenant limit.
+	type tenantsDone struct {
+		run TenantRun
+		err error
+	}
+	tenants := make(chan tenantsDone, 1)
+	progress("6. begun beside the rest: tenant-exports, %d exports of one tenant then %d of another, %d environments, TENANT_PERMITS=%d",
+		busyExports, otherExports, tenantInstances, TenantPermits)
+	go func() {
+		run, err := s.RunTenants(ctx, samples.Exports, TenantPermits, tenantInstances, exportWork)
+		tenants <- tenantsDone{run, err}
 	}()
 
 	// 1. With locking.
@@ -224,6 +241,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.Backoff = b.run
 	progress("3. reserve-stock without backoff: done in %.1fs: %d invocations, %d records redelivered", r.Backoff.Duration.Seconds(), r.Backoff.Without.Invocations, r.Backoff.Without.Redelivered)
+
+	tn := <-tenants
+	if tn.err != nil {
+		return nil, tn.err
+	}
+	r.Tenants = &tn.run
+	for _, st := range tn.run.Stats() {
+		progress("6. tenant-exports: %s: %d of %d exports recorded, at most %d at once", st.Tenant, st.Recorded, st.Sent, st.Peak)
+	}
 
 	// Every function has stopped: what is still held is a lock whose
 	// release did not go through, held until its lease ends.
