@@ -3,8 +3,9 @@
 // Runtime Interface Emulator, several execution environments each, against
 // DynamoDB Local: with locking (low-stock-alerts fed the application
 // table's DynamoDB stream), a holder killed mid-handler, SQS without the
-// visibility backoff, without locking, and duplicate deliveries with and
-// without idempotency. Each capability once, in under a minute; -full (as
+// visibility backoff, without locking, duplicate deliveries with and
+// without idempotency, and a per-tenant limit (tenant-exports: at most
+// TENANT_PERMITS exports of one tenant at once). Each capability once, in under a minute; -full (as
 // `make demo-full`) runs the long scenario set, several minutes. It prints
 // a report and exits 1 if a promise did not hold.
 //
