@@ -1,0 +1,142 @@
+package lock_test
+
+// Hostile review of N permits per lock ID (issue 23): sequences that break
+// the promises of docs/GUARANTEES.md, "Permits: at most N holders".
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// overtaken is a network in which the first request whose body holds
+// marker is stuck: the caller sees a connection reset at once (the SDK
+// retries, and its retry overtakes the stuck request), and the stuck
+// request reaches DynamoDB only when Land is called. httpfault.LandLate
+// answers its caller only after the request landed, so a retry never
+// overtakes it there; this is the same fault with the order reversed.
+type overtaken struct {
+	next   httpfault.HTTPClient
+	marker string
+
+	mu     sync.Mutex
+	held   bool
+	gate   chan struct{}
+	landed chan error
+}
+
+func newOvertaken(next httpfault.HTTPClient, marker string) *overtaken {
+	return &overtaken{next: next, marker: marker, gate: make(chan struct{}), landed: make(chan error, 1)}
+}
+
+func (o *overtaken) Do(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	o.mu.Lock()
+	hold := !o.held && strings.Contains(string(body), o.marker)
+	o.held = o.held || hold
+	o.mu.Unlock()
+	if !hold {
+		return o.next.Do(req)
+	}
+	stuck := req.Clone(context.WithoutCancel(req.Context()))
+	stuck.Body = io.NopCloser(bytes.NewReader(body))
+	go func() {
+		<-o.gate
+		resp, err := o.next.Do(stuck)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		o.landed <- err
+	}()
+	return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+}
+
+// Land lets the stuck request reach DynamoDB and waits until it has.
+func (o *overtaken) Land(t *testing.T) {
+	t.Helper()
+	o.mu.Lock()
+	held := o.held
+	o.mu.Unlock()
+	if !held {
+		t.Fatal("no request was held back")
+	}
+	close(o.gate)
+	if err := <-o.landed; err != nil {
+		t.Fatalf("the stuck request: %v", err)
+	}
+}
+
+// TestReviewPermitsLateAcquireRevivesTakenOverPermit: holder L's acquire
+// request is stuck in the network; the SDK's retry overtakes it and L gets
+// its permit. L stalls past its lease; M takes L's permit over (removing
+// L's entry); K releases, so a permit is free. Then L's stuck request
+// lands: its condition (no entry of its own, fewer than n entries) holds
+// again, and it writes L's entry back, under L's lease ID, with a new
+// token. Promise 3 (permits) says a holder whose permit lapsed and was
+// taken over gets ErrLockLost from Extend; promise 2 says Lease.Write
+// checks the holder's own permit. Observed: L's Extend succeeds, L's lease
+// runs on, and L's Write (token below M's) lands after M's.
+func TestReviewPermitsLateAcquireRevivesTakenOverPermit(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const ttl = 300 * time.Millisecond
+	k, err := e.otherClient(lock.Config{TTL: 10 * time.Second, Owner: "K"}).Lock("sem").Acquire(ctx, lock.WithPermits(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw := newOvertaken(e.net, "PermitTokens")
+	db := srv.Client(func(o *dynamodb.Options) { o.HTTPClient = nw })
+	l, err := e.clientOn(db, lock.Config{TTL: ttl, Owner: "L"}).Lock("sem").Acquire(ctx, lock.WithPermits(2))
+	if err != nil {
+		t.Fatalf("L: %v", err)
+	}
+	time.Sleep(ttl + testSkew + 100*time.Millisecond) // L stalls: its permit lapses
+	mc := e.otherClient(lock.Config{TTL: 10 * time.Second, Owner: "M"})
+	m, err := mc.Lock("sem").Acquire(ctx, lock.WithPermits(2))
+	if err != nil {
+		t.Fatalf("M, taking over L's lapsed permit: %v", err)
+	}
+	if m.FencingToken() <= l.FencingToken() {
+		t.Fatalf("M's token %d not above L's %d", m.FencingToken(), l.FencingToken())
+	}
+	if err := m.Write(ctx, putItem(e, "rv-w", "M")); err != nil {
+		t.Fatalf("M's write: %v", err)
+	}
+	if err := k.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nw.Land(t) // L's first acquire request, overtaken by its retry, lands now
+	t.Logf("L token %d, M token %d", l.FencingToken(), m.FencingToken())
+
+	if err := l.Extend(ctx, 10*time.Second); !errors.Is(err, lock.ErrLockLost) {
+		t.Errorf("L's Extend after M took its permit over: %v, want ErrLockLost (promise 3)", err)
+	}
+	if err := l.Write(ctx, putItem(e, "rv-w", "L")); !errors.Is(err, lock.ErrLockLost) {
+		t.Errorf("L's Write after M took its permit over: %v, want ErrLockLost", err)
+	}
+	if got := readItem(t, e, "rv-w"); got != "M" {
+		t.Errorf("the taken-over holder's write overwrote its successor's: item %q, want %q (L's token %d < M's %d)",
+			got, "M", l.FencingToken(), m.FencingToken())
+	}
+}
