@@ -140,3 +140,42 @@ func TestReviewPermitsLateAcquireRevivesTakenOverPermit(t *testing.T) {
 			got, "M", l.FencingToken(), m.FencingToken())
 	}
 }
+
+// TestReviewPermitsFullItemOfDeadHoldersFrees: every holder's entry lives
+// in the ID's one item, and metadata has no size bound. Holders of an ID
+// of 100 permits, each with 5 KB of metadata, fill the item up to
+// DynamoDB's 400 KB before the 100 permits are taken; then they all die
+// (their leases end). Promise 4 (permits): a dead holder's permit frees
+// itself once its lease has ended plus the tolerance; promise 6: held is
+// told apart from outage. Observed: the 80th acquire, 21 permits free,
+// fails as an outage (ErrLockAcquisition wrapping DynamoDB's size
+// ValidationException); and once every holder is dead, a newcomer like
+// them (same metadata) fails the same way on its first request, never
+// reaching the takeover of lapsed entries: the ID stays unusable until
+// DynamoDB's TTL deletes the item, a day later.
+func TestReviewPermitsFullItemOfDeadHoldersFrees(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const ttl = 8 * time.Second // long enough for 80 acquires on a loaded machine
+	meta := map[string]string{"job": strings.Repeat("x", 5000)}
+	c := e.client(lock.Config{TTL: ttl, Metadata: meta})
+	held := 0
+	var fillErr error
+	for range 100 {
+		if _, fillErr = c.Lock("big").Acquire(ctx, lock.WithPermits(100)); fillErr != nil {
+			break
+		}
+		held++
+	}
+	t.Logf("%d of 100 permits taken; the next acquire: %v", held, fillErr)
+	if fillErr != nil && !errors.Is(fillErr, lock.ErrLockAlreadyAcquired) {
+		t.Errorf("acquire %d with %d of 100 permits free: %v, want a permit or a *HeldError (promise 6: held told apart from outage)",
+			held+1, 100-held, fillErr)
+	}
+	time.Sleep(ttl + testSkew + 200*time.Millisecond) // every holder is dead and its lease over
+	l, err := e.otherClient(lock.Config{TTL: 10 * time.Second, Metadata: meta}).Lock("big").Acquire(ctx, lock.WithPermits(100))
+	if err != nil {
+		t.Fatalf("after every holder's lease ended: %v, want a permit (promise 4: a dead holder's permit frees itself)", err)
+	}
+	_ = l.Release(ctx)
+}
