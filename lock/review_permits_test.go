@@ -100,7 +100,7 @@ func (o *overtaken) Land(t *testing.T) {
 func TestReviewPermitsLateAcquireRevivesTakenOverPermit(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second
 	k, err := e.otherClient(lock.Config{TTL: 10 * time.Second, Owner: "K"}).Lock("sem").Acquire(ctx, lock.WithPermits(2))
 	if err != nil {
 		t.Fatal(err)
