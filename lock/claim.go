@@ -231,13 +231,14 @@ func (l *part) completion(result []byte) *types.Update {
 	set := "SET #rel = :lease, #relAt = :now, #doneAt = :now, #done = :until, #doneLease = :lease, #ttl = :ttl"
 	values := map[string]types.AttributeValue{
 		":lease": sAttr(l.leaseID),
+		":tok":   nAttr(l.token),
 		":now":   nAttr(now.UnixMilli()),
 		":until": nAttr(until.UnixMilli()),
 		":ttl":   nAttr(cleanupAt(until, l.o.Retention)),
 	}
 	names := map[string]string{
 		"#rel": attrReleasedLease, "#relAt": attrReleasedAt, "#doneAt": attrCompletedAt, "#done": attrDoneUntil,
-		"#doneLease": attrCompletedLease, "#ttl": l.client.shape.TTLAttribute, "#lease": attrLease, "#result": attrResult,
+		"#doneLease": attrCompletedLease, "#ttl": l.client.shape.TTLAttribute, "#lease": attrLease, "#result": attrResult, "#tok": attrToken,
 	}
 	expr := set + ", #result = :result"
 	if result == nil {
@@ -249,7 +250,7 @@ func (l *part) completion(result []byte) *types.Update {
 		TableName:                           aws.String(l.client.table),
 		Key:                                 l.client.keyOf(l.id),
 		UpdateExpression:                    aws.String(expr),
-		ConditionExpression:                 aws.String("#lease = :lease AND NOT (#rel = :lease)"),
+		ConditionExpression:                 aws.String("#lease = :lease AND NOT (#rel = :lease) AND #tok = :tok"), // granted.go
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,

@@ -47,7 +47,7 @@ func (c *Client) callOptions(ids []string, opts []Option) (options, error) {
 	if !o.LeaseEnd.IsZero() {
 		o.Heartbeat = 0 // a lease with a fixed end is never extended past it
 	}
-	if err := checkPermits(o); err != nil {
+	if err := checkPermits(o, c.host); err != nil {
 		return o, err
 	}
 	return o, validate(o)

@@ -98,7 +98,7 @@ func (l *part) release(ctx context.Context) error {
 	}
 	var seen attempts
 	now := l.o.Now()
-	_, err := l.client.db.UpdateItem(ctx, l.client.releaseInput(l.id, l.leaseID, now, l.o.Retention), seen.option())
+	_, err := l.client.db.UpdateItem(ctx, onGrantedToken(l.client.releaseInput(l.id, l.leaseID, now, l.o.Retention), l.token), seen.option())
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
@@ -142,7 +142,7 @@ func (l *part) releaseRefused(item map[string]types.AttributeValue, maybeSent bo
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrLockRelease, l.lost(item))
-	case rec.LeaseID == l.leaseID && rec.Released && !rec.Forced:
+	case rec.LeaseID == l.leaseID && !l.revived(rec) && rec.Released && !rec.Forced:
 		// An earlier attempt went through, or this lease completed its
 		// claim (Complete, its answer lost).
 		return nil
@@ -207,6 +207,10 @@ func (l *part) lost(item map[string]types.AttributeValue) *lostError {
 	if err != nil {
 		return &lostError{LockID: l.id, Reason: err.Error()}
 	}
+	if l.revived(rec) {
+		return &lostError{LockID: l.id, Reason: "its lease ended and another holder took it over (or an operator released it); " +
+			"a late copy of its acquire request has since taken the lock under its lease ID, with another token, for nobody"}
+	}
 	if rec.LeaseID == l.leaseID {
 		if rec.Forced {
 			return &lostError{LockID: l.id, Reason: fmt.Sprintf("it was force-released by %q (%s)", rec.ReleasedBy, rec.ReleaseReason)}
@@ -247,13 +251,13 @@ func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	}
 	started := time.Now()
 	end := l.o.Now().Add(ttl)
-	_, err = l.client.db.UpdateItem(ctx, l.client.extendInput(l.id, l.leaseID, end, l.o.Retention))
+	_, err = l.client.db.UpdateItem(ctx, onGrantedToken(l.client.extendInput(l.id, l.leaseID, end, l.o.Retention), l.token))
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: extend %q: %w", l.id, err)
 		}
-		if rec, perr := l.client.parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released {
+		if rec, perr := l.client.parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released || l.revived(rec) {
 			return l.lost(ccf.Item)
 		}
 		return nil // the lease already ends later

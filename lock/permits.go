@@ -55,12 +55,14 @@ func WithPermits(n int) Option {
 	}
 }
 
-// checkPermits refuses a permit count outside 1..maxPermits.
-func checkPermits(o options) error {
+// checkPermits refuses a permit count outside 1..maxPermits, or one
+// whose holders' entries (with this caller's owner, host and metadata)
+// cannot all fit in the lock ID's item.
+func checkPermits(o options, host string) error {
 	if o.Permits < 0 || o.Permits > maxPermits {
 		return invalid("WithPermits: the number of permits must be between 1 and %d", maxPermits)
 	}
-	return nil
+	return checkPermitsFit(o, host)
 }
 
 // permitsMismatch is the error of an acquire with want permits on an ID
@@ -93,6 +95,7 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 	in := req.joinInput()
 	var view lockitem.Permits
 	maybeApplied := false
+	tooLarge := false // the last request was refused for the item's size
 	for round := 1; ; round++ {
 		var seen attempts
 		out, err := c.db.UpdateItem(ctx, in, seen.option())
@@ -105,9 +108,19 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 		}
 		var item map[string]types.AttributeValue
 		var ccf *types.ConditionalCheckFailedException
+		tooLarge = false
 		switch {
 		case errors.As(err, &ccf):
 			item = ccf.Item
+		case isItemTooLarge(err):
+			// Holders with larger entries than this caller's fill the
+			// item: nothing was written, and the refusal carries no
+			// item. Read it, so that lapsed entries are removed and live
+			// ones make the permits held.
+			tooLarge = true
+			if item, err = c.readAfterTooLarge(ctx, id); err != nil {
+				return nil, err
+			}
 		case isInvalidDocumentPath(err):
 			// No Holders map: DynamoDB may check the path before the
 			// condition. Nothing was written; make the item.
@@ -130,7 +143,7 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 		if round >= maxPermitRounds {
 			break
 		}
-		next, err := c.nextPermitRequest(req, view)
+		next, err := c.nextPermitRequest(req, view, tooLarge)
 		if err != nil {
 			return nil, err
 		}
@@ -142,8 +155,12 @@ func (c *Client) permitAttempt(ctx context.Context, id, leaseID string, o option
 }
 
 // nextPermitRequest judges the item a refused permit request found and
-// returns the request to send next, or why the attempt ends.
-func (c *Client) nextPermitRequest(req permitRequest, p lockitem.Permits) (*dynamodb.UpdateItemInput, error) {
+// returns the request to send next, or why the attempt ends. tooLarge:
+// the request was refused because the item would have grown past
+// DynamoDB's 400 KB; unless lapsed entries can be removed, the permits
+// are held (the item's size admits fewer holders than n), and a waiter
+// waits for one to leave.
+func (c *Client) nextPermitRequest(req permitRequest, p lockitem.Permits, tooLarge bool) (*dynamodb.UpdateItemInput, error) {
 	id, n := req.id, req.n
 	switch {
 	case p.ForcedLease == req.leaseID:
@@ -169,7 +186,7 @@ func (c *Client) nextPermitRequest(req permitRequest, p lockitem.Permits) (*dyna
 	switch {
 	case p.N != int64(n) && live > 0:
 		return nil, permitsMismatch(id, n, p.N, "held")
-	case live >= n:
+	case live >= n, tooLarge && len(gone) == 0 && live > 0:
 		return nil, permitsHeld(req, p, isLapsed)
 	case len(gone) == 0 && p.N == int64(n):
 		return req.joinInput(), nil // the item changed since: try again
@@ -232,7 +249,7 @@ func (c *Client) permitGranted(ctx context.Context, req permitRequest, item map[
 func (c *Client) permitCleanup(ctx context.Context, req permitRequest) {
 	ctx, cancel := releaseContext(ctx, req.o)
 	defer cancel()
-	_, _ = c.db.UpdateItem(ctx, c.permitReleaseInput(req.id, req.leaseID))
+	_, _ = c.db.UpdateItem(ctx, c.permitReleaseInput(req.id, req.leaseID, 0))
 }
 
 // isInvalidDocumentPath reports DynamoDB's refusal of an update of a path
@@ -256,7 +273,7 @@ func (l *part) permitRelease(ctx context.Context) error {
 		return nil
 	}
 	var seen attempts
-	_, err := l.client.db.UpdateItem(ctx, l.client.permitReleaseInput(l.id, l.leaseID), seen.option())
+	_, err := l.client.db.UpdateItem(ctx, l.client.permitReleaseInput(l.id, l.leaseID, l.token), seen.option())
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
@@ -277,7 +294,8 @@ func (l *part) permitRelease(ctx context.Context) error {
 	return nil
 }
 
-// permitGoneEarlier judges an item without this lease's entry, found by a
+// permitGoneEarlier judges an item without this lease's permit (no entry
+// under its lease ID, or one with another token: ownsEntry), found by a
 // release (or a Complete) of which an earlier attempt may have gone
 // through (maybeSent): nil when that attempt removed it, an error matching
 // ErrLockLost when the permit was lost, one matching ErrReleaseUnknown when
@@ -309,6 +327,9 @@ func (l *part) permitLost(item map[string]types.AttributeValue) *lostError {
 		return &lostError{LockID: l.id, Reason: err.Error()}
 	case p.ForcedLease == l.leaseID:
 		return &lostError{LockID: l.id, Reason: "an operator force-released its permit"}
+	case hasEntry(p, l.leaseID) && !ownsEntry(p, l.leaseID, l.token):
+		return &lostError{LockID: l.id, Reason: "its permit was removed (its lease ended and another holder took it over, or an operator released it); " +
+			"a late copy of its acquire request has since added an entry under its lease ID, with another token, which is not its permit"}
 	}
 	switch l.forced(record{ForcedLease: p.ForcedLease, ForceCount: p.ForceCount}) {
 	case forcedNo:
@@ -322,13 +343,13 @@ func (l *part) permitLost(item map[string]types.AttributeValue) *lostError {
 func (l *part) permitExtend(ctx context.Context, ttl time.Duration) error {
 	started := time.Now()
 	end := l.o.Now().Add(ttl)
-	_, err := l.client.db.UpdateItem(ctx, l.client.permitExtendInput(l.id, l.leaseID, end, l.o.Retention))
+	_, err := l.client.db.UpdateItem(ctx, l.client.permitExtendInput(l.id, l.leaseID, l.token, end, l.o.Retention))
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("lock: extend %q: %w", l.id, err)
 		}
-		if p, perr := l.client.shape.ParsePermits(ccf.Item); perr != nil || !hasEntry(p, l.leaseID) {
+		if p, perr := l.client.shape.ParsePermits(ccf.Item); perr != nil || !ownsEntry(p, l.leaseID, l.token) {
 			return l.permitLost(ccf.Item)
 		}
 		return nil // the lease already ends later
@@ -339,6 +360,16 @@ func (l *part) permitExtend(ctx context.Context, ttl time.Duration) error {
 	}
 	l.mu.Unlock()
 	return nil
+}
+
+// ownsEntry reports whether p holds the permit granted to leaseID with
+// token: its entry, with that token. An entry under the same lease ID
+// with another token is not that permit: a late copy of the holder's
+// acquire request wrote it after the permit was removed (see
+// permitLost), and it holds a permit for nobody until it lapses.
+func ownsEntry(p lockitem.Permits, leaseID string, token int64) bool {
+	h, ok := p.Holders[leaseID]
+	return ok && h.Token == token
 }
 
 func hasEntry(p lockitem.Permits, leaseID string) bool {

@@ -180,9 +180,14 @@ func (r permitRequest) initInput(seenLease string) *dynamodb.UpdateItemInput {
 	}
 }
 
-// permitReleaseInput removes leaseID's entry, if it is there.
-func (c *Client) permitReleaseInput(id, leaseID string) *dynamodb.UpdateItemInput {
-	return &dynamodb.UpdateItemInput{
+// permitReleaseInput removes leaseID's entry, if it is there with token,
+// the one its holder was granted: an entry under the same lease ID with
+// another token was written by a late copy of the acquire request after
+// the holder's permit was taken over, and is not that holder's. Token 0
+// (the clean-up of an acquire whose answer was not seen, which knows no
+// token) removes whatever entry is under the lease ID: all are its own.
+func (c *Client) permitReleaseInput(id, leaseID string, token int64) *dynamodb.UpdateItemInput {
+	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(c.table),
 		Key:                                 c.keyOf(id),
 		UpdateExpression:                    aws.String("REMOVE #h.#me, #pt.#me"),
@@ -190,21 +195,31 @@ func (c *Client) permitReleaseInput(id, leaseID string) *dynamodb.UpdateItemInpu
 		ExpressionAttributeNames:            map[string]string{"#h": attrHolders, "#pt": attrPermitTokens, "#me": leaseID},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	if token != 0 {
+		in.ConditionExpression = aws.String(ownPermit)
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":tok": nAttr(token)}
+	}
+	return in
 }
 
+// ownPermit is true of an item that holds the permit of lease #me granted
+// with token :tok: its entry, with that token.
+const ownPermit = "attribute_exists(#h.#me) AND #pt.#me = :tok"
+
 // permitExtendInput moves the end of leaseID's entry to end, if the entry
-// is there and does not end later: an extend never shortens a lease. The
-// item's TTL follows the latest extend.
-func (c *Client) permitExtendInput(id, leaseID string, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+// is there with token (ownPermit) and does not end later: an extend never
+// shortens a lease. The item's TTL follows the latest extend.
+func (c *Client) permitExtendInput(id, leaseID string, token int64, end time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:           aws.String(c.table),
 		Key:                 c.keyOf(id),
 		UpdateExpression:    aws.String("SET #h.#me.#exp = :exp, #ttl = :ttl"),
-		ConditionExpression: aws.String("#h.#me.#exp <= :exp"),
+		ConditionExpression: aws.String(ownPermit + " AND #h.#me.#exp <= :exp"),
 		ExpressionAttributeNames: map[string]string{
-			"#h": attrHolders, "#me": leaseID, "#exp": attrExpiresAt, "#ttl": c.shape.TTLAttribute,
+			"#h": attrHolders, "#pt": attrPermitTokens, "#me": leaseID, "#exp": attrExpiresAt, "#ttl": c.shape.TTLAttribute,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":tok": nAttr(token),
 			":exp": nAttr(ceilMilli(end).UnixMilli()),
 			":ttl": nAttr(cleanupAt(end, retention)),
 		},
@@ -213,15 +228,17 @@ func (c *Client) permitExtendInput(id, leaseID string, end time.Time, retention 
 }
 
 // permitLeaseCheck is a transaction's action on a permit item: a check
-// that the entry is there, or with release its removal on that condition.
+// that the holder's permit is there (its entry, with its token), or with
+// release its removal on that condition.
 func (l *part) permitLeaseCheck(release bool) types.TransactWriteItem {
-	in := l.client.permitReleaseInput(l.id, l.leaseID)
+	in := l.client.permitReleaseInput(l.id, l.leaseID, l.token)
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:                           in.TableName,
 			Key:                                 in.Key,
 			ConditionExpression:                 in.ConditionExpression,
-			ExpressionAttributeNames:            map[string]string{"#h": attrHolders, "#me": l.leaseID},
+			ExpressionAttributeNames:            in.ExpressionAttributeNames,
+			ExpressionAttributeValues:           in.ExpressionAttributeValues,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
@@ -231,6 +248,7 @@ func (l *part) permitLeaseCheck(release bool) types.TransactWriteItem {
 		UpdateExpression:                    in.UpdateExpression,
 		ConditionExpression:                 in.ConditionExpression,
 		ExpressionAttributeNames:            in.ExpressionAttributeNames,
+		ExpressionAttributeValues:           in.ExpressionAttributeValues,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}
 }

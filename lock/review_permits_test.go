@@ -143,37 +143,41 @@ func TestReviewPermitsLateAcquireRevivesTakenOverPermit(t *testing.T) {
 
 // TestReviewPermitsFullItemOfDeadHoldersFrees: every holder's entry lives
 // in the ID's one item, and metadata has no size bound. Holders of an ID
-// of 100 permits, each with 5 KB of metadata, fill the item up to
-// DynamoDB's 400 KB before the 100 permits are taken; then they all die
-// (their leases end). Promise 4 (permits): a dead holder's permit frees
-// itself once its lease has ended plus the tolerance; promise 6: held is
-// told apart from outage. Observed: the 80th acquire, 21 permits free,
-// fails as an outage (ErrLockAcquisition wrapping DynamoDB's size
-// ValidationException); and once every holder is dead, a newcomer like
-// them (same metadata) fails the same way on its first request, never
-// reaching the takeover of lapsed entries: the ID stays unusable until
-// DynamoDB's TTL deletes the item, a day later.
+// of 100 permits, each with 5 KB of metadata, filled the item up to
+// DynamoDB's 400 KB before the 100 permits were taken: the 80th acquire,
+// 21 permits free, failed as an outage (DynamoDB's size
+// ValidationException), against promise 6 (held told apart from outage);
+// and once every holder was dead, a newcomer like them failed the same
+// way on its first request, never reaching the takeover of lapsed
+// entries (promise 4), so the ID stayed unusable until DynamoDB's TTL
+// deleted the item, a day later.
+//
+// Fixed: a count whose entries cannot all fit is refused up front
+// (ErrInvalidInput, no request sent, naming how many fit); a count that
+// fits fills, the next acquire is held, and once the holders are dead
+// (their leases over by the newcomer's clock) a newcomer gets a permit.
+// Holders with larger entries than the newcomer's:
+// TestPermitsItemFullOfOthersEntries.
 func TestReviewPermitsFullItemOfDeadHoldersFrees(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	const ttl = 8 * time.Second // long enough for 80 acquires on a loaded machine
 	meta := map[string]string{"job": strings.Repeat("x", 5000)}
-	c := e.client(lock.Config{TTL: ttl, Metadata: meta})
-	held := 0
-	var fillErr error
-	for range 100 {
-		if _, fillErr = c.Lock("big").Acquire(ctx, lock.WithPermits(100)); fillErr != nil {
-			break
+	c := e.client(lock.Config{TTL: time.Minute, Metadata: meta})
+	e.net.Reset()
+	if _, err := c.Lock("big").Acquire(ctx, lock.WithPermits(100)); !errors.Is(err, lock.ErrInvalidInput) || e.net.Total() != 0 {
+		t.Fatalf("100 permits of 5 KB metadata each: %v after %d requests, want ErrInvalidInput before any request", err, e.net.Total())
+	}
+	const n = 70 // 70 entries of 5 KB fit
+	for i := range n {
+		if _, err := c.Lock("big").Acquire(ctx, lock.WithPermits(n)); err != nil {
+			t.Fatalf("acquire %d of %d: %v", i+1, n, err)
 		}
-		held++
 	}
-	t.Logf("%d of 100 permits taken; the next acquire: %v", held, fillErr)
-	if fillErr != nil && !errors.Is(fillErr, lock.ErrLockAlreadyAcquired) {
-		t.Errorf("acquire %d with %d of 100 permits free: %v, want a permit or a *HeldError (promise 6: held told apart from outage)",
-			held+1, 100-held, fillErr)
+	if _, err := c.Lock("big").Acquire(ctx, lock.WithPermits(n)); !errors.Is(err, lock.ErrLockAlreadyAcquired) {
+		t.Errorf("acquire %d with all %d taken: %v, want a *HeldError (promise 6: held told apart from outage)", n+1, n, err)
 	}
-	time.Sleep(ttl + testSkew + 200*time.Millisecond) // every holder is dead and its lease over
-	l, err := e.otherClient(lock.Config{TTL: 10 * time.Second, Metadata: meta}).Lock("big").Acquire(ctx, lock.WithPermits(100))
+	// Every holder is dead, its lease over by the newcomer's clock.
+	l, err := e.otherClient(lock.Config{Metadata: meta, Now: later}).Lock("big").Acquire(ctx, lock.WithPermits(n))
 	if err != nil {
 		t.Fatalf("after every holder's lease ended: %v, want a permit (promise 4: a dead holder's permit frees itself)", err)
 	}

@@ -234,19 +234,20 @@ func (l *part) leaseCheck(release bool) types.TransactWriteItem {
 	if l.permits > 1 {
 		return l.permitLeaseCheck(release)
 	}
-	const held = "#lease = :lease AND NOT (#rel = :lease)"
+	const held = "#lease = :lease AND NOT (#rel = :lease) AND #tok = :tok" // the lease, with its token (granted.go)
 	if !release {
 		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:                           aws.String(l.client.table),
 			Key:                                 l.client.keyOf(l.id),
 			ConditionExpression:                 aws.String(held),
-			ExpressionAttributeNames:            map[string]string{"#lease": attrLease, "#rel": attrReleasedLease},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":lease": sAttr(l.leaseID)},
+			ExpressionAttributeNames:            map[string]string{"#lease": attrLease, "#rel": attrReleasedLease, "#tok": attrToken},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":lease": sAttr(l.leaseID), ":tok": nAttr(l.token)},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}}
 	}
 	in := l.client.releaseInput(l.id, l.leaseID, l.o.Now(), l.o.Retention)
 	delete(in.ExpressionAttributeNames, "#forced") // the condition below covers it: forced leases are released
+	in.ExpressionAttributeNames["#tok"], in.ExpressionAttributeValues[":tok"] = attrToken, nAttr(l.token)
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName:                           in.TableName,
 		Key:                                 in.Key,
@@ -309,7 +310,7 @@ func finishedEarlier(reasons []types.CancellationReason, leases []*part) bool {
 			continue
 		}
 		rec, err := l.client.parseRecord(reasons[i].Item)
-		if err != nil || rec.LeaseID != l.leaseID || !rec.Released || rec.Forced || (l.claim && rec.CompletedLease != l.leaseID) {
+		if err != nil || rec.LeaseID != l.leaseID || l.revived(rec) || !rec.Released || rec.Forced || (l.claim && rec.CompletedLease != l.leaseID) {
 			return false
 		}
 	}
