@@ -38,7 +38,10 @@ const maxPermits = 100
 // fails with ErrLockAcquisition (not a *HeldError, so it does not wait)
 // naming both counts; the count changes once every holder of the old one
 // has released or lapsed. n must be between 1 and 100; 1, the default, is
-// the lock of one holder, unchanged. Claim refuses n > 1: a claim is work
+// the lock of one holder, unchanged. The n holders' entries share the ID's
+// one item, which DynamoDB caps at 400 KB: n entries of this caller's size
+// (owner, host, metadata) must fit, or the call fails with ErrInvalidInput
+// before any request (5 KB of metadata allows 76). Claim refuses n > 1: a claim is work
 // done once, which two holders at a time would not be.
 //
 // Acquiring a free permit costs one conditional write (three the first
