@@ -69,17 +69,17 @@ func (c *Client) Claim(ctx context.Context, id string, payload []byte, opts ...O
 		hash = hex.EncodeToString(sum[:])
 	}
 	var claim Claim
-	err = c.retryWhileHeld(ctx, o, func() (time.Time, error) {
+	err = c.retryWhileHeld(ctx, o, func(w *watch) error {
 		var err error
-		claim, err = c.claimAttempt(ctx, id, o, hash)
-		return heldUntil(err), err
+		claim, err = c.claimAttempt(ctx, id, o, hash, w)
+		return err
 	})
 	return claim, err
 }
 
 // claimAttempt sends one claim request.
-func (c *Client) claimAttempt(ctx context.Context, id string, o options, hash string) (Claim, error) {
-	cl, err := c.attemptAs(ctx, id, newLeaseID(), o, &claimOf{payloadHash: hash})
+func (c *Client) claimAttempt(ctx context.Context, id string, o options, hash string, w *watch) (Claim, error) {
+	cl, err := c.attemptAs(ctx, id, newLeaseID(), o, &claimOf{payloadHash: hash}, w)
 	var done *completedError
 	switch {
 	case errors.As(err, &done):

@@ -62,13 +62,14 @@ func validateLockID(id string) error {
 	return nil
 }
 
-// attempt sends one acquire request for lease leaseID.
-func (c *Client) attempt(ctx context.Context, id, leaseID string, o options) (*part, error) {
-	return c.attemptAs(ctx, id, leaseID, o, nil)
+// attempt sends one acquire request for lease leaseID; w, if not nil, is
+// what a waiter saw of the lock so far.
+func (c *Client) attempt(ctx context.Context, id, leaseID string, o options, w *watch) (*part, error) {
+	return c.attemptAs(ctx, id, leaseID, o, nil, w)
 }
 
 // attemptAs sends one acquire request, or a claim's when claim is set.
-func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, claim *claimOf) (*part, error) {
+func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, claim *claimOf, w *watch) (*part, error) {
 	if o.Permits > 1 && claim == nil {
 		return c.permitAttempt(ctx, id, leaseID, o)
 	}
@@ -80,14 +81,14 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 	// read before the clock that the stored lease end comes from, so the
 	// local end is never later than the stored one.
 	started := time.Now()
-	req := acquireRequest{table: c.table, shape: c.shape, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now(), claim: claim}
+	req := acquireRequest{table: c.table, shape: c.shape, id: id, leaseID: leaseID, o: o, host: c.host, now: o.Now(), claim: claim, seen: w.due(id)}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
 		req.requestID = lc.AwsRequestID
 	}
 	var seen attempts
 	out, err := c.db.UpdateItem(ctx, req.input(), seen.option())
 	if err != nil {
-		return nil, c.acquireFailed(ctx, req, err, seen.any())
+		return nil, sighted(c.acquireFailed(ctx, req, err, seen.any()), err, time.Now())
 	}
 	rec, err := c.parseRecord(out.Attributes)
 	if err != nil || rec.LeaseID != req.leaseID {
@@ -169,19 +170,6 @@ func (c *Client) cleanup(ctx context.Context, req acquireRequest) {
 	ctx, cancel := releaseContext(ctx, req.o)
 	defer cancel()
 	_, _ = c.db.UpdateItem(ctx, c.releaseInput(req.id, req.leaseID, req.o.Now(), req.o.Retention))
-}
-
-// heldUntil returns the end of the holder's lease when err is a
-// *HeldError, and the zero time otherwise.
-func heldUntil(err error) time.Time {
-	var held *HeldError
-	if errors.As(err, &held) {
-		if held.Holder.ExpiresAt.IsZero() {
-			return time.Now() // unknown: retry after the usual step
-		}
-		return held.Holder.ExpiresAt
-	}
-	return time.Time{}
 }
 
 func newLeaseID() string {

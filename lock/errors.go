@@ -73,6 +73,9 @@ type HeldError struct {
 	// them taken; Holder is then the one whose lease ends first. It is 0
 	// for a lock of one holder.
 	Permits int
+
+	// seen is the item as the answer showed it, for a waiter's watch.
+	seen *sighting
 }
 
 func (e *HeldError) Error() string {

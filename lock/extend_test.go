@@ -13,7 +13,7 @@ import (
 )
 
 // extendMarker is in the body of an extend request and no other.
-const extendMarker = `SET #exp = :exp, #ttl = :ttl"`
+const extendMarker = `#exp = :exp, #ttl = :ttl"` // in an extend's body only
 
 // TestExtendNeverShortens: Extend with a TTL shorter than what is left
 // keeps the later end, in the item and in Deadline, so no other holder

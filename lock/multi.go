@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"time"
 )
 
 // acquireParts acquires every lock in ids (sorted, without repeats), all
@@ -16,10 +15,10 @@ import (
 // so callers taking overlapping sets in any order cannot deadlock.
 func (c *Client) acquireParts(ctx context.Context, ids []string, o options) ([]*part, error) {
 	var parts []*part
-	err := c.retryWhileHeld(ctx, o, func() (time.Time, error) {
+	err := c.retryWhileHeld(ctx, o, func(w *watch) error {
 		var err error
-		parts, err = c.attemptAll(ctx, ids, newLeaseID(), o)
-		return heldUntil(err), err
+		parts, err = c.attemptAll(ctx, ids, newLeaseID(), o, w)
+		return err
 	})
 	return parts, err
 }
@@ -34,9 +33,9 @@ func sortedIDs(ids []string) []string {
 // attemptAll sends one acquire per ID concurrently, all for lease leaseID. If any fails, it
 // releases the others and returns the first error by ID order, preferring
 // a failure other than a held lock.
-func (c *Client) attemptAll(ctx context.Context, ids []string, leaseID string, o options) ([]*part, error) {
+func (c *Client) attemptAll(ctx context.Context, ids []string, leaseID string, o options, w *watch) ([]*part, error) {
 	if len(ids) == 1 {
-		l, err := c.attempt(ctx, ids[0], leaseID, o)
+		l, err := c.attempt(ctx, ids[0], leaseID, o, w)
 		if err != nil {
 			return nil, err
 		}
@@ -46,7 +45,7 @@ func (c *Client) attemptAll(ctx context.Context, ids []string, leaseID string, o
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		wg.Go(func() { leases[i], errs[i] = c.attempt(ctx, id, leaseID, o) })
+		wg.Go(func() { leases[i], errs[i] = c.attempt(ctx, id, leaseID, o, w) })
 	}
 	wg.Wait()
 	first := firstError(errs)

@@ -48,6 +48,10 @@ type part struct {
 	// known (its answer was lost): a later one that finds this lease's
 	// locks released by this lease knows it went through.
 	finishSent bool
+	// seq numbers the lease's versions (its extends), and granted is the
+	// most any write of the lease granted (lockitem.AttrLeaseMs).
+	seq     int64
+	granted time.Duration
 }
 
 // usable reports a Lease that was not made by Acquire (its zero value).
@@ -60,7 +64,7 @@ func (l *part) usable() error {
 
 func newLease(c *Client, id string, req acquireRequest, rec record, started time.Time) *part {
 	return &part{client: c, id: id, leaseID: req.leaseID, token: rec.Token, o: req.o, forces: rec.ForceCount,
-		claim: req.claim != nil, end: started.Add(req.o.TTL)}
+		claim: req.claim != nil, end: started.Add(req.o.TTL), granted: req.o.TTL}
 }
 
 // Deadline returns when the holder must have stopped working: the lease's
@@ -251,7 +255,10 @@ func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	}
 	started := time.Now()
 	end := l.o.Now().Add(ttl)
-	_, err = l.client.db.UpdateItem(ctx, onGrantedToken(l.client.extendInput(l.id, l.leaseID, end, l.o.Retention), l.token))
+	in := onGrantedToken(l.client.extendInput(l.id, l.leaseID, end, l.o.Retention), l.token)
+	ver, granted := l.nextVersion(ttl)
+	versioned(in, ver, granted, true)
+	_, err = l.client.db.UpdateItem(ctx, in)
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {

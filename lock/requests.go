@@ -38,6 +38,9 @@ type acquireRequest struct {
 	requestID          string
 	host               string
 	now                time.Time // the clock's time when the request was built
+	// seen is the lease version the observed-lease rule lets this attempt
+	// take over, or nil.
+	seen *sighting
 }
 
 // expiresAt is the lease's end as stored in the item.
@@ -85,7 +88,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	optional("#host", attrHost, sAttr(r.host), r.host != "")
 	optional("#req", attrRequestID, sAttr(r.requestID), r.requestID != "")
 	optional("#meta", attrMetadata, metadataAttr(r.o.Metadata), len(r.o.Metadata) > 0)
-	cond := acquireCondition
+	cond := r.takeoverCondition(names, values)
 	if r.claim != nil {
 		// A claim also needs no unexpired completion; it clears an expired
 		// one, and stores its payload's hash.
@@ -98,7 +101,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 	if len(remove) > 0 {
 		expr += " REMOVE " + strings.Join(remove, ", ")
 	}
-	return &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(r.table),
 		Key:                                 r.shape.Key(r.id),
 		UpdateExpression:                    aws.String(expr),
@@ -108,6 +111,8 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	versioned(in, r.leaseID+".0", r.o.TTL, false)
+	return in
 }
 
 func metadataAttr(m map[string]string) types.AttributeValue {

@@ -37,6 +37,10 @@ type Options struct {
 	// Permits is how many holders each lock ID of the call admits at once
 	// (lock.WithPermits); 0 and 1 mean one, the single lease.
 	Permits int
+	// NoWallTakeover turns off the wall-clock takeover rule, leaving the
+	// observed-lease rule alone: for proofs that skew clocks beyond the
+	// tolerance (the wall rule is unsafe then), never for applications.
+	NoWallTakeover bool
 }
 
 // Apply returns o with each of opts applied in turn; nil options are

@@ -1,0 +1,18 @@
+package lockitem
+
+// Attributes of the observed-lease rule: every acquire and extend writes a
+// version that no other write of the item repeats, and the duration it
+// granted, so that a waiter can count a lease on its own monotonic clock
+// without trusting the holder's wall clock (see lock's takeover rules).
+const (
+	// AttrLeaseVersion (S) names the write that last granted the current lease
+	// time: the lease ID, a dot and the holder's sequence number of the
+	// write. A version not prefixed by the item's lease ID was written for
+	// another lease (by a writer that does not version its leases) and
+	// says nothing about the current one.
+	AttrLeaseVersion = "LeaseVersion"
+	// AttrLeaseMs (N) is how long that write granted, in milliseconds,
+	// counted on the holder's monotonic clock from before it sent the write;
+	// never less than the earlier writes of the same lease granted.
+	AttrLeaseMs = "LeaseMs"
+)

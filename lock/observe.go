@@ -1,0 +1,225 @@
+package lock
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/lockitem"
+)
+
+// A waiter may take a held lock over as soon as either of two rules holds
+// (docs/GUARANTEES.md argues both):
+//
+//   - the wall-clock rule: the stored lease end plus the clock-skew
+//     tolerance is before the waiter's clock (the acquire's :cutoff);
+//   - the observed-lease rule: the waiter has seen the same lease version
+//     (lockitem.AttrLeaseVersion) unchanged for the whole duration it granted
+//     (lockitem.AttrLeaseMs), counted on its own monotonic clock from the
+//     return of the first answer that showed it, plus a drift allowance.
+//     The takeover write is conditional on that version still being the
+//     item's, so a holder that extended since (a new version) keeps it.
+//
+// The first is safe on clocks within the tolerance, the second on clock
+// rates alone.
+
+const (
+	attrLeaseVersion = lockitem.AttrLeaseVersion
+	attrLeaseMs      = lockitem.AttrLeaseMs
+
+	// driftPerMille is how much faster the waiter's monotonic clock may run
+	// than the holder's, in thousandths: twice the 500 ppm that NTP slews
+	// by at most. The holder's deadline, the tolerance before its lease's
+	// end, absorbs the drift first; only what exceeds it is waited for.
+	driftPerMille = 1
+)
+
+// sighting is what a waiter saw of a lock's item: the current lease and
+// the version of the write that last granted it time.
+type sighting struct {
+	free    bool   // no item, or its lease was released
+	leaseID string // the current lease
+	// version and granted are the current lease's (empty and 0 when the
+	// item carries none for it: then only the wall-clock rule applies).
+	version string
+	granted time.Duration
+	expRaw  string    // the stored lease end, as stored (epoch ms)
+	exp     time.Time // the same, parsed; zero when absent
+	// first is when the first answer that showed this version came back,
+	// by the local monotonic clock.
+	first time.Time
+}
+
+// sightingOf reads a lock's item (nil for none), as an answer that came
+// back at at showed it.
+func sightingOf(item map[string]types.AttributeValue, at time.Time) sighting {
+	s := sighting{first: at}
+	lease := attrString(item, attrLease)
+	if len(item) == 0 || lease == "" || attrString(item, attrReleasedLease) == lease {
+		s.free = true
+		return s
+	}
+	s.leaseID = lease
+	if n, ok := item[attrExpiresAt].(*types.AttributeValueMemberN); ok {
+		s.expRaw = n.Value
+		if ms, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
+			s.exp = time.UnixMilli(ms)
+		}
+	}
+	ver := attrString(item, attrLeaseVersion)
+	g, ok := item[attrLeaseMs].(*types.AttributeValueMemberN)
+	if !ok || !strings.HasPrefix(ver, lease+".") || s.expRaw == "" {
+		return s
+	}
+	ms, err := strconv.ParseInt(g.Value, 10, 64)
+	if err != nil || ms <= 0 {
+		return s
+	}
+	s.version, s.granted = ver, time.Duration(ms)*time.Millisecond
+	return s
+}
+
+func attrString(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// sameVersion reports whether s shows the lease version t showed.
+func (s sighting) sameVersion(t sighting) bool {
+	return !s.free && !t.free && s.version != "" && s.leaseID == t.leaseID && s.version == t.version && s.expRaw == t.expRaw
+}
+
+// observedEnd returns when the observed-lease rule lets s's version be
+// taken over, by the local monotonic clock, or the zero time when it
+// cannot apply: the granted duration from the first answer that showed
+// it, plus the drift beyond what the holder's deadline absorbs, plus a
+// millisecond for the stored duration's precision.
+func (s sighting) observedEnd(skew time.Duration) time.Time {
+	if s.free || s.version == "" {
+		return time.Time{}
+	}
+	drift := max(s.granted/1000*driftPerMille-skew, 0)
+	return s.first.Add(s.granted + drift + time.Millisecond)
+}
+
+// watch is what a waiter has seen of the locks it waits for, by lock ID.
+// One waiting call owns it; it is not safe for concurrent use.
+type watch struct {
+	o    options
+	seen map[string]sighting
+}
+
+func newWatch(o options) *watch { return &watch{o: o, seen: map[string]sighting{}} }
+
+// saw records a sighting of id's item, keeping the time of the first
+// answer that showed its version.
+func (w *watch) saw(id string, s sighting) {
+	if old, ok := w.seen[id]; ok && old.sameVersion(s) {
+		return
+	}
+	w.seen[id] = s
+}
+
+// due returns the sighting of id whose version the observed-lease rule
+// lets an attempt made now take over, or nil.
+func (w *watch) due(id string) *sighting {
+	if w == nil {
+		return nil
+	}
+	s, ok := w.seen[id]
+	if !ok {
+		return nil
+	}
+	end := s.observedEnd(w.o.Skew)
+	if end.IsZero() || time.Now().Before(end) {
+		return nil
+	}
+	return &s
+}
+
+// freeAt returns the earliest local time at which id may be taken over as
+// last seen: now if it was free, else the earlier of the two rules'
+// times; the zero time if nothing is known of it.
+func (w *watch) freeAt(id string) time.Time {
+	s, ok := w.seen[id]
+	if !ok {
+		return time.Time{}
+	}
+	now := time.Now()
+	if s.free {
+		return now
+	}
+	at := s.observedEnd(w.o.Skew)
+	if !w.o.NoWallTakeover && !s.exp.IsZero() {
+		// The stored end by the holder's clock; ours may be ahead or
+		// behind by the tolerance.
+		wall := now.Add(s.exp.Sub(w.o.Now()) + w.o.Skew + time.Millisecond)
+		if at.IsZero() || wall.Before(at) {
+			at = wall
+		}
+	}
+	return at
+}
+
+// versioned makes an acquire or extend write the lease version ver and
+// the duration granted (see lockitem.AttrLeaseVersion). For an extend
+// (monotone), the write also requires that no write of the lease granted
+// more, so the stored duration never shrinks within a lease: a waiter that
+// counts the current version's duration from when it saw it counts at
+// least as long as any earlier write of the lease granted.
+func versioned(in *dynamodb.UpdateItemInput, ver string, granted time.Duration, monotone bool) {
+	in.UpdateExpression = aws.String("SET #ver = :ver, #granted = :granted, " + strings.TrimPrefix(aws.ToString(in.UpdateExpression), "SET "))
+	in.ExpressionAttributeNames["#ver"] = attrLeaseVersion
+	in.ExpressionAttributeNames["#granted"] = attrLeaseMs
+	in.ExpressionAttributeValues[":ver"] = sAttr(ver)
+	in.ExpressionAttributeValues[":granted"] = nAttr(granted.Milliseconds())
+	if monotone {
+		in.ConditionExpression = aws.String(aws.ToString(in.ConditionExpression) + " AND (attribute_not_exists(#granted) OR #granted <= :granted)")
+	}
+}
+
+// wallBranches are the acquire condition's branches that judge a lease
+// by the wall clock: NoWallTakeover removes them.
+var wallBranches = []string{
+	" OR #exp < :cutoff",
+	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec))",
+}
+
+// takeoverCondition returns the acquire's condition: acquireCondition,
+// without its wall-clock branches under NoWallTakeover, and with a branch
+// that takes over the lease version seen when the observed-lease rule
+// holds for it. It adds the names and values it uses.
+func (r acquireRequest) takeoverCondition(names map[string]string, values map[string]types.AttributeValue) string {
+	cond := acquireCondition
+	if r.o.NoWallTakeover {
+		for _, b := range wallBranches {
+			cond = strings.Replace(cond, b, "", 1)
+		}
+		delete(values, ":cutoff")
+		delete(values, ":cutoffSec")
+	}
+	if s := r.seen; s != nil {
+		names["#ver"] = attrLeaseVersion
+		values[":seenLease"] = sAttr(s.leaseID)
+		values[":seenVer"] = sAttr(s.version)
+		values[":seenExp"] = &types.AttributeValueMemberN{Value: s.expRaw}
+		cond = "(" + cond + ") OR (#lease = :seenLease AND #ver = :seenVer AND #exp = :seenExp AND NOT (#forced = :lease))"
+	}
+	return cond
+}
+
+// nextVersion returns the version and granted duration of this lease's
+// next extend by ttl: a sequence number of its own, and at least what any
+// earlier write of the lease granted.
+func (l *part) nextVersion(ttl time.Duration) (string, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	l.granted = max(l.granted, ttl)
+	return l.leaseID + "." + strconv.FormatInt(l.seq, 10), l.granted
+}
