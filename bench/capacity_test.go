@@ -3,7 +3,6 @@ package bench_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -323,94 +322,6 @@ func reportUsage(b *testing.B, sum map[string]usage) {
 		b.ReportMetric(float64(u.requests)/n, op+"-req")
 		if u.computedWCU > 0 {
 			b.ReportMetric(u.computedWCU/n, op+"-computed-wcu")
-		}
-	}
-}
-
-// Waiters of BenchmarkWaiters: how many wait at once for each
-// implementation, how long, and from when their requests are counted
-// (after DynaLock's wait step has grown to its maximum).
-const (
-	waiters      = 8
-	waitFor      = 6500 * time.Millisecond
-	waitSteadyAt = 1500 * time.Millisecond
-)
-
-// BenchmarkWaiters measures what contention costs: 8 DynaLock waiters
-// (lock.WithWait(lock.WaitForever), default retry intervals) and 8 peer
-// waiters (its default 1 s refresh) wait at once, each for a lock that
-// another holder keeps, for 6.5 s. It reports each one's requests per
-// waiter-minute, counted from 1.5 s on (when DynaLock's wait step has
-// reached its 500 ms maximum), and their capacity: DynaLock's attempts
-// are conditional writes that fail (write units computed from the item's
-// size), the peer's consistent GetItems (read units as reported).
-func BenchmarkWaiters(b *testing.B) {
-	ctx := context.Background()
-	dm, pm := &meter{}, &meter{}
-	ddb, pdb := newMeteredDB(dm), newMeteredDB(pm)
-	plain, _ := newDB(srv)
-	table := lockTable(b, plain)
-	peerTable := table + "-peer"
-	if err := createPeerTable(ctx, plain, peerTable); err != nil {
-		b.Fatal(err)
-	}
-	holder, err := newClient(plain, table, lock.Config{Owner: typicalOwner, Metadata: typicalMetadata})
-	if err != nil {
-		b.Fatal(err)
-	}
-	waiter, err := newClient(ddb, table, lock.Config{Owner: "waiter"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pHolder, err := newPeer(plain, peerTable, typicalOwner)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pWaiter, err := newPeer(pdb, peerTable, "waiter")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for n := range b.N {
-		var leases []*lock.Lease
-		var pLocks []*dynamolock.Lock
-		for i := range waiters {
-			id := fmt.Sprintf("wait-%d-%d", n, i)
-			l, err := holder.Lock(id).Acquire(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			leases = append(leases, l)
-			pl, err := pHolder.AcquireLockWithContext(ctx, id, dynamolock.FailIfLocked())
-			if err != nil {
-				b.Fatal(err)
-			}
-			pLocks = append(pLocks, pl)
-		}
-		wctx, cancel := context.WithTimeout(ctx, waitFor)
-		var wg sync.WaitGroup
-		for i := range waiters {
-			id := fmt.Sprintf("wait-%d-%d", n, i)
-			wg.Go(func() { _, _ = waiter.Lock(id).Acquire(wctx, lock.WithWait(lock.WaitForever)) })
-			wg.Go(func() { _, _ = pWaiter.AcquireLockWithContext(wctx, id) })
-		}
-		time.Sleep(waitSteadyAt)
-		dm.take()
-		pm.take()
-		wg.Wait()
-		cancel()
-		steady := (waitFor - waitSteadyAt).Minutes() * waiters
-		du, pu := dm.take(), pm.take()
-		b.ReportMetric(float64(du.requests)/steady, "dynalock-requests/min")
-		b.ReportMetric(float64(pu.requests)/steady, "peer-requests/min")
-		b.ReportMetric((du.wcu+du.computedWCU)/steady, "dynalock-wcu/min")
-		b.ReportMetric(du.rcu/steady, "dynalock-rcu/min")
-		b.ReportMetric((pu.wcu+pu.computedWCU)/steady, "peer-wcu/min")
-		b.ReportMetric(pu.rcu/steady, "peer-rcu/min")
-		for _, l := range leases {
-			_ = l.Release(ctx)
-		}
-		for _, pl := range pLocks {
-			_, _ = pHolder.ReleaseLockWithContext(ctx, pl)
 		}
 	}
 }

@@ -51,13 +51,18 @@ func BenchmarkHandoff(b *testing.B) {
 	if err := createPeerTable(ctx, db, peerTable); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("impl=dynalock", func(b *testing.B) {
-		var hs []handoff
-		for range b.N {
-			hs = append(hs, dynaHandoffs(b, table, handoffRounds)...)
+	for _, k := range waiterKinds {
+		if k.name == "consistent" {
+			continue // DynamoDB Local answers both reads alike
 		}
-		reportHandoffs(b, hs)
-	})
+		b.Run("impl="+k.name, func(b *testing.B) {
+			var hs []handoff
+			for range b.N {
+				hs = append(hs, dynaHandoffs(b, table, handoffRounds, k.db)...)
+			}
+			reportHandoffs(b, hs)
+		})
+	}
 	b.Run("impl=peer", func(b *testing.B) {
 		var hs []handoff
 		for range b.N {
@@ -78,22 +83,26 @@ func reportHandoffs(b *testing.B, hs []handoff) {
 	b.ReportMetric(ms(quantile(rtts, 0.5)), "rtt-p50-ms")
 }
 
-// waiterStep returns the wait step of a DynaLock waiter that made
-// attempts attempts: the step of the sleep before its last attempt (0 for
-// a first attempt), per the lock's default retry intervals.
-func waiterStep(attempts int) time.Duration {
-	if attempts < 2 {
+// readStep is the lock's cap on the wait step of a waiter that reads
+// between its writes (lock.lookStep, unexported).
+const readStep = 800 * time.Millisecond
+
+// waiterStep returns the wait step of a DynaLock waiter that slept
+// sleeps times: the step of its last sleep (0 for none), per the lock's
+// default retry intervals, capped at maxStep.
+func waiterStep(sleeps int, maxStep time.Duration) time.Duration {
+	if sleeps < 1 {
 		return 0
 	}
 	step := defaults.RetryInterval
-	for range attempts - 2 {
-		step = min(step+step/2, defaults.MaxRetry)
+	for range sleeps - 1 {
+		step = min(step+step/2, maxStep)
 	}
 	return step
 }
 
 // dynaHandoffs runs DynaLock handoff rounds.
-func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
+func dynaHandoffs(b *testing.B, table string, rounds int, wrap func(*dynamodb.Client) lock.DynamoDBAPI) []handoff {
 	ctx := context.Background()
 	db, _ := newDB(srv)
 	holder, err := newClient(db, table, lock.Config{Owner: "holder"})
@@ -105,7 +114,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 	for i := range waiters {
 		var wdb *dynamodb.Client
 		wdb, counters[i] = newDB(srv)
-		if waiters[i], err = newClient(wdb, table, lock.Config{Owner: fmt.Sprint("waiter-", i)}); err != nil {
+		if waiters[i], err = newClient(wrap(wdb), table, lock.Config{Owner: fmt.Sprint("waiter-", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -120,21 +129,28 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 		var (
 			wctx, cancel = context.WithCancel(ctx)
 			wg           sync.WaitGroup
-			mu           sync.Mutex // protects won, at, attempts
+			mu           sync.Mutex // protects won, at, sleeps
 			won          *lock.Lease
 			at           time.Time
-			attempts     int
+			sleeps       int
+			maxStep      = defaults.MaxRetry
 		)
 		for i, w := range waiters {
 			wg.Go(func() {
-				n := counters[i].Total()
+				writes, gets := counters[i].Count("UpdateItem"), counters[i].Count("GetItem")
 				l, err := w.Lock(id).Acquire(wctx, lock.WithWait(lock.WaitForever))
 				if err != nil {
 					return // cancelled: another waiter won
 				}
 				now := time.Now()
+				writes, gets = counters[i].Count("UpdateItem")-writes, counters[i].Count("GetItem")-gets
 				mu.Lock()
-				won, at, attempts = l, now, counters[i].Total()-n
+				// A sleep before each read; between writes, for a waiter
+				// that does not read.
+				won, at, sleeps = l, now, gets+writes-1
+				if gets > 0 {
+					won, at, sleeps, maxStep = l, now, gets, max(defaults.MaxRetry, readStep)
+				}
 				mu.Unlock()
 				cancel()
 			})
@@ -153,7 +169,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int) []handoff {
 		if err := won.Release(ctx); err != nil {
 			b.Fatal(err)
 		}
-		out = append(out, handoff{gap: max(at.Sub(end), 0), rtt: end.Sub(start), step: waiterStep(attempts)})
+		out = append(out, handoff{gap: max(at.Sub(end), 0), rtt: end.Sub(start), step: waiterStep(sleeps, maxStep)})
 	}
 	return out
 }
@@ -239,12 +255,15 @@ const (
 // (DynaLock: WithWait(WaitForever), default intervals; peer: its defaults)
 // waits from then on. It reports how long after the end of the holder's
 // lease, by the holder's clock, the waiter has the lock; 4 trials run at
-// once, on distinct IDs. DynaLock waits out its clock-skew tolerance
-// (lock.Config.ClockSkewTolerance, 1 s by default) past the lease's end. The waiter
-// watches from the holder's acquire on, the peer's best case; then again
-// with a waiter that arrives late, at 75 % of the lease (arrive=75%): the
-// peer must watch a whole lease from its first look, DynaLock only the
-// remainder plus its tolerance.
+// once, on distinct IDs. DynaLock takes over by whichever of its two rules
+// comes first: the lease version it watched unchanged for the granted
+// 2 s, counted on its own clock (the observed-lease rule), or the stored
+// end plus its clock-skew tolerance (lock.Config.ClockSkewTolerance, 1 s
+// by default) by its wall clock. The waiter watches from the holder's
+// acquire on, the peer's best case and DynaLock's observed rule; then
+// again with a waiter that arrives late, at 75 % of the lease
+// (arrive=75%): the peer must watch a whole lease from its first look,
+// DynaLock's wall-clock rule waits only the remainder plus its tolerance.
 func BenchmarkTakeover(b *testing.B) {
 	ctx := context.Background()
 	db, _ := newDB(srv)

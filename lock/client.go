@@ -88,7 +88,7 @@ func (c *Client) attemptAs(ctx context.Context, id, leaseID string, o options, c
 	var seen attempts
 	out, err := c.db.UpdateItem(ctx, req.input(), seen.option())
 	if err != nil {
-		return nil, sighted(c.acquireFailed(ctx, req, err, seen.any()), err, time.Now())
+		return nil, sighted(c.acquireFailed(ctx, req, err, seen.any()), err, countFrom(started, time.Now(), o.Skew))
 	}
 	rec, err := c.parseRecord(out.Attributes)
 	if err != nil || rec.LeaseID != req.leaseID {

@@ -31,8 +31,8 @@ var lookAttrs = []string{attrLease, attrReleasedLease, attrExpiresAt, attrLeaseV
 // units of a consistent read): a stale answer shows an older version,
 // which only delays the waiter, since a takeover write requires the
 // version it saw to be the item's still. It returns the item (nil for
-// none) and when the answer came back.
-func (c *Client) look(ctx context.Context, r getItemAPI, id string) (map[string]types.AttributeValue, time.Time, error) {
+// none) and the time to count its version from (countFrom).
+func (c *Client) look(ctx context.Context, r getItemAPI, id string, skew time.Duration) (map[string]types.AttributeValue, time.Time, error) {
 	attrs := append([]string{c.shape.PartitionKey}, lookAttrs...)
 	names := make(map[string]string, len(attrs))
 	proj := make([]string, len(attrs))
@@ -40,13 +40,14 @@ func (c *Client) look(ctx context.Context, r getItemAPI, id string) (map[string]
 		p := "#a" + string(rune('0'+i))
 		names[p], proj[i] = a, p
 	}
+	sent := time.Now()
 	out, err := r.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                aws.String(c.table),
 		Key:                      c.keyOf(id),
 		ProjectionExpression:     aws.String(strings.Join(proj, ", ")),
 		ExpressionAttributeNames: names,
 	})
-	at := time.Now()
+	at := countFrom(sent, time.Now(), skew)
 	if err != nil {
 		return nil, at, err
 	}

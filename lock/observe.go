@@ -32,10 +32,27 @@ const (
 
 	// driftPerMille is how much faster the waiter's monotonic clock may run
 	// than the holder's, in thousandths: twice the 500 ppm that NTP slews
-	// by at most. The holder's deadline, the tolerance before its lease's
-	// end, absorbs the drift first; only what exceeds it is waited for.
+	// by at most. Half the holder's margin (its deadline comes the
+	// tolerance before its lease's end) absorbs the drift first; only what
+	// exceeds it is waited for. The other half absorbs the latency of the
+	// request that showed the version (countFrom).
 	driftPerMille = 1
 )
+
+// countFrom returns the local time from which a waiter counts a lease
+// version that the answer to a request sent at sent and returned at recv
+// showed: the send time, but never more than half the tolerance before
+// the answer came. The holder started counting the version before its
+// write, which landed before the answer was made, so before recv; counting
+// from up to half the tolerance earlier is covered by the holder's
+// deadline, the tolerance before its lease's end. A slow request thus
+// costs the waiter at most half the tolerance, however slow.
+func countFrom(sent, recv time.Time, skew time.Duration) time.Time {
+	if early := recv.Add(-skew / 2); sent.Before(early) {
+		return early
+	}
+	return sent
+}
 
 // sighting is what a waiter saw of a lock's item: the current lease and
 // the version of the write that last granted it time.
@@ -48,13 +65,13 @@ type sighting struct {
 	granted time.Duration
 	expRaw  string    // the stored lease end, as stored (epoch ms)
 	exp     time.Time // the same, parsed; zero when absent
-	// first is when the first answer that showed this version came back,
-	// by the local monotonic clock.
+	// first is when the waiter counts this version from, by the local
+	// monotonic clock: countFrom of the first request that showed it.
 	first time.Time
 }
 
-// sightingOf reads a lock's item (nil for none), as an answer that came
-// back at at showed it.
+// sightingOf reads a lock's item (nil for none), as an answer counted
+// from at (countFrom) showed it.
 func sightingOf(item map[string]types.AttributeValue, at time.Time) sighting {
 	s := sighting{first: at}
 	lease := attrString(item, attrLease)
@@ -96,14 +113,14 @@ func (s sighting) sameVersion(t sighting) bool {
 
 // observedEnd returns when the observed-lease rule lets s's version be
 // taken over, by the local monotonic clock, or the zero time when it
-// cannot apply: the granted duration from the first answer that showed
-// it, plus the drift beyond what the holder's deadline absorbs, plus a
+// cannot apply: the granted duration from when it is counted from, plus
+// the drift beyond what half the holder's margin absorbs, plus a
 // millisecond for the stored duration's precision.
 func (s sighting) observedEnd(skew time.Duration) time.Time {
 	if s.free || s.version == "" {
 		return time.Time{}
 	}
-	drift := max(s.granted/1000*driftPerMille-skew, 0)
+	drift := max(s.granted/1000*driftPerMille-skew/2, 0)
 	return s.first.Add(s.granted + drift + time.Millisecond)
 }
 

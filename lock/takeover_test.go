@@ -229,7 +229,7 @@ func TestObservedRuleAloneWithClockBehind(t *testing.T) {
 	}
 	// And with the wall rule on, the same skew lets a waiter in at once:
 	// what the rule's assumption (clocks within the tolerance) is for.
-	again, err := holder.Lock(id+"-wall").Acquire(ctx)
+	again, err := holder.Lock(id + "-wall").Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 		if held.seen != nil {
 			w.saw(id, *held.seen)
 		} else {
-			w.saw(id, sighting{leaseID: held.Holder.LeaseID, exp: held.Holder.ExpiresAt, first: time.Now()})
+			w.saw(id, sighting{leaseID: held.Holder.LeaseID, exp: held.Holder.ExpiresAt})
 		}
 		for {
 			sleep := jitter(step)
@@ -92,7 +92,7 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 			if at := w.freeAt(id); !at.IsZero() && !time.Now().Before(at) {
 				break // free, or one of the rules lets it be taken over
 			}
-			item, at, rerr := c.look(ctx, reader, id)
+			item, at, rerr := c.look(ctx, reader, id, o.Skew)
 			if rerr != nil {
 				break // a write will say what is wrong
 			}
@@ -106,7 +106,7 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 }
 
 // sighted adds to a *HeldError the item that the failed write's answer
-// carried (in sdkErr), which came back at at.
+// carried (in sdkErr), to be counted from at (countFrom).
 func sighted(err, sdkErr error, at time.Time) error {
 	var held *HeldError
 	var ccf *types.ConditionalCheckFailedException

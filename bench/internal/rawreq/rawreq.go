@@ -38,6 +38,8 @@ const (
 	ReleasedBy    = "ReleasedBy"
 	ReleaseReason = "ReleaseReason"
 	ForcedLease   = "ForcedLease"
+	Version       = "LeaseVersion"
+	Granted       = "LeaseMs"
 )
 
 // NewID returns a random 128-bit ID in hex, like a DynaLock lease ID.
@@ -126,6 +128,7 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 		"#id": PartitionKey, "#ttl": TTL, "#lease": Lease, "#owner": Owner,
 		"#tok": Token, "#exp": ExpiresAt, "#acq": AcquiredAt, "#rel": ReleasedLease,
 		"#host": Host, "#req": RequestID, "#meta": Metadata, "#forced": ForcedLease,
+		"#ver": Version, "#granted": Granted,
 	}
 	end := ceilMilli(a.Now.Add(a.TTL))
 	cutoff := a.Now.Add(-a.Skew)
@@ -139,8 +142,10 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 		":ttl":       n(cleanupAt(end, a.Retention)),
 		":cutoff":    n(cutoff.UnixMilli()),
 		":cutoffSec": n(cutoff.Unix()),
+		":ver":       s(a.LeaseID + ".0"),
+		":granted":   n(a.TTL.Milliseconds()),
 	}
-	set := []string{"#lease = :lease", "#owner = :owner", "#tok = if_not_exists(#tok, :seed) + :one",
+	set := []string{"#ver = :ver", "#granted = :granted", "#lease = :lease", "#owner = :owner", "#tok = if_not_exists(#tok, :seed) + :one",
 		"#exp = :exp", "#acq = :now", "#ttl = :ttl"}
 	var remove []string
 	for _, o := range []struct{ name, v string }{{"#host", a.Host}, {"#req", a.RequestID}} {
