@@ -84,8 +84,9 @@ func reportHandoffs(b *testing.B, hs []handoff) {
 }
 
 // readStep is the lock's cap on the wait step of a waiter that reads
-// between its writes (lock.lookStep, unexported).
-const readStep = 800 * time.Millisecond
+// between its writes: 8/5 of its cap between writes (lock.lookStepPer5,
+// unexported).
+var readStep = defaults.MaxRetry / 5 * 8
 
 // waiterStep returns the wait step of a DynaLock waiter that slept
 // sleeps times: the step of its last sleep (0 for none), per the lock's
@@ -149,7 +150,7 @@ func dynaHandoffs(b *testing.B, table string, rounds int, wrap func(*dynamodb.Cl
 				// that does not read.
 				won, at, sleeps = l, now, gets+writes-1
 				if gets > 0 {
-					won, at, sleeps, maxStep = l, now, gets, max(defaults.MaxRetry, readStep)
+					won, at, sleeps, maxStep = l, now, gets, readStep
 				}
 				mu.Unlock()
 				cancel()

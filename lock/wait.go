@@ -10,12 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// lookStep caps the wait step between the reads of a waiter whose
-// DynamoDB client can read (GetItem): an eventually consistent read (half
-// a read unit) every 400-800 ms, jittered, costs about 50 read units a
-// minute, less than the one consistent read a second (60 units) of
-// cirello.io/dynamolock, and sees a release within 0.8 s.
-const lookStep = 800 * time.Millisecond
+// lookStepPer5 is the cap on the wait step between the reads of a waiter
+// whose DynamoDB client can read (GetItem), in fifths of the cap on the
+// step between writes: 800 ms by default. An eventually consistent read
+// (half a read unit) every 400-800 ms, jittered, costs about 50 read
+// units a minute, less than the one consistent read a second (60 units)
+// of cirello.io/dynamolock, and sees a release within 0.8 s.
+const lookStepPer5 = 8
 
 // retryWhileHeld calls try until it succeeds, fails other than by a held
 // lock (a *HeldError), the wait limit passes or ctx ends. After a held
@@ -38,8 +39,8 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 	w := newWatch(o)
 	reader := c.reader()
 	maxStep := o.MaxRetry
-	if reader != nil {
-		maxStep = max(maxStep, lookStep)
+	if reader != nil && maxStep <= WaitForever/lookStepPer5 {
+		maxStep = maxStep / 5 * lookStepPer5
 	}
 	step := o.RetryInterval
 	var lastHeld error

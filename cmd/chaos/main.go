@@ -55,6 +55,7 @@ func run() int {
 	flag.DurationVar(&cfg.Tolerance, "tolerance", cfg.Tolerance, "clock-skew tolerance of every worker")
 	flag.DurationVar(&cfg.Skew, "skew", cfg.Skew, "how far apart the workers' clocks may be (below the tolerance)")
 	flag.BoolVar(&cfg.UnsafeSkew, "unsafe-skew", false, "allow -skew beyond the tolerance, breaking the lock's assumption (the check should then fail)")
+	flag.BoolVar(&cfg.ObservedOnly, "observed-only", false, "turn the wall-clock takeover rule off, leaving the observed-lease rule alone, and allow -skew beyond the tolerance (the check must still pass); no SQS rounds")
 	flag.BoolVar(&cfg.UnsafeConditions, "unsafe-conditions", false, "take out of the lock's requests the conditions that fixed issue 11's bugs 2 and 3 (the check should then fail)")
 	flag.DurationVar(&cfg.TTLMin, "ttl-min", cfg.TTLMin, "shortest lease TTL")
 	flag.DurationVar(&cfg.TTLMax, "ttl-max", cfg.TTLMax, "longest lease TTL")

@@ -75,6 +75,10 @@ var ErrLeaseTooShort = errors.New("lock: too little time left before the lease's
 // Setters for the module's own callers. Each returns a func(*Options),
 // which is assignable to lock.Option.
 
+// NoWallTakeover turns the wall-clock takeover rule off for the call
+// (Options.NoWallTakeover): for proofs only.
+func NoWallTakeover() func(*Options) { return func(o *Options) { o.NoWallTakeover = true } }
+
 // TTL sets the lease length of the call.
 func TTL(d time.Duration) func(*Options) { return func(o *Options) { o.TTL = d } }
 

@@ -61,6 +61,14 @@ func (r *Report) recovery(h *history.History) {
 		// clock: once the waiter's clock is past the stored end plus the
 		// tolerance. Stored ends and cutoffs are whole milliseconds.
 		free := func(waiter *history.Worker) time.Time {
+			if h.Run.ObservedOnly {
+				// By the observed-lease rule alone: a whole granted
+				// duration (at most twice the longest TTL, by a longer
+				// Extend) from a look after the last version, which the
+				// waiter's next read (a wait step of up to 8/5 of its
+				// longest write step) shows.
+				return end.Add(2*h.Run.TTLMax + h.Run.RetryMax*8/5 + 2*time.Millisecond)
+			}
 			return end.Add(h.Run.Tolerance + holder.Offset - waiter.Offset + 2*time.Millisecond)
 		}
 		for _, c := range calls[s.Lock] {

@@ -26,6 +26,12 @@ type Config struct {
 	// UnsafeSkew allows Skew beyond the tolerance: the run breaks the
 	// lock's assumption, to show that the checker then finds violations.
 	UnsafeSkew bool
+	// ObservedOnly turns the lock's wall-clock takeover rule off in every
+	// worker (lockopt.Options.NoWallTakeover), leaving the observed-lease
+	// rule alone, and so allows Skew beyond the tolerance: the rule must
+	// hold on clock rates alone. The SQS path, whose lock calls the
+	// middleware makes, does not run.
+	ObservedOnly bool
 	// UnsafeConditions has every worker take out of the lock's requests
 	// the conditions that fixed issue 11's bugs 2 and 3, to show that the
 	// checker then finds them.
@@ -147,7 +153,7 @@ func (c Config) validate() error {
 	switch {
 	case c.Duration <= 0 || c.Workers < 2 || len(c.LockIDs) == 0:
 		return fmt.Errorf("driver: need a duration, two workers or more and lock IDs")
-	case c.Skew >= c.Tolerance && !c.UnsafeSkew:
+	case c.Skew >= c.Tolerance && !c.UnsafeSkew && !c.ObservedOnly:
 		return fmt.Errorf("driver: clock skew %s must stay within the tolerance %s", c.Skew, c.Tolerance)
 	case c.TTLMin <= 3*c.Tolerance/2 || c.TTLMax < c.TTLMin:
 		return fmt.Errorf("driver: TTLs %s-%s must exceed 1.5 × the tolerance %s", c.TTLMin, c.TTLMax, c.Tolerance)

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (*check.Report, error) {
 	rec.Record(history.Event{Kind: history.KindRun, Run: &history.Run{
 		LockIDs: cfg.LockIDs, Tolerance: cfg.Tolerance, TTLMin: cfg.TTLMin, TTLMax: cfg.TTLMax,
 		MaxDelay: cfg.MaxDelay, RetryMax: cfg.RetryMax, Slack: cfg.slack(), Duration: cfg.Duration,
-		LateMax: cfg.LateMax, BatchSlack: cfg.SchedulingSlack,
+		LateMax: cfg.LateMax, BatchSlack: cfg.SchedulingSlack, ObservedOnly: cfg.ObservedOnly,
 	}})
 	lastExit, runErr := d.run(ctx)
 	// Every lease has ended once the longest lease, counted from the last
@@ -262,6 +262,10 @@ func (d *driver) spawn() error {
 		ShortMax:      c.ShortMax,
 
 		UnsafeConditions: c.UnsafeConditions,
+		ObservedOnly:     c.ObservedOnly,
+	}
+	if c.ObservedOnly {
+		wc.SQSRate = 0 // the middleware's lock calls take no lockopt options
 	}
 	if c.OperatorEvery > 0 && rand.N(3) > 0 {
 		wc.OperatorEvery = time.Duration((1 + 3*rand.Float64()) * float64(c.OperatorEvery))

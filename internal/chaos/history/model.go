@@ -27,6 +27,10 @@ type Run struct {
 	BatchSlack time.Duration `json:"batchSlack,omitempty"`
 	// Duration is how long workers ran.
 	Duration time.Duration `json:"duration"`
+	// ObservedOnly: the workers took lapsed leases over by the
+	// observed-lease rule alone (no wall-clock rule), with clocks that
+	// may be further apart than the tolerance.
+	ObservedOnly bool `json:"observedOnly,omitempty"`
 }
 
 // History is a whole run, folded from its files.

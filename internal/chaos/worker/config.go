@@ -121,6 +121,10 @@ type Config struct {
 	// matching its own released lease; an extend moving the stored end
 	// earlier), to show that the checker then finds violations.
 	UnsafeConditions bool `json:"unsafeConditions,omitempty"`
+	// ObservedOnly turns the wall-clock takeover rule off in every lock
+	// call (lockopt.Options.NoWallTakeover): only the observed-lease rule
+	// takes a lapsed lease over.
+	ObservedOnly bool `json:"observedOnly,omitempty"`
 }
 
 // Encode returns c as the value of EnvConfig.

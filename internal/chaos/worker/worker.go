@@ -111,6 +111,9 @@ func Run(ctx context.Context, cfg Config, killTo io.Writer) error {
 		// takes per call: how long to wait, the wait's steps, the bound of
 		// a release that outlives its caller.
 		base: []lock.Option{lock.WithWait(cfg.Wait), lockopt.RetryInterval(cfg.RetryFirst, cfg.RetryMax), lockopt.ReleaseTimeout(releaseTimeout)}}
+	if cfg.ObservedOnly {
+		w.base = append(w.base, lockopt.NoWallTakeover())
+	}
 	var wg sync.WaitGroup
 	if op != nil {
 		wg.Go(func() { op.run(ctx) })
