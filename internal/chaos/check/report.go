@@ -178,6 +178,9 @@ func (r *Report) Print(w io.Writer, maxViolations int) {
 	run := r.Run
 	fmt.Fprintf(w, "DynaLock chaos run: %s of history, %d lock IDs, %d worker processes in all\n", run.Duration, len(run.LockIDs), r.Processes)
 	p("settings", "TTL %s-%s, clock-skew tolerance %s, clocks up to %s apart, wait step up to %s", run.TTLMin, run.TTLMax, run.Tolerance, r.ClockSpread, run.RetryMax)
+	if run.ObservedOnly {
+		p("takeover", "by the observed-lease rule alone (the wall-clock rule off in every worker)")
+	}
 	p("HTTP requests", "%d (%s)", sum(r.Requests), counts(r.Requests))
 	p("lock operations", "%d acquire, release and extend attempts sent (%s); force-releases %d, reads %d",
 		r.LockOperations(), counts(pick(r.LockRequests, history.OpAcquire, history.OpRelease, history.OpExtend)), r.LockRequests[history.OpForce], r.LockRequests[history.OpRead])

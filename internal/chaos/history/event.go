@@ -50,7 +50,7 @@ const (
 	OpRelease = "release"
 	OpExtend  = "extend"
 	OpForce   = "force" // the operator's admin.ForceReleaseInput
-	OpRead    = "read"  // the operator's admin.Read
+	OpRead    = "read"  // the operator's admin.Read, or a waiter's read between its writes
 )
 
 // Event kinds written by the driver.

@@ -124,6 +124,7 @@ func classify(def admin.TableDefinition, lockTable string, body []byte) lockRequ
 		TableName                 string
 		Key                       map[string]struct{ S string }
 		ReturnValues              string
+		ProjectionExpression      string
 		ExpressionAttributeNames  map[string]string
 		ExpressionAttributeValues map[string]struct{ S, N string }
 	}
@@ -139,8 +140,8 @@ func classify(def admin.TableDefinition, lockTable string, body []byte) lockRequ
 	r.token, _ = strconv.ParseInt(b.ExpressionAttributeValues[":tok"].N, 10, 64)
 	_, force := b.ExpressionAttributeValues[":by"]
 	switch {
-	case b.ExpressionAttributeNames == nil && b.ExpressionAttributeValues == nil:
-		r.op = history.OpRead
+	case b.ExpressionAttributeNames == nil && b.ExpressionAttributeValues == nil, b.ProjectionExpression != "":
+		r.op = history.OpRead // the operator's, or a waiter's between its writes
 	case b.ReturnValues == string(types.ReturnValueAllNew):
 		r.op = history.OpAcquire
 	case force:
