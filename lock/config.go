@@ -47,7 +47,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// ClockSkewTolerance is how far apart the holders' clocks may be: a
 	// holder's context ends this long before its lease does, and a waiter
-	// takes a lease over only this long after it ended. Zero means 1 s: a
+	// takes a lease over only this long after it ended by the waiter's
+	// clock, unless it watched the lease unchanged for its whole duration
+	// by its own monotonic clock (docs/GUARANTEES.md). Zero means 1 s: a
 	// twenty-fold margin over hosts synchronised by Amazon Time Sync
 	// (Lambda, EC2: 1-2 ms) or public NTP (tens of ms). Every holder of one
 	// lock ID must use the same tolerance.

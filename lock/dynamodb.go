@@ -12,7 +12,11 @@ import (
 // conditional UpdateItem per acquire, release and extend, and
 // TransactWriteItems for Lease.Write and Lease.Complete with items. Pass a
 // *dynamodb.Client configured as you like (Config.DynamoDB), or anything
-// with these methods.
+// with these methods. A client that also has GetItem (a *dynamodb.Client
+// does) lets a waiter (WithWait) read the held lock's item between its
+// writes, eventually consistent, instead of writing at every step: the
+// role then needs dynamodb:GetItem on the lock table too (without it, a
+// waiter waits by writes alone).
 type DynamoDBAPI interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)

@@ -2,12 +2,14 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // getItemAPI is the read a waiter makes between its writes, when its
@@ -15,6 +17,14 @@ import (
 // require it, and without it a waiter writes at every step).
 type getItemAPI interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+}
+
+// readDenied reports whether err says the caller may not read the lock
+// table (a role granted dynamodb:UpdateItem alone, as before waiters
+// read).
+func readDenied(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
 }
 
 func (c *Client) reader() getItemAPI {

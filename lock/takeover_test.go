@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
@@ -297,4 +298,50 @@ func (w writesOnly) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput
 
 func (w writesOnly) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	return w.db.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestWaiterWithoutReadPermission: a waiter whose role may not read the
+// lock table (dynamodb:UpdateItem alone) tries one read, then waits by
+// writes alone, and takes the lock after its release.
+func TestWaiterWithoutReadPermission(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "reads-denied"
+	h, err := e.otherClient(lock.Config{TTL: time.Minute}).Lock(id).Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &deniedReads{Client: e.db}
+	done := make(chan error, 1)
+	go func() {
+		l, err := e.clientOn(db, lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(30*time.Second))
+		if err == nil {
+			err = l.Release(ctx)
+		}
+		done <- err
+	}()
+	time.Sleep(time.Second)
+	if err := h.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	if n := db.reads.Load(); n != 1 {
+		t.Errorf("%d reads denied, want 1 (then writes alone)", n)
+	}
+	if n := e.net.Count("UpdateItem"); n < 3 {
+		t.Errorf("%d writes, want the waiter's attempts at each step", n)
+	}
+}
+
+// deniedReads is a DynamoDB client whose role may not read.
+type deniedReads struct {
+	*dynamodb.Client
+	reads atomic.Int32
+}
+
+func (d *deniedReads) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	d.reads.Add(1)
+	return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized to perform: dynamodb:GetItem"}
 }

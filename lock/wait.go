@@ -95,6 +95,9 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 			}
 			item, at, rerr := c.look(ctx, reader, id, o.Skew)
 			if rerr != nil {
+				if readDenied(rerr) {
+					reader = nil // a role without dynamodb:GetItem: wait by writes alone
+				}
 				break // a write will say what is wrong
 			}
 			s := sightingOf(item, at)
