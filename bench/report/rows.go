@@ -442,6 +442,7 @@ var trimDescriptions = []struct{ name, desc string }{
 	{"updated-new", "acquire answers UPDATED_NEW, not ALL_NEW"},
 	{"no-remove", "no REMOVE clauses in acquire and release"},
 	{"four-attrs", "acquire sets only lease, owner, token, end"},
+	{"no-version", "acquire without the lease version (LeaseVersion, LeaseMs)"},
 	{"short-condition", "acquire condition of three terms"},
 	{"all-trims", "all four"},
 	{"minimal", "the minimal design instead"},
