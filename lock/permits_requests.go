@@ -20,7 +20,7 @@ const (
 	attrPermits      = lockitem.AttrPermits
 	attrHolders      = lockitem.AttrHolders
 	attrPermitTokens = lockitem.AttrPermitTokens
-	attrGranted      = lockitem.AttrLeaseMs
+	attrGranted      = lockitem.AttrGranted
 )
 
 // singleNotHeld is true of an item that holds no single lease (lock IDs
