@@ -38,6 +38,11 @@ func (c *Client) retryWhileHeld(ctx context.Context, o options, try func(*watch)
 	}
 	w := newWatch(o)
 	reader := c.reader()
+	if o.Permits > 1 {
+		// A permit item keeps its holders in a map: a read would not tell
+		// a free permit; such a waiter writes at every step.
+		reader = nil
+	}
 	maxStep := o.MaxRetry
 	if reader != nil && maxStep <= WaitForever/lookStepPer5 {
 		maxStep = maxStep / 5 * lookStepPer5
