@@ -1,0 +1,162 @@
+package lock_test
+
+// Hostile review of the observed-lease takeover rule (issue 22, branch
+// wip/perf). Each test here fails on that branch, against DynamoDB Local,
+// for the reason its comment gives.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/dynalock/dynalock/internal/httpfault"
+	"github.com/dynalock/dynalock/internal/lockitem"
+	"github.com/dynalock/dynalock/lock"
+)
+
+// reviewVersion returns the lease version the lock's item stores.
+func (e *env) reviewVersion(id string) string {
+	e.t.Helper()
+	if v, ok := e.item(id)[lockitem.AttrVersion].(*dtypes.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// TestReviewExtendRetryRelandsOldVersion: the lease version is not unique
+// per write: the SDK's retry of an extend re-sends the same version, and
+// it can land after a later extend (ABA). The observed-lease rule then
+// counts the re-landed version from the waiter's first sighting of it,
+// before the later extend, and the takeover's condition ("the version,
+// lease and end I saw") holds again, so the waiter takes over while the
+// holder's lease, moved by the later extend, still runs.
+//
+// The holder's wall clock stands still (an hour ahead, as in
+// TestObservedRuleWaitsForExtends, so the wall-clock rule never fires):
+// every extend stores the same end, which GUARANTEES.md says the rule
+// handles ("even an extend that stores the same end ... moves the
+// version"). Sequence:
+//  1. holder acquires (TTL 8 s); version L.0.
+//  2. Extend E1 (version L.1): the first attempt is applied and its answer
+//     lost; the SDK's retry is stuck in the network (LandLate, 3 s) and the
+//     caller's context ends: Extend fails, the holder keeps its deadline.
+//  3. a waiter tries, its failed write shows L.1 (sighting at T).
+//  4. 1.5 s later the holder extends again: E2 (L.2) succeeds, and the
+//     holder's deadline moves to about T + 1.5 s + 8 s.
+//  5. E1's stuck retry lands: the extend condition (same lease, end not
+//     later, duration not shorter) holds, and the item says L.1 again.
+//  6. The waiter's next read (held in the network during 4-5) shows L.1,
+//     "unchanged since T": at T + 8 s it takes over, some 1.5 s before the
+//     holder's deadline.
+//
+// Promise 2 (one holder at a time: the holder's Deadline ends before its
+// successor's lease starts) is broken.
+func TestReviewExtendRetryRelandsOldVersion(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "review-aba"
+	const ttl = 8 * time.Second
+	const stuck = 3 * time.Second
+
+	ectx, cancelE1 := context.WithCancel(ctx)
+	defer cancelE1()
+	hnet := &httpfault.Client{Next: awshttp.NewBuildableClient()}
+	var extends atomic.Int32
+	hnet.Rule = func(r httpfault.Request) httpfault.Action {
+		if !strings.Contains(string(r.Body), extendMarker) {
+			return httpfault.Action{}
+		}
+		switch extends.Add(1) {
+		case 1: // E1's first attempt: applied, answer lost
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		case 2: // E1's retry: stuck in the network; its caller gives up
+			cancelE1()
+			return httpfault.Action{Kind: httpfault.LandLate, Delay: stuck}
+		}
+		return httpfault.Action{}
+	}
+	hdb := srv.Client(func(o *dynamodb.Options) {
+		o.HTTPClient = hnet
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), 20*time.Millisecond)
+	})
+	holder := e.clientOn(hdb, lock.Config{TTL: ttl, Now: frozen(time.Hour)})
+	l := acquireOnLoadedMachine(t, holder, id)
+	defer l.Release(ctx)
+
+	if err := l.Extend(ectx, 0); err == nil {
+		t.Fatal("E1: want an error (its retry is stuck in the network)")
+	}
+	v1 := e.reviewVersion(id)
+	if !strings.HasSuffix(v1, ".1") {
+		t.Fatalf("after E1 the item's version is %q, want the lease's .1", v1)
+	}
+
+	// The waiter: its reads are held in the network until gate opens.
+	gate := make(chan struct{})
+	reading := make(chan struct{}, 1)
+	w := &takeoverWatch{}
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if r.Op == "GetItem" {
+			select {
+			case reading <- struct{}{}:
+			default:
+			}
+			<-gate
+		}
+		return w.rule(r)
+	}
+	type result struct {
+		l   *lock.Lease
+		at  time.Time
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		wl, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(40*time.Second))
+		got <- result{wl, time.Now(), err}
+	}()
+	<-reading // the waiter's write failed, showing L.1: it counts from then
+	time.Sleep(1500 * time.Millisecond)
+	if err := l.Extend(ctx, 0); err != nil { // E2
+		t.Fatalf("E2: %v", err)
+	}
+	v2 := e.reviewVersion(id)
+	hnet.WaitLate()
+	v3 := e.reviewVersion(id)
+	t.Logf("versions: after E1 %s, after E2 %s, after E1's late retry %s", v1, v2, v3)
+	if v3 != v1 {
+		t.Fatalf("E1's late retry did not re-land version %s (item: %s): the sequence did not happen", v1, v3)
+	}
+	close(gate)
+	holderDeadline := l.Deadline()
+
+	r := <-got
+	if r.err != nil {
+		t.Logf("waiter: %v (no takeover: fine)", r.err)
+		return
+	}
+	defer r.l.Release(ctx)
+	sent := w.sentAt(r.l.LeaseID())
+	if !sent.IsZero() && sent.Before(holderDeadline) {
+		err := l.Extend(ctx, 0)
+		t.Errorf("waiter took the lock over by the observed-lease rule %s before the holder's deadline "+
+			"(the holder still runs; its next Extend: %v)", holderDeadline.Sub(sent).Round(time.Millisecond), err)
+	}
+	if r.at.Before(holderDeadline) {
+		t.Errorf("two holders at once: the waiter had the lock %s before the holder's deadline",
+			holderDeadline.Sub(r.at).Round(time.Millisecond))
+	}
+}
+
+var (
+	_ = errors.Is
+	_ sync.Mutex
+)
