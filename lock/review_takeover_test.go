@@ -156,7 +156,107 @@ func TestReviewExtendRetryRelandsOldVersion(t *testing.T) {
 	}
 }
 
-var (
-	_ = errors.Is
-	_ sync.Mutex
-)
+// TestReviewConcurrentExtendsReland: the same ABA with no failure at
+// all. A Lease's methods are safe for concurrent use; two Extend calls
+// run at once (a heartbeat and the application's, or two goroutines), and
+// both succeed. Ea's first attempt is applied and its answer lost (a
+// connection reset); its retry is slow (held 1.5 s in the network). In
+// the meantime the waiter sees Ea's version L.1 and Eb lands (L.2), moving
+// the holder's deadline. Ea's retry then lands, the item says L.1 again,
+// and Ea returns nil: the holder saw nothing go wrong. The waiter, which
+// saw L.1 before Eb, counts it from then and takes over about 1.5 s
+// before the holder's deadline. (Holder's wall clock standing still, as
+// in TestObservedRuleWaitsForExtends.)
+func TestReviewConcurrentExtendsReland(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "review-aba-concurrent"
+	const ttl = 8 * time.Second
+
+	retryGo := make(chan struct{})
+	hnet := &httpfault.Client{Next: awshttp.NewBuildableClient()}
+	var extends atomic.Int32
+	hnet.Rule = func(r httpfault.Request) httpfault.Action {
+		if !strings.Contains(string(r.Body), extendMarker) || !strings.Contains(string(r.Body), ".1\"") {
+			return httpfault.Action{}
+		}
+		switch extends.Add(1) {
+		case 1: // Ea's first attempt: applied, answer lost
+			return httpfault.Action{Kind: httpfault.DropResponse}
+		case 2: // Ea's retry: slow in the network
+			<-retryGo
+		}
+		return httpfault.Action{}
+	}
+	hdb := srv.Client(func(o *dynamodb.Options) {
+		o.HTTPClient = hnet
+		o.Retryer = retry.AddWithMaxBackoffDelay(retry.NewStandard(), 20*time.Millisecond)
+	})
+	holder := e.clientOn(hdb, lock.Config{TTL: ttl, Now: frozen(time.Hour)})
+	l := acquireOnLoadedMachine(t, holder, id)
+	defer l.Release(ctx)
+
+	var wg sync.WaitGroup
+	var errA error
+	wg.Go(func() { errA = l.Extend(ctx, 0) }) // Ea
+	for !strings.HasSuffix(e.reviewVersion(id), ".1") {
+		time.Sleep(5 * time.Millisecond)
+	}
+	v1 := e.reviewVersion(id)
+
+	gate := make(chan struct{})
+	reading := make(chan struct{}, 1)
+	w := &takeoverWatch{}
+	e.net.Rule = func(r httpfault.Request) httpfault.Action {
+		if r.Op == "GetItem" {
+			select {
+			case reading <- struct{}{}:
+			default:
+			}
+			<-gate
+		}
+		return w.rule(r)
+	}
+	type result struct {
+		l   *lock.Lease
+		at  time.Time
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		wl, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(40*time.Second))
+		got <- result{wl, time.Now(), err}
+	}()
+	<-reading // the waiter's failed write showed L.1
+	time.Sleep(1500 * time.Millisecond)
+	if err := l.Extend(ctx, 0); err != nil { // Eb, concurrent with Ea
+		t.Fatalf("Eb: %v", err)
+	}
+	v2 := e.reviewVersion(id)
+	close(retryGo)
+	wg.Wait()
+	if errA != nil {
+		t.Fatalf("Ea: %v", errA)
+	}
+	v3 := e.reviewVersion(id)
+	t.Logf("versions: after Ea's first attempt %s, after Eb %s, after Ea's retry %s", v1, v2, v3)
+	if v3 != v1 {
+		t.Fatalf("Ea's retry did not re-land %s (item: %s): the sequence did not happen", v1, v3)
+	}
+	close(gate)
+	holderDeadline := l.Deadline()
+
+	r := <-got
+	if r.err != nil {
+		t.Logf("waiter: %v (no takeover: fine)", r.err)
+		return
+	}
+	defer r.l.Release(ctx)
+	if r.at.Before(holderDeadline) {
+		err := l.Extend(ctx, 0)
+		t.Errorf("two holders at once: both Extends succeeded, yet the waiter had the lock %s before the holder's deadline (the holder's next Extend: %v)",
+			holderDeadline.Sub(r.at).Round(time.Millisecond), err)
+	}
+}
+
+var _ = errors.Is
