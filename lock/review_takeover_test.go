@@ -19,6 +19,7 @@ import (
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/dynalock/dynalock/internal/httpfault"
 	"github.com/dynalock/dynalock/internal/lockitem"
+	"github.com/dynalock/dynalock/internal/lockopt"
 	"github.com/dynalock/dynalock/lock"
 )
 
@@ -256,6 +257,46 @@ func TestReviewConcurrentExtendsReland(t *testing.T) {
 		err := l.Extend(ctx, 0)
 		t.Errorf("two holders at once: both Extends succeeded, yet the waiter had the lock %s before the holder's deadline (the holder's next Extend: %v)",
 			holderDeadline.Sub(r.at).Round(time.Millisecond), err)
+	}
+}
+
+// TestReviewObservedOnlyClockFarBehind: GUARANTEES.md says the
+// observed-lease rule "holds with clocks any distance apart" (wall clocks
+// do not enter), and proves it with the wall-clock rule off
+// (-observed-only). But the holder's wall clock still writes the item's
+// TTL attribute (its lease end plus the retention, 24 h): a holder whose
+// clock is more than the retention behind writes a TTL already past, and
+// DynamoDB's TTL clean-up deletes the item of a live lease (DynamoDB Local
+// within seconds; DynamoDB within 48 h, so possibly while a long lease or
+// its extends run). A waiter with the wall-clock rule off then finds no
+// item and takes the lock while the holder works: the rule's safety needs
+// clocks less than the retention apart, not "any distance".
+func TestReviewObservedOnlyClockFarBehind(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const id = "review-observed-far-behind"
+	noWall := func(o *lockopt.Options) { o.NoWallTakeover = true }
+	holder := e.otherClient(lock.Config{TTL: 2 * time.Minute, Now: shifted(-25 * time.Hour)})
+	l, err := holder.Lock(id).Acquire(ctx, noWall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if len(e.item(id)) == 0 {
+		t.Fatal("the holder's item is gone before the waiter starts")
+	}
+	e.net.Reset()
+	w, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(90*time.Second), noWall)
+	at := time.Now()
+	t.Logf("waiter: %d writes, %d reads", e.net.Count("UpdateItem"), e.net.Count("GetItem"))
+	if err != nil {
+		t.Logf("waiter: %v (no takeover: fine)", err)
+		return
+	}
+	defer w.Release(ctx)
+	if at.Before(l.Deadline()) {
+		t.Errorf("two holders at once, observed-lease rule alone: the waiter had the lock %s before the holder's deadline (item deleted by TTL clean-up: the holder's clock is 25 h behind)",
+			l.Deadline().Sub(at).Round(time.Second))
 	}
 }
 
