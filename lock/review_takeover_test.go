@@ -6,7 +6,6 @@ package lock_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,5 +297,3 @@ func TestReviewObservedOnlyClockFarBehind(t *testing.T) {
 			l.Deadline().Sub(at).Round(time.Second))
 	}
 }
-
-var _ = errors.Is
