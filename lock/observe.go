@@ -29,6 +29,7 @@ import (
 const (
 	attrLeaseVersion = lockitem.AttrLeaseVersion
 	attrLeaseMs      = lockitem.AttrLeaseMs
+	attrLeaseSeq     = lockitem.AttrLeaseSeq
 
 	// driftPerMille is how much faster the waiter's monotonic clock may run
 	// than the holder's, in thousandths: twice the 500 ppm that NTP slews
@@ -183,20 +184,26 @@ func (w *watch) freeAt(id string) time.Time {
 	return at
 }
 
-// versioned makes an acquire or extend write the lease version ver and
-// the duration granted (see lockitem.AttrLeaseVersion). For an extend
-// (monotone), the write also requires that no write of the lease granted
+// versioned makes an acquire (seq 0) or extend write the lease version
+// of its sequence number seq, and the duration granted (see
+// lockitem.AttrLeaseVersion). For an extend (monotone), the write also
+// requires that no later write of the lease landed (a higher sequence
+// number: its own retry passes, an older write is refused, so a version
+// once replaced never comes back) and that no write of the lease granted
 // more, so the stored duration never shrinks within a lease: a waiter that
 // counts the current version's duration from when it saw it counts at
 // least as long as any earlier write of the lease granted.
-func versioned(in *dynamodb.UpdateItemInput, ver string, granted time.Duration, monotone bool) {
-	in.UpdateExpression = aws.String("SET #ver = :ver, #granted = :granted, " + strings.TrimPrefix(aws.ToString(in.UpdateExpression), "SET "))
+func versioned(in *dynamodb.UpdateItemInput, leaseID string, seq int64, granted time.Duration, monotone bool) {
+	in.UpdateExpression = aws.String("SET #ver = :ver, #seq = :seq, #granted = :granted, " + strings.TrimPrefix(aws.ToString(in.UpdateExpression), "SET "))
 	in.ExpressionAttributeNames["#ver"] = attrLeaseVersion
+	in.ExpressionAttributeNames["#seq"] = attrLeaseSeq
 	in.ExpressionAttributeNames["#granted"] = attrLeaseMs
-	in.ExpressionAttributeValues[":ver"] = sAttr(ver)
+	in.ExpressionAttributeValues[":ver"] = sAttr(leaseID + "." + strconv.FormatInt(seq, 10))
+	in.ExpressionAttributeValues[":seq"] = nAttr(seq)
 	in.ExpressionAttributeValues[":granted"] = nAttr(granted.Milliseconds())
 	if monotone {
-		in.ConditionExpression = aws.String(aws.ToString(in.ConditionExpression) + " AND (attribute_not_exists(#granted) OR #granted <= :granted)")
+		in.ConditionExpression = aws.String(aws.ToString(in.ConditionExpression) +
+			" AND (attribute_not_exists(#seq) OR #seq <= :seq) AND (attribute_not_exists(#granted) OR #granted <= :granted)")
 	}
 }
 
@@ -230,13 +237,48 @@ func (r acquireRequest) takeoverCondition(names map[string]string, values map[st
 	return cond
 }
 
-// nextVersion returns the version and granted duration of this lease's
-// next extend by ttl: a sequence number of its own, and at least what any
-// earlier write of the lease granted.
-func (l *part) nextVersion(ttl time.Duration) (string, time.Duration) {
+// extendWrite is one extend request's share of the lease's state: its
+// sequence number, the duration it grants (at least what any earlier
+// write of the lease granted), when it started by the monotonic clock,
+// and the lease end it stores.
+type extendWrite struct {
+	seq     int64
+	granted time.Duration
+	started time.Time
+	end     time.Time
+}
+
+// nextExtend numbers this lease's next extend by ttl and reads its clocks,
+// all under the lease's mutex: of two concurrent extends, the one with the
+// higher sequence number started later and stores an end no earlier (the
+// holder's wall clock permitting), so letting it win (versioned) loses
+// nothing the other would have granted but for a longer ttl.
+func (l *part) nextExtend(ttl time.Duration) extendWrite {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seq++
 	l.granted = max(l.granted, ttl)
-	return l.leaseID + "." + strconv.FormatInt(l.seq, 10), l.granted
+	started := time.Now()
+	return extendWrite{seq: l.seq, granted: l.granted, started: started, end: l.o.Now().Add(ttl)}
+}
+
+// supersededBy reports whether the item that refused extend w shows a
+// later extend of the same lease (a higher sequence number) that stores an
+// earlier end than w asked for: one asking for a shorter ttl, concurrent
+// with w, that landed first. w is then tried again, numbered anew.
+func (w extendWrite) supersededBy(item map[string]types.AttributeValue) bool {
+	seq, ok := item[attrLeaseSeq].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseInt(seq.Value, 10, 64)
+	if err != nil || n <= w.seq {
+		return false
+	}
+	exp, ok := item[attrExpiresAt].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	ms, err := strconv.ParseInt(exp.Value, 10, 64)
+	return err == nil && ms < ceilMilli(w.end).UnixMilli()
 }

@@ -48,8 +48,9 @@ type part struct {
 	// known (its answer was lost): a later one that finds this lease's
 	// locks released by this lease knows it went through.
 	finishSent bool
-	// seq numbers the lease's versions (its extends), and granted is the
-	// most any write of the lease granted (lockitem.AttrLeaseMs).
+	// seq numbers the lease's versions (its extends, nextExtend), and
+	// granted is the most any write of the lease granted
+	// (lockitem.AttrLeaseMs).
 	seq     int64
 	granted time.Duration
 }
@@ -243,7 +244,10 @@ func (l *part) lost(item map[string]types.AttributeValue) *lostError {
 // zero), unless it already ends later: an extend never shortens a lease.
 // It is one conditional write, which goes through only if the lease is
 // still the lock's current one; if it is not, the error matches
-// ErrLockLost; other failures wrap the SDK's error. Extend moves Deadline,
+// ErrLockLost; other failures wrap the SDK's error. Concurrent calls on one
+// Lease are numbered, and a write never lands over a later-numbered one:
+// a call refused so, whose later rival asked for less, writes again
+// (at most maxExtendTries in all). Extend moves Deadline,
 // but not the deadline of a context Do already handed to fn.
 func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	ttl, err := l.checkExtend(ttl)
@@ -253,29 +257,40 @@ func (l *part) extend(ctx context.Context, ttl time.Duration) error {
 	if l.permits > 1 {
 		return l.permitExtend(ctx, ttl)
 	}
-	started := time.Now()
-	end := l.o.Now().Add(ttl)
-	in := onGrantedToken(l.client.extendInput(l.id, l.leaseID, end, l.o.Retention), l.token)
-	ver, granted := l.nextVersion(ttl)
-	versioned(in, ver, granted, true)
-	_, err = l.client.db.UpdateItem(ctx, in)
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			return fmt.Errorf("lock: extend %q: %w", l.id, err)
+	for try := 1; ; try++ {
+		w := l.nextExtend(ttl)
+		in := onGrantedToken(l.client.extendInput(l.id, l.leaseID, w.end, l.o.Retention), l.token)
+		versioned(in, l.leaseID, w.seq, w.granted, true)
+		_, err = l.client.db.UpdateItem(ctx, in)
+		if err != nil {
+			var ccf *types.ConditionalCheckFailedException
+			if !errors.As(err, &ccf) {
+				return fmt.Errorf("lock: extend %q: %w", l.id, err)
+			}
+			if rec, perr := l.client.parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released || l.revived(rec) {
+				return l.lost(ccf.Item)
+			}
+			if !w.supersededBy(ccf.Item) {
+				return nil // the lease already ends later
+			}
+			if try == maxExtendTries {
+				return fmt.Errorf("lock: extend %q: %d times, a concurrent Extend of the lease asking for less landed after this one", l.id, try)
+			}
+			continue
 		}
-		if rec, perr := l.client.parseRecord(ccf.Item); perr != nil || rec.LeaseID != l.leaseID || rec.Released || l.revived(rec) {
-			return l.lost(ccf.Item)
+		l.mu.Lock()
+		if e := w.started.Add(ttl); e.After(l.end) {
+			l.end = e
 		}
-		return nil // the lease already ends later
+		l.mu.Unlock()
+		return nil
 	}
-	l.mu.Lock()
-	if e := started.Add(ttl); e.After(l.end) {
-		l.end = e
-	}
-	l.mu.Unlock()
-	return nil
 }
+
+// maxExtendTries bounds how often one Extend call is tried again after a
+// concurrent Extend of the same lease that asked for less landed after it
+// (extendWrite.supersededBy).
+const maxExtendTries = 3
 
 // checkExtend returns the TTL an extension by ttl asks for (the lease's
 // own for 0), or why it is refused before any request: not whole

@@ -15,8 +15,10 @@ import (
 // request (the SDK's, after a lost response) is harmless.
 
 // acquireCondition lets an acquire through when the lock is free: no item;
-// this very lease, not released (a retried request whose first attempt went
-// through); the current lease released, if it is not this one (a late
+// this very lease, not released and not extended since (a retried request
+// whose first attempt went through; an extend means the acquire's call
+// returned, so this is a late duplicate, which must not move the end or
+// the lease version back); the current lease released, if it is not this one (a late
 // retry must not take a lease that its clean-up or an operator released:
 // the item would still say released, and a second holder would enter); the
 // lease ended more than the clock-skew tolerance ago (:cutoff); or an item
@@ -24,7 +26,7 @@ import (
 // no case may it take up again a lease ID an operator forced: the item's
 // ForcedLease would then make its holder's release fail.
 const acquireCondition = "(attribute_not_exists(#id)" +
-	" OR (#lease = :lease AND NOT (#rel = :lease))" +
+	" OR (#lease = :lease AND NOT (#rel = :lease) AND #seq = :seq)" +
 	" OR (#rel = #lease AND NOT (#lease = :lease))" +
 	" OR #exp < :cutoff" +
 	" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec)))" +
@@ -111,7 +113,7 @@ func (r acquireRequest) input() *dynamodb.UpdateItemInput {
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	versioned(in, r.leaseID+".0", r.o.TTL, false)
+	versioned(in, r.leaseID, 0, r.o.TTL, false)
 	return in
 }
 

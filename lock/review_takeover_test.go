@@ -1,8 +1,11 @@
 package lock_test
 
 // Hostile review of the observed-lease takeover rule (issue 22, branch
-// wip/perf). Each test here fails on that branch, against DynamoDB Local,
-// for the reason its comment gives.
+// wip/perf). Each test here failed on that branch, against DynamoDB Local,
+// for the reason its comment gives. The first two are fixed by the lease's
+// sequence number (lockitem.AttrLeaseSeq: an extend never lands over a
+// later one); the third by stating the real limit (clocks less than the
+// retention apart) and holding the rule to it.
 
 import (
 	"context"
@@ -25,7 +28,7 @@ import (
 // reviewVersion returns the lease version the lock's item stores.
 func (e *env) reviewVersion(id string) string {
 	e.t.Helper()
-	if v, ok := e.item(id)[lockitem.AttrVersion].(*dtypes.AttributeValueMemberS); ok {
+	if v, ok := e.item(id)[lockitem.AttrLeaseVersion].(*dtypes.AttributeValueMemberS); ok {
 		return v.Value
 	}
 	return ""
@@ -132,8 +135,8 @@ func TestReviewExtendRetryRelandsOldVersion(t *testing.T) {
 	hnet.WaitLate()
 	v3 := e.reviewVersion(id)
 	t.Logf("versions: after E1 %s, after E2 %s, after E1's late retry %s", v1, v2, v3)
-	if v3 != v1 {
-		t.Fatalf("E1's late retry did not re-land version %s (item: %s): the sequence did not happen", v1, v3)
+	if v2 == v1 || v3 != v2 {
+		t.Errorf("E1's late retry moved the version from %s back to %s: an extend must never land over a later one", v2, v3)
 	}
 	close(gate)
 	holderDeadline := l.Deadline()
@@ -240,8 +243,8 @@ func TestReviewConcurrentExtendsReland(t *testing.T) {
 	}
 	v3 := e.reviewVersion(id)
 	t.Logf("versions: after Ea's first attempt %s, after Eb %s, after Ea's retry %s", v1, v2, v3)
-	if v3 != v1 {
-		t.Fatalf("Ea's retry did not re-land %s (item: %s): the sequence did not happen", v1, v3)
+	if v2 == v1 || v3 != v2 {
+		t.Errorf("Ea's retry moved the version from %s back to %s: an extend must never land over a later one", v2, v3)
 	}
 	holderDeadline := l.Deadline()
 
@@ -258,23 +261,25 @@ func TestReviewConcurrentExtendsReland(t *testing.T) {
 	}
 }
 
-// TestReviewObservedOnlyClockFarBehind: GUARANTEES.md says the
-// observed-lease rule "holds with clocks any distance apart" (wall clocks
-// do not enter), and proves it with the wall-clock rule off
-// (-observed-only). But the holder's wall clock still writes the item's
-// TTL attribute (its lease end plus the retention, 24 h): a holder whose
-// clock is more than the retention behind writes a TTL already past, and
-// DynamoDB's TTL clean-up deletes the item of a live lease (DynamoDB Local
-// within seconds; DynamoDB within 48 h, so possibly while a long lease or
-// its extends run). A waiter with the wall-clock rule off then finds no
-// item and takes the lock while the holder works: the rule's safety needs
-// clocks less than the retention apart, not "any distance".
+// TestReviewObservedOnlyClockFarBehind: the review found that
+// GUARANTEES.md's "holds with clocks any distance apart" was false: the
+// holder's wall clock still writes the item's TTL attribute (its lease end
+// plus the retention, 24 h), so a holder whose clock is more than the
+// retention behind DynamoDB's writes a TTL already past, DynamoDB's TTL
+// clean-up may delete the item of a live lease, and a waiter with the
+// wall-clock rule off then finds no item and takes the lock (25 h behind:
+// at once, against DynamoDB Local). No write can avoid it: the holder does
+// not know DynamoDB's time, and no condition or update expression reads
+// it. So the documented limit is "clocks less than the retention apart"
+// (GUARANTEES.md, the assumptions), and this test holds the rule to it: a
+// holder 23 h behind, with the wall-clock rule off, is not taken over
+// before its deadline.
 func TestReviewObservedOnlyClockFarBehind(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	const id = "review-observed-far-behind"
 	noWall := func(o *lockopt.Options) { o.NoWallTakeover = true }
-	holder := e.otherClient(lock.Config{TTL: 2 * time.Minute, Now: shifted(-25 * time.Hour)})
+	holder := e.otherClient(lock.Config{TTL: 6 * time.Second, Now: shifted(-23 * time.Hour)})
 	l, err := holder.Lock(id).Acquire(ctx, noWall)
 	if err != nil {
 		t.Fatal(err)
@@ -284,16 +289,15 @@ func TestReviewObservedOnlyClockFarBehind(t *testing.T) {
 		t.Fatal("the holder's item is gone before the waiter starts")
 	}
 	e.net.Reset()
-	w, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(90*time.Second), noWall)
+	w, err := e.client(lock.Config{}).Lock(id).Acquire(ctx, lock.WithWait(30*time.Second), noWall)
 	at := time.Now()
 	t.Logf("waiter: %d writes, %d reads", e.net.Count("UpdateItem"), e.net.Count("GetItem"))
 	if err != nil {
-		t.Logf("waiter: %v (no takeover: fine)", err)
-		return
+		t.Fatalf("waiter: %v (the observed-lease rule should take the unextended lease over)", err)
 	}
 	defer w.Release(ctx)
 	if at.Before(l.Deadline()) {
-		t.Errorf("two holders at once, observed-lease rule alone: the waiter had the lock %s before the holder's deadline (item deleted by TTL clean-up: the holder's clock is 25 h behind)",
-			l.Deadline().Sub(at).Round(time.Second))
+		t.Errorf("two holders at once, observed-lease rule alone: the waiter had the lock %s before the holder's deadline (the holder's clock is 23 h behind, within the retention)",
+			l.Deadline().Sub(at).Round(time.Millisecond))
 	}
 }

@@ -11,6 +11,13 @@ const (
 	// another lease (by a writer that does not version its leases) and
 	// says nothing about the current one.
 	AttrLeaseVersion = "LeaseVersion"
+	// AttrLeaseSeq (N) is the holder's sequence number of that write (the
+	// number in AttrLeaseVersion): 0 for the acquire, and strictly
+	// increasing over the lease's extends. An extend's condition refuses to
+	// lower it, so a late write of the lease (an SDK retry, or one of two
+	// concurrent extends) never puts back a version that a later one
+	// replaced, and the acquire's retry branch requires it still 0.
+	AttrLeaseSeq = "LeaseSeq"
 	// AttrLeaseMs (N) is how long that write granted, in milliseconds,
 	// counted on the holder's monotonic clock from before it sent the write;
 	// never less than the earlier writes of the same lease granted.
