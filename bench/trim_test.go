@@ -44,8 +44,9 @@ var trims = []trim{
 		}
 		a.UpdateExpression = aws.String(set)
 	}},
-	{"no-version", "no lease version (acquire and extend store LeaseVersion and LeaseMs for the observed-lease takeover rule)", func(a, _ *dynamodb.UpdateItemInput) {
-		a.UpdateExpression = aws.String(strings.Replace(aws.ToString(a.UpdateExpression), "#ver = :ver, #granted = :granted, ", "", 1))
+	{"no-version", "no lease version (acquire and extend store LeaseVersion, LeaseSeq and LeaseMs for the observed-lease takeover rule)", func(a, _ *dynamodb.UpdateItemInput) {
+		a.UpdateExpression = aws.String(strings.Replace(aws.ToString(a.UpdateExpression), "#ver = :ver, #seq = :seq, #granted = :granted, ", "", 1))
+		a.ConditionExpression = aws.String(strings.Replace(aws.ToString(a.ConditionExpression), " AND #seq = :seq", "", 1))
 	}},
 	{"short-condition", "acquire condition of three terms (no item; previous lease released; lease ended)", func(a, _ *dynamodb.UpdateItemInput) {
 		a.ConditionExpression = aws.String("attribute_not_exists(#id) OR (#rel = #lease AND NOT (#lease = :lease)) OR #exp < :cutoff")

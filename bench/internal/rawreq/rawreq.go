@@ -39,6 +39,7 @@ const (
 	ReleaseReason = "ReleaseReason"
 	ForcedLease   = "ForcedLease"
 	Version       = "LeaseVersion"
+	Seq           = "LeaseSeq"
 	Granted       = "LeaseMs"
 )
 
@@ -128,7 +129,7 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 		"#id": PartitionKey, "#ttl": TTL, "#lease": Lease, "#owner": Owner,
 		"#tok": Token, "#exp": ExpiresAt, "#acq": AcquiredAt, "#rel": ReleasedLease,
 		"#host": Host, "#req": RequestID, "#meta": Metadata, "#forced": ForcedLease,
-		"#ver": Version, "#granted": Granted,
+		"#ver": Version, "#seq": Seq, "#granted": Granted,
 	}
 	end := ceilMilli(a.Now.Add(a.TTL))
 	cutoff := a.Now.Add(-a.Skew)
@@ -143,9 +144,10 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 		":cutoff":    n(cutoff.UnixMilli()),
 		":cutoffSec": n(cutoff.Unix()),
 		":ver":       s(a.LeaseID + ".0"),
+		":seq":       n(0),
 		":granted":   n(a.TTL.Milliseconds()),
 	}
-	set := []string{"#ver = :ver", "#granted = :granted", "#lease = :lease", "#owner = :owner", "#tok = if_not_exists(#tok, :seed) + :one",
+	set := []string{"#ver = :ver", "#seq = :seq", "#granted = :granted", "#lease = :lease", "#owner = :owner", "#tok = if_not_exists(#tok, :seed) + :one",
 		"#exp = :exp", "#acq = :now", "#ttl = :ttl"}
 	var remove []string
 	for _, o := range []struct{ name, v string }{{"#host", a.Host}, {"#req", a.RequestID}} {
@@ -162,7 +164,7 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 		Key:              key(a.ID),
 		UpdateExpression: aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
 		ConditionExpression: aws.String("(attribute_not_exists(#id)" +
-			" OR (#lease = :lease AND NOT (#rel = :lease))" +
+			" OR (#lease = :lease AND NOT (#rel = :lease) AND #seq = :seq)" +
 			" OR (#rel = #lease AND NOT (#lease = :lease))" +
 			" OR #exp < :cutoff" +
 			" OR (attribute_not_exists(#exp) AND (attribute_not_exists(#ttl) OR #ttl < :cutoffSec)))" +
