@@ -2,6 +2,7 @@ package locktable_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -155,13 +156,13 @@ func TestGrantLock(t *testing.T) {
 			// WHEN its policy is synthesized
 			stmt := map[string]interface{}{
 				"Effect":   "Allow",
-				"Action":   "dynamodb:UpdateItem",
+				"Action":   []interface{}{"dynamodb:GetItem", "dynamodb:UpdateItem"},
 				"Resource": f.stack.Resolve(f.locks.TableArn()),
 			}
 			if tt.condition != nil {
 				stmt["Condition"] = tt.condition
 			}
-			// THEN its only statement is UpdateItem on that table's ARN (with the condition)
+			// THEN its only statement is GetItem and UpdateItem on that table's ARN (with the condition)
 			check(t, func() {
 				f.template.HasResourceProperties(jsii.String("AWS::IAM::Policy"), &map[string]interface{}{
 					"Roles": []interface{}{f.stack.Resolve(tt.role(f).RoleName())},
@@ -172,8 +173,8 @@ func TestGrantLock(t *testing.T) {
 			})
 		})
 	}
-	if got := locktable.Actions(); len(got) != 1 || got[0] != "dynamodb:UpdateItem" {
-		t.Errorf("Actions() = %v, want [dynamodb:UpdateItem]: the lock sends UpdateItem only", got)
+	if got := locktable.Actions(); !slices.Equal(got, []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}) {
+		t.Errorf("Actions() = %v, want [dynamodb:GetItem dynamodb:UpdateItem]: the lock writes with UpdateItem, and its waiters read with GetItem", got)
 	}
 }
 
