@@ -345,8 +345,9 @@ func opName(in *dynamodb.UpdateItemInput) string {
 var reverts = map[string][][2]string{
 	history.OpAcquire: {
 		// A retried acquire may match its own lease although it was
-		// released or force-released meanwhile (bug 2).
-		{"(#lease = :lease AND NOT (#rel = :lease))", "#lease = :lease"},
+		// released or force-released meanwhile (bug 2), or extended (a
+		// late copy of the acquire, found in issue 22's review).
+		{"(#lease = :lease AND NOT (#rel = :lease) AND #seq = :seq)", "#lease = :lease"},
 		{" AND NOT (#forced = :lease)", ""},
 	},
 	history.OpExtend: {
