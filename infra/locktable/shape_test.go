@@ -74,9 +74,9 @@ func TestShapes(t *testing.T) {
 		arn      *string
 		patterns []interface{}
 	}{
-		{"shared table, sku/ locks, lease-checked writes", skus, []interface{}{"dynamodb:ConditionCheckItem", "dynamodb:UpdateItem"}, appTable.TableArn(), []interface{}{"lock#sku/*"}},
-		{"shared table, every lock", all, "dynamodb:UpdateItem", appTable.TableArn(), []interface{}{"lock#*"}},
-		{"dedicated table with the prefix", dedicatedRole, "dynamodb:UpdateItem", dedicated.TableArn(), []interface{}{"lock#sku/*"}},
+		{"shared table, sku/ locks, lease-checked writes", skus, []interface{}{"dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, appTable.TableArn(), []interface{}{"lock#sku/*"}},
+		{"shared table, every lock", all, []interface{}{"dynamodb:GetItem", "dynamodb:UpdateItem"}, appTable.TableArn(), []interface{}{"lock#*"}},
+		{"dedicated table with the prefix", dedicatedRole, []interface{}{"dynamodb:GetItem", "dynamodb:UpdateItem"}, dedicated.TableArn(), []interface{}{"lock#sku/*"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stmt := map[string]interface{}{
