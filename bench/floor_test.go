@@ -97,7 +97,7 @@ func TestRawRequestsMatchLock(t *testing.T) {
 	raw := []*dynamodb.UpdateItemInput{
 		rawreq.Acquire{Table: table, ID: "raw", LeaseID: l.LeaseID(), Owner: "owner", Host: host, RequestID: "req-1",
 			Now: now, TTL: defaults.TTL, Skew: defaults.Skew, Retention: defaults.Retention}.Input(),
-		rawreq.Release(table, "raw", l.LeaseID(), now, defaults.Retention),
+		rawreq.Release(table, "raw", l.LeaseID(), l.FencingToken(), now, defaults.Retention),
 	}
 	if len(rec.ins) != 2 {
 		t.Fatalf("a cycle sent %d requests", len(rec.ins))
@@ -119,10 +119,15 @@ func TestRawRequestsMatchLock(t *testing.T) {
 	lease := rawreq.NewID()
 	a := rawreq.Acquire{Table: table, ID: "raw", LeaseID: lease, Owner: "owner", Host: host, RequestID: "req-2",
 		Now: time.Now(), TTL: defaults.TTL, Skew: defaults.Skew, Retention: defaults.Retention}
-	if _, err := db.UpdateItem(ctx, a.Input()); err != nil {
+	out, err := db.UpdateItem(ctx, a.Input())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.UpdateItem(ctx, rawreq.Release(table, "raw", lease, time.Now(), defaults.Retention)); err != nil {
+	tok, err := rawreq.TokenOf(out.Attributes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateItem(ctx, rawreq.Release(table, "raw", lease, tok, time.Now(), defaults.Retention)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -144,10 +145,17 @@ func captureFloor(ctx context.Context, db *dynamodb.Client, table, id string) (f
 
 func (f floor) cycle(ctx context.Context) error {
 	lease := rawreq.NewID()
-	if _, err := f.db.UpdateItem(ctx, withLease(f.acquire, lease)); err != nil {
+	out, err := f.db.UpdateItem(ctx, withLease(f.acquire, lease))
+	if err != nil {
 		return err
 	}
-	_, err := f.db.UpdateItem(ctx, withLease(f.release, lease))
+	tok, err := rawreq.TokenOf(out.Attributes)
+	if err != nil {
+		return err
+	}
+	release := withLease(f.release, lease)
+	release.ExpressionAttributeValues[":tok"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(tok, 10)}
+	_, err = f.db.UpdateItem(ctx, release)
 	return err
 }
 

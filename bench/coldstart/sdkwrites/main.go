@@ -54,10 +54,15 @@ func main() {
 			id, lease := "sku/"+body.SKU, rawreq.NewID()
 			acquire := rawreq.Acquire{Table: table, ID: id, LeaseID: lease, Owner: owner, Host: host, RequestID: requestID,
 				Now: time.Now(), TTL: 60 * time.Second, Skew: time.Second, Retention: 24 * time.Hour}
-			if _, err := db.UpdateItem(ctx, acquire.Input()); err != nil {
+			out, err := db.UpdateItem(ctx, acquire.Input())
+			if err != nil {
 				return resp, err
 			}
-			if _, err := db.UpdateItem(ctx, rawreq.Release(table, id, lease, time.Now(), 24*time.Hour)); err != nil {
+			tok, err := rawreq.TokenOf(out.Attributes)
+			if err != nil {
+				return resp, err
+			}
+			if _, err := db.UpdateItem(ctx, rawreq.Release(table, id, lease, tok, time.Now(), 24*time.Hour)); err != nil {
 				return resp, err
 			}
 		}

@@ -177,19 +177,21 @@ func (a Acquire) Input() *dynamodb.UpdateItemInput {
 }
 
 // Release is DynaLock's release request (lock/requests.go) written out by
-// hand.
-func Release(table, id, leaseID string, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
+// hand: token is the fencing token the acquire was granted (the release is
+// conditioned on it, so a late copy of the acquire cannot revive the lease).
+func Release(table, id, leaseID string, token int64, now time.Time, retention time.Duration) *dynamodb.UpdateItemInput {
 	return &dynamodb.UpdateItemInput{
 		TableName:           aws.String(table),
 		Key:                 key(id),
 		UpdateExpression:    aws.String("SET #rel = :lease, #relAt = :now, #ttl = :ttl REMOVE #rby, #rwhy"),
-		ConditionExpression: aws.String("#lease = :lease AND NOT (#rel = :lease) AND NOT (#forced = :lease)"),
+		ConditionExpression: aws.String("(#lease = :lease AND NOT (#rel = :lease) AND NOT (#forced = :lease)) AND #tok = :tok"),
 		ExpressionAttributeNames: map[string]string{
 			"#rel": ReleasedLease, "#relAt": ReleasedAt, "#ttl": TTL, "#lease": Lease,
-			"#rby": ReleasedBy, "#rwhy": ReleaseReason, "#forced": ForcedLease,
+			"#rby": ReleasedBy, "#rwhy": ReleaseReason, "#forced": ForcedLease, "#tok": Token,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":lease": s(leaseID),
+			":tok":   n(token),
 			":now":   n(now.UnixMilli()),
 			":ttl":   n(cleanupAt(now, retention)),
 		},
