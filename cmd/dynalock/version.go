@@ -12,7 +12,7 @@ import (
 // newest version heading of CHANGELOG.md, with "-dev" while that heading
 // is not dated yet (a build between releases). TestVersionMatchesChangelog
 // keeps the two in step.
-const version = "v0.1.0-dev"
+const version = "v0.1.0"
 
 // releaseVersion matches a module version that names a release, such as
 // v0.1.0 or v0.2.0-rc.1, as `go install …@v0.1.0` records it; pseudoVersion
