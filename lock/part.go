@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -89,9 +90,6 @@ func (l *part) release(ctx context.Context) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
-	if l.permits > 1 {
-		return l.permitRelease(ctx)
-	}
 	l.releaseMu.Lock()
 	defer l.releaseMu.Unlock()
 	l.mu.Lock()
@@ -102,8 +100,7 @@ func (l *part) release(ctx context.Context) error {
 		return nil
 	}
 	var seen attempts
-	now := l.o.Now()
-	_, err := l.client.db.UpdateItem(ctx, onGrantedToken(l.client.releaseInput(l.id, l.leaseID, now, l.o.Retention), l.token), seen.option())
+	_, err := l.client.db.UpdateItem(ctx, l.releaseRequest(), seen.option())
 	if err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if !errors.As(err, &ccf) {
@@ -114,19 +111,44 @@ func (l *part) release(ctx context.Context) error {
 			}
 			return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
 		}
-		if err := l.releaseRefused(ccf.Item, sent || seen.earlier()); err != nil {
+		if err := l.releaseJudged(ccf.Item, sent || seen.earlier()); err != nil {
 			return err
-		}
-		if rec, err := l.client.parseRecord(ccf.Item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
-			// A completion whose answer was lost: the claim is done.
-			l.mu.Lock()
-			l.completed = true
-			l.mu.Unlock()
 		}
 	}
 	l.mu.Lock()
 	l.released = true
 	l.mu.Unlock()
+	return nil
+}
+
+// releaseRequest is a release's one write: the single lease's release, or
+// for a permit the removal of its entry; both conditioned on the token the
+// holder was granted.
+func (l *part) releaseRequest() *dynamodb.UpdateItemInput {
+	if l.permits > 1 {
+		return l.client.permitReleaseInput(l.id, l.leaseID, l.token)
+	}
+	return onGrantedToken(l.client.releaseInput(l.id, l.leaseID, l.o.Now(), l.o.Retention), l.token)
+}
+
+// releaseJudged judges the item a refused release found (maybeSent: an
+// earlier attempt may have gone through): nil when this holder's own
+// release did, else why not (releaseRefused, or permitGoneEarlier for a
+// permit). A single lease found completed by its own lost completion is
+// marked completed.
+func (l *part) releaseJudged(item map[string]types.AttributeValue, maybeSent bool) error {
+	if l.permits > 1 {
+		return l.permitGoneEarlier(item, maybeSent)
+	}
+	if err := l.releaseRefused(item, maybeSent); err != nil {
+		return err
+	}
+	if rec, err := l.client.parseRecord(item); err == nil && rec.LeaseID == l.leaseID && rec.CompletedLease == l.leaseID {
+		// A completion whose answer was lost: the claim is done.
+		l.mu.Lock()
+		l.completed = true
+		l.mu.Unlock()
+	}
 	return nil
 }
 

@@ -263,40 +263,6 @@ func isInvalidDocumentPath(err error) bool {
 		strings.Contains(ae.ErrorMessage(), "document path provided in the update expression is invalid")
 }
 
-// permitRelease is release for a permit: the entry's removal, judged as
-// a single lease's release is when it is not there.
-func (l *part) permitRelease(ctx context.Context) error {
-	l.releaseMu.Lock()
-	defer l.releaseMu.Unlock()
-	l.mu.Lock()
-	done, sent := l.released, l.releaseSent
-	l.releasing = true
-	l.mu.Unlock()
-	if done {
-		return nil
-	}
-	var seen attempts
-	_, err := l.client.db.UpdateItem(ctx, l.client.permitReleaseInput(l.id, l.leaseID, l.token), seen.option())
-	if err != nil {
-		var ccf *types.ConditionalCheckFailedException
-		if !errors.As(err, &ccf) {
-			if seen.any() {
-				l.mu.Lock()
-				l.releaseSent = true
-				l.mu.Unlock()
-			}
-			return fmt.Errorf("%w: %q: %w", ErrLockRelease, l.id, err)
-		}
-		if err := l.permitGoneEarlier(ccf.Item, sent || seen.earlier()); err != nil {
-			return err
-		}
-	}
-	l.mu.Lock()
-	l.released = true
-	l.mu.Unlock()
-	return nil
-}
-
 // permitGoneEarlier judges an item without this lease's permit (no entry
 // under its lease ID, or one with another token: ownsEntry), found by a
 // release (or a Complete) of which an earlier attempt may have gone
